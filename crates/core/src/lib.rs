@@ -1,0 +1,89 @@
+//! Confidant's domain and use cases.
+//!
+//! Everything here is independent of HTTP and of SQL: the server calls the use cases on
+//! [`Confidant`], and the use cases reach the database only through the traits in [`store`].
+
+pub mod accounts;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod live;
+pub mod messaging;
+pub mod social;
+pub mod store;
+pub mod tokens;
+
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, StoreError};
+pub use ids::{ConversationId, MemberId, MessageId};
+
+use accounts::{LoginThrottle, PasswordHasher, SessionPolicy};
+use live::LiveBus;
+use store::Store;
+
+/// Limits and costs that an operator may tune.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sessions: SessionPolicy,
+    pub password_hashing: accounts::HashingCost,
+    pub throttle: accounts::ThrottlePolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            sessions: SessionPolicy::default(),
+            password_hashing: accounts::HashingCost::default(),
+            throttle: accounts::ThrottlePolicy::default(),
+        }
+    }
+}
+
+/// The application: every use case is a method on this type, grouped by module
+/// (`accounts`, `social`, `messaging`).
+#[derive(Clone)]
+pub struct Confidant {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    live: Arc<dyn LiveBus>,
+    hasher: PasswordHasher,
+    throttle: Arc<LoginThrottle>,
+    sessions: SessionPolicy,
+}
+
+impl Confidant {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        live: Arc<dyn LiveBus>,
+        settings: Settings,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            hasher: PasswordHasher::new(settings.password_hashing)?,
+            throttle: Arc::new(LoginThrottle::new(settings.throttle)),
+            sessions: settings.sessions,
+            store,
+            clock,
+            live,
+        })
+    }
+
+    /// The store, for read-only checks such as readiness probes.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn live(&self) -> &Arc<dyn LiveBus> {
+        &self.live
+    }
+
+    pub fn session_policy(&self) -> &SessionPolicy {
+        &self.sessions
+    }
+}

@@ -1,0 +1,463 @@
+//! Conversations and messages: 1:1 (one per pair of friends) and groups (up to 256 members),
+//! cursor pagination, read markers and the per-member event feed behind live delivery.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{
+    ConversationKind, ConversationSummary, FeedEntry, Message, NewConversation, NewMessage,
+    Participant,
+};
+use crate::{Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
+
+/// The largest group.
+pub const MAX_GROUP_MEMBERS: i64 = 256;
+/// The largest message body, in bytes of UTF-8.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+/// The largest page of messages.
+pub const MAX_PAGE: i64 = 100;
+
+/// What a member's event feed records. Stored as JSON; message contents are not copied
+/// into the feed but read from the message when the event is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    Message {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    Read {
+        conversation_id: ConversationId,
+        member_id: MemberId,
+        message_id: MessageId,
+    },
+    /// Created, renamed, or its members changed.
+    Conversation { conversation_id: ConversationId },
+    /// A friend request arrived or was accepted.
+    Friends,
+}
+
+/// A message body: non-blank text of at most 8 KiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        if input.trim().is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "empty_message",
+                "A message cannot be empty.",
+            ));
+        }
+        if input.len() > MAX_BODY_BYTES {
+            return Err(Error::invalid(
+                "body",
+                "message_too_long",
+                format!("A message is at most {MAX_BODY_BYTES} bytes."),
+            ));
+        }
+        Ok(MessageBody(input.to_owned()))
+    }
+}
+
+/// A group's title: 1–100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTitle(String);
+
+impl GroupTitle {
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        let title = input.trim();
+        let count = title.chars().count();
+        if count == 0 || count > 100 || title.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "title",
+                "invalid_title",
+                "A group title is 1 to 100 characters.",
+            ));
+        }
+        Ok(GroupTitle(title.to_owned()))
+    }
+}
+
+/// One page of messages, newest first, and the cursor for the next (older) page.
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub next_before: Option<MessageId>,
+}
+
+/// A conversation with the people in it, as one member sees it.
+#[derive(Debug, Clone)]
+pub struct ConversationDetail {
+    pub summary: ConversationSummary,
+    pub participants: Vec<Participant>,
+}
+
+impl Confidant {
+    /// The 1:1 conversation between `me` and a friend, created on first use.
+    #[tracing::instrument(skip_all, fields(me = %me, other = %other))]
+    pub async fn open_direct(
+        &self,
+        me: MemberId,
+        other: MemberId,
+    ) -> Result<ConversationId, Error> {
+        if me == other {
+            return Err(Error::invalid(
+                "member",
+                "cannot_message_self",
+                "You cannot start a conversation with yourself.",
+            ));
+        }
+        let key = direct_key(me, other);
+        if let Some(id) = self.store.direct_conversation(&key).await? {
+            self.ensure_not_blocked(me, other).await?;
+            return Ok(id);
+        }
+        let relationship = self.store.relationship(me, other).await?;
+        if relationship.blocked_by_me || relationship.blocked_me || !relationship.friends {
+            return Err(not_friends());
+        }
+        let new = NewConversation {
+            kind: ConversationKind::Direct,
+            title: None,
+            direct_key: Some(key.clone()),
+            created_by: me,
+            members: vec![me, other],
+            created_at: self.clock.now(),
+        };
+        match self.store.create_conversation(new).await {
+            Ok((id, advanced)) => {
+                self.live.publish(&advanced);
+                Ok(id)
+            }
+            // Both opened it at the same moment: use the one that won.
+            Err(StoreError::Conflict("direct_key")) => self
+                .store
+                .direct_conversation(&key)
+                .await?
+                .ok_or(Error::NotFound),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Creates a group of `me` and some of their friends.
+    #[tracing::instrument(skip_all, fields(me = %me))]
+    pub async fn create_group(
+        &self,
+        me: MemberId,
+        title: &str,
+        members: &[MemberId],
+    ) -> Result<ConversationId, Error> {
+        let title = GroupTitle::parse(title)?;
+        let mut all = vec![me];
+        for member in members {
+            if !all.contains(member) {
+                all.push(*member);
+            }
+        }
+        if all.len() as i64 > MAX_GROUP_MEMBERS {
+            return Err(too_many_members());
+        }
+        for member in &all[1..] {
+            self.ensure_friend(me, *member).await?;
+        }
+        let new = NewConversation {
+            kind: ConversationKind::Group,
+            title: Some(title.0),
+            direct_key: None,
+            created_by: me,
+            members: all,
+            created_at: self.clock.now(),
+        };
+        let (id, advanced) = self.store.create_conversation(new).await?;
+        self.live.publish(&advanced);
+        Ok(id)
+    }
+
+    pub async fn conversations(&self, me: MemberId) -> Result<Vec<ConversationSummary>, Error> {
+        Ok(self.store.conversations(me).await?)
+    }
+
+    /// The conversation if `me` is in it; otherwise `NotFound`, never "forbidden", so
+    /// conversation ids reveal nothing.
+    pub async fn conversation(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+    ) -> Result<ConversationDetail, Error> {
+        let summary = self
+            .store
+            .conversation(id, me)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let participants = self.store.participants(id).await?;
+        Ok(ConversationDetail {
+            summary,
+            participants,
+        })
+    }
+
+    /// Adds friends of `me` to a group `me` is in.
+    pub async fn add_to_group(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        members: &[MemberId],
+    ) -> Result<(), Error> {
+        let detail = self.conversation(me, id).await?;
+        if detail.summary.kind != ConversationKind::Group {
+            return Err(Error::invalid(
+                "conversation",
+                "not_a_group",
+                "Members can only be added to groups.",
+            ));
+        }
+        let new: Vec<MemberId> = members
+            .iter()
+            .copied()
+            .filter(|m| !detail.participants.iter().any(|p| p.member.id == *m))
+            .collect();
+        for member in &new {
+            self.ensure_friend(me, *member).await?;
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let advanced = self
+            .store
+            .add_participants(id, &new, MAX_GROUP_MEMBERS, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict("member_limit") => too_many_members(),
+                other => other.into(),
+            })?;
+        self.live.publish(&advanced);
+        Ok(())
+    }
+
+    pub async fn leave_group(&self, me: MemberId, id: ConversationId) -> Result<(), Error> {
+        let detail = self.conversation(me, id).await?;
+        if detail.summary.kind != ConversationKind::Group {
+            return Err(Error::invalid(
+                "conversation",
+                "not_a_group",
+                "Only groups can be left.",
+            ));
+        }
+        let advanced = self
+            .store
+            .remove_participant(id, me, self.clock.now())
+            .await?;
+        self.live.publish(&advanced);
+        Ok(())
+    }
+
+    pub async fn rename_group(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        title: &str,
+    ) -> Result<(), Error> {
+        let title = GroupTitle::parse(title)?;
+        let detail = self.conversation(me, id).await?;
+        if detail.summary.kind != ConversationKind::Group {
+            return Err(Error::invalid(
+                "title",
+                "not_a_group",
+                "Only groups have a title.",
+            ));
+        }
+        let advanced = self
+            .store
+            .rename_conversation(id, &title.0, self.clock.now())
+            .await?;
+        self.live.publish(&advanced);
+        Ok(())
+    }
+
+    /// Sends a message. In a 1:1 conversation, a block in either direction stops it.
+    #[tracing::instrument(skip_all, fields(me = %me, conversation = %id))]
+    pub async fn send_message(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        body: &str,
+    ) -> Result<Message, Error> {
+        let body = MessageBody::parse(body)?;
+        let detail = self.conversation(me, id).await?;
+        if detail.summary.kind == ConversationKind::Direct {
+            if let Some(other) = detail.participants.iter().find(|p| p.member.id != me) {
+                self.ensure_not_blocked(me, other.member.id).await?;
+            }
+        }
+        let new = NewMessage {
+            conversation_id: id,
+            sender: me,
+            body: body.0,
+            created_at: self.clock.now(),
+        };
+        let (message, advanced) = self.store.insert_message(new).await.map_err(|e| match e {
+            StoreError::NotFound => Error::NotFound,
+            other => other.into(),
+        })?;
+        self.live.publish(&advanced);
+        Ok(message)
+    }
+
+    /// A page of messages, newest first; `before` is the cursor from the previous page.
+    /// Ids only grow, so pages stay stable while new messages arrive.
+    pub async fn messages(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> Result<MessagePage, Error> {
+        self.store
+            .conversation(id, me)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut messages = self.store.messages(id, before, limit + 1).await?;
+        let next_before = if messages.len() as i64 > limit {
+            messages.truncate(limit as usize);
+            messages.last().map(|m| m.id)
+        } else {
+            None
+        };
+        Ok(MessagePage {
+            messages,
+            next_before,
+        })
+    }
+
+    /// A single message, if `me` is in its conversation.
+    pub async fn message(&self, me: MemberId, id: MessageId) -> Result<Message, Error> {
+        let message = self.store.message(id).await?.ok_or(Error::NotFound)?;
+        self.store
+            .conversation(message.conversation_id, me)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(message)
+    }
+
+    /// Marks the conversation read up to `up_to` (or its newest message).
+    pub async fn mark_read(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        up_to: Option<MessageId>,
+    ) -> Result<(), Error> {
+        let summary = self
+            .store
+            .conversation(id, me)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let newest = summary.last_message.as_ref().map(|m| m.id);
+        let Some(target) = up_to.or(newest) else {
+            return Ok(());
+        };
+        let target = newest.map_or(target, |newest| target.min(newest));
+        if target <= summary.last_read {
+            return Ok(());
+        }
+        let advanced = self
+            .store
+            .mark_read(id, me, target, self.clock.now())
+            .await?;
+        self.live.publish(&advanced);
+        Ok(())
+    }
+
+    /// Feed entries after `after_seq`, for live delivery and for resuming after a reconnect.
+    pub async fn feed_since(
+        &self,
+        me: MemberId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedEntry>, Error> {
+        Ok(self.store.feed_since(me, after_seq, limit).await?)
+    }
+
+    pub async fn feed_head(&self, me: MemberId) -> Result<i64, Error> {
+        Ok(self.store.feed_head(me).await?)
+    }
+
+    async fn ensure_friend(&self, me: MemberId, other: MemberId) -> Result<(), Error> {
+        let relationship = self.store.relationship(me, other).await?;
+        if relationship.friends && !relationship.blocked_by_me && !relationship.blocked_me {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "not_friends",
+                "You can only add your friends.",
+            ))
+        }
+    }
+
+    async fn ensure_not_blocked(&self, me: MemberId, other: MemberId) -> Result<(), Error> {
+        let relationship = self.store.relationship(me, other).await?;
+        if relationship.blocked_by_me || relationship.blocked_me {
+            Err(Error::forbidden(
+                "cannot_message",
+                "You cannot message this member.",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The key that makes a pair's direct conversation unique, whichever of them opens it.
+fn direct_key(a: MemberId, b: MemberId) -> String {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    format!("{low}:{high}")
+}
+
+fn not_friends() -> Error {
+    Error::forbidden(
+        "not_friends",
+        "You can only start a conversation with a friend.",
+    )
+}
+
+fn too_many_members() -> Error {
+    Error::conflict(
+        Some("members"),
+        "too_many_members",
+        format!("A group has at most {MAX_GROUP_MEMBERS} members."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_non_blank_and_at_most_8_kib() {
+        assert!(MessageBody::parse("  \n").is_err());
+        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_BYTES)).is_ok());
+        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn direct_keys_do_not_depend_on_who_opens() {
+        assert_eq!(direct_key(MemberId(7), MemberId(3)), "3:7");
+        assert_eq!(direct_key(MemberId(3), MemberId(7)), "3:7");
+    }
+
+    #[test]
+    fn live_events_round_trip_through_json() {
+        let event = LiveEvent::Read {
+            conversation_id: ConversationId(1),
+            member_id: MemberId(2),
+            message_id: MessageId(3),
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"read","conversation_id":1,"member_id":2,"message_id":3}"#
+        );
+        assert_eq!(serde_json::from_str::<LiveEvent>(&json).unwrap(), event);
+    }
+}

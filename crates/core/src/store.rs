@@ -1,0 +1,324 @@
+//! The storage contract. Backends (SQLite, PostgreSQL) implement these traits in
+//! `confidant-store`; one conformance suite holds both to the same behaviour.
+//!
+//! Each method is one transaction. Methods that make members' event feeds grow return the
+//! [`FeedAdvanced`] announcements to publish once the transaction has committed.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Handle;
+use crate::live::FeedAdvanced;
+use crate::messaging::LiveEvent;
+use crate::tokens::TokenHash;
+use crate::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A member as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub handle: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+/// A member with their password hash; only the accounts use cases see this.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub member: Member,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub handle: Handle,
+    pub display_name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+/// Browser sessions live behind a cookie; API sessions behind a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Browser,
+    Api,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Browser => "browser",
+            SessionKind::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "browser" => Some(SessionKind::Browser),
+            "api" => Some(SessionKind::Api),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub token_hash: TokenHash,
+    pub member_id: MemberId,
+    pub kind: SessionKind,
+    /// The synchronizer token that state-changing forms of this session must echo.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// How two members stand with each other, seen from `a`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relationship {
+    pub friends: bool,
+    pub request_sent: bool,
+    pub request_received: bool,
+    pub blocked_by_me: bool,
+    pub blocked_me: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FriendRequests {
+    pub incoming: Vec<Member>,
+    pub outgoing: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+impl ConversationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(ConversationKind::Direct),
+            "group" => Some(ConversationKind::Group),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub kind: ConversationKind,
+    pub title: Option<String>,
+    /// For direct conversations, `"{low id}:{high id}"`, unique, so a pair has only one.
+    pub direct_key: Option<String>,
+    pub created_by: MemberId,
+    pub members: Vec<MemberId>,
+    pub created_at: Timestamp,
+}
+
+/// A conversation as one of its members sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    pub title: Option<String>,
+    pub created_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub unread: i64,
+    pub last_read: MessageId,
+    pub last_message: Option<Message>,
+    /// For a direct conversation, the other member (`None` once they deleted their account).
+    pub peer: Option<MemberRef>,
+}
+
+/// One member of a conversation and how far they have read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    pub member: Member,
+    pub last_read: MessageId,
+    pub joined_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    /// `None` once the sender has deleted their account.
+    pub sender: Option<MemberRef>,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// The few facts about a member that are shown beside their messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRef {
+    pub id: MemberId,
+    pub handle: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: ConversationId,
+    pub sender: MemberId,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// One entry of a member's event feed, in the order it was appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub seq: i64,
+    pub event: LiveEvent,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Fails with `Conflict("handle")` if the handle is taken.
+    async fn create_member(&self, new: NewMember) -> StoreResult<Member>;
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Member>>;
+    async fn member_by_handle(&self, handle: &Handle) -> StoreResult<Option<Member>>;
+    async fn credentials(&self, handle: &Handle) -> StoreResult<Option<Credentials>>;
+    async fn password_hash(&self, id: MemberId) -> StoreResult<Option<String>>;
+    async fn set_password_hash(&self, id: MemberId, hash: &str) -> StoreResult<()>;
+    async fn set_display_name(&self, id: MemberId, name: &str) -> StoreResult<()>;
+    /// Members whose handle starts with `prefix`, for the friends search.
+    async fn search_members(&self, prefix: &str, limit: i64) -> StoreResult<Vec<Member>>;
+    /// Removes the member and everything that is theirs; their messages stay in others'
+    /// conversations as erased messages from "deleted member".
+    async fn delete_member(&self, id: MemberId) -> StoreResult<()>;
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+    async fn touch_session(&self, token_hash: &TokenHash, at: Timestamp) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()>;
+    /// Ends all sessions of a member except, optionally, one.
+    async fn delete_sessions_of(
+        &self,
+        member: MemberId,
+        except: Option<&TokenHash>,
+    ) -> StoreResult<()>;
+    /// Drops sessions past their absolute or idle expiry; returns how many.
+    async fn delete_expired_sessions(
+        &self,
+        now: Timestamp,
+        idle_cutoff_browser: Timestamp,
+        idle_cutoff_api: Timestamp,
+    ) -> StoreResult<u64>;
+
+    /// A trivial round trip, for readiness probes.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SocialStore: Send + Sync {
+    async fn relationship(&self, me: MemberId, other: MemberId) -> StoreResult<Relationship>;
+    async fn create_friend_request(
+        &self,
+        from: MemberId,
+        to: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Turns the request from `from` to `to` into a friendship. `NotFound` if there is none.
+    async fn accept_friend_request(
+        &self,
+        from: MemberId,
+        to: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Withdraws or declines a request; returns whether there was one.
+    async fn delete_friend_request(&self, from: MemberId, to: MemberId) -> StoreResult<bool>;
+    async fn delete_friendship(&self, a: MemberId, b: MemberId) -> StoreResult<bool>;
+    /// Records the block and removes any friendship and requests between the two.
+    async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()>;
+    async fn unblock(&self, blocker: MemberId, blocked: MemberId) -> StoreResult<bool>;
+    async fn friends(&self, me: MemberId) -> StoreResult<Vec<Member>>;
+    async fn friend_requests(&self, me: MemberId) -> StoreResult<FriendRequests>;
+    async fn blocked(&self, me: MemberId) -> StoreResult<Vec<Member>>;
+}
+
+#[async_trait]
+pub trait MessagingStore: Send + Sync {
+    async fn direct_conversation(&self, key: &str) -> StoreResult<Option<ConversationId>>;
+    /// Fails with `Conflict("direct_key")` if the pair already has a direct conversation.
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)>;
+    /// The conversation as `member` sees it; `None` if they are not in it.
+    async fn conversation(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+    ) -> StoreResult<Option<ConversationSummary>>;
+    async fn participants(&self, id: ConversationId) -> StoreResult<Vec<Participant>>;
+    /// The member's conversations, most recently active first.
+    async fn conversations(&self, member: MemberId) -> StoreResult<Vec<ConversationSummary>>;
+    /// Adds members; fails with `Conflict("member_limit")` past `max_members`.
+    async fn add_participants(
+        &self,
+        id: ConversationId,
+        members: &[MemberId],
+        max_members: i64,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    async fn remove_participant(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Stores the message and appends it to every participant's feed. `NotFound` if the
+    /// sender is not a participant (checked in the same transaction).
+    async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
+    async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
+    /// Newest first, strictly older than `before` when given.
+    async fn messages(
+        &self,
+        id: ConversationId,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+    /// Moves the member's read marker forward (never back) and tells the other participants.
+    async fn mark_read(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+        up_to: MessageId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// The member's feed entries after `after_seq`, oldest first.
+    async fn feed_since(
+        &self,
+        member: MemberId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<FeedEntry>>;
+    /// The newest seq in the member's feed (0 when empty).
+    async fn feed_head(&self, member: MemberId) -> StoreResult<i64>;
+}
+
+/// Everything a Confidant deployment stores.
+pub trait Store: AccountStore + SocialStore + MessagingStore + Send + Sync + 'static {}
+
+impl<T> Store for T where T: AccountStore + SocialStore + MessagingStore + Send + Sync + 'static {}

@@ -1,0 +1,220 @@
+//! Configuration: defaults, then the TOML file, then `CONFIDANT_…` environment variables
+//! (`CONFIDANT_SECTION__KEY`, e.g. `CONFIDANT_SERVER__LISTEN`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use confidant_core::Settings;
+use confidant_core::accounts::{HashingCost, SessionPolicy, ThrottlePolicy};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database (and later, keys) live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub accounts: AccountsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://{data_dir}/confidant.db`.
+    pub url: Option<DatabaseUrl>,
+}
+
+/// A database URL, which may carry a password: `Debug` hides everything after the scheme.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split(':').next().unwrap_or("");
+        write!(f, "DatabaseUrl({scheme}://***)")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The URL members reach this server at; cookies are `Secure` when it is https.
+    pub public_url: Option<String>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub login_failures_per_handle: u32,
+    pub login_failures_per_client: u32,
+    pub login_window_secs: i64,
+    pub browser_session_idle_secs: i64,
+    pub browser_session_max_secs: i64,
+    pub api_session_idle_secs: i64,
+    pub api_session_max_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `confidant=debug,tower_http=info`.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./confidant-data"),
+            database: DatabaseConfig::default(),
+            server: ServerConfig::default(),
+            accounts: AccountsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        let hashing = HashingCost::default();
+        let throttle = ThrottlePolicy::default();
+        let sessions = SessionPolicy::default();
+        Self {
+            argon2_memory_kib: hashing.memory_kib,
+            argon2_iterations: hashing.iterations,
+            login_failures_per_handle: throttle.per_handle,
+            login_failures_per_client: throttle.per_client,
+            login_window_secs: throttle.window_secs,
+            browser_session_idle_secs: sessions.browser_idle_secs,
+            browser_session_max_secs: sessions.browser_absolute_secs,
+            api_session_idle_secs: sessions.api_idle_secs,
+            api_session_max_secs: sessions.api_absolute_secs,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// The commented example printed by `confidant default-config`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+impl Config {
+    /// Merges defaults, the file (if given; it must exist), the environment and `overrides`
+    /// (the flags the user actually passed, as a partial document).
+    pub fn load(file: Option<&Path>, overrides: serde_json::Value) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("CONFIDANT_").split("__").filter(|key| {
+                // Variables that configure tests or pick the config file are not settings.
+                !key.as_str().starts_with("test_") && key.as_str() != "config"
+            }))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) if !url.0.is_empty() => url.0.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("confidant.db").display()),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn settings(&self) -> Settings {
+        let a = &self.accounts;
+        Settings {
+            sessions: SessionPolicy {
+                browser_idle_secs: a.browser_session_idle_secs,
+                browser_absolute_secs: a.browser_session_max_secs,
+                api_idle_secs: a.api_session_idle_secs,
+                api_absolute_secs: a.api_session_max_secs,
+            },
+            password_hashing: HashingCost {
+                memory_kib: a.argon2_memory_kib,
+                iterations: a.argon2_iterations,
+                parallelism: 1,
+            },
+            throttle: ThrottlePolicy {
+                per_handle: a.login_failures_per_handle,
+                per_client: a.login_failures_per_client,
+                window_secs: a.login_window_secs,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_config_is_the_default() {
+        let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(DEFAULT_CONFIG_TOML))
+            .extract()
+            .unwrap();
+        let default = Config::default();
+        assert_eq!(parsed.server.listen, default.server.listen);
+        assert_eq!(parsed.data_dir, default.data_dir);
+        assert_eq!(parsed.accounts.argon2_memory_kib, default.accounts.argon2_memory_kib);
+        assert_eq!(parsed.log.format, default.log.format);
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            serde_json::to_value(&default).unwrap()
+        );
+    }
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_the_data_dir_and_hides_in_debug() {
+        let mut config = Config::default();
+        assert_eq!(config.database_url(), "sqlite://./confidant-data/confidant.db");
+        config.database.url = Some(DatabaseUrl("postgres://u:secret@h/db".into()));
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

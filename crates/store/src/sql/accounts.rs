@@ -1,0 +1,251 @@
+//! Members and sessions.
+
+use async_trait::async_trait;
+
+use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore};
+use confidant_core::accounts::Handle;
+use confidant_core::store::{
+    AccountStore, Credentials, Member, NewMember, SessionKind, SessionRecord, StoreResult,
+};
+use confidant_core::tokens::TokenHash;
+use confidant_core::{MemberId, StoreError, Timestamp};
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    token_hash: String,
+    member_id: i64,
+    kind: String,
+    csrf_token: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn create_member(&self, new: NewMember) -> StoreResult<Member> {
+        let sql = format!(
+            "INSERT INTO members (handle, display_name, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+        );
+        let row: MemberRow = sqlx::query_as(&sql)
+            .bind(new.handle.as_str())
+            .bind(&new.display_name)
+            .bind(&new.password_hash)
+            .bind(i64::from(new.is_admin))
+            .bind(new.created_at.0)
+            .fetch_one(&self.writer)
+            .await
+            .store()?;
+        Ok(row.into())
+    }
+
+    async fn member(&self, id: MemberId) -> StoreResult<Option<Member>> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
+        let row: Option<MemberRow> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(row.map(Member::from))
+    }
+
+    async fn member_by_handle(&self, handle: &Handle) -> StoreResult<Option<Member>> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1");
+        let row: Option<MemberRow> = sqlx::query_as(&sql)
+            .bind(handle.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(row.map(Member::from))
+    }
+
+    async fn credentials(&self, handle: &Handle) -> StoreResult<Option<Credentials>> {
+        let Some(member) = self.member_by_handle(handle).await? else {
+            return Ok(None);
+        };
+        let password_hash = self.password_hash(member.id).await?;
+        Ok(password_hash.map(|password_hash| Credentials {
+            member,
+            password_hash,
+        }))
+    }
+
+    async fn password_hash(&self, id: MemberId) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT password_hash FROM members WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()
+    }
+
+    async fn set_password_hash(&self, id: MemberId, hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn set_display_name(&self, id: MemberId, name: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE members SET display_name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn search_members(&self, prefix: &str, limit: i64) -> StoreResult<Vec<Member>> {
+        // Handles are [a-z0-9_]; escape `_` so it is not a LIKE wildcard.
+        let pattern = format!("{}%", prefix.replace('_', "\\_"));
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE handle LIKE $1 ESCAPE '\\' \
+             ORDER BY handle LIMIT $2"
+        );
+        let rows: Vec<MemberRow> = sqlx::query_as(&sql)
+            .bind(pattern)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        Ok(rows.into_iter().map(Member::from).collect())
+    }
+
+    async fn delete_member(&self, id: MemberId) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.store()?;
+        // Their words leave every conversation; the slots stay so others' threads still read
+        // in order, shown as an erased message from "deleted member".
+        sqlx::query(
+            "UPDATE messages SET body = '', erased = 1, sender_id = NULL WHERE sender_id = $1",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        let conversations: Vec<i64> = sqlx::query_scalar(
+            "SELECT conversation_id FROM conversation_members WHERE member_id = $1",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .store()?;
+        let deleted = sqlx::query("DELETE FROM members WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        for conversation in conversations {
+            super::messaging::drop_if_empty(&mut tx, conversation).await?;
+        }
+        tx.commit().await.store()
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions \
+             (token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&session.token_hash.0)
+        .bind(session.member_id.0)
+        .bind(session.kind.as_str())
+        .bind(&session.csrf_token)
+        .bind(session.created_at.0)
+        .bind(session.last_seen_at.0)
+        .bind(session.expires_at.0)
+        .execute(&self.writer)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at \
+             FROM sessions WHERE token_hash = $1",
+        )
+        .bind(&token_hash.0)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.and_then(|row| {
+            Some(SessionRecord {
+                token_hash: TokenHash(row.token_hash),
+                member_id: MemberId(row.member_id),
+                kind: SessionKind::parse(&row.kind)?,
+                csrf_token: row.csrf_token,
+                created_at: Timestamp(row.created_at),
+                last_seen_at: Timestamp(row.last_seen_at),
+                expires_at: Timestamp(row.expires_at),
+            })
+        }))
+    }
+
+    async fn touch_session(&self, token_hash: &TokenHash, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(at.0)
+            .bind(&token_hash.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(&token_hash.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        member: MemberId,
+        except: Option<&TokenHash>,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND token_hash <> $2")
+            .bind(member.0)
+            .bind(except.map_or("", |hash| hash.0.as_str()))
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        now: Timestamp,
+        idle_cutoff_browser: Timestamp,
+        idle_cutoff_api: Timestamp,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= $1 \
+             OR (kind = 'browser' AND last_seen_at <= $2) \
+             OR (kind = 'api' AND last_seen_at <= $3)",
+        )
+        .bind(now.0)
+        .bind(idle_cutoff_browser.0)
+        .bind(idle_cutoff_api.0)
+        .execute(&self.writer)
+        .await
+        .store()?;
+        Ok(done.rows_affected())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .store()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,486 @@
+//! Conversations, participants, messages, read markers and the feed reads.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+
+use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, feed, member_ref};
+use confidant_core::live::FeedAdvanced;
+use confidant_core::messaging::LiveEvent;
+use confidant_core::store::{
+    ConversationKind, ConversationSummary, FeedEntry, Member, Message, MessagingStore,
+    NewConversation, NewMessage, Participant, StoreResult,
+};
+use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
+
+/// A message with its sender's handle and name (null once the sender is deleted).
+const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, \
+     s.handle AS sender_handle, s.display_name AS sender_name, m.body, m.created_at \
+     FROM messages m LEFT JOIN members s ON s.id = m.sender_id";
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    conversation_id: i64,
+    sender_id: Option<i64>,
+    sender_handle: Option<String>,
+    sender_name: Option<String>,
+    body: String,
+    created_at: i64,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            id: MessageId(row.id),
+            conversation_id: ConversationId(row.conversation_id),
+            sender: member_ref(row.sender_id, row.sender_handle, row.sender_name),
+            body: row.body,
+            created_at: Timestamp(row.created_at),
+        }
+    }
+}
+
+/// A conversation seen by member `$1`: unread count, newest message and, for direct
+/// conversations, the other member. Callers append a WHERE clause.
+const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last_activity_at, \
+     cm.last_read_message_id, \
+     (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
+        AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id) AS unread, \
+     lm.id AS last_id, lm.sender_id AS last_sender_id, ls.handle AS last_sender_handle, \
+     ls.display_name AS last_sender_name, lm.body AS last_body, lm.created_at AS last_created_at, \
+     p.id AS peer_id, p.handle AS peer_handle, p.display_name AS peer_name \
+     FROM conversation_members cm \
+     JOIN conversations c ON c.id = cm.conversation_id \
+     LEFT JOIN messages lm ON lm.id = \
+        (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) \
+     LEFT JOIN members ls ON ls.id = lm.sender_id \
+     LEFT JOIN members p ON c.kind = 'direct' AND p.id = \
+        (SELECT o.member_id FROM conversation_members o \
+         WHERE o.conversation_id = c.id AND o.member_id <> cm.member_id LIMIT 1) \
+     WHERE cm.member_id = $1";
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    kind: String,
+    title: Option<String>,
+    created_at: i64,
+    last_activity_at: i64,
+    last_read_message_id: i64,
+    unread: i64,
+    last_id: Option<i64>,
+    last_sender_id: Option<i64>,
+    last_sender_handle: Option<String>,
+    last_sender_name: Option<String>,
+    last_body: Option<String>,
+    last_created_at: Option<i64>,
+    peer_id: Option<i64>,
+    peer_handle: Option<String>,
+    peer_name: Option<String>,
+}
+
+impl From<SummaryRow> for ConversationSummary {
+    fn from(row: SummaryRow) -> Self {
+        let last_message = match (row.last_id, row.last_body, row.last_created_at) {
+            (Some(id), Some(body), Some(created_at)) => Some(Message {
+                id: MessageId(id),
+                conversation_id: ConversationId(row.id),
+                sender: member_ref(
+                    row.last_sender_id,
+                    row.last_sender_handle,
+                    row.last_sender_name,
+                ),
+                body,
+                created_at: Timestamp(created_at),
+            }),
+            _ => None,
+        };
+        ConversationSummary {
+            id: ConversationId(row.id),
+            kind: ConversationKind::parse(&row.kind).unwrap_or(ConversationKind::Group),
+            title: row.title,
+            created_at: Timestamp(row.created_at),
+            last_activity_at: Timestamp(row.last_activity_at),
+            unread: row.unread,
+            last_read: MessageId(row.last_read_message_id),
+            last_message,
+            peer: member_ref(row.peer_id, row.peer_handle, row.peer_name),
+        }
+    }
+}
+
+async fn participant_ids(
+    conn: &mut AnyConnection,
+    id: ConversationId,
+) -> StoreResult<Vec<MemberId>> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT member_id FROM conversation_members WHERE conversation_id = $1")
+            .bind(id.0)
+            .fetch_all(&mut *conn)
+            .await
+            .store()?;
+    Ok(ids.into_iter().map(MemberId).collect())
+}
+
+async fn touch_conversation(
+    conn: &mut AnyConnection,
+    id: ConversationId,
+    at: Timestamp,
+) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE conversations SET last_activity_at = $1 WHERE id = $2")
+        .bind(at.0)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes a conversation nobody is in any more.
+pub(crate) async fn drop_if_empty(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM conversations WHERE id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM conversation_members WHERE conversation_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .store()?;
+    Ok(())
+}
+
+async fn insert_participants(
+    conn: &mut AnyConnection,
+    id: ConversationId,
+    members: &[MemberId],
+    at: Timestamp,
+) -> StoreResult<()> {
+    for member in members {
+        sqlx::query(
+            "INSERT INTO conversation_members (conversation_id, member_id, joined_at) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(member.0)
+        .bind(at.0)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessagingStore for SqlStore {
+    async fn direct_conversation(&self, key: &str) -> StoreResult<Option<ConversationId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+                .bind(key)
+                .fetch_optional(&self.readers)
+                .await
+                .store()?;
+        Ok(id.map(ConversationId))
+    }
+
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
+        let mut tx = self.writer.begin().await.store()?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations \
+             (kind, title, direct_key, created_by, created_at, last_activity_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(new.title.as_deref())
+        .bind(new.direct_key.as_deref())
+        .bind(new.created_by.0)
+        .bind(new.created_at.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store()?;
+        let id = ConversationId(id);
+        insert_participants(&mut tx, id, &new.members, new.created_at).await?;
+        let event = LiveEvent::Conversation {
+            conversation_id: id,
+        };
+        let advanced = feed::append(&mut tx, &new.members, &event, new.created_at).await?;
+        tx.commit().await.store()?;
+        Ok((id, advanced))
+    }
+
+    async fn conversation(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+    ) -> StoreResult<Option<ConversationSummary>> {
+        let sql = format!("{SUMMARY_SELECT} AND c.id = $2");
+        let row: Option<SummaryRow> = sqlx::query_as(&sql)
+            .bind(member.0)
+            .bind(id.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(row.map(ConversationSummary::from))
+    }
+
+    async fn participants(&self, id: ConversationId) -> StoreResult<Vec<Participant>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            member: MemberRow,
+            last_read_message_id: i64,
+            joined_at: i64,
+        }
+        let sql = format!(
+            "SELECT {}, cm.last_read_message_id, cm.joined_at \
+             FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
+             WHERE cm.conversation_id = $1 ORDER BY cm.joined_at, m.id",
+            MEMBER_COLUMNS
+                .split(", ")
+                .map(|c| format!("m.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Participant {
+                member: Member::from(row.member),
+                last_read: MessageId(row.last_read_message_id),
+                joined_at: Timestamp(row.joined_at),
+            })
+            .collect())
+    }
+
+    async fn conversations(&self, member: MemberId) -> StoreResult<Vec<ConversationSummary>> {
+        let sql = format!("{SUMMARY_SELECT} ORDER BY c.last_activity_at DESC, c.id DESC");
+        let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
+            .bind(member.0)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        Ok(rows.into_iter().map(ConversationSummary::from).collect())
+    }
+
+    async fn add_participants(
+        &self,
+        id: ConversationId,
+        members: &[MemberId],
+        max_members: i64,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>> {
+        let mut tx = self.writer.begin().await.store()?;
+        touch_conversation(&mut tx, id, at).await?;
+        insert_participants(&mut tx, id, members, at).await?;
+        let everyone = participant_ids(&mut tx, id).await?;
+        if everyone.len() as i64 > max_members {
+            return Err(StoreError::Conflict("member_limit"));
+        }
+        let event = LiveEvent::Conversation {
+            conversation_id: id,
+        };
+        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
+        tx.commit().await.store()?;
+        Ok(advanced)
+    }
+
+    async fn remove_participant(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>> {
+        let mut tx = self.writer.begin().await.store()?;
+        let removed = sqlx::query(
+            "DELETE FROM conversation_members WHERE conversation_id = $1 AND member_id = $2",
+        )
+        .bind(id.0)
+        .bind(member.0)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        if removed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let mut everyone = participant_ids(&mut tx, id).await?;
+        everyone.push(member);
+        let event = LiveEvent::Conversation {
+            conversation_id: id,
+        };
+        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
+        drop_if_empty(&mut tx, id.0).await?;
+        tx.commit().await.store()?;
+        Ok(advanced)
+    }
+
+    async fn rename_conversation(
+        &self,
+        id: ConversationId,
+        title: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>> {
+        let mut tx = self.writer.begin().await.store()?;
+        sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
+            .bind(title)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        let everyone = participant_ids(&mut tx, id).await?;
+        let event = LiveEvent::Conversation {
+            conversation_id: id,
+        };
+        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
+        tx.commit().await.store()?;
+        Ok(advanced)
+    }
+
+    async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
+        let mut tx = self.writer.begin().await.store()?;
+        let everyone = participant_ids(&mut tx, new.conversation_id).await?;
+        if !everyone.contains(&new.sender) {
+            return Err(StoreError::NotFound);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(new.conversation_id.0)
+        .bind(new.sender.0)
+        .bind(&new.body)
+        .bind(new.created_at.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store()?;
+        touch_conversation(&mut tx, new.conversation_id, new.created_at).await?;
+        // The sender has read their own message.
+        sqlx::query(
+            "UPDATE conversation_members SET last_read_message_id = $1 \
+             WHERE conversation_id = $2 AND member_id = $3",
+        )
+        .bind(id)
+        .bind(new.conversation_id.0)
+        .bind(new.sender.0)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        let event = LiveEvent::Message {
+            conversation_id: new.conversation_id,
+            message_id: MessageId(id),
+        };
+        let advanced = feed::append(&mut tx, &everyone, &event, new.created_at).await?;
+        let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .store()?;
+        tx.commit().await.store()?;
+        Ok((row.into(), advanced))
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        let row: Option<MessageRow> = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(row.map(Message::from))
+    }
+
+    async fn messages(
+        &self,
+        id: ConversationId,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    async fn mark_read(
+        &self,
+        id: ConversationId,
+        member: MemberId,
+        up_to: MessageId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>> {
+        let mut tx = self.writer.begin().await.store()?;
+        let moved = sqlx::query(
+            "UPDATE conversation_members SET last_read_message_id = $1 \
+             WHERE conversation_id = $2 AND member_id = $3 AND last_read_message_id < $1",
+        )
+        .bind(up_to.0)
+        .bind(id.0)
+        .bind(member.0)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        if moved.rows_affected() == 0 {
+            return Ok(Vec::new());
+        }
+        let everyone = participant_ids(&mut tx, id).await?;
+        let event = LiveEvent::Read {
+            conversation_id: id,
+            member_id: member,
+            message_id: up_to,
+        };
+        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
+        tx.commit().await.store()?;
+        Ok(advanced)
+    }
+
+    async fn feed_since(
+        &self,
+        member: MemberId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<FeedEntry>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT seq, event, created_at FROM member_feed \
+             WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(member.0)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await
+        .store()?;
+        rows.into_iter()
+            .map(|(seq, event, created_at)| {
+                Ok(FeedEntry {
+                    seq,
+                    event: serde_json::from_str(&event)
+                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                    created_at: Timestamp(created_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn feed_head(&self, member: MemberId) -> StoreResult<i64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT feed_seq FROM members WHERE id = $1")
+            .bind(member.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(seq.unwrap_or(0))
+    }
+}

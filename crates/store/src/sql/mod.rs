@@ -1,0 +1,95 @@
+//! The SQL behind the storage traits, portable between SQLite and PostgreSQL.
+
+mod accounts;
+mod feed;
+mod messaging;
+mod social;
+
+use sqlx::AnyPool;
+
+use crate::backend::{Backend, ConnectError};
+use crate::error::ResultExt;
+use confidant_core::store::{Member, MemberRef};
+use confidant_core::{MemberId, Timestamp};
+
+/// A Confidant store on SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    backend: Backend,
+    /// Pool for reads.
+    readers: AnyPool,
+    /// Pool for write transactions (a single connection on SQLite).
+    writer: AnyPool,
+}
+
+impl SqlStore {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let backend = Backend::from_url(url)?;
+        let (readers, writer) = backend.open(url).await?;
+        Ok(Self {
+            backend,
+            readers,
+            writer,
+        })
+    }
+
+    /// Applies any migrations not yet applied.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        self.backend
+            .migrator()
+            .run(&self.writer)
+            .await
+            .map_err(ConnectError::Migrate)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+}
+
+/// The columns of `members` that describe a member publicly.
+const MEMBER_COLUMNS: &str = "id, handle, display_name, is_admin, created_at";
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: i64,
+    handle: String,
+    display_name: String,
+    is_admin: i64,
+    created_at: i64,
+}
+
+impl From<MemberRow> for Member {
+    fn from(row: MemberRow) -> Self {
+        Member {
+            id: MemberId(row.id),
+            handle: row.handle,
+            display_name: row.display_name,
+            is_admin: row.is_admin != 0,
+            created_at: Timestamp(row.created_at),
+        }
+    }
+}
+
+/// A member reference from three nullable columns of an outer join.
+fn member_ref(id: Option<i64>, handle: Option<String>, name: Option<String>) -> Option<MemberRef> {
+    Some(MemberRef {
+        id: MemberId(id?),
+        handle: handle?,
+        display_name: name?,
+    })
+}
+
+impl SqlStore {
+    /// Runs a statement outside the storage traits; for administration and tests.
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), sqlx::Error> {
+        use sqlx::Executor;
+        self.writer.execute(sql).await.map(|_| ())
+    }
+}

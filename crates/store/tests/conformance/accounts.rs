@@ -1,0 +1,180 @@
+use confidant_core::accounts::Handle;
+use confidant_core::store::{AccountStore, NewMember, SessionKind, SessionRecord};
+use confidant_core::tokens::TokenHash;
+use confidant_core::{MemberId, Timestamp};
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use super::{T0, is_conflict, member};
+
+on_both_backends!(
+    handles_are_unique,
+    sessions_live_and_die,
+    deleting_a_member_removes_their_data
+);
+
+async fn handles_are_unique(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    assert_eq!(alice.display_name, "ALICE");
+    let again = store
+        .create_member(NewMember {
+            handle: Handle::parse("ALICE").unwrap(),
+            display_name: "Other".into(),
+            password_hash: "x".into(),
+            is_admin: true,
+            created_at: T0,
+        })
+        .await;
+    assert!(is_conflict(again, "handle"));
+    let found = store
+        .member_by_handle(&Handle::parse("Alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found, Some(alice.clone()));
+    let credentials = store
+        .credentials(&Handle::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.password_hash, "$argon2id$fake");
+    member(store, "alicia").await;
+    member(store, "a_b_c").await;
+    let found: Vec<String> = store
+        .search_members("ali", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.handle)
+        .collect();
+    assert_eq!(found, ["alice", "alicia"]);
+    // `_` is literal, not a wildcard.
+    let found = store.search_members("a_", 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+async fn sessions_live_and_die(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let record = |hash: &str, kind, expires_at| SessionRecord {
+        token_hash: TokenHash(hash.into()),
+        member_id: alice.id,
+        kind,
+        csrf_token: "csrf".into(),
+        created_at: T0,
+        last_seen_at: T0,
+        expires_at,
+    };
+    store
+        .create_session(record("one", SessionKind::Browser, T0.plus_secs(100)))
+        .await
+        .unwrap();
+    store
+        .create_session(record("two", SessionKind::Api, T0.plus_secs(1000)))
+        .await
+        .unwrap();
+    let one = store
+        .session(&TokenHash("one".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.kind, SessionKind::Browser);
+    assert_eq!(one.member_id, alice.id);
+
+    store
+        .touch_session(&TokenHash("two".into()), T0.plus_secs(50))
+        .await
+        .unwrap();
+    // "one" is past its absolute expiry at +200s; "two" was seen at +50s, within idle.
+    let purged = store
+        .delete_expired_sessions(T0.plus_secs(200), T0.plus_secs(10), T0.plus_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert!(
+        store
+            .session(&TokenHash("one".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .create_session(record("three", SessionKind::Browser, T0.plus_secs(1000)))
+        .await
+        .unwrap();
+    store
+        .delete_sessions_of(alice.id, Some(&TokenHash("three".into())))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session(&TokenHash("two".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session(&TokenHash("three".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn deleting_a_member_removes_their_data(db: TestDatabase) {
+    use confidant_core::store::{
+        ConversationKind, MessagingStore, NewConversation, NewMessage, SocialStore,
+    };
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    store
+        .create_friend_request(alice.id, bob.id, T0)
+        .await
+        .unwrap();
+    store
+        .accept_friend_request(alice.id, bob.id, T0)
+        .await
+        .unwrap();
+    let (conversation, _) = store
+        .create_conversation(NewConversation {
+            kind: ConversationKind::Direct,
+            title: None,
+            direct_key: Some("1:2".into()),
+            created_by: alice.id,
+            members: vec![alice.id, bob.id],
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    for (sender, body) in [(alice.id, "hi bob"), (bob.id, "hi alice")] {
+        store
+            .insert_message(NewMessage {
+                conversation_id: conversation,
+                sender,
+                body: body.into(),
+                created_at: T0,
+            })
+            .await
+            .unwrap();
+    }
+    store.delete_member(alice.id).await.unwrap();
+
+    assert!(store.member(alice.id).await.unwrap().is_none());
+    assert!(store.friends(bob.id).await.unwrap().is_empty());
+    let messages = store.messages(conversation, None, 10).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].body, "hi alice");
+    assert_eq!(messages[1].body, "", "alice's words are erased");
+    assert_eq!(messages[1].sender, None);
+    let summary = store
+        .conversation(conversation, bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.peer, None, "the other side shows a deleted member");
+    assert!(store.delete_member(MemberId(alice.id.0)).await.is_err());
+    let _ = Timestamp(0);
+}

@@ -1,0 +1,210 @@
+use confidant_core::messaging::LiveEvent;
+use confidant_core::store::{ConversationKind, MessagingStore, NewConversation, NewMessage};
+use confidant_core::{ConversationId, MemberId, MessageId, StoreError};
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use super::{T0, is_conflict, member};
+
+on_both_backends!(
+    a_pair_has_one_direct_conversation,
+    messages_page_newest_first_and_count_unread,
+    feeds_are_gapless_per_member,
+    groups_are_capped_and_vanish_when_empty,
+);
+
+fn direct(a: MemberId, b: MemberId) -> NewConversation {
+    NewConversation {
+        kind: ConversationKind::Direct,
+        title: None,
+        direct_key: Some(format!("{a}:{b}")),
+        created_by: a,
+        members: vec![a, b],
+        created_at: T0,
+    }
+}
+
+fn text(conversation: ConversationId, sender: MemberId, n: i64) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation,
+        sender,
+        body: format!("message {n}"),
+        created_at: T0.plus_secs(n),
+    }
+}
+
+async fn a_pair_has_one_direct_conversation(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, advanced) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    assert_eq!(advanced.len(), 2);
+    assert!(is_conflict(
+        store.create_conversation(direct(alice.id, bob.id)).await,
+        "direct_key"
+    ));
+    let key = format!("{}:{}", alice.id, bob.id);
+    assert_eq!(store.direct_conversation(&key).await.unwrap(), Some(id));
+    let seen_by_alice = store.conversation(id, alice.id).await.unwrap().unwrap();
+    assert_eq!(seen_by_alice.kind, ConversationKind::Direct);
+    assert_eq!(seen_by_alice.peer.unwrap().id, bob.id);
+    let carol = member(store, "carol").await;
+    assert!(store.conversation(id, carol.id).await.unwrap().is_none());
+    // Outsiders cannot post.
+    assert!(matches!(
+        store.insert_message(text(id, carol.id, 1)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn messages_page_newest_first_and_count_unread(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        let (message, _) = store.insert_message(text(id, alice.id, n)).await.unwrap();
+        assert_eq!(message.sender.as_ref().unwrap().handle, "alice");
+        ids.push(message.id);
+    }
+    let first = store.messages(id, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[4], ids[3]]
+    );
+    let second = store.messages(id, Some(ids[3]), 2).await.unwrap();
+    assert_eq!(
+        second.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
+
+    let bobs = store.conversation(id, bob.id).await.unwrap().unwrap();
+    assert_eq!(bobs.unread, 5);
+    assert_eq!(bobs.last_message.unwrap().body, "message 5");
+    assert_eq!(
+        store
+            .conversation(id, alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .unread,
+        0
+    );
+
+    let advanced = store.mark_read(id, bob.id, ids[2], T0).await.unwrap();
+    assert_eq!(advanced.len(), 2, "both see the read receipt");
+    assert_eq!(
+        store
+            .conversation(id, bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .unread,
+        2
+    );
+    // Read markers never move back.
+    assert!(
+        store
+            .mark_read(id, bob.id, ids[0], T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let participants = store.participants(id).await.unwrap();
+    let bob_marker = participants.iter().find(|p| p.member.id == bob.id).unwrap();
+    assert_eq!(bob_marker.last_read, ids[2]);
+
+    let inbox = store.conversations(bob.id).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        store.message(ids[0]).await.unwrap().unwrap().body,
+        "message 1"
+    );
+    assert!(store.message(MessageId(999_999)).await.unwrap().is_none());
+}
+
+async fn feeds_are_gapless_per_member(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let mut sends = Vec::new();
+    for n in 0..20 {
+        let store = store.clone();
+        let sender = if n % 2 == 0 { alice.id } else { bob.id };
+        sends.push(tokio::spawn(async move {
+            store.insert_message(text(id, sender, n)).await.unwrap()
+        }));
+    }
+    for send in sends {
+        send.await.unwrap();
+    }
+    let feed = store.feed_since(bob.id, 0, 100).await.unwrap();
+    let seqs: Vec<i64> = feed.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, (1..=21).collect::<Vec<_>>());
+    assert_eq!(
+        feed[0].event,
+        LiveEvent::Conversation {
+            conversation_id: id
+        }
+    );
+    assert!(matches!(feed[1].event, LiveEvent::Message { .. }));
+    assert_eq!(store.feed_head(bob.id).await.unwrap(), 21);
+    let tail = store.feed_since(bob.id, 19, 100).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [20, 21]);
+}
+
+async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    let (id, _) = store
+        .create_conversation(NewConversation {
+            kind: ConversationKind::Group,
+            title: Some("Film club".into()),
+            direct_key: None,
+            created_by: alice.id,
+            members: vec![alice.id, bob.id],
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    assert!(is_conflict(
+        store.add_participants(id, &[carol.id], 2, T0).await,
+        "member_limit"
+    ));
+    assert_eq!(
+        store.participants(id).await.unwrap().len(),
+        2,
+        "nothing changed"
+    );
+    store
+        .add_participants(id, &[carol.id], 3, T0)
+        .await
+        .unwrap();
+    store
+        .rename_conversation(id, "Book club", T0)
+        .await
+        .unwrap();
+    let seen = store.conversation(id, carol.id).await.unwrap().unwrap();
+    assert_eq!(seen.title.as_deref(), Some("Book club"));
+    for who in [alice.id, bob.id, carol.id] {
+        store.remove_participant(id, who, T0).await.unwrap();
+    }
+    assert!(matches!(
+        store.remove_participant(id, alice.id, T0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.participants(id).await.unwrap().is_empty());
+}
