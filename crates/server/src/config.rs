@@ -202,7 +202,10 @@ mod tests {
         let default = Config::default();
         assert_eq!(parsed.server.listen, default.server.listen);
         assert_eq!(parsed.data_dir, default.data_dir);
-        assert_eq!(parsed.accounts.argon2_memory_kib, default.accounts.argon2_memory_kib);
+        assert_eq!(
+            parsed.accounts.argon2_memory_kib,
+            default.accounts.argon2_memory_kib
+        );
         assert_eq!(parsed.log.format, default.log.format);
         assert_eq!(
             serde_json::to_value(&parsed).unwrap(),
@@ -213,7 +216,10 @@ mod tests {
     #[test]
     fn database_url_defaults_to_sqlite_in_the_data_dir_and_hides_in_debug() {
         let mut config = Config::default();
-        assert_eq!(config.database_url(), "sqlite://./confidant-data/confidant.db");
+        assert_eq!(
+            config.database_url(),
+            "sqlite://./confidant-data/confidant.db"
+        );
         config.database.url = Some(DatabaseUrl("postgres://u:secret@h/db".into()));
         assert!(!format!("{config:?}").contains("secret"));
     }

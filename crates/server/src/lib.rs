@@ -1,1 +1,12 @@
-//! placeholder
+//! Confidant's server: the HTTP surfaces (web UI, JSON API, operations), the CLI and startup.
+//!
+//! Handlers only extract, call one use case on [`confidant_core::Confidant`], and render;
+//! everything else lives in the core.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

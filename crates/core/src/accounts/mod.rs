@@ -7,7 +7,7 @@ mod throttle;
 
 pub use credentials::{DisplayName, Handle, Password};
 pub use password::{HashingCost, PasswordHasher};
-pub use sessions::{Session, SessionPolicy};
+pub use sessions::{NewSession, Session, SessionPolicy};
 pub use throttle::{LoginThrottle, ThrottlePolicy};
 
 use crate::store::{Member, NewMember};

@@ -1,0 +1,205 @@
+//! Conversations and their messages.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use confidant_core::{ConversationId, MemberId, MessageId};
+
+use super::schema::*;
+use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
+use crate::http::session::ApiCaller;
+use crate::state::AppState;
+
+fn member_ids(ids: &[i64]) -> Vec<MemberId> {
+    ids.iter().copied().map(MemberId).collect()
+}
+
+/// Your conversations, most recently active first, with unread counts.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
+    security(("bearer" = [])), responses((status = 200, body = Vec<ConversationOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<AppJson<Vec<ConversationOut>>, ApiError> {
+    let list = state.app.conversations(caller.member().id).await?;
+    Ok(AppJson(list.into_iter().map(Into::into).collect()))
+}
+
+/// Open the 1:1 conversation with a friend, or create a group.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations",
+    security(("bearer" = [])), request_body = NewConversationIn,
+    responses((status = 201, body = ConversationDetailOut), (status = 403, body = ErrorOut),
+              (status = 422, body = ErrorOut)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppJson(input): AppJson<NewConversationIn>,
+) -> Result<(StatusCode, AppJson<ConversationDetailOut>), ApiError> {
+    let me = caller.member().id;
+    let id = match input {
+        NewConversationIn::Direct { member_id } => {
+            state.app.open_direct(me, MemberId(member_id)).await?
+        }
+        NewConversationIn::Group {
+            title,
+            member_ids: ids,
+        } => {
+            state
+                .app
+                .create_group(me, &title, &member_ids(&ids))
+                .await?
+        }
+    };
+    let detail = state.app.conversation(me, id).await?;
+    Ok((StatusCode::CREATED, AppJson(detail.into())))
+}
+
+/// A conversation with its participants and their read receipts.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = ConversationDetailOut), (status = 404, body = ErrorOut)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+) -> Result<AppJson<ConversationDetailOut>, ApiError> {
+    let detail = state
+        .app
+        .conversation(caller.member().id, ConversationId(id))
+        .await?;
+    Ok(AppJson(detail.into()))
+}
+
+/// Rename a group.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = ConversationPatchIn,
+    responses((status = 200, body = ConversationDetailOut), (status = 404, body = ErrorOut),
+              (status = 422, body = ErrorOut)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+    AppJson(input): AppJson<ConversationPatchIn>,
+) -> Result<AppJson<ConversationDetailOut>, ApiError> {
+    let me = caller.member().id;
+    state
+        .app
+        .rename_group(me, ConversationId(id), &input.title)
+        .await?;
+    Ok(AppJson(
+        state.app.conversation(me, ConversationId(id)).await?.into(),
+    ))
+}
+
+/// Add friends of yours to a group (at most 256 members in all).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/members", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = AddMembersIn,
+    responses((status = 200, body = ConversationDetailOut), (status = 403, body = ErrorOut),
+              (status = 409, body = ErrorOut)))]
+pub async fn add_members(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+    AppJson(input): AppJson<AddMembersIn>,
+) -> Result<AppJson<ConversationDetailOut>, ApiError> {
+    let me = caller.member().id;
+    state
+        .app
+        .add_to_group(me, ConversationId(id), &member_ids(&input.member_ids))
+        .await?;
+    Ok(AppJson(
+        state.app.conversation(me, ConversationId(id)).await?.into(),
+    ))
+}
+
+/// Leave a group.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/me", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorOut)))]
+pub async fn leave(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .app
+        .leave_group(caller.member().id, ConversationId(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// The `next_before` of the previous page.
+    pub before: Option<i64>,
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Messages, newest first, by cursor.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path), PageQuery),
+    responses((status = 200, body = MessagePageOut), (status = 404, body = ErrorOut)))]
+pub async fn messages(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> Result<AppJson<MessagePageOut>, ApiError> {
+    let page = state
+        .app
+        .messages(
+            caller.member().id,
+            ConversationId(id),
+            page.before.map(MessageId),
+            page.limit.unwrap_or(50),
+        )
+        .await?;
+    Ok(AppJson(MessagePageOut {
+        messages: page.messages.into_iter().map(Into::into).collect(),
+        next_before: page.next_before.map(|id| id.0),
+    }))
+}
+
+/// Send a message (at most 8 KiB of text).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = NewMessageIn,
+    responses((status = 201, body = MessageOut), (status = 403, body = ErrorOut),
+              (status = 404, body = ErrorOut), (status = 413, body = ErrorOut),
+              (status = 422, body = ErrorOut)))]
+pub async fn send(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+    AppJson(input): AppJson<NewMessageIn>,
+) -> Result<(StatusCode, AppJson<MessageOut>), ApiError> {
+    let message = state
+        .app
+        .send_message(caller.member().id, ConversationId(id), &input.body)
+        .await?;
+    state.metrics.messages_sent.inc();
+    Ok((StatusCode::CREATED, AppJson(message.into())))
+}
+
+/// Mark the conversation read (a read receipt for the others).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "conversations",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = ReadIn,
+    responses((status = 204), (status = 404, body = ErrorOut)))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(id): AppPath<i64>,
+    AppJson(input): AppJson<ReadIn>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .app
+        .mark_read(
+            caller.member().id,
+            ConversationId(id),
+            input.message_id.map(MessageId),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

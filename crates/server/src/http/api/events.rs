@@ -1,0 +1,145 @@
+//! Live delivery over Server-Sent Events.
+//!
+//! Each event's id is the seq of the member's feed entry. A client that reconnects sends
+//! `Last-Event-ID` (browsers do so by themselves) and gets exactly the entries after it:
+//! the feed is gapless and ordered per member, so nothing is lost or repeated.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use confidant_core::messaging::LiveEvent;
+use confidant_core::store::FeedEntry;
+use confidant_core::{Confidant, MemberId};
+
+use super::schema::MessageOut;
+use crate::http::error::{ApiError, AppQuery};
+use crate::http::session::ApiCaller;
+use crate::state::AppState;
+
+/// Entries read from the store per round trip.
+const BATCH: i64 = 200;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// Resume after this event id, for clients that cannot set `Last-Event-ID`.
+    pub last_event_id: Option<i64>,
+}
+
+/// A stream of `message`, `read`, `conversation` and `friends` events. Without
+/// `Last-Event-ID` it starts with what happens from now on.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
+    params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this id")),
+    responses((status = 200, content_type = "text/event-stream", description = "An event stream")))]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let me = caller.member().id;
+    let header_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_last_event_id",
+                    "Last-Event-ID must be an event id.",
+                )
+            })
+        })
+        .transpose()?;
+    // Subscribe before reading the head, so nothing committed in between is missed.
+    let mut announcements = state.app.live().subscribe();
+    let mut cursor = match header_id.or(query.last_event_id) {
+        Some(id) => id,
+        None => state.app.feed_head(me).await?,
+    };
+    let app = state.app.clone();
+    let shutdown = state.shutdown.clone();
+    let gauge = state.metrics.live_connections.clone();
+    gauge.inc();
+    let events = async_stream::stream! {
+        let _connected = ConnectionGuard(gauge);
+        loop {
+            let entries = match app.feed_since(me, cursor, BATCH).await {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(%error, "event stream could not read the feed");
+                    break;
+                }
+            };
+            let full_batch = entries.len() as i64 == BATCH;
+            for entry in entries {
+                cursor = entry.seq;
+                if let Some(event) = render(&app, me, entry).await {
+                    yield Ok(event);
+                }
+            }
+            if full_batch {
+                continue;
+            }
+            // Sleep until this member's feed grows past the cursor, or the server stops.
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    received = announcements.recv() => match received {
+                        Ok(advanced) if advanced.member == me && advanced.seq > cursor => break,
+                        Ok(_) => continue,
+                        // Missed announcements: re-read the feed, which is the truth anyway.
+                        Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            }
+        }
+    };
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct ConnectionGuard(prometheus_client::metrics::gauge::Gauge<i64, std::sync::atomic::AtomicI64>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Turns a feed entry into an SSE event. A message the member can no longer see (they left
+/// the group since) becomes a bare `gap` event so the id still advances.
+async fn render(app: &Confidant, me: MemberId, entry: FeedEntry) -> Option<Event> {
+    let (name, data) = match &entry.event {
+        LiveEvent::Message {
+            conversation_id,
+            message_id,
+        } => match app.message(me, *message_id).await {
+            Ok(message) => (
+                "message",
+                json!({ "conversation_id": conversation_id, "message": MessageOut::from(message) }),
+            ),
+            Err(_) => ("gap", json!({})),
+        },
+        other => (
+            match other {
+                LiveEvent::Read { .. } => "read",
+                LiveEvent::Conversation { .. } => "conversation",
+                _ => "friends",
+            },
+            serde_json::to_value(other).unwrap_or_default(),
+        ),
+    };
+    Event::default()
+        .id(entry.seq.to_string())
+        .event(name)
+        .json_data(data)
+        .ok()
+}

@@ -1,0 +1,116 @@
+//! The first-party JSON API under `/api/v1`, and its OpenAPI document.
+
+mod accounts;
+mod conversations;
+mod events;
+mod friends;
+pub mod schema;
+
+use axum::Router;
+use axum::routing::{delete, get, post, put};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::error::AppJson;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/accounts", post(accounts::sign_up))
+        .route("/api/v1/sessions", post(accounts::log_in))
+        .route("/api/v1/sessions/current", delete(accounts::log_out))
+        .route(
+            "/api/v1/me",
+            get(accounts::me)
+                .patch(accounts::update_profile)
+                .delete(accounts::delete_account),
+        )
+        .route("/api/v1/me/password", put(accounts::change_password))
+        .route("/api/v1/members", get(accounts::search))
+        .route("/api/v1/friends", get(friends::overview))
+        .route("/api/v1/friends/requests", post(friends::request))
+        .route(
+            "/api/v1/friends/requests/{member_id}",
+            delete(friends::drop_request),
+        )
+        .route(
+            "/api/v1/friends/requests/{member_id}/accept",
+            post(friends::accept),
+        )
+        .route("/api/v1/friends/{member_id}", delete(friends::remove))
+        .route(
+            "/api/v1/blocks/{member_id}",
+            put(friends::block).delete(friends::unblock),
+        )
+        .route(
+            "/api/v1/conversations",
+            get(conversations::list).post(conversations::create),
+        )
+        .route(
+            "/api/v1/conversations/{id}",
+            get(conversations::show).patch(conversations::rename),
+        )
+        .route(
+            "/api/v1/conversations/{id}/members",
+            post(conversations::add_members),
+        )
+        .route(
+            "/api/v1/conversations/{id}/members/me",
+            delete(conversations::leave),
+        )
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            get(conversations::messages).post(conversations::send),
+        )
+        .route(
+            "/api/v1/conversations/{id}/read",
+            post(conversations::mark_read),
+        )
+        .route("/api/v1/events", get(events::stream))
+        .route("/api/openapi.json", get(openapi_json))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Confidant API",
+        description = "First-party JSON API: accounts, friends, conversations, messages and \
+                       live events. Authenticate with `Authorization: Bearer <token>` from \
+                       `POST /api/v1/sessions`. Errors are `{\"error\": code, \"message\": text}`."
+    ),
+    paths(
+        accounts::sign_up, accounts::log_in, accounts::log_out, accounts::me,
+        accounts::update_profile, accounts::delete_account, accounts::change_password,
+        accounts::search,
+        friends::overview, friends::request, friends::drop_request, friends::accept,
+        friends::remove, friends::block, friends::unblock,
+        conversations::list, conversations::create, conversations::show,
+        conversations::rename, conversations::add_members, conversations::leave,
+        conversations::messages, conversations::send, conversations::mark_read,
+        events::stream,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Sign-up, sessions and your account"),
+        (name = "friends", description = "Friend requests, friends and blocks"),
+        (name = "conversations", description = "1:1 and group conversations and their messages"),
+        (name = "events", description = "Live delivery over Server-Sent Events"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi_json() -> AppJson<utoipa::openapi::OpenApi> {
+    AppJson(ApiDoc::openapi())
+}

@@ -1,0 +1,243 @@
+//! The JSON shapes of the first-party API, documented in the OpenAPI document.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use confidant_core::messaging::ConversationDetail;
+use confidant_core::store::{ConversationSummary, Member, MemberRef, Message, Participant};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberOut {
+    pub id: i64,
+    pub handle: String,
+    pub display_name: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+impl From<Member> for MemberOut {
+    fn from(member: Member) -> Self {
+        Self {
+            id: member.id.0,
+            handle: member.handle,
+            display_name: member.display_name,
+            created_at: member.created_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberRefOut {
+    pub id: i64,
+    pub handle: String,
+    pub display_name: String,
+}
+
+impl From<MemberRef> for MemberRefOut {
+    fn from(member: MemberRef) -> Self {
+        Self {
+            id: member.id.0,
+            handle: member.handle,
+            display_name: member.display_name,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageOut {
+    pub id: i64,
+    pub conversation_id: i64,
+    /// Absent once the sender deleted their account ("deleted member").
+    pub sender: Option<MemberRefOut>,
+    pub body: String,
+    pub created_at: i64,
+}
+
+impl From<Message> for MessageOut {
+    fn from(message: Message) -> Self {
+        Self {
+            id: message.id.0,
+            conversation_id: message.conversation_id.0,
+            sender: message.sender.map(MemberRefOut::from),
+            body: message.body,
+            created_at: message.created_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationOut {
+    pub id: i64,
+    /// `direct` or `group`.
+    pub kind: String,
+    /// The group's title; for direct conversations, the other member's name.
+    pub title: String,
+    pub unread: i64,
+    /// The newest message this member has read.
+    pub last_read_message_id: i64,
+    pub last_message: Option<MessageOut>,
+    pub last_activity_at: i64,
+    /// For direct conversations, the other member (absent once they deleted their account).
+    pub peer: Option<MemberRefOut>,
+}
+
+/// The title people see: a group's own, or the other member's name.
+pub fn conversation_title(summary: &ConversationSummary) -> String {
+    match (&summary.title, &summary.peer) {
+        (Some(title), _) => title.clone(),
+        (None, Some(peer)) => peer.display_name.clone(),
+        (None, None) => "deleted member".to_owned(),
+    }
+}
+
+impl From<ConversationSummary> for ConversationOut {
+    fn from(summary: ConversationSummary) -> Self {
+        Self {
+            title: conversation_title(&summary),
+            id: summary.id.0,
+            kind: summary.kind.as_str().to_owned(),
+            unread: summary.unread,
+            last_read_message_id: summary.last_read.0,
+            last_message: summary.last_message.map(MessageOut::from),
+            last_activity_at: summary.last_activity_at.0,
+            peer: summary.peer.map(MemberRefOut::from),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ParticipantOut {
+    pub member: MemberOut,
+    /// Read receipt: the newest message this participant has read.
+    pub last_read_message_id: i64,
+    pub joined_at: i64,
+}
+
+impl From<Participant> for ParticipantOut {
+    fn from(participant: Participant) -> Self {
+        Self {
+            member: participant.member.into(),
+            last_read_message_id: participant.last_read.0,
+            joined_at: participant.joined_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDetailOut {
+    #[serde(flatten)]
+    pub conversation: ConversationOut,
+    pub participants: Vec<ParticipantOut>,
+}
+
+impl From<ConversationDetail> for ConversationDetailOut {
+    fn from(detail: ConversationDetail) -> Self {
+        Self {
+            conversation: detail.summary.into(),
+            participants: detail.participants.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignUpIn {
+    pub handle: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogInIn {
+    pub handle: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionOut {
+    /// Send as `Authorization: Bearer <token>`. Shown only once.
+    pub token: String,
+    pub expires_at: i64,
+    pub member: MemberOut,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProfileIn {
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChangeIn {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AccountDeletionIn {
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FriendsOut {
+    pub friends: Vec<MemberOut>,
+    pub incoming_requests: Vec<MemberOut>,
+    pub outgoing_requests: Vec<MemberOut>,
+    pub blocked: Vec<MemberOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FriendRequestIn {
+    pub handle: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FriendRequestOut {
+    /// `sent`, or `friends` if they had already asked you.
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NewConversationIn {
+    /// The 1:1 conversation with a friend (returned if it exists).
+    Direct { member_id: i64 },
+    /// A group of you and some friends.
+    Group { title: String, member_ids: Vec<i64> },
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConversationPatchIn {
+    pub title: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddMembersIn {
+    pub member_ids: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMessageIn {
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessagePageOut {
+    /// Newest first.
+    pub messages: Vec<MessageOut>,
+    /// Pass as `before` to get the next, older page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReadIn {
+    /// Mark read up to this message; the newest when absent.
+    pub message_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorOut {
+    /// A stable code, e.g. `invalid_handle`, `not_friends`, `payload_too_large`.
+    pub error: String,
+    pub message: String,
+    /// The input field at fault, when there is one.
+    pub field: Option<String>,
+}

@@ -1,0 +1,272 @@
+//! Who is calling, and CSRF protection.
+//!
+//! One middleware resolves the browser session cookie once per request and enforces CSRF on
+//! every state-changing request that a browser could be tricked into sending:
+//! - with a session: the form field `csrf` (or header `X-CSRF-Token`) must equal the
+//!   session's synchronizer token;
+//! - without one, on web pages (sign-up, log-in): it must equal the `confidant_csrf`
+//!   cookie (double submit), which this middleware sets on first visit.
+//!
+//! Requests carrying `Authorization: Bearer` are not cookie-authenticated and need no token.
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+
+use confidant_core::accounts::Session;
+use confidant_core::store::{Member, SessionKind};
+use confidant_core::tokens;
+
+use super::error::ApiError;
+use super::web::PageError;
+use crate::state::{AppState, WebSettings};
+
+/// The browser session resolved from the cookie, if any.
+#[derive(Clone, Debug)]
+pub struct BrowserSession(pub Option<Session>);
+
+/// The CSRF token forms on this page must carry.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+pub async fn resolve(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    request: Request,
+    next: Next,
+) -> Response {
+    let web = &state.web;
+    let session = match jar.get(web.session_cookie) {
+        Some(cookie) => state
+            .app
+            .session(cookie.value(), SessionKind::Browser)
+            .await
+            .ok(),
+        None => None,
+    };
+    let stale_cookie = session.is_none() && jar.get(web.session_cookie).is_some();
+    let (csrf, new_csrf_cookie) = match (&session, jar.get(web.csrf_cookie)) {
+        (Some(session), _) => (session.csrf_token.clone(), None),
+        (None, Some(cookie)) => (cookie.value().to_owned(), None),
+        (None, None) => {
+            let token = tokens::random_url_safe(24);
+            (token.clone(), Some(token))
+        }
+    };
+    let is_api = request.uri().path().starts_with("/api/");
+    let needs_check = is_unsafe(request.method())
+        && bearer(request.headers()).is_none()
+        && (session.is_some() || !is_api);
+    let mut request = request;
+    if needs_check {
+        match check_csrf(web, request, &csrf).await {
+            Ok(checked) => request = checked,
+            Err(response) => return response,
+        }
+    }
+    request.extensions_mut().insert(BrowserSession(session));
+    request.extensions_mut().insert(CsrfToken(csrf));
+    let mut response = next.run(request).await;
+    if let Some(token) = new_csrf_cookie {
+        append_cookie(&mut response, csrf_cookie(web, token));
+    }
+    if stale_cookie {
+        append_cookie(&mut response, removal_cookie(web, web.session_cookie));
+    }
+    response
+}
+
+/// Checks the token (header, or `csrf` form field) and the `Origin` header; gives the
+/// request back with its body intact.
+async fn check_csrf(
+    web: &WebSettings,
+    request: Request,
+    expected: &str,
+) -> Result<Request, Response> {
+    let is_api = request.uri().path().starts_with("/api/");
+    let reject = || -> Response {
+        if is_api {
+            ApiError::CsrfRejected.into_response()
+        } else {
+            PageError::Csrf.into_response()
+        }
+    };
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        if origin.as_bytes() != web.origin().as_bytes() && origin.as_bytes() != b"null" {
+            return Err(reject());
+        }
+    }
+    if let Some(header) = request.headers().get("x-csrf-token") {
+        return if header.as_bytes() == expected.as_bytes() {
+            Ok(request)
+        } else {
+            Err(reject())
+        };
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(reject());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, web.max_body_bytes)
+        .await
+        .map_err(|_| PageError::TooLarge.into_response())?;
+    let presented = url::form_urlencoded::parse(&bytes)
+        .find(|(key, _)| key == "csrf")
+        .map(|(_, value)| value.into_owned());
+    if presented.as_deref() != Some(expected) {
+        return Err(reject());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+fn append_cookie(response: &mut Response, cookie: Cookie<'static>) {
+    if let Ok(value) = cookie.to_string().parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn base_cookie(web: &WebSettings, name: &'static str, value: String) -> Cookie<'static> {
+    let mut cookie = Cookie::new(name, value);
+    cookie.set_http_only(true);
+    cookie.set_path("/");
+    cookie.set_secure(web.secure_cookies);
+    cookie
+}
+
+fn csrf_cookie(web: &WebSettings, token: String) -> Cookie<'static> {
+    let mut cookie = base_cookie(web, web.csrf_cookie, token);
+    cookie.set_same_site(SameSite::Strict);
+    cookie
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax, Secure and `__Host-` on https, expiring
+/// with the session's absolute lifetime.
+pub fn session_cookie(web: &WebSettings, secret: String, max_age_secs: i64) -> Cookie<'static> {
+    let mut cookie = base_cookie(web, web.session_cookie, secret);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_max_age(time::Duration::seconds(max_age_secs));
+    cookie
+}
+
+pub fn removal_cookie(web: &WebSettings, name: &'static str) -> Cookie<'static> {
+    let mut cookie = base_cookie(web, name, String::new());
+    cookie.set_max_age(time::Duration::ZERO);
+    cookie
+}
+
+/// A logged-in member on a web page; anyone else is sent to the log-in page.
+pub struct CurrentMember(pub Session);
+
+impl CurrentMember {
+    pub fn member(&self) -> &Member {
+        &self.0.member
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentMember {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<BrowserSession>() {
+            Some(BrowserSession(Some(session))) => Ok(CurrentMember(session.clone())),
+            _ => Err(PageError::LoginRequired {
+                next: parts.uri.path().to_owned(),
+            }),
+        }
+    }
+}
+
+/// The caller of a JSON API endpoint: a bearer token, or the browser session cookie.
+pub struct ApiCaller(pub Session);
+
+impl ApiCaller {
+    pub fn member(&self) -> &Member {
+        &self.0.member
+    }
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(token) = bearer(&parts.headers) {
+            return state
+                .app
+                .session(token, SessionKind::Api)
+                .await
+                .map(ApiCaller)
+                .map_err(|_| ApiError::Unauthenticated);
+        }
+        match parts.extensions.get::<BrowserSession>() {
+            Some(BrowserSession(Some(session))) => Ok(ApiCaller(session.clone())),
+            _ => Err(ApiError::Unauthenticated),
+        }
+    }
+}
+
+/// The optional browser session, for pages that work either way.
+impl<S: Send + Sync> FromRequestParts<S> for BrowserSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<BrowserSession>()
+            .cloned()
+            .unwrap_or(BrowserSession(None)))
+    }
+}
+
+impl FromRequestParts<AppState> for CsrfToken {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CsrfToken>()
+            .cloned()
+            .ok_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// The client's address, for log-in throttling; absent when serving without a socket.
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string()),
+        ))
+    }
+}

@@ -1,0 +1,288 @@
+//! A conversation page: messages, the send box, and group controls.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use confidant_core::store::{ConversationKind, Member, Message};
+use confidant_core::{ConversationId, MemberId, MessageId};
+
+use super::{FormErrors, Page, PageError, render, see_other, when};
+use crate::http::api::schema::conversation_title;
+use crate::http::session::{CsrfToken, CurrentMember};
+use crate::state::AppState;
+
+/// Messages per page.
+const PAGE: i64 = 50;
+
+pub struct MessageView {
+    pub id: i64,
+    pub sender: String,
+    pub mine: bool,
+    pub erased: bool,
+    pub body: String,
+    pub when: String,
+    pub when_iso: String,
+}
+
+impl MessageView {
+    fn new(message: Message, me: MemberId) -> Self {
+        let (when, when_iso) = when(message.created_at);
+        Self {
+            id: message.id.0,
+            mine: message.sender.as_ref().is_some_and(|s| s.id == me),
+            erased: message.sender.is_none(),
+            sender: message
+                .sender
+                .map_or_else(|| "deleted member".to_owned(), |s| s.display_name),
+            body: message.body,
+            when,
+            when_iso,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPage {
+    page: Page,
+    id: i64,
+    me_id: i64,
+    title: String,
+    is_group: bool,
+    can_send: bool,
+    /// Oldest first, as people read.
+    messages: Vec<MessageView>,
+    older: Option<i64>,
+    seen_by: Option<String>,
+    participants: Vec<Member>,
+    addable: Vec<Member>,
+    draft: String,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    before: Option<i64>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(id): Path<i64>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let before = query.before.map(MessageId);
+    // Opening the newest page counts as reading it.
+    if before.is_none() {
+        state
+            .app
+            .mark_read(current.member().id, ConversationId(id), None)
+            .await?;
+    }
+    conversation_page(
+        &state,
+        current,
+        csrf,
+        id,
+        before,
+        String::new(),
+        FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn conversation_page(
+    state: &AppState,
+    current: CurrentMember,
+    csrf: String,
+    id: i64,
+    before: Option<MessageId>,
+    draft: String,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let me = current.0.member;
+    let detail = state.app.conversation(me.id, ConversationId(id)).await?;
+    let page = state
+        .app
+        .messages(me.id, ConversationId(id), before, PAGE)
+        .await?;
+    let mut messages: Vec<MessageView> = page
+        .messages
+        .into_iter()
+        .map(|m| MessageView::new(m, me.id))
+        .collect();
+    messages.reverse();
+    let is_group = detail.summary.kind == ConversationKind::Group;
+    let newest = detail.summary.last_message.as_ref().map(|m| m.id);
+    let seen_by = seen_by(&detail.participants, me.id, newest);
+    let participants: Vec<Member> = detail
+        .participants
+        .iter()
+        .map(|p| p.member.clone())
+        .collect();
+    let addable = if is_group {
+        state
+            .app
+            .friends(me.id)
+            .await?
+            .into_iter()
+            .filter(|f| !participants.iter().any(|p| p.id == f.id))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let can_send = is_group || detail.summary.peer.is_some();
+    render(
+        status,
+        &ConversationPage {
+            page: Page::new(conversation_title(&detail.summary), Some(me.clone()), csrf),
+            id,
+            me_id: me.id.0,
+            title: conversation_title(&detail.summary),
+            is_group,
+            can_send,
+            messages,
+            older: page.next_before.map(|id| id.0),
+            seen_by,
+            participants,
+            addable,
+            draft,
+            errors,
+        },
+    )
+}
+
+/// "Seen by Bob" when others have read the newest message.
+fn seen_by(
+    participants: &[confidant_core::store::Participant],
+    me: MemberId,
+    newest: Option<MessageId>,
+) -> Option<String> {
+    let newest = newest?;
+    let names: Vec<&str> = participants
+        .iter()
+        .filter(|p| p.member.id != me && p.last_read >= newest)
+        .map(|p| p.member.display_name.as_str())
+        .collect();
+    (!names.is_empty()).then(|| format!("Seen by {}", names.join(", ")))
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    body: String,
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(id): Path<i64>,
+    Form(form): Form<SendForm>,
+) -> Result<Response, PageError> {
+    match state
+        .app
+        .send_message(current.member().id, ConversationId(id), &form.body)
+        .await
+    {
+        Ok(_) => {
+            state.metrics.messages_sent.inc();
+            Ok(see_other(&format!("/c/{id}")))
+        }
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            conversation_page(&state, current, csrf, id, None, form.body, errors, status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    title: String,
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(id): Path<i64>,
+    Form(form): Form<RenameForm>,
+) -> Result<Response, PageError> {
+    match state
+        .app
+        .rename_group(current.member().id, ConversationId(id), &form.title)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/c/{id}"))),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            conversation_page(
+                &state,
+                current,
+                csrf,
+                id,
+                None,
+                String::new(),
+                errors,
+                status,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    member_ids: Vec<i64>,
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(id): Path<i64>,
+    Form(form): Form<AddForm>,
+) -> Result<Response, PageError> {
+    let members: Vec<MemberId> = form.member_ids.into_iter().map(MemberId).collect();
+    match state
+        .app
+        .add_to_group(current.member().id, ConversationId(id), &members)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/c/{id}"))),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            conversation_page(
+                &state,
+                current,
+                csrf,
+                id,
+                None,
+                String::new(),
+                errors,
+                status,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn leave(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .leave_group(current.member().id, ConversationId(id))
+        .await?;
+    Ok(see_other("/"))
+}

@@ -1,0 +1,145 @@
+//! The friends page: friends, requests both ways, blocks and search by handle.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::Form;
+use serde::Deserialize;
+
+use confidant_core::MemberId;
+use confidant_core::store::Member;
+
+use super::{FormErrors, Page, PageError, render, see_other};
+use crate::http::session::{CsrfToken, CurrentMember};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "friends.html")]
+struct FriendsPage {
+    page: Page,
+    friends: Vec<Member>,
+    incoming: Vec<Member>,
+    outgoing: Vec<Member>,
+    blocked: Vec<Member>,
+    query: String,
+    results: Vec<Member>,
+    request_handle: String,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, PageError> {
+    friends_page(
+        &state,
+        current,
+        csrf,
+        query.q,
+        String::new(),
+        FormErrors::default(),
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn friends_page(
+    state: &AppState,
+    current: CurrentMember,
+    csrf: String,
+    query: String,
+    request_handle: String,
+    errors: FormErrors,
+    status: StatusCode,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let me = current.0.member;
+    let overview = state.app.friends_overview(me.id).await?;
+    let results = state.app.search_members(me.id, &query).await?;
+    let mut page = Page::new("Friends", Some(me), csrf);
+    page.notice = notice;
+    render(
+        status,
+        &FriendsPage {
+            page,
+            friends: overview.friends,
+            incoming: overview.requests.incoming,
+            outgoing: overview.requests.outgoing,
+            blocked: overview.blocked,
+            query,
+            results,
+            request_handle,
+            errors,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RequestForm {
+    handle: String,
+}
+
+pub async fn request(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Form(form): Form<RequestForm>,
+) -> Result<Response, PageError> {
+    match state
+        .app
+        .request_friend(current.member().id, &form.handle)
+        .await
+    {
+        Ok(_) => Ok(see_other("/friends")),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            friends_page(
+                &state,
+                current,
+                csrf,
+                String::new(),
+                form.handle,
+                errors,
+                status,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// The one-click actions on a member: accept, decline (or withdraw), remove, block,
+/// unblock, and message (opens the 1:1 conversation).
+pub async fn act(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path((id, action)): Path<(i64, String)>,
+) -> Result<Response, PageError> {
+    let me = current.member().id;
+    let other = MemberId(id);
+    let app = &state.app;
+    match action.as_str() {
+        "accept" => app.accept_friend(me, other).await?,
+        "decline" => app.drop_friend_request(me, other).await?,
+        "remove" => app.remove_friend(me, other).await?,
+        "block" => app.block(me, other).await?,
+        "unblock" => app.unblock(me, other).await?,
+        "message" => {
+            let conversation = app.open_direct(me, other).await?;
+            return Ok(see_other(&format!("/c/{conversation}")));
+        }
+        _ => return Err(PageError::Core(confidant_core::Error::NotFound)),
+    }
+    Ok(see_other("/friends"))
+}

@@ -1,0 +1,222 @@
+//! The server-rendered web UI. Every page works without JavaScript; `static/app.js` only
+//! adds live updates.
+
+mod assets;
+mod auth;
+mod conversation;
+mod docs;
+mod friends;
+mod inbox;
+mod settings;
+
+use askama::Template;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use confidant_core::store::Member;
+use confidant_core::{Error, Timestamp};
+
+use super::error::status_of;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(inbox::home))
+        .route("/signup", get(auth::signup_form).post(auth::sign_up))
+        .route("/login", get(auth::login_form).post(auth::log_in))
+        .route("/logout", post(auth::log_out))
+        .route("/groups", post(inbox::create_group))
+        .route("/c/{id}", get(conversation::show))
+        .route("/c/{id}/messages", post(conversation::send))
+        .route("/c/{id}/rename", post(conversation::rename))
+        .route("/c/{id}/add", post(conversation::add))
+        .route("/c/{id}/leave", post(conversation::leave))
+        .route("/friends", get(friends::page))
+        .route("/friends/request", post(friends::request))
+        .route("/friends/{id}/{action}", post(friends::act))
+        .route("/settings", get(settings::page))
+        .route("/settings/profile", post(settings::profile))
+        .route("/settings/password", post(settings::password))
+        .route("/settings/delete", post(settings::delete))
+        .route("/docs", get(docs::page))
+        .route("/static/{file}", get(assets::serve))
+}
+
+/// What the layout needs on every page.
+pub struct Page {
+    pub title: String,
+    pub me: Option<Member>,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+impl Page {
+    pub fn new(title: impl Into<String>, me: Option<Member>, csrf: String) -> Self {
+        Self {
+            title: title.into(),
+            me,
+            csrf,
+            notice: None,
+        }
+    }
+}
+
+/// Errors shown beside form fields; `form` is for errors about the whole form.
+#[derive(Debug, Default)]
+pub struct FormErrors(Vec<(&'static str, String)>);
+
+impl FormErrors {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// Turns a use-case error about the input into a field error; anything else (not
+    /// found, a database failure) is handed back to be shown as a page error.
+    pub fn from_error(error: Error) -> Result<(StatusCode, Self), PageError> {
+        let status = status_of(&error);
+        match error {
+            Error::Invalid { field, message, .. } => Ok((status, Self(vec![(field, message)]))),
+            Error::Conflict { field, message, .. } => {
+                Ok((status, Self(vec![(field.unwrap_or("form"), message)])))
+            }
+            Error::Forbidden { message, .. } => Ok((status, Self(vec![("form", message)]))),
+            Error::Unauthorized => Ok((
+                status,
+                Self(vec![("form", "Wrong handle or password.".to_owned())]),
+            )),
+            Error::Throttled { retry_after_secs } => Ok((
+                status,
+                Self(vec![(
+                    "form",
+                    format!(
+                        "Too many failed attempts. Try again in {} minutes.",
+                        retry_after_secs.div_ceil(60)
+                    ),
+                )]),
+            )),
+            other => Err(PageError::Core(other)),
+        }
+    }
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    LoginRequired { next: String },
+    Csrf,
+    TooLarge,
+    Core(Error),
+    Render(askama::Error),
+}
+
+impl From<Error> for PageError {
+    fn from(error: Error) -> Self {
+        PageError::Core(error)
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> Self {
+        PageError::Render(error)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    page: Page,
+    heading: &'a str,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match self {
+            PageError::LoginRequired { next } => {
+                let target = format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
+                return Redirect::to(&target).into_response();
+            }
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Go back, reload the page and try again.".to_owned(),
+            ),
+            PageError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too much at once",
+                "What you sent is larger than this server accepts.".to_owned(),
+            ),
+            PageError::Core(error) => {
+                let status = status_of(&error);
+                match status {
+                    StatusCode::NOT_FOUND => (
+                        status,
+                        "Not found",
+                        "There is nothing here, or it is not yours to see.".to_owned(),
+                    ),
+                    StatusCode::INTERNAL_SERVER_ERROR => {
+                        tracing::error!(%error, "page failed");
+                        (
+                            status,
+                            "Something went wrong",
+                            "Please try again in a moment.".to_owned(),
+                        )
+                    }
+                    _ => (status, "That did not work", error.to_string()),
+                }
+            }
+            PageError::Render(error) => {
+                tracing::error!(%error, "template failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again in a moment.".to_owned(),
+                )
+            }
+        };
+        let page = ErrorPage {
+            page: Page::new(heading, None, String::new()),
+            heading,
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => status.into_response(),
+        }
+    }
+}
+
+/// Renders a template with a status.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<Response, PageError> {
+    Ok((status, Html(template.render()?)).into_response())
+}
+
+/// "2026-11-22 18:58 UTC" for people, and the ISO form for `<time datetime>`.
+pub fn when(at: Timestamp) -> (String, String) {
+    let Ok(time) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
+    else {
+        return (String::new(), String::new());
+    };
+    let human = time
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let iso = time
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    (human, iso)
+}
+
+/// A redirect after a successful form post (303, so the browser follows with GET).
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}

@@ -1,0 +1,62 @@
+//! What every handler can reach: the application, the settings it runs with, metrics, and
+//! the shutdown signal that ends long-lived streams.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use confidant_core::Confidant;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Confidant,
+    pub web: Arc<WebSettings>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server starts shutting down, so event streams close and the
+    /// graceful shutdown does not wait on them forever.
+    pub shutdown: CancellationToken,
+}
+
+/// Settings the HTTP layer needs, derived once from the config.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Scheme, host and port members use, without a trailing slash.
+    pub public_url: String,
+    /// With https, cookies are `Secure` and take the `__Host-` prefix.
+    pub secure_cookies: bool,
+    pub session_cookie: &'static str,
+    pub csrf_cookie: &'static str,
+    pub max_body_bytes: usize,
+}
+
+impl WebSettings {
+    pub fn new(public_url: String, max_body_bytes: usize) -> Self {
+        let secure_cookies = public_url.starts_with("https://");
+        Self {
+            public_url,
+            secure_cookies,
+            session_cookie: if secure_cookies {
+                "__Host-confidant_session"
+            } else {
+                "confidant_session"
+            },
+            csrf_cookie: if secure_cookies {
+                "__Host-confidant_csrf"
+            } else {
+                "confidant_csrf"
+            },
+            max_body_bytes,
+        }
+    }
+
+    /// The origin (`scheme://host[:port]`) of the public URL, for checking `Origin` headers.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
+        match self.public_url[after_scheme..].find('/') {
+            Some(slash) => &self.public_url[..after_scheme + slash],
+            None => &self.public_url,
+        }
+    }
+}

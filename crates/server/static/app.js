@@ -1,0 +1,95 @@
+// Live updates over Server-Sent Events. Everything else on these pages works without it.
+"use strict";
+
+(function () {
+  const main = document.getElementById("main");
+  const live = main && main.dataset.live;
+  if (!live || !window.EventSource) return;
+
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const source = new EventSource("/api/v1/events");
+  const refresh = debounce(() => refreshMain(), 300);
+
+  if (live === "conversation") {
+    const conversation = Number(main.dataset.conversation);
+    const me = Number(main.dataset.me);
+    const list = document.getElementById("messages");
+    list.scrollTop = list.scrollHeight;
+    source.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      if (data.conversation_id !== conversation) return;
+      const message = data.message;
+      if (list.querySelector(`[data-message="${message.id}"]`)) return;
+      list.appendChild(renderMessage(message, me));
+      list.scrollTop = list.scrollHeight;
+      if (document.visibilityState === "visible") markRead(conversation, message.id);
+    });
+    source.addEventListener("read", (event) => {
+      const data = JSON.parse(event.data);
+      if (data.conversation_id === conversation && data.member_id !== me) refresh();
+    });
+    source.addEventListener("conversation", (event) => {
+      if (JSON.parse(event.data).conversation_id === conversation) refresh();
+    });
+  } else {
+    for (const name of ["message", "conversation", "friends", "read"]) {
+      source.addEventListener(name, refresh);
+    }
+  }
+
+  function renderMessage(message, me) {
+    const item = document.createElement("li");
+    item.className = "message";
+    if (message.sender && message.sender.id === me) item.classList.add("mine");
+    item.dataset.message = message.id;
+    const sender = document.createElement("span");
+    sender.className = "sender";
+    sender.textContent = message.sender ? message.sender.display_name : "deleted member";
+    const time = document.createElement("time");
+    const at = new Date(message.created_at);
+    time.dateTime = at.toISOString();
+    time.textContent = at.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const body = document.createElement("p");
+    body.className = "body";
+    body.textContent = message.body; // text, never HTML
+    item.append(sender, time, body);
+    return item;
+  }
+
+  function markRead(conversation, messageId) {
+    fetch(`/api/v1/conversations/${conversation}/read`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ message_id: messageId }),
+      credentials: "same-origin",
+    }).catch(() => {});
+  }
+
+  // Re-render the server's view of this page in place (unread counts, receipts, lists),
+  // keeping whatever is being typed.
+  async function refreshMain() {
+    const response = await fetch(location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const html = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = html.getElementById("main");
+    if (!fresh) return;
+    const typing = document.activeElement && document.activeElement.closest("form");
+    if (typing) {
+      // Only refresh parts that are not being edited.
+      for (const id of ["messages", "receipt", "conversations"]) {
+        const mine = document.getElementById(id);
+        const theirs = html.getElementById(id);
+        if (mine && theirs) mine.replaceWith(theirs);
+      }
+    } else {
+      main.innerHTML = fresh.innerHTML;
+    }
+    const list = document.getElementById("messages");
+    if (list) list.scrollTop = list.scrollHeight;
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+})();
