@@ -131,12 +131,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     })
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = startup::build(&config).await?;
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let address = listener.local_addr()?;
+    // With `--listen 127.0.0.1:0` the real port is known only now.
+    config.server.listen = address;
+    let server = startup::build(&config).await?;
     tracing::info!(%address, database = %redact(&config.database_url()), "confidant is listening");
     report(&format!("Confidant is running at {}", config.public_url()))?;
     server.serve(listener, startup::shutdown_signal()).await

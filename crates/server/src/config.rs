@@ -144,7 +144,8 @@ impl Config {
         figment
             .merge(Env::prefixed("CONFIDANT_").split("__").filter(|key| {
                 // Variables that configure tests or pick the config file are not settings.
-                !key.as_str().starts_with("test_") && key.as_str() != "config"
+                let key = key.as_str().to_ascii_lowercase();
+                !key.starts_with("test_") && key != "config"
             }))
             .merge(Serialized::defaults(overrides))
             .extract()

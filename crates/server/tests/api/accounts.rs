@@ -1,0 +1,250 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use crate::helpers::{PASSWORD, TestApp, assert_error};
+
+on_both_backends!(
+    sign_up_log_in_and_log_out,
+    bad_sign_ups_are_refused_and_change_nothing,
+    repeated_failed_log_ins_are_throttled_without_revealing_handles,
+    changing_the_password_ends_other_sessions,
+    deleting_an_account_leaves_only_deleted_member_behind,
+    sessions_expire_when_idle,
+);
+
+async fn sign_up_log_in_and_log_out(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("Alice").await;
+    assert_eq!(alice.handle, "Alice");
+    let me = app.json("/api/v1/me", &alice.token).await;
+    assert_eq!(me["handle"], "alice", "handles are stored lower-case");
+    assert_eq!(me["display_name"], "ALICE");
+
+    let renamed = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&alice.token),
+            json!({ "display_name": "Alice Liddell" }),
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert_eq!(
+        app.json("/api/v1/me", &alice.token).await["display_name"],
+        "Alice Liddell"
+    );
+
+    let out = app
+        .request(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&alice.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.get("/api/v1/me", &alice.token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/me", "cfd_api_forged").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let sign_up = |body: Value| app.send_json(Method::POST, "/api/v1/accounts", None, body);
+
+    let taken = sign_up(json!({ "handle": "ALICE", "password": PASSWORD })).await;
+    let body = assert_error(taken, StatusCode::CONFLICT, "handle_taken").await;
+    assert_eq!(body["field"], "handle");
+    for handle in ["ab", "has space", "x".repeat(33).as_str(), "émile"] {
+        let refused = sign_up(json!({ "handle": handle, "password": PASSWORD })).await;
+        assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle").await;
+    }
+    let weak = sign_up(json!({ "handle": "bob", "password": "123456789" })).await;
+    assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+    let wrong_type = sign_up(json!({ "handle": 42, "password": PASSWORD })).await;
+    assert_error(wrong_type, StatusCode::BAD_REQUEST, "invalid_field").await;
+    let malformed = app
+        .request(Method::POST, "/api/v1/accounts", None)
+        .header("content-type", "application/json")
+        .body("{\"handle\": \"bob\",")
+        .send()
+        .await
+        .unwrap();
+    assert_error(malformed, StatusCode::BAD_REQUEST, "invalid_json").await;
+    let not_json = app
+        .request(Method::POST, "/api/v1/accounts", None)
+        .body("handle=bob")
+        .send()
+        .await
+        .unwrap();
+    assert_error(not_json, StatusCode::BAD_REQUEST, "unsupported_media_type").await;
+    let huge = sign_up(json!({ "handle": "bob", "password": "p".repeat(100_000) })).await;
+    assert_error(huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // None of that created anyone.
+    let found = app.json("/api/v1/members?q=bob", &alice.token).await;
+    assert_eq!(found, json!([]));
+}
+
+async fn repeated_failed_log_ins_are_throttled_without_revealing_handles(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    app.sign_up("alice").await;
+    for handle in ["alice", "nobody_here"] {
+        for _ in 0..5 {
+            let wrong = app.try_log_in(handle, "wrong password!").await;
+            let body = assert_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+            assert_eq!(body["message"], "invalid credentials");
+        }
+        let throttled = app.try_log_in(handle, PASSWORD).await;
+        assert!(throttled.headers().contains_key("retry-after"));
+        assert_error(
+            throttled,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+        )
+        .await;
+    }
+    // The window passes.
+    app.clock.advance_secs(16 * 60);
+    assert_eq!(
+        app.try_log_in("alice", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn changing_the_password_ends_other_sessions(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let other_device = app.log_in("alice", PASSWORD).await;
+    let change = |current: &str, new: &str| {
+        app.send_json(
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(&alice.token),
+            json!({ "current_password": current, "new_password": new }),
+        )
+    };
+    let wrong = change("not my password", "a brand new secret").await;
+    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "wrong_password").await;
+    let weak = change(PASSWORD, "short").await;
+    let body = assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+    assert_eq!(body["field"], "new_password");
+    assert_eq!(
+        app.get("/api/v1/me", &other_device).await.status(),
+        StatusCode::OK,
+        "nothing changed yet"
+    );
+
+    assert_eq!(
+        change(PASSWORD, "a brand new secret").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &alice.token).await.status(),
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &other_device).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.try_log_in("alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.try_log_in("alice", "a brand new secret").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn deleting_an_account_leaves_only_deleted_member_behind(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    app.send(&alice, conversation, "my secret plans").await;
+    app.send(&bob, conversation, "tell me more").await;
+
+    let wrong = app
+        .send_json(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&alice.token),
+            json!({ "password": "not it at all" }),
+        )
+        .await;
+    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "wrong_password").await;
+    let gone = app
+        .send_json(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&alice.token),
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(
+        app.get("/api/v1/me", &alice.token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.try_log_in("alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.token,
+        )
+        .await;
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["body"], "tell me more");
+    assert_eq!(messages[1]["body"], "");
+    assert!(messages[1]["sender"].is_null());
+    let raw = serde_json::to_string(&page).unwrap();
+    assert!(!raw.contains("secret plans"));
+    let list = app.json("/api/v1/conversations", &bob.token).await;
+    assert_eq!(list[0]["title"], "deleted member");
+    assert_eq!(
+        app.json("/api/v1/friends", &bob.token).await["friends"],
+        json!([])
+    );
+}
+
+async fn sessions_expire_when_idle(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| config.accounts.api_session_idle_secs = 3600).await;
+    let alice = app.sign_up("alice").await;
+    app.clock.advance_secs(3000);
+    assert_eq!(
+        app.get("/api/v1/me", &alice.token).await.status(),
+        StatusCode::OK
+    );
+    // Being used keeps it alive.
+    app.clock.advance_secs(3000);
+    assert_eq!(
+        app.get("/api/v1/me", &alice.token).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance_secs(3601);
+    assert_eq!(
+        app.get("/api/v1/me", &alice.token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,0 +1,105 @@
+//! The `confidant` binary itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_confidant");
+
+#[test]
+fn default_config_prints_commented_toml() {
+    let out = Command::new(BIN).arg("default-config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""));
+    assert!(text.lines().filter(|l| l.starts_with('#')).count() > 5);
+}
+
+#[tokio::test]
+async fn users_create_reads_the_password_from_stdin_and_serve_uses_env_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut create = Command::new(BIN)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "users",
+            "create",
+            "--handle",
+            "Root_Admin",
+            "--password-stdin",
+            "--admin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long admin password\n")
+        .unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["handle"], "root_admin");
+    assert_eq!(created["admin"], true);
+    assert!(data.join("confidant.db").exists());
+
+    let weak = Command::new(BIN)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "users",
+            "create",
+            "--handle",
+            "bob",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!weak.status.success(), "an empty password is refused");
+
+    let migrate = Command::new(BIN)
+        .args(["--data-dir", data.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+
+    // The data dir from the config file, the listen address from the environment.
+    let config = dir.path().join("confidant.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[log]\nfilter = \"warn\"\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("CONFIDANT_SERVER__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Confidant is running at ")
+        .expect(&line)
+        .to_owned();
+    let login = reqwest::Client::new()
+        .post(format!("{url}/api/v1/sessions"))
+        .json(&serde_json::json!({ "handle": "root_admin", "password": "a long admin password" }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(login, 201, "the member made by the CLI can log in");
+}

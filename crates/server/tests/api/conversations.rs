@@ -1,0 +1,268 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use crate::helpers::{TestApp, assert_error};
+
+on_both_backends!(
+    one_direct_conversation_per_pair_and_cursor_pages_stay_stable,
+    unread_counts_and_read_receipts,
+    groups_add_rename_and_leave,
+    message_rules_are_enforced,
+);
+
+async fn one_direct_conversation_per_pair_and_cursor_pages_stay_stable(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    assert_eq!(
+        app.direct(&bob, &alice).await,
+        conversation,
+        "one per pair, whoever opens it"
+    );
+
+    for n in 1..=7 {
+        assert_eq!(
+            app.send(&alice, conversation, &format!("m{n}"))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let first = app.json(&format!("{path}?limit=3"), &bob.token).await;
+    let bodies = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bodies(&first), ["m7", "m6", "m5"]);
+    // New messages arrive between pages; the next page continues where the first ended.
+    app.send(&bob, conversation, "new one").await;
+    let cursor = first["next_before"].as_i64().unwrap();
+    let second = app
+        .json(&format!("{path}?limit=3&before={cursor}"), &bob.token)
+        .await;
+    assert_eq!(bodies(&second), ["m4", "m3", "m2"]);
+    let cursor = second["next_before"].as_i64().unwrap();
+    let last = app
+        .json(&format!("{path}?limit=3&before={cursor}"), &bob.token)
+        .await;
+    assert_eq!(bodies(&last), ["m1"]);
+    assert!(last["next_before"].is_null());
+    let bad = app
+        .get(&format!("{path}?before=yesterday"), &bob.token)
+        .await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "invalid_query").await;
+
+    let carol = app.sign_up("carol").await;
+    let outsider = app.get(&path, &carol.token).await;
+    assert_error(outsider, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.send(&carol, conversation, "let me in").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+async fn unread_counts_and_read_receipts(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let sent: Value = app
+            .send(&alice, conversation, &format!("m{n}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(sent["id"].as_i64().unwrap());
+    }
+    let inbox = app.json("/api/v1/conversations", &bob.token).await;
+    assert_eq!(inbox[0]["unread"], 3);
+    assert_eq!(inbox[0]["title"], "ALICE");
+    assert_eq!(inbox[0]["last_message"]["body"], "m2");
+    assert_eq!(
+        app.json("/api/v1/conversations", &alice.token).await[0]["unread"],
+        0
+    );
+
+    let read = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/read"),
+            &bob.token,
+            json!({ "message_id": ids[1] }),
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.json("/api/v1/conversations", &bob.token).await[0]["unread"],
+        1
+    );
+    let detail = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}"),
+            &alice.token,
+        )
+        .await;
+    let bob_receipt = detail["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["member"]["handle"] == "bob")
+        .unwrap()["last_read_message_id"]
+        .clone();
+    assert_eq!(bob_receipt, ids[1]);
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/read"),
+        &bob.token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        app.json("/api/v1/conversations", &bob.token).await[0]["unread"],
+        0
+    );
+}
+
+async fn groups_add_rename_and_leave(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let carol = app.sign_up("carol").await;
+    let stranger = app.sign_up("stranger").await;
+    app.befriend(&alice, &bob).await;
+    app.befriend(&alice, &carol).await;
+
+    let no_title = app
+        .post(
+            "/api/v1/conversations",
+            &alice.token,
+            json!({ "kind": "group", "title": " ", "member_ids": [bob.id] }),
+        )
+        .await;
+    assert_error(no_title, StatusCode::UNPROCESSABLE_ENTITY, "invalid_title").await;
+    let with_stranger = app
+        .post(
+            "/api/v1/conversations",
+            &alice.token,
+            json!({ "kind": "group", "title": "Films", "member_ids": [stranger.id] }),
+        )
+        .await;
+    assert_error(with_stranger, StatusCode::FORBIDDEN, "not_friends").await;
+    assert_eq!(
+        app.json("/api/v1/conversations", &alice.token).await,
+        json!([]),
+        "nothing was created"
+    );
+
+    let created = app
+        .post(
+            "/api/v1/conversations",
+            &alice.token,
+            json!({ "kind": "group", "title": "Films", "member_ids": [bob.id] }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let group: Value = created.json().await.unwrap();
+    let id = group["id"].as_i64().unwrap();
+    assert_eq!(group["participants"].as_array().unwrap().len(), 2);
+
+    let added = app
+        .post(
+            &format!("/api/v1/conversations/{id}/members"),
+            &alice.token,
+            json!({ "member_ids": [carol.id] }),
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let renamed = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{id}"),
+            Some(&carol.token),
+            json!({ "title": "Film club" }),
+        )
+        .await;
+    assert_eq!(renamed.json::<Value>().await.unwrap()["title"], "Film club");
+    assert_eq!(
+        app.send(&carol, id, "hello all").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.json("/api/v1/conversations", &bob.token).await[0]["unread"],
+        1
+    );
+
+    let left = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/conversations/{id}/members/me"),
+            Some(&bob.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.send(&bob, id, "still here?").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.json(&format!("/api/v1/conversations/{id}"), &alice.token)
+            .await["participants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn message_rules_are_enforced(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    assert_error(
+        app.send(&alice, conversation, "   ").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "empty_message",
+    )
+    .await;
+    assert_error(
+        app.send(&alice, conversation, &"x".repeat(8 * 1024 + 1))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "message_too_long",
+    )
+    .await;
+    assert_eq!(
+        app.send(&alice, conversation, &"é".repeat(4 * 1024))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let page = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.token,
+        )
+        .await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    let missing = app.send(&alice, 999_999, "anyone?").await;
+    assert_error(missing, StatusCode::NOT_FOUND, "not_found").await;
+}

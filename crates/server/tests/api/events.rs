@@ -1,0 +1,148 @@
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use crate::helpers::{TestApp, TestMember};
+
+on_both_backends!(live_events_resume_from_last_event_id_without_loss_or_duplicates);
+
+/// One parsed Server-Sent Event.
+#[derive(Debug)]
+struct SseEvent {
+    id: i64,
+    name: String,
+    data: Value,
+}
+
+struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(app: &TestApp, member: &TestMember, last_event_id: Option<i64>) -> Self {
+        let mut request = app.request(Method::GET, "/api/v1/events", Some(&member.token));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (keep-alive comments skipped), or `None` after a quiet second.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    id: 0,
+                    name: "message".into(),
+                    data: Value::Null,
+                };
+                let mut has_data = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        event.id = v.trim().parse().unwrap();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event.name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        event.data = serde_json::from_str(v.trim()).unwrap();
+                        has_data = true;
+                    }
+                }
+                if has_data {
+                    return Some(event);
+                }
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_secs(1), self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+}
+
+async fn live_events_resume_from_last_event_id_without_loss_or_duplicates(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+
+    // A fresh stream starts from now: nothing old is replayed.
+    let mut stream = EventStream::open(&app, &bob, None).await;
+    assert!(stream.next().await.is_none());
+    app.send(&alice, conversation, "first").await;
+    let first = stream.next().await.expect("a live message event");
+    assert_eq!(first.name, "message");
+    assert_eq!(first.data["conversation_id"], conversation);
+    assert_eq!(first.data["message"]["body"], "first");
+    assert_eq!(first.data["message"]["sender"]["handle"], "alice");
+    drop(stream);
+
+    // While disconnected, more happens.
+    for body in ["second", "third"] {
+        app.send(&alice, conversation, body).await;
+    }
+    let mut resumed = EventStream::open(&app, &bob, Some(first.id)).await;
+    let mut bodies = Vec::new();
+    let mut ids = vec![first.id];
+    while let Some(event) = resumed.next().await {
+        ids.push(event.id);
+        if event.name == "message" {
+            bodies.push(event.data["message"]["body"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        bodies,
+        ["second", "third"],
+        "nothing lost, nothing repeated"
+    );
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "ids are consecutive: {ids:?}"
+    );
+
+    // Read receipts reach the sender live.
+    let mut alices = EventStream::open(&app, &alice, None).await;
+    app.post(
+        &format!("/api/v1/conversations/{conversation}/read"),
+        &bob.token,
+        serde_json::json!({}),
+    )
+    .await;
+    let receipt = alices.next().await.expect("a read event");
+    assert_eq!(receipt.name, "read");
+    assert_eq!(receipt.data["member_id"], bob.id);
+
+    let bad = app
+        .request(Method::GET, "/api/v1/events", Some(&bob.token))
+        .header("Last-Event-ID", "not-a-number")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,10 @@
+//! HTTP-level tests against a real server on 127.0.0.1:0, on SQLite and on PostgreSQL.
+
+mod accounts;
+mod cli;
+mod conversations;
+mod events;
+mod friends;
+mod helpers;
+mod ops;
+mod web;

@@ -1,0 +1,260 @@
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use reqwest::{Client, StatusCode};
+
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+on_both_backends!(
+    browsers_sign_up_with_csrf_and_get_a_safe_session_cookie,
+    forms_keep_input_and_show_errors_beside_fields,
+    pages_escape_what_members_write,
+    https_deployments_use_host_prefixed_secure_cookies,
+);
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `<input name="csrf" value="…">` on a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+async fn page(client: &Client, app: &TestApp, path: &str) -> String {
+    let response = client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.text().await.unwrap()
+}
+
+async fn browsers_sign_up_with_csrf_and_get_a_safe_session_cookie(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let browser = browser();
+    let form = page(&browser, &app, "/signup").await;
+    let csrf = csrf_of(&form);
+    assert!(form.contains("<label for=\"handle\">"), "labelled fields");
+
+    // Without the token (a cross-site form), nothing happens.
+    let forged = browser
+        .post(app.url("/signup"))
+        .form(&[
+            ("handle", "mallory"),
+            ("display_name", ""),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let foreign_origin = browser
+        .post(app.url("/signup"))
+        .header("Origin", "https://evil.example")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("handle", "mallory"),
+            ("display_name", ""),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign_origin.status(), StatusCode::FORBIDDEN);
+
+    let signed_up = browser
+        .post(app.url("/signup"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("handle", "alice"),
+            ("display_name", "Alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_up
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("confidant_session="))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Lax"));
+    assert!(!cookie.contains("Secure"), "plain http deployment");
+    let mallory = app.try_log_in("mallory", PASSWORD).await;
+    assert_eq!(
+        mallory.status(),
+        StatusCode::UNAUTHORIZED,
+        "the forged sign-ups created nobody"
+    );
+
+    let inbox = page(&browser, &app, "/").await;
+    assert!(inbox.contains("Inbox"));
+    // Logged in, the form token is the session's own.
+    let session_csrf = csrf_of(&inbox);
+    let forged_logout = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_logout.status(), StatusCode::FORBIDDEN);
+    let logout = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", session_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    let after = browser.get(app.url("/friends")).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert!(
+        after.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?next=%2Ffriends")
+    );
+
+    // Logging in again gives a new session id, and `next` never leads off-site.
+    let login_page = page(&browser, &app, "/login").await;
+    let login = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&login_page).as_str()),
+            ("handle", "alice"),
+            ("password", PASSWORD),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(login.headers()[LOCATION], "/");
+}
+
+async fn forms_keep_input_and_show_errors_beside_fields(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    app.sign_up("alice").await;
+    let browser = browser();
+    let csrf = csrf_of(&page(&browser, &app, "/signup").await);
+    let taken = browser
+        .post(app.url("/signup"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("handle", "alice"),
+            ("display_name", "Second Alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let html = taken.text().await.unwrap();
+    assert!(html.contains("id=\"handle-error\""));
+    assert!(html.contains("That handle is already taken."));
+    assert!(
+        html.contains("value=\"Second Alice\""),
+        "what was typed is kept"
+    );
+
+    let login_page = page(&browser, &app, "/login").await;
+    let wrong = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&login_page).as_str()),
+            ("handle", "alice"),
+            ("password", "wrong password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("Wrong handle or password."));
+    assert!(html.contains("value=\"alice\""));
+}
+
+async fn pages_escape_what_members_write(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    app.send(&alice, conversation, "<script>alert('x')</script>")
+        .await;
+
+    let browser = browser();
+    let csrf = csrf_of(&page(&browser, &app, "/login").await);
+    browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("handle", "bob"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let response = browser
+        .get(app.url(&format!("/c/{conversation}")))
+        .send()
+        .await
+        .unwrap();
+    let policy = response.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"));
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert"));
+    assert!(
+        !html.contains("<script>") || html.matches("<script").count() == 1,
+        "only app.js"
+    );
+
+    // Sending from the page works without JavaScript.
+    let conversation_page = page(&browser, &app, &format!("/c/{conversation}")).await;
+    let sent = browser
+        .post(app.url(&format!("/c/{conversation}/messages")))
+        .form(&[
+            ("csrf", csrf_of(&conversation_page).as_str()),
+            ("body", "hi from the form"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    assert!(
+        page(&browser, &app, &format!("/c/{conversation}"))
+            .await
+            .contains("hi from the form")
+    );
+    // Another member's conversation is not found, not forbidden.
+    let carol = app.sign_up("carol").await;
+    let _ = carol;
+    let elsewhere = browser.get(app.url("/c/999999")).send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+}
+
+async fn https_deployments_use_host_prefixed_secure_cookies(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.server.public_url = Some("https://chat.example.org".into());
+    })
+    .await;
+    let response = reqwest::get(app.url("/login")).await.unwrap();
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-confidant_csrf="), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("Path=/"));
+}
