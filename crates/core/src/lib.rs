@@ -24,21 +24,11 @@ use live::LiveBus;
 use store::Store;
 
 /// Limits and costs that an operator may tune.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub sessions: SessionPolicy,
     pub password_hashing: accounts::HashingCost,
     pub throttle: accounts::ThrottlePolicy,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            sessions: SessionPolicy::default(),
-            password_hashing: accounts::HashingCost::default(),
-            throttle: accounts::ThrottlePolicy::default(),
-        }
-    }
 }
 
 /// The application: every use case is a method on this type, grouped by module

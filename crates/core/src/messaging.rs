@@ -285,10 +285,11 @@ impl Confidant {
     ) -> Result<Message, Error> {
         let body = MessageBody::parse(body)?;
         let detail = self.conversation(me, id).await?;
-        if detail.summary.kind == ConversationKind::Direct {
-            if let Some(other) = detail.participants.iter().find(|p| p.member.id != me) {
-                self.ensure_not_blocked(me, other.member.id).await?;
-            }
+        let direct_peer = (detail.summary.kind == ConversationKind::Direct)
+            .then(|| detail.participants.iter().find(|p| p.member.id != me))
+            .flatten();
+        if let Some(other) = direct_peer {
+            self.ensure_not_blocked(me, other.member.id).await?;
         }
         let new = NewMessage {
             conversation_id: id,

@@ -130,14 +130,17 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
 impl Config {
     /// Merges defaults, the file (if given; it must exist), the environment and `overrides`
     /// (the flags the user actually passed, as a partial document).
-    pub fn load(file: Option<&Path>, overrides: serde_json::Value) -> Result<Self, figment::Error> {
+    pub fn load(
+        file: Option<&Path>,
+        overrides: serde_json::Value,
+    ) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "config file {} does not exist",
                     file.display()
-                )));
+                ))));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -149,6 +152,7 @@ impl Config {
             }))
             .merge(Serialized::defaults(overrides))
             .extract()
+            .map_err(Box::new)
     }
 
     pub fn database_url(&self) -> String {

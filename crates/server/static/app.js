@@ -7,7 +7,8 @@
   if (!live || !window.EventSource) return;
 
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const source = new EventSource("/api/v1/events");
+  // Resume from where the server read this page, so nothing in between is missed.
+  const source = new EventSource(`/api/v1/events?last_event_id=${Number(main.dataset.feed) || 0}`);
   const refresh = debounce(() => refreshMain(), 300);
 
   if (live === "conversation") {

@@ -90,13 +90,13 @@ impl TestDatabase {
     /// rolling back a failed transaction would hold the locks `DROP SCHEMA` waits for.
     pub async fn remove(self) {
         self.store.close().await;
-        if let Cleanup::Schema { admin_url, schema } = &self.cleanup {
-            if let Ok(admin) = SqlStore::connect(admin_url).await {
-                let _ = admin
-                    .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await;
-                admin.close().await;
-            }
+        if let Cleanup::Schema { admin_url, schema } = &self.cleanup
+            && let Ok(admin) = SqlStore::connect(admin_url).await
+        {
+            let _ = admin
+                .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await;
+            admin.close().await;
         }
     }
 }

@@ -109,10 +109,13 @@ async fn check_csrf(
             PageError::Csrf.into_response()
         }
     };
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        if origin.as_bytes() != web.origin().as_bytes() && origin.as_bytes() != b"null" {
-            return Err(reject());
-        }
+    // Defence in depth beside the token: a browser's Origin, when sent, must be ours
+    // ("null" comes from privacy-preserving contexts and is left to the token check).
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && origin.as_bytes() != web.origin().as_bytes()
+        && origin.as_bytes() != b"null"
+    {
+        return Err(reject());
     }
     if let Some(header) = request.headers().get("x-csrf-token") {
         return if header.as_bytes() == expected.as_bytes() {

@@ -109,12 +109,14 @@ async fn conversation_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let me = current.0.member;
+    let mut page = Page::live(state, "", me.clone(), csrf).await?;
     let detail = state.app.conversation(me.id, ConversationId(id)).await?;
-    let page = state
+    page.title = conversation_title(&detail.summary);
+    let batch = state
         .app
         .messages(me.id, ConversationId(id), before, PAGE)
         .await?;
-    let mut messages: Vec<MessageView> = page
+    let mut messages: Vec<MessageView> = batch
         .messages
         .into_iter()
         .map(|m| MessageView::new(m, me.id))
@@ -143,14 +145,14 @@ async fn conversation_page(
     render(
         status,
         &ConversationPage {
-            page: Page::new(conversation_title(&detail.summary), Some(me.clone()), csrf),
+            page,
             id,
             me_id: me.id.0,
             title: conversation_title(&detail.summary),
             is_group,
             can_send,
             messages,
-            older: page.next_before.map(|id| id.0),
+            older: batch.next_before.map(|id| id.0),
             seen_by,
             participants,
             addable,

@@ -65,9 +65,9 @@ async fn friends_page(
     notice: Option<String>,
 ) -> Result<Response, PageError> {
     let me = current.0.member;
+    let mut page = Page::live(state, "Friends", me.clone(), csrf).await?;
     let overview = state.app.friends_overview(me.id).await?;
     let results = state.app.search_members(me.id, &query).await?;
-    let mut page = Page::new("Friends", Some(me), csrf);
     page.notice = notice;
     render(
         status,

@@ -105,12 +105,13 @@ async fn inbox(
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    let page = Page::live(state, "Inbox", me.clone(), csrf).await?;
     let conversations = state.app.conversations(me.id).await?;
     let friends = state.app.friends(me.id).await?;
     render(
         status,
         &InboxPage {
-            page: Page::new("Inbox", Some(me), csrf),
+            page,
             conversations: conversations.into_iter().map(Into::into).collect(),
             friends,
             group_title,

@@ -50,6 +50,9 @@ pub struct Page {
     pub me: Option<Member>,
     pub csrf: String,
     pub notice: Option<String>,
+    /// For live pages: the member's event feed position when the page was read, so the
+    /// event stream resumes exactly there and nothing between render and connect is missed.
+    pub feed: Option<i64>,
 }
 
 impl Page {
@@ -59,7 +62,21 @@ impl Page {
             me,
             csrf,
             notice: None,
+            feed: None,
         }
+    }
+
+    /// A live page: reads the feed position first, so everything after it gets streamed.
+    pub async fn live(
+        state: &AppState,
+        title: impl Into<String>,
+        me: Member,
+        csrf: String,
+    ) -> Result<Self, Error> {
+        let feed = state.app.feed_head(me.id).await?;
+        let mut page = Self::new(title, Some(me), csrf);
+        page.feed = Some(feed);
+        Ok(page)
     }
 }
 

@@ -1,0 +1,75 @@
+// Two members sign up in two browsers, become friends, and a message Alice sends appears
+// in Bob's open conversation without a reload.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+import { startConfidant, chromiumOptions } from "./server.mjs";
+
+const output = join(import.meta.dirname, "output");
+let server;
+let browser;
+
+before(async () => {
+  mkdirSync(output, { recursive: true });
+  server = await startConfidant();
+  browser = await chromium.launch(chromiumOptions);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signUp(context, handle, name) {
+  const page = await context.newPage();
+  await page.goto(`${server.url}/signup`);
+  await page.getByLabel("Handle").fill(handle);
+  await page.getByLabel("Display name").fill(name);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.waitForURL(`${server.url}/friends`);
+  return page;
+}
+
+test("a message appears live in the recipient's open conversation", async () => {
+  const alice = await signUp(await browser.newContext(), "alice", "Alice");
+  const bob = await signUp(await browser.newContext(), "bob", "Bob");
+  await alice.screenshot({ path: join(output, "01-alice-signed-up.png") });
+
+  // Alice asks Bob to be friends; Bob accepts.
+  await alice.getByLabel("Their handle").fill("bob");
+  await alice.getByRole("button", { name: "Send request" }).click();
+  await alice.getByText("Waiting for an answer").waitFor();
+  await bob.reload();
+  await bob.getByRole("button", { name: "Accept" }).click();
+  await bob.getByRole("button", { name: "Message" }).waitFor();
+  await bob.screenshot({ path: join(output, "02-bob-accepted.png") });
+
+  // Both open their conversation.
+  await bob.getByRole("button", { name: "Message" }).click();
+  await bob.waitForURL(/\/c\/\d+$/);
+  await alice.reload();
+  await alice.getByRole("button", { name: "Message" }).click();
+  await alice.waitForURL(bob.url());
+
+  // Mark Bob's page so a reload would be noticed.
+  await bob.evaluate(() => { window.__notReloaded = true; });
+  await bob.waitForTimeout(500); // let the event stream connect
+
+  await alice.getByLabel("Message").fill("Have you seen <b>Arrival</b>? 🎬");
+  await alice.getByRole("button", { name: "Send" }).click();
+
+  const arrived = bob.locator("#messages .message .body", { hasText: "Have you seen <b>Arrival</b>? 🎬" });
+  await arrived.waitFor({ timeout: 10_000 });
+  assert.equal(await bob.evaluate(() => window.__notReloaded), true, "Bob's page was not reloaded");
+  assert.equal(await bob.locator("#messages b").count(), 0, "the message is text, not HTML");
+  await bob.screenshot({ path: join(output, "03-bob-received-live.png") });
+  await alice.screenshot({ path: join(output, "04-alice-sent.png") });
+
+  // Bob's reading reaches Alice as a receipt.
+  await alice.locator("#receipt", { hasText: "Seen by Bob" }).waitFor({ timeout: 10_000 });
+  await alice.screenshot({ path: join(output, "05-alice-sees-receipt.png") });
+});

@@ -1,0 +1,46 @@
+// Starts a `confidant serve` on a free loopback port with a fresh data directory.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
+
+export async function startConfidant() {
+  const bin = process.env.CONFIDANT_BIN ?? join(repoRoot, "target/debug/confidant");
+  const dataDir = mkdtempSync(join(tmpdir(), "confidant-browser-"));
+  const child = spawn(bin, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, CONFIDANT_LOG__FILTER: "warn" },
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      const match = line.match(/running at (\S+)/);
+      if (match) resolveUrl(match[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`confidant exited with ${code}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((done) => child.once("exit", done));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const chromiumOptions = {
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
