@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .merge(api::router())
         .merge(ops::router())
+        .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -78,4 +79,15 @@ pub fn router(state: AppState) -> Router {
 
 fn static_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// Unknown paths: the API's error shape under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let error = confidant_core::Error::NotFound;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::from(error).into_response()
+    } else {
+        web::PageError::from(error).into_response()
+    }
 }

@@ -8,6 +8,14 @@ use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{FriendRequests, Member, Relationship, SocialStore, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
 
+/// Both directions of a friendship between `$1` and `$2`.
+const DELETE_FRIENDSHIP: &str = "DELETE FROM friendships WHERE (member_id = $1 AND friend_id = $2) \
+     OR (member_id = $2 AND friend_id = $1)";
+
+/// Requests either way between `$1` and `$2`.
+const DELETE_REQUESTS_BETWEEN: &str = "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) \
+     OR (from_id = $2 AND to_id = $1)";
+
 /// Members joined through a relation table, by name order.
 fn members_via(join: &str) -> String {
     format!(
@@ -123,15 +131,12 @@ impl SocialStore for SqlStore {
     }
 
     async fn delete_friendship(&self, a: MemberId, b: MemberId) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM friendships WHERE (member_id = $1 AND friend_id = $2) \
-             OR (member_id = $2 AND friend_id = $1)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
+        let done = sqlx::query(DELETE_FRIENDSHIP)
+            .bind(a.0)
+            .bind(b.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -147,13 +152,8 @@ impl SocialStore for SqlStore {
         .execute(&mut *tx)
         .await
         .store()?;
-        for table in [
-            "DELETE FROM friendships WHERE (member_id = $1 AND friend_id = $2) \
-             OR (member_id = $2 AND friend_id = $1)",
-            "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) \
-             OR (from_id = $2 AND to_id = $1)",
-        ] {
-            sqlx::query(table)
+        for statement in [DELETE_FRIENDSHIP, DELETE_REQUESTS_BETWEEN] {
+            sqlx::query(statement)
                 .bind(blocker.0)
                 .bind(blocked.0)
                 .execute(&mut *tx)

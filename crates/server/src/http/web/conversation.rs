@@ -177,6 +177,25 @@ fn seen_by(
     (!names.is_empty()).then(|| format!("Seen by {}", names.join(", ")))
 }
 
+/// After a form post: back to the conversation on success, or the page again with the
+/// error beside its field and the draft kept.
+async fn after_post(
+    state: &AppState,
+    current: CurrentMember,
+    csrf: String,
+    id: i64,
+    result: Result<(), confidant_core::Error>,
+    draft: String,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(see_other(&format!("/c/{id}"))),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            conversation_page(state, current, csrf, id, None, draft, errors, status).await
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SendForm {
     body: String,
@@ -189,20 +208,14 @@ pub async fn send(
     Path(id): Path<i64>,
     Form(form): Form<SendForm>,
 ) -> Result<Response, PageError> {
-    match state
+    let sent = state
         .app
         .send_message(current.member().id, ConversationId(id), &form.body)
         .await
-    {
-        Ok(_) => {
+        .map(|_| {
             state.metrics.messages_sent.inc();
-            Ok(see_other(&format!("/c/{id}")))
-        }
-        Err(error) => {
-            let (status, errors) = FormErrors::from_error(error)?;
-            conversation_page(&state, current, csrf, id, None, form.body, errors, status).await
-        }
-    }
+        });
+    after_post(&state, current, csrf, id, sent, form.body).await
 }
 
 #[derive(Deserialize)]
@@ -217,27 +230,11 @@ pub async fn rename(
     Path(id): Path<i64>,
     Form(form): Form<RenameForm>,
 ) -> Result<Response, PageError> {
-    match state
+    let renamed = state
         .app
         .rename_group(current.member().id, ConversationId(id), &form.title)
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/c/{id}"))),
-        Err(error) => {
-            let (status, errors) = FormErrors::from_error(error)?;
-            conversation_page(
-                &state,
-                current,
-                csrf,
-                id,
-                None,
-                String::new(),
-                errors,
-                status,
-            )
-            .await
-        }
-    }
+        .await;
+    after_post(&state, current, csrf, id, renamed, String::new()).await
 }
 
 #[derive(Deserialize)]
@@ -254,27 +251,11 @@ pub async fn add(
     Form(form): Form<AddForm>,
 ) -> Result<Response, PageError> {
     let members: Vec<MemberId> = form.member_ids.into_iter().map(MemberId).collect();
-    match state
+    let added = state
         .app
         .add_to_group(current.member().id, ConversationId(id), &members)
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/c/{id}"))),
-        Err(error) => {
-            let (status, errors) = FormErrors::from_error(error)?;
-            conversation_page(
-                &state,
-                current,
-                csrf,
-                id,
-                None,
-                String::new(),
-                errors,
-                status,
-            )
-            .await
-        }
-    }
+        .await;
+    after_post(&state, current, csrf, id, added, String::new()).await
 }
 
 pub async fn leave(
