@@ -9,9 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value, json};
 
+use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
-use confidant_core::live::LocalBus;
-use confidant_core::{Confidant, SystemClock};
 
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::startup;
@@ -157,12 +156,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
         .context("cannot read the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
     let store = startup::open_store(&config).await?;
-    let app = Confidant::new(
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        Arc::new(LocalBus::default()),
-        config.settings(),
-    )?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
     let created = app
         .sign_up(SignUp {
             handle,

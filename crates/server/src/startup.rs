@@ -36,12 +36,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
 
 pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
     let store = open_store(config).await?;
-    let app = Confidant::new(
-        Arc::new(store.clone()),
-        clock,
-        Arc::new(LocalBus::default()),
-        config.settings(),
-    )?;
+    let app = application(config, &store, clock)?;
     let state = AppState {
         app,
         web: Arc::new(WebSettings::new(
@@ -57,6 +52,20 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         router,
         store,
     })
+}
+
+/// The use cases over an open store, with the single-node live bus.
+pub fn application(
+    config: &Config,
+    store: &SqlStore,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Confidant> {
+    Ok(Confidant::new(
+        Arc::new(store.clone()),
+        clock,
+        Arc::new(LocalBus::default()),
+        config.settings(),
+    )?)
 }
 
 /// Opens and migrates the configured database.

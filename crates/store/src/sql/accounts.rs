@@ -61,13 +61,21 @@ impl AccountStore for SqlStore {
     }
 
     async fn credentials(&self, handle: &Handle) -> StoreResult<Option<Credentials>> {
-        let Some(member) = self.member_by_handle(handle).await? else {
-            return Ok(None);
-        };
-        let password_hash = self.password_hash(member.id).await?;
-        Ok(password_hash.map(|password_hash| Credentials {
-            member,
-            password_hash,
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            member: MemberRow,
+            password_hash: String,
+        }
+        let sql = format!("SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE handle = $1");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(handle.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        Ok(row.map(|row| Credentials {
+            member: row.member.into(),
+            password_hash: row.password_hash,
         }))
     }
 
