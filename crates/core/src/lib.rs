@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod live;
 pub mod messaging;
+pub mod oauth;
 pub mod social;
 pub mod store;
 pub mod tokens;
@@ -29,10 +30,14 @@ pub struct Settings {
     pub sessions: SessionPolicy,
     pub password_hashing: accounts::HashingCost,
     pub throttle: accounts::ThrottlePolicy,
+    pub oauth: oauth::OAuthPolicy,
+    /// Failed client authentications at the OAuth endpoints allowed per client id
+    /// within the window, before further attempts are refused.
+    pub client_auth_throttle: accounts::ThrottlePolicy,
 }
 
 /// The application: every use case is a method on this type, grouped by module
-/// (`accounts`, `social`, `messaging`).
+/// (`accounts`, `social`, `messaging`, `oauth`).
 #[derive(Clone)]
 pub struct Confidant {
     store: Arc<dyn Store>,
@@ -40,7 +45,9 @@ pub struct Confidant {
     live: Arc<dyn LiveBus>,
     hasher: PasswordHasher,
     throttle: Arc<LoginThrottle>,
+    client_throttle: Arc<LoginThrottle>,
     sessions: SessionPolicy,
+    oauth: oauth::OAuthPolicy,
 }
 
 impl Confidant {
@@ -53,7 +60,9 @@ impl Confidant {
         Ok(Self {
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
+            client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),
             sessions: settings.sessions,
+            oauth: settings.oauth,
             store,
             clock,
             live,
@@ -75,5 +84,9 @@ impl Confidant {
 
     pub fn session_policy(&self) -> &SessionPolicy {
         &self.sessions
+    }
+
+    pub fn oauth_policy(&self) -> &oauth::OAuthPolicy {
+        &self.oauth
     }
 }

@@ -9,6 +9,8 @@ const NAMED_UNIQUES: &[(&str, &str)] = &[
     ("members_handle_key", "handle"),
     ("conversations.direct_key", "direct_key"),
     ("conversations_direct_key_key", "direct_key"),
+    ("apps.client_id", "client_id"),
+    ("apps_pkey", "client_id"),
 ];
 
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {

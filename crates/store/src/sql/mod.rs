@@ -3,6 +3,7 @@
 mod accounts;
 mod feed;
 mod messaging;
+mod oauth;
 mod social;
 
 use sqlx::AnyPool;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod messaging;
+mod oauth;
 mod social;
 
 use confidant_core::accounts::Handle;

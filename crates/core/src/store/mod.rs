@@ -4,6 +4,13 @@
 //! Each method is one transaction. Methods that make members' event feeds grow return the
 //! [`FeedAdvanced`] announcements to publish once the transaction has committed.
 
+mod oauth;
+
+pub use oauth::{
+    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
+    ThreadGrant, TokenKind, TokenPair, TokenRecord,
+};
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -319,6 +326,12 @@ pub trait MessagingStore: Send + Sync {
 }
 
 /// Everything a Confidant deployment stores.
-pub trait Store: AccountStore + SocialStore + MessagingStore + Send + Sync + 'static {}
+pub trait Store:
+    AccountStore + SocialStore + MessagingStore + OAuthStore + Send + Sync + 'static
+{
+}
 
-impl<T> Store for T where T: AccountStore + SocialStore + MessagingStore + Send + Sync + 'static {}
+impl<T> Store for T where
+    T: AccountStore + SocialStore + MessagingStore + OAuthStore + Send + Sync + 'static
+{
+}

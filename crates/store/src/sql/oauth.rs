@@ -1,0 +1,628 @@
+//! Partner apps, grants, authorization codes and OAuth tokens.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+
+use super::{ResultExt, SqlStore};
+use confidant_core::oauth::Scopes;
+use confidant_core::store::{
+    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
+    StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
+};
+use confidant_core::tokens::TokenHash;
+use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} `{value}` is not valid").into())
+}
+
+fn scopes(value: &str) -> StoreResult<Scopes> {
+    Scopes::parse(value).map_err(|_| corrupt("scopes", value))
+}
+
+fn words(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_owned).collect()
+}
+
+const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
+     redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at";
+
+#[derive(sqlx::FromRow)]
+struct AppRow {
+    client_id: String,
+    name: String,
+    owner: String,
+    homepage: Option<String>,
+    privacy_policy: Option<String>,
+    report_webhook: Option<String>,
+    redirect_uris: String,
+    confidential: i64,
+    secret_hash: Option<String>,
+    scopes: String,
+    surfaces: String,
+    variations: String,
+    status: String,
+    created_at: i64,
+}
+
+impl TryFrom<AppRow> for App {
+    type Error = StoreError;
+
+    fn try_from(row: AppRow) -> StoreResult<Self> {
+        Ok(App {
+            status: AppStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
+            scopes: scopes(&row.scopes)?,
+            client_id: row.client_id,
+            name: row.name,
+            owner: row.owner,
+            homepage: row.homepage,
+            privacy_policy: row.privacy_policy,
+            report_webhook: row.report_webhook,
+            redirect_uris: row.redirect_uris.lines().map(str::to_owned).collect(),
+            confidential: row.confidential != 0,
+            secret_hash: row.secret_hash.map(TokenHash),
+            surfaces: words(&row.surfaces),
+            variations: words(&row.variations),
+            created_at: Timestamp(row.created_at),
+        })
+    }
+}
+
+/// The columns of `grants`, qualified by the alias `g` where that is needed in joins.
+const GRANT_COLUMNS: &str = "g.id, g.member_id, g.client_id, g.pseudonym, g.scopes, \
+     g.created_at, g.updated_at, g.last_used_at, g.revoked_at";
+/// The same columns unqualified, for `RETURNING` (SQLite does not accept aliases there).
+const GRANT_COLUMNS_BARE: &str = "id, member_id, client_id, pseudonym, scopes, \
+     created_at, updated_at, last_used_at, revoked_at";
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: i64,
+    member_id: i64,
+    client_id: String,
+    pseudonym: String,
+    scopes: String,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+
+    fn try_from(row: GrantRow) -> StoreResult<Self> {
+        Ok(Grant {
+            scopes: scopes(&row.scopes)?,
+            id: row.id,
+            member_id: MemberId(row.member_id),
+            client_id: row.client_id,
+            pseudonym: row.pseudonym,
+            created_at: Timestamp(row.created_at),
+            updated_at: Timestamp(row.updated_at),
+            last_used_at: row.last_used_at.map(Timestamp),
+            revoked_at: row.revoked_at.map(Timestamp),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: String,
+    grant_id: i64,
+    client_id: String,
+    redirect_uri: String,
+    scopes: String,
+    code_challenge: String,
+    created_at: i64,
+    expires_at: i64,
+    redeemed_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    token_hash: String,
+    kind: String,
+    family_id: i64,
+    token_scopes: String,
+    token_created_at: i64,
+    token_expires_at: i64,
+    rotated_at: Option<i64>,
+    app_status: String,
+    #[sqlx(flatten)]
+    grant: GrantRow,
+}
+
+/// Deletes the family's tokens and marks it revoked, inside the caller's transaction.
+async fn revoke_family_in(
+    conn: &mut AnyConnection,
+    family_id: i64,
+    at: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM oauth_tokens WHERE family_id = $1")
+        .bind(family_id)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    sqlx::query("UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(family_id)
+        .bind(at.0)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    Ok(())
+}
+
+/// Revokes the family a redeemed code started, inside the caller's transaction.
+async fn revoke_code_family_in(
+    conn: &mut AnyConnection,
+    code_hash: &TokenHash,
+    at: Timestamp,
+) -> StoreResult<()> {
+    let family: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
+            .bind(&code_hash.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .store()?;
+    if let Some(Some(family_id)) = family {
+        revoke_family_in(conn, family_id, at).await?;
+    }
+    Ok(())
+}
+
+/// Stores an access and a refresh token in a family.
+async fn insert_pair(
+    conn: &mut AnyConnection,
+    family_id: i64,
+    pair: &TokenPair,
+) -> StoreResult<()> {
+    let insert = "INSERT INTO oauth_tokens (token_hash, family_id, kind, scopes, created_at, \
+                  expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    for (hash, kind, scopes, expires_at) in [
+        (
+            &pair.access_hash,
+            TokenKind::Access,
+            &pair.access_scopes,
+            pair.access_expires_at,
+        ),
+        (
+            &pair.refresh_hash,
+            TokenKind::Refresh,
+            &pair.refresh_scopes,
+            pair.refresh_expires_at,
+        ),
+    ] {
+        sqlx::query(insert)
+            .bind(&hash.0)
+            .bind(family_id)
+            .bind(kind.as_str())
+            .bind(scopes.to_string())
+            .bind(pair.created_at.0)
+            .bind(expires_at.0)
+            .execute(&mut *conn)
+            .await
+            .store()?;
+    }
+    Ok(())
+}
+
+/// Tokens of every family under grants matching `condition` (over `g`).
+fn tokens_under(condition: &str) -> String {
+    format!(
+        "DELETE FROM oauth_tokens WHERE family_id IN (SELECT f.id FROM token_families f \
+         JOIN grants g ON g.id = f.grant_id WHERE {condition})"
+    )
+}
+
+fn families_under(condition: &str) -> String {
+    format!(
+        "UPDATE token_families SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN \
+         (SELECT g.id FROM grants g WHERE {condition})"
+    )
+}
+
+#[async_trait]
+impl OAuthStore for SqlStore {
+    async fn create_app(&self, app: App) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        sqlx::query(&sql)
+            .bind(&app.client_id)
+            .bind(&app.name)
+            .bind(&app.owner)
+            .bind(&app.homepage)
+            .bind(&app.privacy_policy)
+            .bind(&app.report_webhook)
+            .bind(app.redirect_uris.join("\n"))
+            .bind(i64::from(app.confidential))
+            .bind(app.secret_hash.as_ref().map(|h| h.0.clone()))
+            .bind(app.scopes.to_string())
+            .bind(app.surfaces.join(" "))
+            .bind(app.variations.join(" "))
+            .bind(app.status.as_str())
+            .bind(app.created_at.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+        let row: Option<AppRow> = sqlx::query_as(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        row.map(App::try_from).transpose()
+    }
+
+    async fn apps(&self) -> StoreResult<Vec<App>> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at DESC, client_id");
+        let rows: Vec<AppRow> = sqlx::query_as(&sql)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        rows.into_iter().map(App::try_from).collect()
+    }
+
+    async fn set_app_status(&self, client_id: &str, status: AppStatus) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.store()?;
+        let updated = sqlx::query("UPDATE apps SET status = $2 WHERE client_id = $1")
+            .bind(client_id)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if status == AppStatus::Suspended {
+            sqlx::query(&tokens_under("g.client_id = $1"))
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+            sqlx::query("DELETE FROM authorization_codes WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+        }
+        tx.commit().await.store()
+    }
+
+    async fn grant(&self, member: MemberId, client_id: &str) -> StoreResult<Option<Grant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.member_id = $1 AND g.client_id = $2"
+        );
+        let row: Option<GrantRow> = sqlx::query_as(&sql)
+            .bind(member.0)
+            .bind(client_id)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        row.map(Grant::try_from).transpose()
+    }
+
+    async fn save_grant(&self, update: GrantUpdate) -> StoreResult<Grant> {
+        let mut tx = self.writer.begin().await.store()?;
+        // A grant revoked earlier starts afresh, but keeps its pseudonym.
+        let sql = format!(
+            "INSERT INTO grants AS g (member_id, client_id, pseudonym, scopes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (member_id, client_id) DO UPDATE SET \
+               scopes = excluded.scopes, updated_at = excluded.updated_at, \
+               created_at = CASE WHEN g.revoked_at IS NULL THEN g.created_at ELSE excluded.created_at END, \
+               last_used_at = CASE WHEN g.revoked_at IS NULL THEN g.last_used_at ELSE NULL END, \
+               revoked_at = NULL \
+             RETURNING {GRANT_COLUMNS_BARE}"
+        );
+        let row: GrantRow = sqlx::query_as(&sql)
+            .bind(update.member_id.0)
+            .bind(&update.client_id)
+            .bind(&update.new_pseudonym)
+            .bind(update.scopes.to_string())
+            .bind(update.at.0)
+            .fetch_one(&mut *tx)
+            .await
+            .store()?;
+        for thread in &update.threads {
+            sqlx::query(
+                "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
+                 granted_at = excluded.granted_at, expires_at = excluded.expires_at",
+            )
+            .bind(row.id)
+            .bind(thread.0)
+            .bind(update.at.0)
+            .bind(update.threads_expire_at.0)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        }
+        tx.commit().await.store()?;
+        Grant::try_from(row)
+    }
+
+    async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.member_id = $1 \
+             ORDER BY g.updated_at DESC, g.id DESC"
+        );
+        let rows: Vec<GrantRow> = sqlx::query_as(&sql)
+            .bind(member.0)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        rows.into_iter().map(Grant::try_from).collect()
+    }
+
+    async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>> {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT grant_id, conversation_id, granted_at, expires_at FROM thread_grants \
+             WHERE grant_id = $1 ORDER BY granted_at DESC, conversation_id",
+        )
+        .bind(grant_id)
+        .fetch_all(&self.readers)
+        .await
+        .store()?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(grant_id, conversation, granted_at, expires_at)| ThreadGrant {
+                    grant_id,
+                    conversation_id: ConversationId(conversation),
+                    granted_at: Timestamp(granted_at),
+                    expires_at: Timestamp(expires_at),
+                },
+            )
+            .collect())
+    }
+
+    async fn revoke_grant(
+        &self,
+        member: MemberId,
+        client_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.store()?;
+        let grant_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE grants SET revoked_at = $3, updated_at = $3 \
+             WHERE member_id = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(member.0)
+        .bind(client_id)
+        .bind(at.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .store()?;
+        let Some(grant_id) = grant_id else {
+            return Ok(false);
+        };
+        sqlx::query(&tokens_under("g.id = $1"))
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        sqlx::query(&families_under("g.id = $1"))
+            .bind(grant_id)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        for table in ["authorization_codes", "thread_grants"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE grant_id = $1"))
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+        }
+        tx.commit().await.store()?;
+        Ok(true)
+    }
+
+    async fn touch_grant(&self, grant_id: i64, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
+            .bind(grant_id)
+            .bind(at.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
+             scopes, code_challenge, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&code.code_hash.0)
+        .bind(code.grant_id)
+        .bind(&code.client_id)
+        .bind(&code.redirect_uri)
+        .bind(code.scopes.to_string())
+        .bind(&code.code_challenge)
+        .bind(code.created_at.0)
+        .bind(code.expires_at.0)
+        .execute(&self.writer)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        let row: Option<CodeRow> = sqlx::query_as(
+            "SELECT code_hash, grant_id, client_id, redirect_uri, scopes, code_challenge, \
+             created_at, expires_at, redeemed_at FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(&code_hash.0)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        row.map(|row| {
+            Ok(AuthorizationCode {
+                scopes: scopes(&row.scopes)?,
+                code_hash: TokenHash(row.code_hash),
+                grant_id: row.grant_id,
+                client_id: row.client_id,
+                redirect_uri: row.redirect_uri,
+                code_challenge: row.code_challenge,
+                created_at: Timestamp(row.created_at),
+                expires_at: Timestamp(row.expires_at),
+                redeemed_at: row.redeemed_at.map(Timestamp),
+            })
+        })
+        .transpose()
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &TokenHash,
+        tokens: TokenPair,
+    ) -> StoreResult<Redemption> {
+        let mut tx = self.writer.begin().await.store()?;
+        // The conditional update is the single point that decides which redemption wins.
+        let grant_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE authorization_codes SET redeemed_at = $2 \
+             WHERE code_hash = $1 AND redeemed_at IS NULL RETURNING grant_id",
+        )
+        .bind(&code_hash.0)
+        .bind(tokens.created_at.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .store()?;
+        let Some(grant_id) = grant_id else {
+            revoke_code_family_in(&mut tx, code_hash, tokens.created_at).await?;
+            tx.commit().await.store()?;
+            return Ok(Redemption::Replayed);
+        };
+        let family_id: i64 = sqlx::query_scalar(
+            "INSERT INTO token_families (grant_id, created_at, expires_at) \
+             VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(grant_id)
+        .bind(tokens.created_at.0)
+        .bind(tokens.refresh_expires_at.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store()?;
+        sqlx::query("UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1")
+            .bind(&code_hash.0)
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        insert_pair(&mut tx, family_id, &tokens).await?;
+        tx.commit().await.store()?;
+        Ok(Redemption::Issued { family_id })
+    }
+
+    async fn revoke_tokens_of_code(&self, code_hash: &TokenHash, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.store()?;
+        revoke_code_family_in(&mut tx, code_hash, at).await?;
+        tx.commit().await.store()
+    }
+
+    async fn token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
+        let sql = format!(
+            "SELECT t.token_hash, t.kind, t.family_id, t.scopes AS token_scopes, \
+             t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.rotated_at, \
+             a.status AS app_status, {GRANT_COLUMNS} \
+             FROM oauth_tokens t \
+             JOIN token_families f ON f.id = t.family_id \
+             JOIN grants g ON g.id = f.grant_id \
+             JOIN apps a ON a.client_id = g.client_id \
+             WHERE t.token_hash = $1 AND f.revoked_at IS NULL"
+        );
+        let row: Option<TokenRow> = sqlx::query_as(&sql)
+            .bind(&token_hash.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        row.map(|row| {
+            Ok(TokenRecord {
+                kind: TokenKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?,
+                app_status: AppStatus::parse(&row.app_status)
+                    .ok_or_else(|| corrupt("status", &row.app_status))?,
+                scopes: scopes(&row.token_scopes)?,
+                token_hash: TokenHash(row.token_hash),
+                family_id: row.family_id,
+                created_at: Timestamp(row.token_created_at),
+                expires_at: Timestamp(row.token_expires_at),
+                rotated_at: row.rotated_at.map(Timestamp),
+                grant: Grant::try_from(row.grant)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        family_id: i64,
+        tokens: TokenPair,
+    ) -> StoreResult<Rotation> {
+        let mut tx = self.writer.begin().await.store()?;
+        let rotated = sqlx::query(
+            "UPDATE oauth_tokens SET rotated_at = $2 \
+             WHERE token_hash = $1 AND kind = 'refresh' AND rotated_at IS NULL",
+        )
+        .bind(&old.0)
+        .bind(tokens.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        if rotated.rows_affected() == 0 {
+            revoke_family_in(&mut tx, family_id, tokens.created_at).await?;
+            tx.commit().await.store()?;
+            return Ok(Rotation::Reused);
+        }
+        insert_pair(&mut tx, family_id, &tokens).await?;
+        tx.commit().await.store()?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn delete_token(&self, token_hash: &TokenHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM oauth_tokens WHERE token_hash = $1")
+            .bind(&token_hash.0)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family_id: i64, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.store()?;
+        revoke_family_in(&mut tx, family_id, at).await?;
+        tx.commit().await.store()
+    }
+
+    async fn delete_expired_oauth(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut deleted = 0;
+        // Codes stay a day past expiry so that a late replay still revokes what they issued;
+        // rotated refresh tokens stay until their family expires, since they detect reuse.
+        let day_ago = now.plus_secs(-24 * 3600);
+        for (sql, cutoff) in [
+            (
+                "DELETE FROM authorization_codes WHERE expires_at <= $1",
+                day_ago,
+            ),
+            ("DELETE FROM oauth_tokens WHERE expires_at <= $1", now),
+            ("DELETE FROM thread_grants WHERE expires_at <= $1", now),
+            ("DELETE FROM token_families WHERE expires_at <= $1", now),
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(cutoff.0)
+                .execute(&self.writer)
+                .await
+                .store()?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,230 @@
+use confidant_core::oauth::Scopes;
+use confidant_core::store::{
+    App, AppStatus, AuthorizationCode, GrantUpdate, OAuthStore, Redemption, Rotation, TokenKind,
+    TokenPair,
+};
+use confidant_core::tokens::{TokenHash, hash};
+use confidant_core::{MemberId, StoreError};
+use confidant_store::SqlStore;
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use super::{T0, is_conflict, member};
+
+on_both_backends!(
+    apps_round_trip_and_change_status,
+    grants_keep_their_pseudonym_across_revocation,
+    a_code_redeems_once_and_a_replay_revokes_its_tokens,
+    a_reused_refresh_token_revokes_its_family,
+    suspending_an_app_or_revoking_a_grant_deletes_its_tokens
+);
+
+fn app(client_id: &str) -> App {
+    App {
+        client_id: client_id.into(),
+        name: "Streamflix".into(),
+        owner: "Streamflix Inc. <dev@streamflix.example>".into(),
+        homepage: Some("https://streamflix.example".into()),
+        privacy_policy: None,
+        report_webhook: None,
+        redirect_uris: vec![
+            "https://streamflix.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        confidential: true,
+        secret_hash: Some(hash("secret")),
+        scopes: Scopes::parse("profile messages:send").unwrap(),
+        surfaces: vec!["title_page".into(), "player_end".into()],
+        variations: vec!["arm_a".into()],
+        status: AppStatus::Pending,
+        created_at: T0,
+    }
+}
+
+fn scopes(s: &str) -> Scopes {
+    Scopes::parse(s).unwrap()
+}
+
+async fn grant_for(store: &SqlStore, member: MemberId, client_id: &str, pseudonym: &str) -> i64 {
+    store
+        .save_grant(GrantUpdate {
+            member_id: member,
+            client_id: client_id.into(),
+            scopes: scopes("profile"),
+            new_pseudonym: pseudonym.into(),
+            threads: vec![],
+            threads_expire_at: T0,
+            at: T0,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn pair(tag: &str) -> TokenPair {
+    TokenPair {
+        access_hash: hash(&format!("at-{tag}")),
+        access_expires_at: T0.plus_secs(600),
+        access_scopes: scopes("profile"),
+        refresh_hash: hash(&format!("rt-{tag}")),
+        refresh_expires_at: T0.plus_secs(3600),
+        refresh_scopes: scopes("profile"),
+        created_at: T0,
+    }
+}
+
+async fn code(store: &SqlStore, grant_id: i64, client_id: &str, secret: &str) -> TokenHash {
+    let code_hash = hash(secret);
+    store
+        .create_code(AuthorizationCode {
+            code_hash: code_hash.clone(),
+            grant_id,
+            client_id: client_id.into(),
+            redirect_uri: "https://streamflix.example/cb".into(),
+            scopes: scopes("profile"),
+            code_challenge: "challenge".into(),
+            created_at: T0,
+            expires_at: T0.plus_secs(60),
+            redeemed_at: None,
+        })
+        .await
+        .unwrap();
+    code_hash
+}
+
+async fn live(store: &SqlStore, tag: &str) -> bool {
+    store.token(&hash(tag)).await.unwrap().is_some()
+}
+
+async fn apps_round_trip_and_change_status(db: TestDatabase) {
+    let store = &db.store;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    assert!(is_conflict(
+        store.create_app(app("cfd_app_a")).await,
+        "client_id"
+    ));
+    assert_eq!(
+        store.app("cfd_app_a").await.unwrap(),
+        Some(app("cfd_app_a"))
+    );
+    assert_eq!(store.apps().await.unwrap().len(), 1);
+    store
+        .set_app_status("cfd_app_a", AppStatus::Approved)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.app("cfd_app_a").await.unwrap().unwrap().status,
+        AppStatus::Approved
+    );
+    assert!(matches!(
+        store.set_app_status("nope", AppStatus::Approved).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn grants_keep_their_pseudonym_across_revocation(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    grant_for(store, alice.id, "cfd_app_a", "pseudo-1").await;
+    // A second consent updates the same grant; the first pseudonym stays.
+    grant_for(store, alice.id, "cfd_app_a", "pseudo-2").await;
+    let grant = store.grant(alice.id, "cfd_app_a").await.unwrap().unwrap();
+    assert_eq!(grant.pseudonym, "pseudo-1");
+    assert!(grant.is_active());
+
+    assert!(store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap());
+    assert!(!store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap());
+    assert!(
+        !store
+            .grant(alice.id, "cfd_app_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active()
+    );
+    grant_for(store, alice.id, "cfd_app_a", "pseudo-3").await;
+    let renewed = store.grant(alice.id, "cfd_app_a").await.unwrap().unwrap();
+    assert!(renewed.is_active());
+    assert_eq!(renewed.pseudonym, "pseudo-1");
+    assert_eq!(store.grants_of(alice.id).await.unwrap().len(), 1);
+}
+
+async fn a_code_redeems_once_and_a_replay_revokes_its_tokens(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
+    let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
+
+    let first = store.redeem_code(&code_hash, pair("1")).await.unwrap();
+    assert!(matches!(first, Redemption::Issued { .. }));
+    let access = store.token(&hash("at-1")).await.unwrap().unwrap();
+    assert_eq!(access.kind, TokenKind::Access);
+    assert_eq!(access.grant.member_id, alice.id);
+    assert_eq!(access.app_status, AppStatus::Pending);
+    assert!(live(store, "rt-1").await);
+
+    let second = store.redeem_code(&code_hash, pair("2")).await.unwrap();
+    assert_eq!(second, Redemption::Replayed);
+    assert!(!live(store, "at-1").await);
+    assert!(!live(store, "rt-1").await);
+    assert!(!live(store, "at-2").await);
+}
+
+async fn a_reused_refresh_token_revokes_its_family(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
+    let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
+    let Redemption::Issued { family_id } = store.redeem_code(&code_hash, pair("1")).await.unwrap()
+    else {
+        panic!("first redemption must issue");
+    };
+    let rotated = store
+        .rotate_refresh_token(&hash("rt-1"), family_id, pair("2"))
+        .await
+        .unwrap();
+    assert_eq!(rotated, Rotation::Rotated);
+    assert!(live(store, "at-2").await && live(store, "rt-2").await);
+    let old = store.token(&hash("rt-1")).await.unwrap().unwrap();
+    assert!(old.rotated_at.is_some());
+
+    let reused = store
+        .rotate_refresh_token(&hash("rt-1"), family_id, pair("3"))
+        .await
+        .unwrap();
+    assert_eq!(reused, Rotation::Reused);
+    for tag in ["at-1", "rt-1", "at-2", "rt-2", "at-3", "rt-3"] {
+        assert!(!live(store, tag).await, "{tag} must be gone");
+    }
+}
+
+async fn suspending_an_app_or_revoking_a_grant_deletes_its_tokens(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let alice_grant = grant_for(store, alice.id, "cfd_app_a", "pa").await;
+    let bob_grant = grant_for(store, bob.id, "cfd_app_a", "pb").await;
+    let alice_code = code(store, alice_grant, "cfd_app_a", "code-a").await;
+    let bob_code = code(store, bob_grant, "cfd_app_a", "code-b").await;
+    store.redeem_code(&alice_code, pair("a")).await.unwrap();
+    store.redeem_code(&bob_code, pair("b")).await.unwrap();
+
+    store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap();
+    assert!(!live(store, "at-a").await && !live(store, "rt-a").await);
+    assert!(
+        live(store, "at-b").await,
+        "another member's grant is untouched"
+    );
+
+    let pending = code(store, bob_grant, "cfd_app_a", "code-b2").await;
+    store
+        .set_app_status("cfd_app_a", AppStatus::Suspended)
+        .await
+        .unwrap();
+    assert!(!live(store, "at-b").await && !live(store, "rt-b").await);
+    assert!(store.code(&pending).await.unwrap().is_none());
+}
