@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `default-config`, `users create`.
+//! The command line: `serve`, `migrate`, `default-config`, `users create`, `apps …`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 
 use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
+use confidant_core::oauth::AppRegistration;
+use confidant_core::store::App;
 
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::startup;
@@ -63,6 +65,52 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Manage partner apps (OAuth clients).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Register an app; it starts pending. Prints JSON with the client_id and, for
+    /// confidential apps, the client_secret, which is shown only this once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (native or single-page app) that cannot keep a secret.
+        #[arg(long)]
+        public: bool,
+        /// Space-separated scopes the app may ask for [default: all]
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Who answers for the app, e.g. "Streamflix Inc. <dev@streamflix.example>"
+        #[arg(long, default_value = "")]
+        owner: String,
+        #[arg(long)]
+        homepage: Option<String>,
+        #[arg(long)]
+        privacy_policy: Option<String>,
+        /// Where biweekly engagement reports are delivered.
+        #[arg(long)]
+        report_webhook: Option<String>,
+        /// Space-separated initiation surfaces for reports, e.g. "title_page player_end".
+        #[arg(long, default_value = "")]
+        surfaces: String,
+        /// Space-separated experiment arms for reports, e.g. "arm_a arm_b".
+        #[arg(long, default_value = "")]
+        variations: String,
+    },
+    /// List every app as JSON.
+    List,
+    /// Approve an app so members can connect it.
+    Approve { client_id: String },
+    /// Suspend an app: it can no longer authorize, and its tokens stop working at once.
+    Suspend { client_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::DefaultConfig => Ok(()),
             Command::Users { command } => users(config, command).await,
+            Command::Apps { command } => apps(config, command).await,
         }
     })
 }
@@ -173,6 +222,79 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
         "display_name": member.display_name,
         "admin": member.is_admin,
     }))?)
+}
+
+async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
+    let store = startup::open_store(&config).await?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let result = match command {
+        AppsCommand::Create {
+            name,
+            redirect_uris,
+            public,
+            scopes,
+            owner,
+            homepage,
+            privacy_policy,
+            report_webhook,
+            surfaces,
+            variations,
+        } => app
+            .register_app(AppRegistration {
+                name,
+                owner,
+                redirect_uris,
+                public,
+                scopes,
+                homepage,
+                privacy_policy,
+                report_webhook,
+                surfaces: vec![surfaces],
+                variations: vec![variations],
+            })
+            .await
+            .map(|registered| {
+                let mut json = app_json(&registered.app);
+                if let Some(secret) = registered.client_secret {
+                    json["client_secret"] = json!(secret);
+                }
+                json
+            }),
+        AppsCommand::List => app
+            .apps()
+            .await
+            .map(|apps| Value::Array(apps.iter().map(app_json).collect())),
+        AppsCommand::Approve { client_id } => {
+            app.approve_app(&client_id).await.map(|a| app_json(&a))
+        }
+        AppsCommand::Suspend { client_id } => {
+            app.suspend_app(&client_id).await.map(|a| app_json(&a))
+        }
+    };
+    store.close().await;
+    let json = result.map_err(|e| match e {
+        confidant_core::Error::NotFound => anyhow::anyhow!("no such app"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    report(&serde_json::to_string_pretty(&json)?)
+}
+
+/// An app as the CLI prints it (never its secret hash).
+fn app_json(app: &App) -> Value {
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "owner": app.owner,
+        "status": app.status.as_str(),
+        "client_type": if app.confidential { "confidential" } else { "public" },
+        "redirect_uris": app.redirect_uris,
+        "scopes": app.scopes.to_string(),
+        "homepage": app.homepage,
+        "privacy_policy": app.privacy_policy,
+        "report_webhook": app.report_webhook,
+        "surfaces": app.surfaces,
+        "variations": app.variations,
+    })
 }
 
 /// What a command prints for its user (not a log line).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use confidant_core::Settings;
 use confidant_core::accounts::{HashingCost, SessionPolicy, ThrottlePolicy};
+use confidant_core::oauth::OAuthPolicy;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +20,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub accounts: AccountsConfig,
+    pub oauth: OAuthConfig,
     pub log: LogConfig,
 }
 
@@ -65,6 +67,17 @@ pub struct AccountsConfig {
     pub api_session_max_secs: i64,
 }
 
+/// The OAuth authorization server for partner apps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub access_token_secs: i64,
+    /// Absolute lifetime of a refresh token family; rotation does not extend it.
+    pub refresh_token_secs: i64,
+    /// Failed client authentications allowed per client id within `login_window_secs`.
+    pub client_auth_failures: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -81,6 +94,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             server: ServerConfig::default(),
             accounts: AccountsConfig::default(),
+            oauth: OAuthConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -111,6 +125,17 @@ impl Default for AccountsConfig {
             browser_session_max_secs: sessions.browser_absolute_secs,
             api_session_idle_secs: sessions.api_idle_secs,
             api_session_max_secs: sessions.api_absolute_secs,
+        }
+    }
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        let policy = OAuthPolicy::default();
+        Self {
+            access_token_secs: policy.access_token_secs,
+            refresh_token_secs: policy.refresh_token_secs,
+            client_auth_failures: 10,
         }
     }
 }
@@ -188,6 +213,16 @@ impl Config {
             throttle: ThrottlePolicy {
                 per_handle: a.login_failures_per_handle,
                 per_client: a.login_failures_per_client,
+                window_secs: a.login_window_secs,
+            },
+            oauth: OAuthPolicy {
+                access_token_secs: self.oauth.access_token_secs,
+                refresh_token_secs: self.oauth.refresh_token_secs,
+                ..OAuthPolicy::default()
+            },
+            client_auth_throttle: ThrottlePolicy {
+                per_handle: self.oauth.client_auth_failures,
+                per_client: u32::MAX,
                 window_secs: a.login_window_secs,
             },
         }

@@ -95,7 +95,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let cancel = self.state.shutdown.clone();
         let app = self.state.app.clone();
-        let janitor = tokio::spawn(purge_sessions_periodically(app, cancel.clone()));
+        let janitor = tokio::spawn(purge_expired_periodically(app, cancel.clone()));
         let signal = {
             let cancel = cancel.clone();
             async move {
@@ -119,16 +119,24 @@ impl Server {
     }
 }
 
-async fn purge_sessions_periodically(app: Confidant, cancel: CancellationToken) {
+/// Hourly: drops expired sessions, OAuth codes and tokens, and thread grants.
+async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = every.tick() => match app.purge_expired_sessions().await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "removed expired sessions"),
-                Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
-            },
+            _ = every.tick() => {
+                match app.purge_expired_sessions().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "removed expired sessions"),
+                    Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+                }
+                match app.purge_expired_oauth().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "removed expired OAuth codes and tokens"),
+                    Err(error) => tracing::warn!(%error, "could not remove expired OAuth rows"),
+                }
+            }
         }
     }
 }

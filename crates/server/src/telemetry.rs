@@ -11,7 +11,10 @@ pub fn init(config: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        // Standard output belongs to what commands print (JSON from `apps create`, the URL
+        // from `serve`); logs go beside it, on standard error.
+        .with_writer(std::io::stderr);
     // A second init (e.g. in tests) is harmless; ignore the error.
     if config.format == "json" {
         let _ = builder.json().try_init();

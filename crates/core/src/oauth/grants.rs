@@ -112,4 +112,9 @@ impl Confidant {
             member,
         })
     }
+
+    /// Removes expired codes, tokens and thread grants; run periodically by the server.
+    pub async fn purge_expired_oauth(&self) -> Result<u64, Error> {
+        Ok(self.store.delete_expired_oauth(self.clock.now()).await?)
+    }
 }

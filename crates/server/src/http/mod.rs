@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod error;
+pub mod oauth;
 pub mod ops;
+pub mod partner;
 pub mod session;
 pub mod web;
 
@@ -32,6 +34,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
         .merge(api::router())
+        .merge(oauth::router())
+        .merge(partner::router())
         .merge(ops::router())
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(

@@ -71,9 +71,11 @@ pub async fn resolve(
             (token.clone(), Some(token))
         }
     };
-    let is_api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/");
     let needs_check = is_unsafe(request.method())
         && bearer(request.headers()).is_none()
+        && !never_reads_cookies(path)
         && (session.is_some() || !is_api);
     let mut request = request;
     if needs_check {
@@ -92,6 +94,12 @@ pub async fn resolve(
         append_cookie(&mut response, removal_cookie(web, web.session_cookie));
     }
     response
+}
+
+/// Endpoints that authenticate only by what the request itself carries (client credentials,
+/// bearer tokens), so a forged cross-site request gains nothing from the browser's cookies.
+fn never_reads_cookies(path: &str) -> bool {
+    path.starts_with("/partner/") || super::oauth::COOKIE_FREE_PATHS.contains(&path)
 }
 
 /// Checks the token (header, or `csrf` form field) and the `Origin` header; gives the

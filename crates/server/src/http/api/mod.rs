@@ -1,6 +1,7 @@
 //! The first-party JSON API under `/api/v1`, and its OpenAPI document.
 
 mod accounts;
+mod apps;
 mod conversations;
 mod events;
 mod friends;
@@ -26,6 +27,8 @@ pub fn router() -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/api/v1/me/password", put(accounts::change_password))
+        .route("/api/v1/me/apps", get(apps::list))
+        .route("/api/v1/me/apps/{client_id}", delete(apps::disconnect))
         .route("/api/v1/members", get(accounts::search))
         .route("/api/v1/friends", get(friends::overview))
         .route("/api/v1/friends/requests", post(friends::request))
@@ -88,6 +91,8 @@ pub fn router() -> Router<AppState> {
         conversations::rename, conversations::add_members, conversations::leave,
         conversations::messages, conversations::send, conversations::mark_read,
         events::stream,
+        apps::list, apps::disconnect,
+        crate::http::partner::me,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -95,6 +100,9 @@ pub fn router() -> Router<AppState> {
         (name = "friends", description = "Friend requests, friends and blocks"),
         (name = "conversations", description = "1:1 and group conversations and their messages"),
         (name = "events", description = "Live delivery over Server-Sent Events"),
+        (name = "apps", description = "Partner apps you connected, and disconnecting them"),
+        (name = "partner", description = "The partner API, for apps holding a member's OAuth \
+                                          access token (see /.well-known/oauth-authorization-server)"),
     )
 )]
 pub struct ApiDoc;
@@ -107,6 +115,17 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "partner_oauth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An OAuth 2.0 access token (cfd_at_…) from /oauth/token",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

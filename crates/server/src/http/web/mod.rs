@@ -1,6 +1,8 @@
 //! The server-rendered web UI. Every page works without JavaScript; `static/app.js` only
 //! adds live updates.
 
+mod admin;
+mod apps;
 mod assets;
 mod auth;
 mod conversation;
@@ -40,6 +42,14 @@ pub fn router() -> Router<AppState> {
         .route("/settings/profile", post(settings::profile))
         .route("/settings/password", post(settings::password))
         .route("/settings/delete", post(settings::delete))
+        .route("/settings/apps", get(apps::connected))
+        .route(
+            "/settings/apps/{client_id}/disconnect",
+            post(apps::disconnect),
+        )
+        .route("/apps", get(apps::registry))
+        .route("/admin/apps", get(admin::page).post(admin::create))
+        .route("/admin/apps/{client_id}/{action}", post(admin::act))
         .route("/docs", get(docs::page))
         .route("/static/{file}", get(assets::serve))
 }
@@ -124,7 +134,13 @@ impl FormErrors {
 /// Why a page could not be shown.
 #[derive(Debug)]
 pub enum PageError {
-    LoginRequired { next: String },
+    LoginRequired {
+        next: String,
+    },
+    /// A malformed request that cannot be answered any better than by saying why.
+    BadRequest(String),
+    /// The page is for operators only.
+    AdminOnly,
     Csrf,
     TooLarge,
     Core(Error),
@@ -161,6 +177,16 @@ impl IntoResponse for PageError {
                 );
                 return Redirect::to(&target).into_response();
             }
+            PageError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                "This request is not valid",
+                message,
+            ),
+            PageError::AdminOnly => (
+                StatusCode::FORBIDDEN,
+                "Operators only",
+                "This page is for the people who run this server.".to_owned(),
+            ),
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "This form has expired",

@@ -1,0 +1,138 @@
+//! Partner apps as members see them: the public registry (`/apps`) and their own connected
+//! apps (`/settings/apps`), where any app can be disconnected.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use confidant_core::oauth::Scope;
+use confidant_core::store::App;
+
+use super::{Page, PageError, render, see_other, when};
+use crate::http::api::schema::conversation_title;
+use crate::http::session::{BrowserSession, CsrfToken, CurrentMember};
+use crate::state::AppState;
+
+/// A scope with the words the consent page uses for it.
+pub struct ScopeLine {
+    pub name: &'static str,
+    pub allows: &'static str,
+}
+
+pub fn scope_lines<'a>(scopes: impl Iterator<Item = Scope> + 'a) -> Vec<ScopeLine> {
+    scopes
+        .map(|scope| ScopeLine {
+            name: scope.as_str(),
+            allows: scope.allows(),
+        })
+        .collect()
+}
+
+struct RegistryEntry {
+    app: App,
+    scopes: Vec<ScopeLine>,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct RegistryPage {
+    page: Page,
+    apps: Vec<RegistryEntry>,
+}
+
+/// `GET /apps`: every approved app, who runs it, what it may ask for, and what it counts.
+pub async fn registry(
+    State(state): State<AppState>,
+    BrowserSession(session): BrowserSession,
+    CsrfToken(csrf): CsrfToken,
+) -> Result<Response, PageError> {
+    let apps = state
+        .app
+        .approved_apps()
+        .await?
+        .into_iter()
+        .map(|app| RegistryEntry {
+            scopes: scope_lines(app.scopes.iter()),
+            app,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &RegistryPage {
+            page: Page::new("Apps", session.map(|s| s.member), csrf),
+            apps,
+        },
+    )
+}
+
+struct ConnectedRow {
+    client_id: String,
+    name: String,
+    homepage: Option<String>,
+    scopes: Vec<ScopeLine>,
+    threads: Vec<ThreadRow>,
+    granted: String,
+    last_used: Option<String>,
+}
+
+struct ThreadRow {
+    title: String,
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "connected_apps.html")]
+struct ConnectedPage {
+    page: Page,
+    apps: Vec<ConnectedRow>,
+}
+
+/// `GET /settings/apps`.
+pub async fn connected(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+) -> Result<Response, PageError> {
+    let me = current.0.member;
+    let apps = state
+        .app
+        .connected_apps(me.id)
+        .await?
+        .into_iter()
+        .map(|connected| ConnectedRow {
+            scopes: scope_lines(connected.grant.scopes.iter()),
+            threads: connected
+                .threads
+                .iter()
+                .map(|thread| ThreadRow {
+                    title: thread
+                        .conversation
+                        .as_ref()
+                        .map_or_else(|| "a conversation you left".to_owned(), conversation_title),
+                    until: when(thread.grant.expires_at).0,
+                })
+                .collect(),
+            granted: when(connected.grant.created_at).0,
+            last_used: connected.grant.last_used_at.map(|at| when(at).0),
+            client_id: connected.app.client_id,
+            name: connected.app.name,
+            homepage: connected.app.homepage,
+        })
+        .collect();
+    let page = Page::new("Connected apps", Some(me), csrf);
+    render(StatusCode::OK, &ConnectedPage { page, apps })
+}
+
+/// `POST /settings/apps/{client_id}/disconnect`: revokes the grant and all its tokens.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .disconnect_app(current.member().id, &client_id)
+        .await?;
+    Ok(see_other("/settings/apps"))
+}
