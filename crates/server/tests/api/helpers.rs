@@ -6,13 +6,16 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use confidant_core::{ManualClock, Timestamp};
+use confidant_core::{Confidant, ManualClock, Timestamp};
 use confidant_server::config::{Config, DatabaseUrl};
 use confidant_server::startup;
 use confidant_store::testing::TestDatabase;
 
 pub struct TestApp {
     pub address: String,
+    /// The application behind the server, for setting up what has no HTTP surface in a
+    /// test's reach (e.g. registering partner apps).
+    pub core: Confidant,
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub db: TestDatabase,
@@ -54,12 +57,14 @@ impl TestApp {
         let server = startup::build_with_clock(&config, clock.clone())
             .await
             .unwrap();
+        let core = server.state.app.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server.serve(listener, async {
             let _ = stopped.await;
         }));
         Self {
             address,
+            core,
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -6,5 +6,6 @@ mod conversations;
 mod events;
 mod friends;
 mod helpers;
+mod oauth;
 mod ops;
 mod web;
