@@ -121,7 +121,7 @@ impl Confidant {
     pub async fn approved_apps(&self) -> Result<Vec<App>, Error> {
         let mut apps = self.store.apps().await?;
         apps.retain(|app| app.status == AppStatus::Approved);
-        apps.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        apps.sort_by_key(|app| app.name.to_lowercase());
         Ok(apps)
     }
 

@@ -103,3 +103,109 @@ async fn users_create_reads_the_password_from_stdin_and_serve_uses_env_and_confi
     let _ = server.wait();
     assert_eq!(login, 201, "the member made by the CLI can log in");
 }
+
+fn confidant(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON, logs go to stderr")
+}
+
+#[test]
+fn apps_are_registered_listed_approved_and_suspended_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let created = json_of(&confidant(
+        &data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Streamflix",
+            "--redirect-uri",
+            "https://streamflix.example/callback",
+            "--redirect-uri",
+            "https://streamflix.example/callback2",
+            "--scopes",
+            "profile messages:send",
+            "--homepage",
+            "https://streamflix.example",
+            "--surfaces",
+            "title_page player_end",
+            "--variations",
+            "arm_a arm_b",
+        ],
+    ));
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    assert!(client_id.starts_with("cfd_app_"));
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("cfd_cs_")
+    );
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["scopes"], "profile messages:send");
+    assert_eq!(created["redirect_uris"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        created["surfaces"],
+        serde_json::json!(["title_page", "player_end"])
+    );
+
+    let public = json_of(&confidant(
+        &data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Desktop",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+        ],
+    ));
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["client_type"], "public");
+
+    let listed = json_of(&confidant(&data, &["apps", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !String::from_utf8_lossy(&confidant(&data, &["apps", "list"]).stdout).contains("cfd_cs_")
+    );
+
+    let approved = json_of(&confidant(&data, &["apps", "approve", &client_id]));
+    assert_eq!(approved["status"], "approved");
+    let suspended = json_of(&confidant(&data, &["apps", "suspend", &client_id]));
+    assert_eq!(suspended["status"], "suspended");
+
+    let unknown = confidant(&data, &["apps", "approve", "cfd_app_nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such app"));
+    let insecure = confidant(
+        &data,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://x.example/cb",
+        ],
+    );
+    assert!(!insecure.status.success());
+    assert!(String::from_utf8_lossy(&insecure.stderr).contains("must use https"));
+    assert_eq!(
+        json_of(&confidant(&data, &["apps", "list"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

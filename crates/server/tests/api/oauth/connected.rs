@@ -1,0 +1,326 @@
+//! Connected apps (members), the public registry, and the operators' app admin.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use confidant_core::accounts::SignUp;
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use super::csrf_of;
+use crate::helpers::{PASSWORD, TestApp};
+
+on_both_backends!(
+    members_see_their_connected_apps_and_revoking_kills_tokens_at_once,
+    the_settings_page_lists_apps_and_its_button_disconnects,
+    the_public_registry_lists_approved_apps_and_their_report_dimensions,
+    operators_register_approve_and_suspend_apps_and_suspension_kills_tokens,
+);
+
+async fn members_see_their_connected_apps_and_revoking_kills_tokens_at_once(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let bookshop = app.partner("Bookshop", true).await;
+    let browser = app.browser("alice").await;
+    let token = app.log_in("alice", PASSWORD).await;
+    let films = app
+        .tokens(&browser, &streamflix, "profile messages:send")
+        .await;
+    let books = app.tokens(&browser, &bookshop, "profile").await;
+
+    app.clock.advance_secs(120);
+    let before: Value = app.partner_me(&films.access).await.json().await.unwrap();
+    let apps: Value = app.json("/api/v1/me/apps", &token).await;
+    let apps = apps.as_array().unwrap();
+    assert_eq!(apps.len(), 2);
+    let listed = apps
+        .iter()
+        .find(|a| a["client_id"] == streamflix.client_id.as_str())
+        .unwrap();
+    assert_eq!(listed["name"], "Streamflix");
+    assert_eq!(
+        listed["scopes"],
+        serde_json::json!(["profile", "messages:send"])
+    );
+    assert_eq!(listed["granted_at"], 1_800_000_000_000i64);
+    assert_eq!(listed["last_used_at"], 1_800_000_120_000i64);
+
+    let revoked = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/me/apps/{}", streamflix.client_id),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    // Before any clock moves: the very next call is refused.
+    assert_eq!(
+        app.partner_me(&films.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = app.refresh(&streamflix, &films.refresh, None).await;
+    assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.partner_me(&books.access).await.status(), StatusCode::OK);
+
+    let again = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/me/apps/{}", streamflix.client_id),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_error(again, StatusCode::NOT_FOUND, "not_found").await;
+    let apps: Value = app.json("/api/v1/me/apps", &token).await;
+    assert_eq!(apps.as_array().unwrap().len(), 1);
+
+    // Reconnecting asks again, and the app knows the member under the same id as before.
+    let films_again = app.tokens(&browser, &streamflix, "profile").await;
+    let after: Value = app
+        .partner_me(&films_again.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["id"], before["id"]);
+    let unauthenticated = app
+        .client
+        .get(app.url("/api/v1/me/apps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn the_settings_page_lists_apps_and_its_button_disconnects(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let partner = app.partner("Streamflix", false).await;
+    let browser = app.browser("alice").await;
+    let empty = browser
+        .client
+        .get(app.url("/settings/apps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(empty.contains("You have not connected any apps."));
+    let tokens = app
+        .tokens(&browser, &partner, "profile messages:send")
+        .await;
+    let page = browser
+        .client
+        .get(app.url("/settings/apps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h2>Streamflix</h2>"));
+    assert!(page.contains("Send a recommendation to a friend you choose"));
+    assert!(page.contains("not used yet"));
+    let disconnect = format!("/settings/apps/{}/disconnect", partner.client_id);
+    assert!(page.contains(&disconnect));
+    let forged = browser
+        .client
+        .post(app.url(&disconnect))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::OK
+    );
+    let done = browser
+        .client
+        .post(app.url(&disconnect))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let anonymous = app
+        .client
+        .get(app.url("/settings/apps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+}
+
+async fn the_public_registry_lists_approved_apps_and_their_report_dimensions(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    app.partner("Streamflix", false).await;
+    app.pending_partner("Sketchy", false).await;
+    let page = app
+        .client
+        .get(app.url("/apps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h2>Streamflix</h2>"));
+    assert!(page.contains("Run by Streamflix Inc."));
+    assert!(page.contains("<code>title_page</code>, <code>player_end</code>"));
+    assert!(page.contains("<code>messages:send</code>"));
+    assert!(page.contains("no privacy policy given"));
+    assert!(!page.contains("Sketchy"), "pending apps are not listed");
+}
+
+async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    app.core
+        .sign_up(SignUp {
+            handle: "root".into(),
+            display_name: None,
+            password: PASSWORD.into(),
+            is_admin: true,
+        })
+        .await
+        .unwrap();
+    let member = app.browser("alice").await;
+    let refused = member
+        .client
+        .get(app.url("/admin/apps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let admin = app.browser_for("root").await;
+    let page = admin
+        .client
+        .get(app.url("/admin/apps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let invalid = admin
+        .client
+        .post(app.url("/admin/apps"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Streamflix"),
+            ("redirect_uris", "http://streamflix.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.text().await.unwrap().contains("must use https"));
+    assert!(
+        app.core.apps().await.unwrap().is_empty(),
+        "nothing registered"
+    );
+
+    let created = admin
+        .client
+        .post(app.url("/admin/apps"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Streamflix"),
+            ("owner", "Streamflix Inc."),
+            ("redirect_uris", "https://streamflix.example/callback"),
+            ("scope", "profile"),
+            ("scope", "messages:send"),
+            ("surfaces", "title_page player_end"),
+            ("variations", "arm_a arm_b"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    let registered = app.core.apps().await.unwrap().remove(0);
+    assert!(html.contains(&registered.client_id));
+    assert!(html.contains("cfd_cs_"), "the secret, shown once");
+    assert_eq!(registered.scopes.to_string(), "profile messages:send");
+    assert_eq!(registered.variations, vec!["arm_a", "arm_b"]);
+    let again = admin
+        .client
+        .get(app.url("/admin/apps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains("cfd_cs_"), "and never again");
+
+    let act = |action: &'static str| {
+        let path = format!("/admin/apps/{}/{action}", registered.client_id);
+        let admin = &admin.client;
+        let csrf = csrf.clone();
+        let app = &app;
+        async move {
+            admin
+                .post(app.url(&path))
+                .form(&[("csrf", csrf)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(act("approve").await, StatusCode::SEE_OTHER);
+    let forbidden = member
+        .client
+        .post(app.url(&format!("/admin/apps/{}/suspend", registered.client_id)))
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let secret = html
+        .split("cfd_cs_")
+        .nth(1)
+        .map(|rest| format!("cfd_cs_{}", &rest[..rest.find('<').unwrap()]))
+        .unwrap();
+    let partner = super::Partner {
+        client_id: registered.client_id.clone(),
+        secret: Some(secret),
+        redirect_uri: super::REDIRECT_URI.into(),
+    };
+    let tokens = app.tokens(&member, &partner, "profile").await;
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(act("suspend").await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = app.refresh(&partner, &tokens.refresh, None).await;
+    assert_eq!(
+        refresh.status(),
+        StatusCode::UNAUTHORIZED,
+        "a suspended client"
+    );
+    // Approving again does not bring the killed tokens back.
+    assert_eq!(act("approve").await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = app.refresh(&partner, &tokens.refresh, None).await;
+    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+}

@@ -30,7 +30,11 @@ on_both_backends!(
     the_metadata_document_describes_this_server,
 );
 
-async fn status_and_location(app: &TestApp, browser: &super::Browser, path: &str) -> (StatusCode, Option<String>) {
+async fn status_and_location(
+    app: &TestApp,
+    browser: &super::Browser,
+    path: &str,
+) -> (StatusCode, Option<String>) {
     let response = browser.client.get(app.url(path)).send().await.unwrap();
     let location = response
         .headers()
@@ -94,7 +98,10 @@ async fn loopback_redirects_may_change_port_for_public_clients_only(db: TestData
         })
         .await
         .unwrap();
-    app.core.approve_app(&registered.app.client_id).await.unwrap();
+    app.core
+        .approve_app(&registered.app.client_id)
+        .await
+        .unwrap();
     let web = super::Partner {
         client_id: registered.app.client_id,
         secret: registered.client_secret,
@@ -135,7 +142,10 @@ async fn pkce_s256_is_required_and_plain_or_missing_challenges_are_refused(db: T
     let plain = app.authorize_path(
         &partner,
         "profile",
-        &[("code_challenge", VERIFIER), ("code_challenge_method", "plain")],
+        &[
+            ("code_challenge", VERIFIER),
+            ("code_challenge_method", "plain"),
+        ],
     );
     let no_method = app.authorize_path(&partner, "profile", &[("code_challenge_method", "")]);
     let no_challenge = app.authorize_path(&partner, "profile", &[("code_challenge", "")]);
@@ -192,7 +202,11 @@ async fn wrong_short_long_or_malformed_verifiers_are_invalid_grants(db: TestData
     let other = "b".repeat(43);
     assert_ne!(challenge_of(&other), challenge_of(VERIFIER));
     let response = app.exchange(&partner, &code).await;
-    assert_eq!(response.status(), StatusCode::OK, "the right verifier still works");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the right verifier still works"
+    );
 }
 
 async fn codes_live_sixty_seconds_and_are_bound_to_client_and_redirect_uri(db: TestDatabase) {
@@ -250,7 +264,9 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family(db: TestDatabase)
     let app = TestApp::spawn(db).await;
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
-    let first = app.tokens(&browser, &partner, "profile messages:send").await;
+    let first = app
+        .tokens(&browser, &partner, "profile messages:send")
+        .await;
 
     let rotated = app.refresh(&partner, &first.refresh, None).await;
     assert_eq!(rotated.status(), StatusCode::OK);
@@ -259,7 +275,10 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family(db: TestDatabase)
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.access, first.access);
     assert_eq!(second.body["scope"], "profile messages:send");
-    assert_eq!(app.partner_me(&second.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.partner_me(&second.access).await.status(),
+        StatusCode::OK
+    );
 
     // The old refresh token comes back: someone has a copy. Everything in the family dies.
     let replay = app.refresh(&partner, &first.refresh, None).await;
@@ -284,12 +303,20 @@ async fn a_refresh_may_narrow_scope_but_never_widen_it(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
-    let tokens = app.tokens(&browser, &partner, "profile messages:send").await;
+    let tokens = app
+        .tokens(&browser, &partner, "profile messages:send")
+        .await;
     let wider = app
-        .refresh(&partner, &tokens.refresh, Some("profile messages:send friends:read"))
+        .refresh(
+            &partner,
+            &tokens.refresh,
+            Some("profile messages:send friends:read"),
+        )
         .await;
     assert_oauth_error(wider, StatusCode::BAD_REQUEST, "invalid_scope").await;
-    let narrower = app.refresh(&partner, &tokens.refresh, Some("profile")).await;
+    let narrower = app
+        .refresh(&partner, &tokens.refresh, Some("profile"))
+        .await;
     assert_eq!(narrower.status(), StatusCode::OK);
     let narrowed = tokens_of(narrower).await;
     assert_eq!(narrowed.body["scope"], "profile");
@@ -322,7 +349,10 @@ async fn password_and_implicit_grants_are_unsupported(db: TestDatabase) {
         let response = browser.client.get(app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let params = redirect_params(&response);
-        assert_eq!(params["error"], "unsupported_response_type", "{response_type}");
+        assert_eq!(
+            params["error"], "unsupported_response_type",
+            "{response_type}"
+        );
         assert!(!location(&response).contains('#'), "nothing in a fragment");
     }
 }
@@ -356,7 +386,10 @@ async fn confidential_clients_authenticate_and_wrong_secrets_are_throttled(db: T
     let mut anonymous = partner.clone();
     anonymous.secret = None;
     let refresh = app.refresh(&anonymous, &tokens.refresh, None).await;
-    assert_eq!(refresh.headers()["www-authenticate"], "Basic realm=\"confidant\"");
+    assert_eq!(
+        refresh.headers()["www-authenticate"],
+        "Basic realm=\"confidant\""
+    );
     assert_oauth_error(refresh, StatusCode::UNAUTHORIZED, "invalid_client").await;
     for path in ["/oauth/revoke", "/oauth/introspect"] {
         let response = app.client_post(&anonymous, path, &tokens.access).await;
@@ -391,9 +424,7 @@ async fn confidential_clients_authenticate_and_wrong_secrets_are_throttled(db: T
     assert_eq!(later.status(), StatusCode::OK);
 }
 
-async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(
-    db: TestDatabase,
-) {
+async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let partner = app.partner("Streamflix", false).await;
     let anonymous = reqwest::Client::builder()
@@ -404,20 +435,31 @@ async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(
     let to_login = anonymous.get(app.url(&path)).send().await.unwrap();
     assert_eq!(to_login.status(), StatusCode::SEE_OTHER);
     let login = location(&to_login);
-    assert!(login.starts_with("/login?next=%2Foauth%2Fauthorize"), "{login}");
+    assert!(
+        login.starts_with("/login?next=%2Foauth%2Fauthorize"),
+        "{login}"
+    );
     let login_page = anonymous.get(app.url(&login)).send().await.unwrap();
-    let csp = login_page.headers()["content-security-policy"].to_str().unwrap();
+    let csp = login_page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"));
 
     let browser = app.browser("alice").await;
     let consent = browser.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(consent.status(), StatusCode::OK);
-    let csp = consent.headers()["content-security-policy"].to_str().unwrap();
+    let csp = consent.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(consent.headers()["x-frame-options"], "DENY");
 
     let allowed = app
-        .consent(&browser, &path, &[("grant", "profile"), ("decision", "allow")])
+        .consent(
+            &browser,
+            &path,
+            &[("grant", "profile"), ("decision", "allow")],
+        )
         .await;
     let params = redirect_params(&allowed);
     assert!(location(&allowed).starts_with(REDIRECT_URI));
@@ -426,9 +468,11 @@ async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(
     assert!(params["code"].starts_with("cfd_code_"));
 
     let denied = app
-        .consent(&browser, &app.authorize_path(&partner, "profile messages:send", &[]), &[
-            ("decision", "deny"),
-        ])
+        .consent(
+            &browser,
+            &app.authorize_path(&partner, "profile messages:send", &[]),
+            &[("decision", "deny")],
+        )
         .await;
     let params = redirect_params(&denied);
     assert_eq!(params["error"], "access_denied");
@@ -453,7 +497,10 @@ async fn the_consent_form_is_csrf_protected(db: TestDatabase) {
     let forged: Vec<(String, String)> = super::hidden_fields(&html)
         .into_iter()
         .filter(|(name, _)| name != "csrf")
-        .chain([("decision".into(), "allow".into()), ("grant".into(), "profile".into())])
+        .chain([
+            ("decision".into(), "allow".into()),
+            ("grant".into(), "profile".into()),
+        ])
         .collect();
     let response = browser
         .client
@@ -464,7 +511,11 @@ async fn the_consent_form_is_csrf_protected(db: TestDatabase) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get("location").is_none());
-    let connected = app.core.connected_apps(confidant_core::MemberId(1)).await.unwrap();
+    let connected = app
+        .core
+        .connected_apps(confidant_core::MemberId(1))
+        .await
+        .unwrap();
     assert!(connected.is_empty(), "nothing was granted");
 }
 
@@ -475,15 +526,26 @@ async fn revocation_answers_200_and_never_touches_another_clients_tokens(db: Tes
     let browser = app.browser("alice").await;
     let tokens = app.tokens(&browser, &partner, "profile").await;
 
-    let unknown = app.client_post(&partner, "/oauth/revoke", "cfd_at_unknown").await;
+    let unknown = app
+        .client_post(&partner, "/oauth/revoke", "cfd_at_unknown")
+        .await;
     assert_eq!(unknown.status(), StatusCode::OK);
-    let foreign = app.client_post(&other, "/oauth/revoke", &tokens.access).await;
+    let foreign = app
+        .client_post(&other, "/oauth/revoke", &tokens.access)
+        .await;
     assert_eq!(foreign.status(), StatusCode::OK);
-    let foreign = app.client_post(&other, "/oauth/revoke", &tokens.refresh).await;
+    let foreign = app
+        .client_post(&other, "/oauth/revoke", &tokens.refresh)
+        .await;
     assert_eq!(foreign.status(), StatusCode::OK);
-    assert_eq!(app.partner_me(&tokens.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::OK
+    );
 
-    let revoked = app.client_post(&partner, "/oauth/revoke", &tokens.access).await;
+    let revoked = app
+        .client_post(&partner, "/oauth/revoke", &tokens.access)
+        .await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(
         app.partner_me(&tokens.access).await.status(),
@@ -491,8 +553,12 @@ async fn revocation_answers_200_and_never_touches_another_clients_tokens(db: Tes
     );
     // Revoking the refresh token takes every token of its family with it.
     let more = tokens_of(app.refresh(&partner, &tokens.refresh, None).await).await;
-    app.client_post(&partner, "/oauth/revoke", &more.refresh).await;
-    assert_eq!(app.partner_me(&more.access).await.status(), StatusCode::UNAUTHORIZED);
+    app.client_post(&partner, "/oauth/revoke", &more.refresh)
+        .await;
+    assert_eq!(
+        app.partner_me(&more.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let after = app.refresh(&partner, &more.refresh, None).await;
     assert_oauth_error(after, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
@@ -502,7 +568,9 @@ async fn introspection_reveals_nothing_about_inactive_or_foreign_tokens(db: Test
     let partner = app.partner("Streamflix", false).await;
     let other = app.partner("Bookshop", false).await;
     let browser = app.browser("alice").await;
-    let tokens = app.tokens(&browser, &partner, "profile messages:send").await;
+    let tokens = app
+        .tokens(&browser, &partner, "profile messages:send")
+        .await;
 
     let active: Value = app
         .client_post(&partner, "/oauth/introspect", &tokens.access)
@@ -528,18 +596,36 @@ async fn introspection_reveals_nothing_about_inactive_or_foreign_tokens(db: Test
             response.json::<Value>().await.unwrap()
         }
     };
-    assert_eq!(introspect(other.clone(), tokens.access.clone()).await, inactive);
-    assert_eq!(introspect(partner.clone(), "cfd_at_unknown".into()).await, inactive);
+    assert_eq!(
+        introspect(other.clone(), tokens.access.clone()).await,
+        inactive
+    );
+    assert_eq!(
+        introspect(partner.clone(), "cfd_at_unknown".into()).await,
+        inactive
+    );
 
     app.clock.advance_secs(601);
-    assert_eq!(introspect(partner.clone(), tokens.access.clone()).await, inactive);
-    assert_eq!(introspect(partner.clone(), tokens.refresh.clone()).await["active"], true);
-    app.client_post(&partner, "/oauth/revoke", &tokens.refresh).await;
-    assert_eq!(introspect(partner.clone(), tokens.refresh.clone()).await, inactive);
+    assert_eq!(
+        introspect(partner.clone(), tokens.access.clone()).await,
+        inactive
+    );
+    assert_eq!(
+        introspect(partner.clone(), tokens.refresh.clone()).await["active"],
+        true
+    );
+    app.client_post(&partner, "/oauth/revoke", &tokens.refresh)
+        .await;
+    assert_eq!(
+        introspect(partner.clone(), tokens.refresh.clone()).await,
+        inactive
+    );
 
     // Public clients cannot authenticate, so they cannot introspect.
     let public = app.partner("Desktop", true).await;
-    let response = app.client_post(&public, "/oauth/introspect", &tokens.access).await;
+    let response = app
+        .client_post(&public, "/oauth/introspect", &tokens.access)
+        .await;
     assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
@@ -547,9 +633,16 @@ async fn partner_calls_need_a_live_token_with_the_right_scope(db: TestDatabase) 
     let app = TestApp::spawn(db).await;
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
-    let tokens = app.tokens(&browser, &partner, "profile messages:send").await;
+    let tokens = app
+        .tokens(&browser, &partner, "profile messages:send")
+        .await;
 
-    let missing = app.client.get(app.url("/partner/v1/me")).send().await.unwrap();
+    let missing = app
+        .client
+        .get(app.url("/partner/v1/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         missing.headers()["www-authenticate"],
@@ -563,14 +656,21 @@ async fn partner_calls_need_a_live_token_with_the_right_scope(db: TestDatabase) 
     }
     // A member's own API token is no partner token.
     let alice_api = app.log_in("alice", crate::helpers::PASSWORD).await;
-    assert_eq!(app.partner_me(&alice_api).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.partner_me(&alice_api).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let me: Value = app.partner_me(&tokens.access).await.json().await.unwrap();
     assert_eq!(me["display_name"], "ALICE");
     assert!(me["id"].as_str().unwrap().starts_with("cfd_u_"));
     assert!(me.get("handle").is_none(), "no handle, no internal id");
 
-    let narrowed = tokens_of(app.refresh(&partner, &tokens.refresh, Some("messages:send")).await).await;
+    let narrowed = tokens_of(
+        app.refresh(&partner, &tokens.refresh, Some("messages:send"))
+            .await,
+    )
+    .await;
     let forbidden = app.partner_me(&narrowed.access).await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     assert_eq!(
@@ -588,7 +688,12 @@ async fn partner_calls_need_a_live_token_with_the_right_scope(db: TestDatabase) 
     // Pairwise ids: another app sees the same member under another id.
     let bookshop = app.partner("Bookshop", false).await;
     let other_tokens = app.tokens(&browser, &bookshop, "profile").await;
-    let other_me: Value = app.partner_me(&other_tokens.access).await.json().await.unwrap();
+    let other_me: Value = app
+        .partner_me(&other_tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_ne!(other_me["id"], me["id"]);
 }
 
@@ -604,14 +709,23 @@ async fn the_metadata_document_describes_this_server(db: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(metadata["issuer"], app.address);
-    assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
     assert_eq!(
         metadata["grant_types_supported"],
         json!(["authorization_code", "refresh_token"])
     );
-    assert_eq!(metadata["authorization_details_types_supported"], json!(["thread_read"]));
-    assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        metadata["authorization_details_types_supported"],
+        json!(["thread_read"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
     assert_eq!(
         metadata["token_endpoint"],
         format!("{}/oauth/token", app.address)
