@@ -1,5 +1,5 @@
 // Starts a `confidant serve` on a free loopback port with a fresh data directory.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -24,6 +24,13 @@ export async function startConfidant() {
   });
   return {
     url,
+    /** Runs a `confidant` command against the same data directory; returns its stdout. */
+    cli(...args) {
+      return execFileSync(bin, ["--data-dir", dataDir, ...args], {
+        env: { ...process.env, CONFIDANT_LOG__FILTER: "warn" },
+        encoding: "utf8",
+      });
+    },
     async stop() {
       child.kill("SIGTERM");
       await new Promise((done) => child.once("exit", done));

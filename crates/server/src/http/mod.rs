@@ -81,6 +81,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Lets the forms of this page end at `redirect_uri`'s origin as well as at this server.
+/// Browsers check `form-action` against every redirect that follows a form submission, and
+/// the OAuth consent (and log-in on the way to it) ends with a redirect to the partner app.
+pub fn allow_form_target(response: &mut axum::response::Response, redirect_uri: &str) {
+    let Ok(url) = url::Url::parse(redirect_uri) else {
+        return;
+    };
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        // A native app's private-use scheme (RFC 8252) is matched as a scheme source.
+        scheme => format!("{scheme}:"),
+    };
+    let policy = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 fn static_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }

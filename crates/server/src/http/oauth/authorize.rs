@@ -313,5 +313,6 @@ async fn consent_page(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    crate::http::allow_form_target(&mut response, &valid.redirect_uri);
     Ok(response)
 }

@@ -113,15 +113,45 @@ pub async fn login_form(
     CsrfToken(csrf): CsrfToken,
     Query(query): Query<NextQuery>,
 ) -> Result<Response, PageError> {
-    render(
+    login_page(
         StatusCode::OK,
+        csrf,
+        String::new(),
+        query.next,
+        FormErrors::default(),
+    )
+}
+
+fn login_page(
+    status: StatusCode,
+    csrf: String,
+    handle: String,
+    next: String,
+    errors: FormErrors,
+) -> Result<Response, PageError> {
+    let redirect_uri = authorization_redirect_uri(&next);
+    let mut response = render(
+        status,
         &LogInPage {
             page: Page::new("Log in", None, csrf),
-            handle: String::new(),
-            next: query.next,
-            errors: FormErrors::default(),
+            handle,
+            next,
+            errors,
         },
-    )
+    )?;
+    // Logging in on the way to an app that was already granted ends with a redirect to it.
+    if let Some(redirect_uri) = redirect_uri {
+        crate::http::allow_form_target(&mut response, &redirect_uri);
+    }
+    Ok(response)
+}
+
+/// The `redirect_uri` of an OAuth authorization request that log-in will continue with.
+fn authorization_redirect_uri(next: &str) -> Option<String> {
+    let query = next.strip_prefix("/oauth/authorize?")?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "redirect_uri")
+        .map(|(_, value)| value.into_owned())
 }
 
 pub async fn log_in(
@@ -152,15 +182,7 @@ pub async fn log_in(
         Err(error) => {
             state.metrics.logins_failed.inc();
             let (status, errors) = FormErrors::from_error(error)?;
-            render(
-                status,
-                &LogInPage {
-                    page: Page::new("Log in", None, csrf),
-                    handle: form.handle,
-                    next: form.next,
-                    errors,
-                },
-            )
+            login_page(status, csrf, form.handle, form.next, errors)
         }
     }
 }
