@@ -99,28 +99,12 @@ async fn the_settings_page_lists_apps_and_its_button_disconnects(db: TestDatabas
     let app = TestApp::spawn(db).await;
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
-    let empty = browser
-        .client
-        .get(app.url("/settings/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let empty = browser.page(&app, "/settings/apps").await;
     assert!(empty.contains("You have not connected any apps."));
     let tokens = app
         .tokens(&browser, &partner, "profile messages:send")
         .await;
-    let page = browser
-        .client
-        .get(app.url("/settings/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&app, "/settings/apps").await;
     assert!(page.contains("<h2>Streamflix</h2>"));
     assert!(page.contains("Send a recommendation to a friend you choose"));
     assert!(page.contains("not used yet"));
@@ -163,15 +147,8 @@ async fn the_public_registry_lists_approved_apps_and_their_report_dimensions(db:
     let app = TestApp::spawn(db).await;
     app.partner("Streamflix", false).await;
     app.pending_partner("Sketchy", false).await;
-    let page = app
-        .client
-        .get(app.url("/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.client.get(app.url("/apps")).send().await.unwrap();
+    let page = page.text().await.unwrap();
     assert!(page.contains("<h2>Streamflix</h2>"));
     assert!(page.contains("Run by Streamflix Inc."));
     assert!(page.contains("<code>title_page</code>, <code>player_end</code>"));
@@ -201,15 +178,7 @@ async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     let admin = app.browser_for("root").await;
-    let page = admin
-        .client
-        .get(app.url("/admin/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = admin.page(&app, "/admin/apps").await;
     let csrf = csrf_of(&page);
     let invalid = admin
         .client
@@ -252,15 +221,7 @@ async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens
     assert!(html.contains("cfd_cs_"), "the secret, shown once");
     assert_eq!(registered.scopes.to_string(), "profile messages:send");
     assert_eq!(registered.variations, vec!["arm_a", "arm_b"]);
-    let again = admin
-        .client
-        .get(app.url("/admin/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = admin.page(&app, "/admin/apps").await;
     assert!(!again.contains("cfd_cs_"), "and never again");
 
     let act = |action: &'static str| {

@@ -22,15 +22,7 @@ async fn consent_explains_scopes_and_grants_only_what_stays_ticked(db: TestDatab
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
     let path = app.authorize_path(&partner, "profile friends:read messages:send", &[]);
-    let html = browser
-        .client
-        .get(app.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser.page(&app, &path).await;
     assert!(html.contains("Connect Streamflix to your account?"));
     assert!(html.contains("See the list of your friends"));
     assert!(html.contains("Send a recommendation to a friend you choose"));
@@ -127,15 +119,7 @@ async fn thread_read_shows_a_picker_and_stores_an_expiring_grant(db: TestDatabas
 
     let details = r#"[{"type":"thread_read"}]"#;
     let path = app.authorize_path(&partner, "profile", &[("authorization_details", details)]);
-    let html = browser
-        .client
-        .get(app.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser.page(&app, &path).await;
     assert!(html.contains("asks to read some of your conversations"));
     assert!(html.contains(&format!("name=\"thread\" value=\"{with_bob}\"")));
     assert!(html.contains(&format!("name=\"thread\" value=\"{with_carol}\"")));
@@ -227,15 +211,7 @@ async fn bad_consent_changes_nothing(db: TestDatabase) {
         )
         .await;
     assert_eq!(widened.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = browser
-        .client
-        .get(app.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser.page(&app, &path).await;
     let mut without_profile: Vec<(String, String)> = super::hidden_fields(&html)
         .into_iter()
         .filter(|(name, _)| name != "grant")

@@ -32,6 +32,15 @@ pub struct Browser {
     pub client: Client,
 }
 
+impl Browser {
+    /// The HTML of a page that must load with 200.
+    pub async fn page(&self, app: &TestApp, path: &str) -> String {
+        let response = self.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+}
+
 /// An access and refresh token, as the token endpoint returned them.
 #[derive(Debug)]
 pub struct Tokens {

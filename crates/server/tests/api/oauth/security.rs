@@ -485,15 +485,7 @@ async fn the_consent_form_is_csrf_protected(db: TestDatabase) {
     let partner = app.partner("Streamflix", false).await;
     let browser = app.browser("alice").await;
     let path = app.authorize_path(&partner, "profile", &[]);
-    let html = browser
-        .client
-        .get(app.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser.page(&app, &path).await;
     let forged: Vec<(String, String)> = super::hidden_fields(&html)
         .into_iter()
         .filter(|(name, _)| name != "csrf")
