@@ -140,35 +140,29 @@ impl Confidant {
         })
     }
 
-    /// Whether the member already granted everything this request asks for, so the consent
-    /// screen can be skipped. Thread access is always picked by hand.
-    pub async fn already_consented(
+    /// Issues a code at once if the member already granted everything this request asks
+    /// for, so the consent screen can be skipped; `None` means the member must be asked.
+    /// Thread access is always picked by hand.
+    pub async fn authorize_without_asking(
         &self,
         member: &Member,
         request: &ValidAuthorization,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<String>, Error> {
         if request.details.thread_read {
-            return Ok(false);
+            return Ok(None);
         }
-        let grant = self.store.grant(member.id, &request.app.client_id).await?;
-        Ok(grant.is_some_and(|grant| grant.is_active() && request.scopes.is_subset(&grant.scopes)))
-    }
-
-    /// Issues a code for a request the member consented to before (see
-    /// [`already_consented`](Self::already_consented)).
-    pub async fn reauthorize(
-        &self,
-        member: &Member,
-        request: &ValidAuthorization,
-    ) -> Result<String, Error> {
         let grant = self
             .store
             .grant(member.id, &request.app.client_id)
             .await?
-            .filter(|grant| grant.is_active() && request.scopes.is_subset(&grant.scopes))
-            .ok_or_else(|| Error::forbidden("consent_required", "consent is required"))?;
-        self.issue_code(&grant, request, request.scopes.clone())
-            .await
+            .filter(|grant| grant.is_active() && request.scopes.is_subset(&grant.scopes));
+        match grant {
+            Some(grant) => Ok(Some(
+                self.issue_code(&grant, request, request.scopes.clone())
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Records the member's consent and issues a code carrying exactly what they granted.

@@ -209,6 +209,12 @@ impl TestApp {
     }
 }
 
+/// The value of `<input name="csrf" value="…">` on a page.
+pub fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
 /// Asserts the API's error shape and code.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);

@@ -4,7 +4,7 @@ use reqwest::{Client, StatusCode};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, csrf_of};
 
 on_both_backends!(
     browsers_sign_up_with_csrf_and_get_a_safe_session_cookie,
@@ -20,12 +20,6 @@ fn browser() -> Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-/// The value of `<input name="csrf" value="…">` on a page.
-fn csrf_of(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 async fn page(client: &Client, app: &TestApp, path: &str) -> String {

@@ -19,8 +19,7 @@ use confidant_core::oauth::{
 use confidant_core::store::{App, Member};
 
 use crate::http::api::schema::conversation_title;
-use crate::http::session::BrowserSession;
-use crate::http::session::CsrfToken;
+use crate::http::session::{BrowserSession, CsrfToken};
 use crate::http::web::{Page, PageError, render};
 use crate::state::AppState;
 
@@ -57,8 +56,7 @@ pub async fn start(
         return Err(PageError::LoginRequired { next: here });
     };
     let me = session.member;
-    if state.app.already_consented(&me, &valid).await? {
-        let code = state.app.reauthorize(&me, &valid).await?;
+    if let Some(code) = state.app.authorize_without_asking(&me, &valid).await? {
         return Ok(answer(&state, &valid, Ok(&code)));
     }
     consent_page(&state, me, csrf, &params, &valid, None).await

@@ -10,6 +10,7 @@ use serde_json::json;
 use confidant_core::Error;
 use confidant_core::oauth::{PartnerAccess, Scope};
 
+use crate::http::session::bearer;
 use crate::state::AppState;
 
 /// A partner call with a live access token: the member, the app's grant and the scopes.
@@ -50,13 +51,7 @@ impl FromRequestParts<AppState> for PartnerCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(PartnerError::InvalidToken)?;
+        let token = bearer(&parts.headers).ok_or(PartnerError::InvalidToken)?;
         Ok(PartnerCaller(state.app.partner_access(token).await?))
     }
 }

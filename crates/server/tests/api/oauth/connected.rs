@@ -7,8 +7,7 @@ use confidant_core::accounts::SignUp;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::csrf_of;
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, csrf_of};
 
 on_both_backends!(
     members_see_their_connected_apps_and_revoking_kills_tokens_at_once,

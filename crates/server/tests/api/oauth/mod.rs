@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use confidant_core::oauth::{AppRegistration, challenge_of};
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, csrf_of};
 
 pub const REDIRECT_URI: &str = "https://streamflix.example/callback";
 pub const VERIFIER: &str = "a-perfectly-fine-pkce-verifier-of-forty-three-or-more.chars";
@@ -47,12 +47,6 @@ pub struct Tokens {
     pub access: String,
     pub refresh: String,
     pub body: Value,
-}
-
-/// The value of `<input name="csrf" value="…">` on a page.
-pub fn csrf_of(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 /// The query parameters of a redirect's `Location`.
