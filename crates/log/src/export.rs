@@ -1,0 +1,223 @@
+//! The exported access log — one JSON file a member downloads — and its offline verification.
+//!
+//! A whole-log export carries every entry and the signed checkpoint; the verifier rebuilds the
+//! tree from the entries, so any edited, missing, duplicated or reordered entry shows. A
+//! selection (one app's entries) carries an inclusion proof for each entry instead. Given a
+//! checkpoint saved earlier, the verifier also checks that the log has only grown since:
+//! same origin, no fewer entries, and the same root over the entries it had then.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointError, KeyError, PublicKey};
+use crate::entry::Entry;
+use crate::tree::{self, Frontier, Hash, ProofError};
+
+/// The value of the `format` field of an export file.
+pub const EXPORT_FORMAT: &str = "confidant-access-log/1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    /// The log's name, as in its checkpoints: `<key name>/access-log/<member id>`.
+    pub origin: String,
+    /// The server's checkpoint key, for convenience; pin it with `--public-key`.
+    pub public_key: String,
+    /// The signed checkpoint the entries are checked against.
+    pub checkpoint: String,
+    /// `true` if `entries` is the whole log, in order; `false` for a selection with proofs.
+    pub complete: bool,
+    pub entries: Vec<ExportedEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedEntry {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// For a selection: the entry's inclusion proof against the checkpoint, base64 hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_proof: Option<Vec<String>>,
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub origin: String,
+    /// Entries checked.
+    pub entries: usize,
+    /// Entries in the log at the checkpoint.
+    pub size: u64,
+    pub complete: bool,
+    /// `true` if the key came from the file itself rather than from the caller.
+    pub key_from_file: bool,
+    /// The size of the earlier checkpoint the log was found consistent with.
+    pub consistent_with: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a Confidant access-log export (format {0:?})")]
+    UnknownFormat(String),
+    #[error("the public key is unusable: {0}")]
+    Key(String),
+    #[error("checkpoint: {0}")]
+    Checkpoint(CheckpointError),
+    #[error("earlier checkpoint: {0}")]
+    PreviousCheckpoint(CheckpointError),
+    #[error("the checkpoint is for log {checkpoint:?} but the file says {file:?}")]
+    OriginMismatch { file: String, checkpoint: String },
+    #[error("the earlier checkpoint is for another log ({0:?})")]
+    PreviousOriginMismatch(String),
+    #[error(
+        "the file has {entries} entries but the checkpoint covers {size}: entries were added or removed"
+    )]
+    CountMismatch { entries: usize, size: u64 },
+    #[error(
+        "the entry at position {position} has seq {seq}: entries were deleted, duplicated or reordered"
+    )]
+    Sequence { position: usize, seq: u64 },
+    #[error(
+        "the root hash of the {size} entries does not match the signed checkpoint: an entry was changed"
+    )]
+    RootMismatch { size: u64 },
+    #[error("entry {seq}: its inclusion proof is missing")]
+    MissingProof { seq: u64 },
+    #[error("entry {seq}: {reason}")]
+    Inclusion { seq: u64, reason: String },
+    #[error(
+        "the log has {size} entries but an earlier checkpoint had {previous}: it was truncated"
+    )]
+    Truncated { previous: u64, size: u64 },
+    #[error(
+        "the first {previous} entries no longer hash to the earlier checkpoint's root: the log was rewritten"
+    )]
+    Rewritten { previous: u64 },
+    #[error(
+        "a selection of entries cannot be checked against an earlier checkpoint; export the whole log"
+    )]
+    PreviousNeedsWholeLog,
+}
+
+pub fn hash_to_base64(hash: &Hash) -> String {
+    BASE64.encode(hash.0)
+}
+
+pub fn hash_from_base64(text: &str) -> Option<Hash> {
+    BASE64
+        .decode(text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .map(Hash)
+}
+
+/// Verifies an export against its signed checkpoint, and against an earlier checkpoint if one
+/// is given. Without `public_key`, the key written in the file is used.
+pub fn verify(
+    export: &Export,
+    public_key: Option<&PublicKey>,
+    previous: Option<&str>,
+) -> Result<Verified, VerifyError> {
+    if export.format != EXPORT_FORMAT {
+        return Err(VerifyError::UnknownFormat(export.format.clone()));
+    }
+    let key = match public_key {
+        Some(key) => key.clone(),
+        None => PublicKey::parse(&export.public_key)
+            .map_err(|e: KeyError| VerifyError::Key(e.to_string()))?,
+    };
+    let checkpoint =
+        checkpoint::open(&export.checkpoint, &key).map_err(VerifyError::Checkpoint)?;
+    if checkpoint.origin != export.origin {
+        return Err(VerifyError::OriginMismatch {
+            file: export.origin.clone(),
+            checkpoint: checkpoint.origin,
+        });
+    }
+    let previous = previous
+        .map(|text| checkpoint::open(text, &key).map_err(VerifyError::PreviousCheckpoint))
+        .transpose()?;
+    if let Some(previous) = &previous {
+        if previous.origin != checkpoint.origin {
+            return Err(VerifyError::PreviousOriginMismatch(previous.origin.clone()));
+        }
+        if previous.size > checkpoint.size {
+            return Err(VerifyError::Truncated {
+                previous: previous.size,
+                size: checkpoint.size,
+            });
+        }
+        if !export.complete {
+            return Err(VerifyError::PreviousNeedsWholeLog);
+        }
+    }
+
+    if export.complete {
+        if export.entries.len() as u64 != checkpoint.size {
+            return Err(VerifyError::CountMismatch {
+                entries: export.entries.len(),
+                size: checkpoint.size,
+            });
+        }
+        let mut frontier = Frontier::empty();
+        let check_previous = |frontier: &Frontier| match &previous {
+            Some(previous) if previous.size == frontier.size() && previous.root != frontier.root() => {
+                Err(VerifyError::Rewritten {
+                    previous: previous.size,
+                })
+            }
+            _ => Ok(()),
+        };
+        check_previous(&frontier)?;
+        for (position, exported) in export.entries.iter().enumerate() {
+            if exported.entry.seq != position as u64 {
+                return Err(VerifyError::Sequence {
+                    position,
+                    seq: exported.entry.seq,
+                });
+            }
+            frontier.push(exported.entry.leaf_hash());
+            check_previous(&frontier)?;
+        }
+        if frontier.root() != checkpoint.root {
+            return Err(VerifyError::RootMismatch {
+                size: checkpoint.size,
+            });
+        }
+    } else {
+        for exported in &export.entries {
+            let seq = exported.entry.seq;
+            let proof = exported
+                .inclusion_proof
+                .as_ref()
+                .ok_or(VerifyError::MissingProof { seq })?
+                .iter()
+                .map(|text| hash_from_base64(text))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| VerifyError::Inclusion {
+                    seq,
+                    reason: "the proof holds a malformed hash".into(),
+                })?;
+            tree::verify_inclusion(
+                &proof,
+                seq,
+                checkpoint.size,
+                checkpoint.root,
+                exported.entry.leaf_hash(),
+            )
+            .map_err(|e: ProofError| VerifyError::Inclusion {
+                seq,
+                reason: e.to_string(),
+            })?;
+        }
+    }
+
+    Ok(Verified {
+        origin: checkpoint.origin,
+        entries: export.entries.len(),
+        size: checkpoint.size,
+        complete: export.complete,
+        key_from_file: public_key.is_none(),
+        consistent_with: previous.map(|previous| previous.size),
+    })
+}

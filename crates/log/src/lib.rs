@@ -1,0 +1,22 @@
+//! Confidant's provable access log, usable on its own by anyone who wants to check one.
+//!
+//! Every partner access to a member's data is an [`Entry`] in that member's log. The log is a
+//! Merkle tree as in RFC 9162 ([`tree`]); the server signs its size and root hash as a C2SP
+//! checkpoint ([`checkpoint`]); a member can export the log and anyone can [`export::verify`]
+//! it offline, also against a checkpoint saved earlier, which proves the log was only ever
+//! appended to.
+
+pub mod checkpoint;
+pub mod entry;
+pub mod export;
+pub mod tree;
+
+pub use checkpoint::{CheckpointError, KeyError, LogSigner, PublicKey, SignedCheckpoint};
+pub use entry::{Entry, Outcome};
+pub use export::{EXPORT_FORMAT, Export, ExportedEntry, Verified, VerifyError};
+pub use tree::{EMPTY_ROOT, Frontier, Hash, ProofError};
+
+/// The origin line of a member's log: `<key name>/access-log/<member id>`.
+pub fn origin(key_name: &str, member_id: i64) -> String {
+    format!("{key_name}/access-log/{member_id}")
+}
