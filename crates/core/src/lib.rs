@@ -3,6 +3,7 @@
 //! Everything here is independent of HTTP and of SQL: the server calls the use cases on
 //! [`Confidant`], and the use cases reach the database only through the traits in [`store`].
 
+pub mod accesslog;
 pub mod accounts;
 pub mod clock;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod ids;
 pub mod live;
 pub mod messaging;
 pub mod oauth;
+pub mod partner;
 pub mod social;
 pub mod store;
 pub mod tokens;
@@ -19,6 +21,8 @@ use std::sync::Arc;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, StoreError};
 pub use ids::{ConversationId, MemberId, MessageId};
+
+use confidant_log::LogSigner;
 
 use accounts::{LoginThrottle, PasswordHasher, SessionPolicy};
 use live::LiveBus;
@@ -37,7 +41,7 @@ pub struct Settings {
 }
 
 /// The application: every use case is a method on this type, grouped by module
-/// (`accounts`, `social`, `messaging`, `oauth`).
+/// (`accounts`, `social`, `messaging`, `oauth`, `partner`, `accesslog`).
 #[derive(Clone)]
 pub struct Confidant {
     store: Arc<dyn Store>,
@@ -48,6 +52,8 @@ pub struct Confidant {
     client_throttle: Arc<LoginThrottle>,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
+    /// Signs access-log checkpoints; the key lives outside the database.
+    log_signer: Arc<LogSigner>,
 }
 
 impl Confidant {
@@ -55,9 +61,11 @@ impl Confidant {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         live: Arc<dyn LiveBus>,
+        log_signer: LogSigner,
         settings: Settings,
     ) -> Result<Self, Error> {
         Ok(Self {
+            log_signer: Arc::new(log_signer),
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),

@@ -70,10 +70,8 @@ impl LogSigner {
             .and_then(|bytes| bytes.get(1..).and_then(|seed| seed.try_into().ok()))
             .ok_or(KeyError::BadPrivateKey)?;
         let verifying = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        let public_key = signed_note::new_ed25519_verifier_key(
-            signed_note::Signer::name(&signer),
-            &verifying,
-        );
+        let public_key =
+            signed_note::new_ed25519_verifier_key(signed_note::Signer::name(&signer), &verifying);
         Ok(Self { signer, public_key })
     }
 
@@ -91,8 +89,8 @@ impl LogSigner {
     pub fn sign(&self, origin: &str, size: u64, root: Hash) -> String {
         let checkpoint = Checkpoint::new(origin, size, root, "")
             .expect("origins are built by the server and never empty");
-        let mut note = Note::new(&checkpoint.to_bytes(), &[])
-            .expect("a checkpoint body is a valid note text");
+        let mut note =
+            Note::new(&checkpoint.to_bytes(), &[]).expect("a checkpoint body is a valid note text");
         note.add_sigs(&[&self.signer])
             .expect("an Ed25519 key with a valid name always signs");
         String::from_utf8(note.to_bytes()).expect("notes are UTF-8")
@@ -137,8 +135,8 @@ pub struct SignedCheckpoint {
 
 /// Parses a signed checkpoint and checks that `key` signed it.
 pub fn open(text: &str, key: &PublicKey) -> Result<SignedCheckpoint, CheckpointError> {
-    let note = Note::from_bytes(text.as_bytes())
-        .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    let note =
+        Note::from_bytes(text.as_bytes()).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
     let verifiers = VerifierList::new(vec![Box::new(key.verifier.clone())]);
     note.verify(&verifiers).map_err(|e| match e {
         signed_note::NoteError::InvalidSignature { .. } => CheckpointError::BadSignature {

@@ -208,7 +208,10 @@ mod tests {
     fn json_round_trips_to_the_same_bytes() {
         let original = entry();
         let json = serde_json::to_string(&original).unwrap();
-        assert!(json.contains("\"at\":\"2025-11-22T08:26:40.123Z\""), "{json}");
+        assert!(
+            json.contains("\"at\":\"2025-11-22T08:26:40.123Z\""),
+            "{json}"
+        );
         let back: Entry = serde_json::from_str(&json).unwrap();
         assert_eq!(back.encode(), original.encode());
     }

@@ -126,8 +126,7 @@ pub fn verify(
         None => PublicKey::parse(&export.public_key)
             .map_err(|e: KeyError| VerifyError::Key(e.to_string()))?,
     };
-    let checkpoint =
-        checkpoint::open(&export.checkpoint, &key).map_err(VerifyError::Checkpoint)?;
+    let checkpoint = checkpoint::open(&export.checkpoint, &key).map_err(VerifyError::Checkpoint)?;
     if checkpoint.origin != export.origin {
         return Err(VerifyError::OriginMismatch {
             file: export.origin.clone(),
@@ -161,7 +160,9 @@ pub fn verify(
         }
         let mut frontier = Frontier::empty();
         let check_previous = |frontier: &Frontier| match &previous {
-            Some(previous) if previous.size == frontier.size() && previous.root != frontier.root() => {
+            Some(previous)
+                if previous.size == frontier.size() && previous.root != frontier.root() =>
+            {
                 Err(VerifyError::Rewritten {
                     previous: previous.size,
                 })

@@ -116,7 +116,9 @@ pub fn inclusion_indexes(seq: u64, size: u64) -> Result<Vec<u64>, ProofError> {
     if seq >= size {
         return Err(ProofError::NotInTree { seq, size });
     }
-    Ok(requested(|reader| tlog_tiles::prove_record(size, seq, reader)))
+    Ok(requested(|reader| {
+        tlog_tiles::prove_record(size, seq, reader)
+    }))
 }
 
 /// Builds the inclusion proof from the hashes stored at [`inclusion_indexes`], in that order.
@@ -134,7 +136,11 @@ pub fn consistency_indexes(first: u64, second: u64) -> Result<Vec<u64>, ProofErr
     }))
 }
 
-pub fn prove_consistency(first: u64, second: u64, stored: &[Hash]) -> Result<Vec<Hash>, ProofError> {
+pub fn prove_consistency(
+    first: u64,
+    second: u64,
+    stored: &[Hash],
+) -> Result<Vec<Hash>, ProofError> {
     let reader = Prefetched::new(consistency_indexes(first, second)?, stored)?;
     tlog_tiles::prove_tree(second, first, &reader).map_err(storage)
 }
@@ -259,7 +265,9 @@ impl Prefetched {
                 hashes.len()
             )));
         }
-        Ok(Self(indexes.into_iter().zip(hashes.iter().copied()).collect()))
+        Ok(Self(
+            indexes.into_iter().zip(hashes.iter().copied()).collect(),
+        ))
     }
 }
 
@@ -267,7 +275,12 @@ impl HashReader for Prefetched {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         indexes
             .iter()
-            .map(|index| self.0.get(index).copied().ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .map(|index| {
+                self.0
+                    .get(index)
+                    .copied()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
             .collect()
     }
 }
@@ -318,7 +331,9 @@ mod tests {
             let expected =
                 tlog_tiles::stored_hashes_for_record_hash(n as u64, leaf, &Map(&stored)).unwrap();
             let first = tlog_tiles::stored_hash_index(0, n as u64);
-            let ours: Vec<Hash> = (0..expected.len() as u64).map(|i| stored[&(first + i)]).collect();
+            let ours: Vec<Hash> = (0..expected.len() as u64)
+                .map(|i| stored[&(first + i)])
+                .collect();
             assert_eq!(ours, expected, "record {n}");
         }
     }
@@ -362,14 +377,17 @@ mod tests {
         let all = leaves(11);
         let (tree, stored) = build(&all);
         let root = tree.root();
-        let proof = prove_inclusion(3, 11, &fetch(&stored, &inclusion_indexes(3, 11).unwrap()))
-            .unwrap();
+        let proof =
+            prove_inclusion(3, 11, &fetch(&stored, &inclusion_indexes(3, 11).unwrap())).unwrap();
 
         let mut extra = proof.clone();
         extra.push(all[0]);
         assert_eq!(
             verify_inclusion(&extra, 3, 11, root, all[3]),
-            Err(ProofError::WrongLength { expected: 4, got: 5 })
+            Err(ProofError::WrongLength {
+                expected: 4,
+                got: 5
+            })
         );
         assert!(matches!(
             verify_inclusion(&proof[1..], 3, 11, root, all[3]),
@@ -380,8 +398,8 @@ mod tests {
             Err(ProofError::Mismatch)
         );
         // A size whose tree has another shape needs another path.
-        let last = prove_inclusion(10, 11, &fetch(&stored, &inclusion_indexes(10, 11).unwrap()))
-            .unwrap();
+        let last =
+            prove_inclusion(10, 11, &fetch(&stored, &inclusion_indexes(10, 11).unwrap())).unwrap();
         verify_inclusion(&last, 10, 11, root, all[10]).unwrap();
         assert!(verify_inclusion(&last, 10, 12, root, all[10]).is_err());
         assert!(verify_inclusion(&proof, 3, 7, root, all[3]).is_err());
@@ -417,8 +435,8 @@ mod tests {
     #[test]
     fn a_consistency_proof_to_the_same_size_is_empty() {
         let (tree, stored) = build(&leaves(8));
-        let proof = prove_consistency(8, 8, &fetch(&stored, &consistency_indexes(8, 8).unwrap()))
-            .unwrap();
+        let proof =
+            prove_consistency(8, 8, &fetch(&stored, &consistency_indexes(8, 8).unwrap())).unwrap();
         assert!(proof.is_empty());
         verify_consistency(&proof, 8, 8, tree.root(), tree.root()).unwrap();
     }

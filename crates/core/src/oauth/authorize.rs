@@ -2,7 +2,8 @@
 //! must be asked, recording their consent, and issuing a single-use code.
 
 use super::{AuthorizationDetails, CodeChallenge, Scope, Scopes, THREAD_GRANT_MAX_DAYS};
-use crate::store::{App, AppStatus, AuthorizationCode, Grant, GrantUpdate, Member};
+use crate::accesslog::Action;
+use crate::store::{App, AppStatus, AuthorizationCode, Grant, GrantUpdate, Member, NewLogEntry};
 use crate::{Confidant, ConversationId, Error, tokens};
 
 /// The query of `GET /oauth/authorize` (and the hidden fields of the consent form), before
@@ -172,6 +173,7 @@ impl Confidant {
         member: &Member,
         request: &ValidAuthorization,
         consent: Consent,
+        request_id: &str,
     ) -> Result<String, Error> {
         if !consent.scopes.is_subset(&request.scopes) {
             return Err(Error::invalid(
@@ -222,17 +224,35 @@ impl Confidant {
             Some(grant) => grant.scopes.iter().chain(consent.scopes.iter()).collect(),
             None => consent.scopes.clone(),
         };
+        let log = NewLogEntry::new(
+            member.id,
+            now,
+            &request.app.client_id,
+            Action::ConsentGrant,
+            request_id,
+        )
+        .with_scope(&consent.scopes)
+        .with_objects(
+            consent
+                .threads
+                .iter()
+                .map(|thread| format!("conversation:{}", thread.0))
+                .collect(),
+        );
         let grant = self
             .store
-            .save_grant(GrantUpdate {
-                member_id: member.id,
-                client_id: request.app.client_id.clone(),
-                scopes,
-                new_pseudonym: format!("cfd_u_{}", tokens::random_url_safe(16)),
-                threads: consent.threads,
-                threads_expire_at: now.plus_secs(consent.thread_days * 24 * 3600),
-                at: now,
-            })
+            .save_grant(
+                GrantUpdate {
+                    member_id: member.id,
+                    client_id: request.app.client_id.clone(),
+                    scopes,
+                    new_pseudonym: format!("cfd_u_{}", tokens::random_url_safe(16)),
+                    threads: consent.threads,
+                    threads_expire_at: now.plus_secs(consent.thread_days * 24 * 3600),
+                    at: now,
+                },
+                log,
+            )
             .await?;
         tracing::info!(grant = grant.id, scopes = %consent.scopes, "consent recorded");
         self.issue_code(&grant, request, consent.scopes).await
@@ -250,6 +270,7 @@ impl Confidant {
             .create_code(AuthorizationCode {
                 code_hash: code.hash,
                 grant_id: grant.id,
+                member_id: grant.member_id,
                 client_id: request.app.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
                 scopes,

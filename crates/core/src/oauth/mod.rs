@@ -23,7 +23,7 @@ pub use details::{
     AuthorizationDetails, SUPPORTED_TYPES as AUTHORIZATION_DETAILS_TYPES,
     THREAD_GRANT_DEFAULT_DAYS, THREAD_GRANT_MAX_DAYS,
 };
-pub use grants::{ConnectedApp, ConnectedThread, PartnerAccess};
+pub use grants::{ConnectedApp, ConnectedThread};
 pub use pkce::{CodeChallenge, challenge_of, is_well_formed_verifier};
 pub use redirect::{RedirectUri, matches as redirect_uri_matches};
 pub use scope::{Scope, Scopes};

@@ -2,9 +2,12 @@
 //! (RFC 7009), introspection (RFC 7662) and client authentication.
 
 use super::{CodeChallenge, OAuthError, Scopes};
-use crate::store::{App, AppStatus, Redemption, Rotation, ThreadGrant, TokenKind, TokenPair};
+use crate::accesslog::{Action, Denial};
+use crate::store::{
+    App, AppStatus, LogDraft, NewLogEntry, Redemption, Rotation, ThreadGrant, TokenKind, TokenPair,
+};
 use crate::tokens;
-use crate::{Confidant, Error, Timestamp};
+use crate::{Confidant, Error, MemberId, Timestamp};
 
 /// What a successful token request returns.
 #[derive(Debug)]
@@ -74,6 +77,7 @@ impl Confidant {
         code: &str,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
+        request_id: &str,
     ) -> Result<IssuedTokens, OAuthError> {
         let now = self.clock.now();
         let hash = tokens::hash(code);
@@ -83,9 +87,21 @@ impl Confidant {
             .await?
             .filter(|stored| stored.client_id == client.client_id)
             .ok_or_else(|| OAuthError::invalid_grant("the code is unknown or expired"))?;
+        let log = LogDraft(
+            NewLogEntry::new(
+                stored.member_id,
+                now,
+                &client.client_id,
+                Action::TokenIssue,
+                request_id,
+            )
+            .with_scope(&stored.scopes),
+        );
         if stored.redeemed_at.is_some() {
             // Replay: burn whatever the first redemption issued.
-            self.store.revoke_tokens_of_code(&hash, now).await?;
+            self.store
+                .revoke_tokens_of_code(&hash, now, log.denied(Denial::CodeReplayed))
+                .await?;
             tracing::warn!("authorization code replayed; its tokens are revoked");
             return Err(OAuthError::invalid_grant("the code was already used"));
         }
@@ -105,7 +121,7 @@ impl Confidant {
         }
         let refresh_expires_at = now.plus_secs(self.oauth.refresh_token_secs);
         let (pair, secrets) = self.mint_pair(&stored.scopes, &stored.scopes, refresh_expires_at);
-        match self.store.redeem_code(&hash, pair).await? {
+        match self.store.redeem_code(&hash, pair, &log).await? {
             Redemption::Issued { .. } => {}
             Redemption::Replayed => {
                 return Err(OAuthError::invalid_grant("the code was already used"));
@@ -123,25 +139,65 @@ impl Confidant {
         client: &App,
         refresh_token: &str,
         scope: Option<&str>,
+        request_id: &str,
     ) -> Result<IssuedTokens, OAuthError> {
         let now = self.clock.now();
         let hash = tokens::hash(refresh_token);
-        let record = self
+        let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+        let log = |member: MemberId, scopes: &Scopes| {
+            LogDraft(
+                NewLogEntry::new(
+                    member,
+                    now,
+                    &client.client_id,
+                    Action::TokenRefresh,
+                    request_id,
+                )
+                .with_scope(scopes),
+            )
+        };
+        let Some(record) = self
             .store
             .token(&hash)
             .await?
             .filter(|t| t.kind == TokenKind::Refresh && t.grant.client_id == client.client_id)
-            .ok_or_else(|| OAuthError::invalid_grant("the refresh token is not valid"))?;
+        else {
+            // A refresh token revoked before its time still names its member.
+            if let Some(revoked) = self.store.revoked_token(&hash).await?
+                && revoked.client_id == client.client_id
+                && revoked.expires_at > now
+            {
+                let entry = log(revoked.member_id, &Scopes::default()).denied(revoked.reason);
+                self.store.append_log(entry, None).await?;
+            }
+            return Err(invalid());
+        };
+        let log = |scopes: &Scopes| log(record.grant.member_id, scopes);
         if record.rotated_at.is_some() {
-            self.store.revoke_family(record.family_id, now).await?;
+            self.store
+                .revoke_family(
+                    record.family_id,
+                    now,
+                    log(&record.scopes).denied(Denial::RefreshTokenReused),
+                )
+                .await?;
             tracing::warn!(
                 grant = record.grant.id,
                 "refresh token reused; family revoked"
             );
             return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
-        if record.expires_at <= now || !record.grant.is_active() {
-            return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+        let refusal = if record.expires_at <= now {
+            Some(Denial::TokenExpired)
+        } else if !record.grant.is_active() {
+            Some(Denial::GrantRevoked)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let entry = log(&record.scopes).denied(reason);
+            self.store.append_log(entry, None).await?;
+            return Err(invalid());
         }
         let allowed = record.scopes.intersection(&record.grant.scopes);
         let scopes = match scope.filter(|s| !s.trim().is_empty()) {
@@ -161,7 +217,7 @@ impl Confidant {
         let (pair, secrets) = self.mint_pair(&scopes, &record.scopes, record.expires_at);
         match self
             .store
-            .rotate_refresh_token(&hash, record.family_id, pair)
+            .rotate_refresh_token(&hash, record.family_id, pair, &log(&scopes))
             .await?
         {
             Rotation::Rotated => {}
@@ -175,7 +231,13 @@ impl Confidant {
 
     /// Revokes a token of this client (RFC 7009). A refresh token takes its whole family
     /// with it. Unknown tokens and other clients' tokens are silently left alone.
-    pub async fn revoke_token(&self, client: &App, token: &str) -> Result<(), Error> {
+    pub async fn revoke_token(
+        &self,
+        client: &App,
+        token: &str,
+        request_id: &str,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
         let hash = tokens::hash(token);
         let Some(record) = self.store.token(&hash).await? else {
             return Ok(());
@@ -183,13 +245,17 @@ impl Confidant {
         if record.grant.client_id != client.client_id {
             return Ok(());
         }
+        let log = NewLogEntry::new(
+            record.grant.member_id,
+            now,
+            &client.client_id,
+            Action::TokenRevoke,
+            request_id,
+        )
+        .with_objects(vec![format!("token:{}", record.kind.as_str())]);
         match record.kind {
-            TokenKind::Refresh => {
-                self.store
-                    .revoke_family(record.family_id, self.clock.now())
-                    .await?
-            }
-            TokenKind::Access => self.store.delete_token(&hash).await?,
+            TokenKind::Refresh => self.store.revoke_family(record.family_id, now, log).await?,
+            TokenKind::Access => self.store.delete_token(&hash, log).await?,
         }
         Ok(())
     }

@@ -4,8 +4,10 @@
 //! Each method is one transaction. Methods that make members' event feeds grow return the
 //! [`FeedAdvanced`] announcements to publish once the transaction has committed.
 
+mod accesslog;
 mod oauth;
 
+pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
     ThreadGrant, TokenKind, TokenPair, TokenRecord,
@@ -327,11 +329,18 @@ pub trait MessagingStore: Send + Sync {
 
 /// Everything a Confidant deployment stores.
 pub trait Store:
-    AccountStore + SocialStore + MessagingStore + OAuthStore + Send + Sync + 'static
+    AccountStore + SocialStore + MessagingStore + OAuthStore + AccessLogStore + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + SocialStore + MessagingStore + OAuthStore + Send + Sync + 'static
+    T: AccountStore
+        + SocialStore
+        + MessagingStore
+        + OAuthStore
+        + AccessLogStore
+        + Send
+        + Sync
+        + 'static
 {
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{LogDraft, NewLogEntry, StoreResult};
 use crate::oauth::Scopes;
 use crate::tokens::TokenHash;
 use crate::{ConversationId, MemberId, Timestamp};
@@ -108,6 +108,8 @@ pub struct GrantUpdate {
 pub struct AuthorizationCode {
     pub code_hash: TokenHash,
     pub grant_id: i64,
+    /// The member whose grant it is (read from the grant; ignored when creating).
+    pub member_id: MemberId,
     pub client_id: String,
     pub redirect_uri: String,
     pub scopes: Scopes,
@@ -200,44 +202,61 @@ pub trait OAuthStore: Send + Sync {
     async fn grant(&self, member: MemberId, client_id: &str) -> StoreResult<Option<Grant>>;
     /// Creates or renews the member's grant to the app with these scopes, and adds (or
     /// extends) the picked thread grants.
-    async fn save_grant(&self, update: GrantUpdate) -> StoreResult<Grant>;
+    /// The member's log records the consent (`log`) in the same transaction.
+    async fn save_grant(&self, update: GrantUpdate, log: NewLogEntry) -> StoreResult<Grant>;
     /// The member's grants, active or not, most recently updated first.
     async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>>;
     async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>>;
     /// Marks the grant revoked and deletes all its tokens, codes and thread grants, in one
-    /// transaction. Returns whether there was an active grant.
+    /// transaction, logging `log` in it too. Returns whether there was an active grant (if
+    /// not, nothing changes and nothing is logged).
     async fn revoke_grant(
         &self,
         member: MemberId,
         client_id: &str,
         at: Timestamp,
+        log: NewLogEntry,
     ) -> StoreResult<bool>;
-    async fn touch_grant(&self, grant_id: i64, at: Timestamp) -> StoreResult<()>;
 
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()>;
     async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>>;
     /// Marks the code redeemed and stores the tokens, unless it was redeemed before, in
-    /// which case the tokens it issued are revoked instead.
+    /// which case the tokens it issued are revoked instead. Logs the issue, or the refused
+    /// replay, in the same transaction.
     async fn redeem_code(
         &self,
         code_hash: &TokenHash,
         tokens: TokenPair,
+        log: &LogDraft,
     ) -> StoreResult<Redemption>;
-    /// Revokes the token family a redeemed code started, if any.
-    async fn revoke_tokens_of_code(&self, code_hash: &TokenHash, at: Timestamp) -> StoreResult<()>;
+    /// Revokes the token family a redeemed code started, if any, and logs `log`.
+    async fn revoke_tokens_of_code(
+        &self,
+        code_hash: &TokenHash,
+        at: Timestamp,
+        log: NewLogEntry,
+    ) -> StoreResult<()>;
 
     async fn token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>>;
     /// Marks the refresh token used and stores its successors in the same family, unless
-    /// it was used before, in which case the whole family is revoked instead.
+    /// it was used before, in which case the whole family is revoked instead. Logs the
+    /// refresh, or the refused reuse, in the same transaction.
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,
         family_id: i64,
         tokens: TokenPair,
+        log: &LogDraft,
     ) -> StoreResult<Rotation>;
-    async fn delete_token(&self, token_hash: &TokenHash) -> StoreResult<()>;
-    /// Deletes every token of the family and marks it revoked.
-    async fn revoke_family(&self, family_id: i64, at: Timestamp) -> StoreResult<()>;
+    /// Deletes an access token the app gave up, and logs `log`.
+    async fn delete_token(&self, token_hash: &TokenHash, log: NewLogEntry) -> StoreResult<()>;
+    /// Deletes every token of the family, marks it revoked, and logs `log`.
+    async fn revoke_family(
+        &self,
+        family_id: i64,
+        at: Timestamp,
+        log: NewLogEntry,
+    ) -> StoreResult<()>;
     /// Drops expired codes and tokens and expired thread grants; returns how many rows.
     async fn delete_expired_oauth(&self, now: Timestamp) -> StoreResult<u64>;
 }

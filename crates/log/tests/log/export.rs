@@ -14,10 +14,19 @@ fn entry(seq: u64) -> Entry {
         seq,
         at_ms: 1_763_800_000_000 + seq as i64,
         app: "cfd_app_streamflix".into(),
-        action: if seq % 2 == 0 { "profile.read" } else { "token.issue" }.into(),
+        action: if seq % 2 == 0 {
+            "profile.read"
+        } else {
+            "token.issue"
+        }
+        .into(),
         scope: Some("profile".into()),
         objects: vec![format!("member:{seq}")],
-        outcome: if seq % 3 == 0 { Outcome::Denied } else { Outcome::Allowed },
+        outcome: if seq % 3 == 0 {
+            Outcome::Denied
+        } else {
+            Outcome::Allowed
+        },
         reason: (seq % 3 == 0).then(|| "insufficient_scope".into()),
         request_id: format!("req-{seq}"),
     }
@@ -125,7 +134,11 @@ fn deleted_and_reordered_entries_are_caught() {
     let mut deleted = log.entries.clone();
     deleted.remove(3);
     assert_eq!(
-        export::verify(&log.export(deleted, checkpoint.clone()), Some(&log.key()), None),
+        export::verify(
+            &log.export(deleted, checkpoint.clone()),
+            Some(&log.key()),
+            None
+        ),
         Err(VerifyError::CountMismatch {
             entries: 9,
             size: 10
@@ -135,7 +148,11 @@ fn deleted_and_reordered_entries_are_caught() {
     let mut reordered = log.entries.clone();
     reordered.swap(2, 5);
     assert_eq!(
-        export::verify(&log.export(reordered, checkpoint.clone()), Some(&log.key()), None),
+        export::verify(
+            &log.export(reordered, checkpoint.clone()),
+            Some(&log.key()),
+            None
+        ),
         Err(VerifyError::Sequence {
             position: 2,
             seq: 5
@@ -182,9 +199,13 @@ fn checkpoints_under_another_key_or_edited_are_refused() {
     edited.checkpoint = edited.checkpoint.replacen("\n4\n", "\n3\n", 1);
     assert!(matches!(
         export::verify(&edited, Some(&log.key()), None),
-        Err(VerifyError::Checkpoint(CheckpointError::BadSignature { .. }))
+        Err(VerifyError::Checkpoint(
+            CheckpointError::BadSignature { .. }
+        ))
     ));
-    let other_log = log.signer.sign("confidant.test/access-log/7", 0, tree::EMPTY_ROOT);
+    let other_log = log
+        .signer
+        .sign("confidant.test/access-log/7", 0, tree::EMPTY_ROOT);
     assert_eq!(
         export::verify(&export, Some(&log.key()), Some(&other_log)),
         Err(VerifyError::PreviousOriginMismatch(

@@ -1,5 +1,6 @@
 //! The SQL behind the storage traits, portable between SQLite and PostgreSQL.
 
+mod accesslog;
 mod accounts;
 mod feed;
 mod messaging;

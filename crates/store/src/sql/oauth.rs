@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
+use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::{ResultExt, SqlStore};
+use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
-    StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
+    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, LogDraft, NewLogEntry, OAuthStore,
+    Redemption, Rotation, StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
@@ -110,6 +112,7 @@ impl TryFrom<GrantRow> for Grant {
 struct CodeRow {
     code_hash: String,
     grant_id: i64,
+    member_id: i64,
     client_id: String,
     redirect_uri: String,
     scopes: String,
@@ -138,7 +141,9 @@ async fn revoke_family_in(
     conn: &mut AnyConnection,
     family_id: i64,
     at: Timestamp,
+    reason: Denial,
 ) -> StoreResult<()> {
+    tombstone_tokens(conn, Revoking::Family(family_id), reason).await?;
     sqlx::query("DELETE FROM oauth_tokens WHERE family_id = $1")
         .bind(family_id)
         .execute(&mut *conn)
@@ -166,7 +171,7 @@ async fn revoke_code_family_in(
             .await
             .store()?;
     if let Some(Some(family_id)) = family {
-        revoke_family_in(conn, family_id, at).await?;
+        revoke_family_in(conn, family_id, at, Denial::CodeReplayed).await?;
     }
     Ok(())
 }
@@ -281,6 +286,7 @@ impl OAuthStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         if status == AppStatus::Suspended {
+            tombstone_tokens(&mut tx, Revoking::App(client_id), Denial::AppSuspended).await?;
             sqlx::query(&tokens_under("g.client_id = $1"))
                 .bind(client_id)
                 .execute(&mut *tx)
@@ -308,7 +314,7 @@ impl OAuthStore for SqlStore {
         row.map(Grant::try_from).transpose()
     }
 
-    async fn save_grant(&self, update: GrantUpdate) -> StoreResult<Grant> {
+    async fn save_grant(&self, update: GrantUpdate, log: NewLogEntry) -> StoreResult<Grant> {
         let mut tx = self.writer.begin().await.store()?;
         // A grant revoked earlier starts afresh, but keeps its pseudonym.
         let sql = format!(
@@ -344,6 +350,7 @@ impl OAuthStore for SqlStore {
             .await
             .store()?;
         }
+        accesslog::append(&mut tx, &log).await?;
         tx.commit().await.store()?;
         Grant::try_from(row)
     }
@@ -388,6 +395,7 @@ impl OAuthStore for SqlStore {
         member: MemberId,
         client_id: &str,
         at: Timestamp,
+        log: NewLogEntry,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.store()?;
         let grant_id: Option<i64> = sqlx::query_scalar(
@@ -403,6 +411,7 @@ impl OAuthStore for SqlStore {
         let Some(grant_id) = grant_id else {
             return Ok(false);
         };
+        tombstone_tokens(&mut tx, Revoking::Grant(grant_id), Denial::GrantRevoked).await?;
         sqlx::query(&tokens_under("g.id = $1"))
             .bind(grant_id)
             .execute(&mut *tx)
@@ -421,18 +430,9 @@ impl OAuthStore for SqlStore {
                 .await
                 .store()?;
         }
+        accesslog::append(&mut tx, &log).await?;
         tx.commit().await.store()?;
         Ok(true)
-    }
-
-    async fn touch_grant(&self, grant_id: i64, at: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
-            .bind(grant_id)
-            .bind(at.0)
-            .execute(&self.writer)
-            .await
-            .store()?;
-        Ok(())
     }
 
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()> {
@@ -457,8 +457,10 @@ impl OAuthStore for SqlStore {
 
     async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
         let row: Option<CodeRow> = sqlx::query_as(
-            "SELECT code_hash, grant_id, client_id, redirect_uri, scopes, code_challenge, \
-             created_at, expires_at, redeemed_at FROM authorization_codes WHERE code_hash = $1",
+            "SELECT c.code_hash, c.grant_id, g.member_id, c.client_id, c.redirect_uri, c.scopes, \
+             c.code_challenge, c.created_at, c.expires_at, c.redeemed_at \
+             FROM authorization_codes c JOIN grants g ON g.id = c.grant_id \
+             WHERE c.code_hash = $1",
         )
         .bind(&code_hash.0)
         .fetch_optional(&self.readers)
@@ -469,6 +471,7 @@ impl OAuthStore for SqlStore {
                 scopes: scopes(&row.scopes)?,
                 code_hash: TokenHash(row.code_hash),
                 grant_id: row.grant_id,
+                member_id: MemberId(row.member_id),
                 client_id: row.client_id,
                 redirect_uri: row.redirect_uri,
                 code_challenge: row.code_challenge,
@@ -484,6 +487,7 @@ impl OAuthStore for SqlStore {
         &self,
         code_hash: &TokenHash,
         tokens: TokenPair,
+        log: &LogDraft,
     ) -> StoreResult<Redemption> {
         let mut tx = self.writer.begin().await.store()?;
         // The conditional update is the single point that decides which redemption wins.
@@ -498,6 +502,7 @@ impl OAuthStore for SqlStore {
         .store()?;
         let Some(grant_id) = grant_id else {
             revoke_code_family_in(&mut tx, code_hash, tokens.created_at).await?;
+            accesslog::append(&mut tx, &log.denied(Denial::CodeReplayed)).await?;
             tx.commit().await.store()?;
             return Ok(Redemption::Replayed);
         };
@@ -518,13 +523,20 @@ impl OAuthStore for SqlStore {
             .await
             .store()?;
         insert_pair(&mut tx, family_id, &tokens).await?;
+        accesslog::append(&mut tx, &log.allowed()).await?;
         tx.commit().await.store()?;
         Ok(Redemption::Issued { family_id })
     }
 
-    async fn revoke_tokens_of_code(&self, code_hash: &TokenHash, at: Timestamp) -> StoreResult<()> {
+    async fn revoke_tokens_of_code(
+        &self,
+        code_hash: &TokenHash,
+        at: Timestamp,
+        log: NewLogEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.store()?;
         revoke_code_family_in(&mut tx, code_hash, at).await?;
+        accesslog::append(&mut tx, &log).await?;
         tx.commit().await.store()
     }
 
@@ -566,6 +578,7 @@ impl OAuthStore for SqlStore {
         old: &TokenHash,
         family_id: i64,
         tokens: TokenPair,
+        log: &LogDraft,
     ) -> StoreResult<Rotation> {
         let mut tx = self.writer.begin().await.store()?;
         let rotated = sqlx::query(
@@ -578,27 +591,42 @@ impl OAuthStore for SqlStore {
         .await
         .store()?;
         if rotated.rows_affected() == 0 {
-            revoke_family_in(&mut tx, family_id, tokens.created_at).await?;
+            let reason = Denial::RefreshTokenReused;
+            revoke_family_in(&mut tx, family_id, tokens.created_at, reason).await?;
+            accesslog::append(&mut tx, &log.denied(reason)).await?;
             tx.commit().await.store()?;
             return Ok(Rotation::Reused);
         }
         insert_pair(&mut tx, family_id, &tokens).await?;
+        accesslog::append(&mut tx, &log.allowed()).await?;
         tx.commit().await.store()?;
         Ok(Rotation::Rotated)
     }
 
-    async fn delete_token(&self, token_hash: &TokenHash) -> StoreResult<()> {
+    async fn delete_token(&self, token_hash: &TokenHash, log: NewLogEntry) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.store()?;
+        tombstone_tokens(&mut tx, Revoking::Token(token_hash), Denial::TokenRevoked).await?;
         sqlx::query("DELETE FROM oauth_tokens WHERE token_hash = $1")
             .bind(&token_hash.0)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .store()?;
-        Ok(())
+        accesslog::append(&mut tx, &log).await?;
+        tx.commit().await.store()
     }
 
-    async fn revoke_family(&self, family_id: i64, at: Timestamp) -> StoreResult<()> {
+    async fn revoke_family(
+        &self,
+        family_id: i64,
+        at: Timestamp,
+        log: NewLogEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.store()?;
-        revoke_family_in(&mut tx, family_id, at).await?;
+        // A family revoked as a refusal (a reused refresh token) keeps that reason for its
+        // tokens; otherwise the app gave the family up itself.
+        let reason = log.reason.unwrap_or(Denial::TokenRevoked);
+        revoke_family_in(&mut tx, family_id, at, reason).await?;
+        accesslog::append(&mut tx, &log).await?;
         tx.commit().await.store()
     }
 
@@ -613,6 +641,7 @@ impl OAuthStore for SqlStore {
                 day_ago,
             ),
             ("DELETE FROM oauth_tokens WHERE expires_at <= $1", now),
+            ("DELETE FROM revoked_tokens WHERE expires_at <= $1", now),
             ("DELETE FROM thread_grants WHERE expires_at <= $1", now),
             ("DELETE FROM token_families WHERE expires_at <= $1", now),
         ] {

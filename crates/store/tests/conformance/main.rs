@@ -1,5 +1,6 @@
 //! One storage story, told to SQLite and to PostgreSQL alike.
 
+mod accesslog;
 mod accounts;
 mod messaging;
 mod oauth;

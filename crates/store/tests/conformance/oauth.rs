@@ -1,7 +1,8 @@
+use confidant_core::accesslog::Action;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, GrantUpdate, OAuthStore, Redemption, Rotation, TokenKind,
-    TokenPair,
+    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, NewLogEntry, OAuthStore, Redemption,
+    Rotation, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, StoreError};
@@ -19,7 +20,7 @@ on_both_backends!(
     suspending_an_app_or_revoking_a_grant_deletes_its_tokens
 );
 
-fn app(client_id: &str) -> App {
+pub fn app(client_id: &str) -> App {
     App {
         client_id: client_id.into(),
         name: "Streamflix".into(),
@@ -41,27 +42,35 @@ fn app(client_id: &str) -> App {
     }
 }
 
-fn scopes(s: &str) -> Scopes {
+/// An entry for the member's access log, as the use cases pass to each write.
+pub fn log(member: MemberId, action: Action) -> NewLogEntry {
+    NewLogEntry::new(member, T0, "cfd_app_a", action, "req")
+}
+
+pub fn scopes(s: &str) -> Scopes {
     Scopes::parse(s).unwrap()
 }
 
 async fn grant_for(store: &SqlStore, member: MemberId, client_id: &str, pseudonym: &str) -> i64 {
     store
-        .save_grant(GrantUpdate {
-            member_id: member,
-            client_id: client_id.into(),
-            scopes: scopes("profile"),
-            new_pseudonym: pseudonym.into(),
-            threads: vec![],
-            threads_expire_at: T0,
-            at: T0,
-        })
+        .save_grant(
+            GrantUpdate {
+                member_id: member,
+                client_id: client_id.into(),
+                scopes: scopes("profile"),
+                new_pseudonym: pseudonym.into(),
+                threads: vec![],
+                threads_expire_at: T0,
+                at: T0,
+            },
+            log(member, Action::ConsentGrant),
+        )
         .await
         .unwrap()
         .id
 }
 
-fn pair(tag: &str) -> TokenPair {
+pub fn pair(tag: &str) -> TokenPair {
     TokenPair {
         access_hash: hash(&format!("at-{tag}")),
         access_expires_at: T0.plus_secs(600),
@@ -82,6 +91,7 @@ async fn code(store: &SqlStore, grant_id: i64, client_id: &str, secret: &str) ->
             client_id: client_id.into(),
             redirect_uri: "https://streamflix.example/cb".into(),
             scopes: scopes("profile"),
+            member_id: MemberId(0),
             code_challenge: "challenge".into(),
             created_at: T0,
             expires_at: T0.plus_secs(60),
@@ -133,8 +143,28 @@ async fn grants_keep_their_pseudonym_across_revocation(db: TestDatabase) {
     assert_eq!(grant.pseudonym, "pseudo-1");
     assert!(grant.is_active());
 
-    assert!(store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap());
-    assert!(!store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap());
+    assert!(
+        store
+            .revoke_grant(
+                alice.id,
+                "cfd_app_a",
+                T0,
+                log(alice.id, Action::ConsentRevoke)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_grant(
+                alice.id,
+                "cfd_app_a",
+                T0,
+                log(alice.id, Action::ConsentRevoke)
+            )
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .grant(alice.id, "cfd_app_a")
@@ -157,7 +187,14 @@ async fn a_code_redeems_once_and_a_replay_revokes_its_tokens(db: TestDatabase) {
     let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
     let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
 
-    let first = store.redeem_code(&code_hash, pair("1")).await.unwrap();
+    let first = store
+        .redeem_code(
+            &code_hash,
+            pair("1"),
+            &LogDraft(log(alice.id, Action::TokenIssue)),
+        )
+        .await
+        .unwrap();
     assert!(matches!(first, Redemption::Issued { .. }));
     let access = store.token(&hash("at-1")).await.unwrap().unwrap();
     assert_eq!(access.kind, TokenKind::Access);
@@ -165,7 +202,14 @@ async fn a_code_redeems_once_and_a_replay_revokes_its_tokens(db: TestDatabase) {
     assert_eq!(access.app_status, AppStatus::Pending);
     assert!(live(store, "rt-1").await);
 
-    let second = store.redeem_code(&code_hash, pair("2")).await.unwrap();
+    let second = store
+        .redeem_code(
+            &code_hash,
+            pair("2"),
+            &LogDraft(log(alice.id, Action::TokenIssue)),
+        )
+        .await
+        .unwrap();
     assert_eq!(second, Redemption::Replayed);
     assert!(!live(store, "at-1").await);
     assert!(!live(store, "rt-1").await);
@@ -178,12 +222,24 @@ async fn a_reused_refresh_token_revokes_its_family(db: TestDatabase) {
     store.create_app(app("cfd_app_a")).await.unwrap();
     let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
     let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
-    let Redemption::Issued { family_id } = store.redeem_code(&code_hash, pair("1")).await.unwrap()
+    let Redemption::Issued { family_id } = store
+        .redeem_code(
+            &code_hash,
+            pair("1"),
+            &LogDraft(log(alice.id, Action::TokenIssue)),
+        )
+        .await
+        .unwrap()
     else {
         panic!("first redemption must issue");
     };
     let rotated = store
-        .rotate_refresh_token(&hash("rt-1"), family_id, pair("2"))
+        .rotate_refresh_token(
+            &hash("rt-1"),
+            family_id,
+            pair("2"),
+            &LogDraft(log(alice.id, Action::TokenRefresh)),
+        )
         .await
         .unwrap();
     assert_eq!(rotated, Rotation::Rotated);
@@ -192,7 +248,12 @@ async fn a_reused_refresh_token_revokes_its_family(db: TestDatabase) {
     assert!(old.rotated_at.is_some());
 
     let reused = store
-        .rotate_refresh_token(&hash("rt-1"), family_id, pair("3"))
+        .rotate_refresh_token(
+            &hash("rt-1"),
+            family_id,
+            pair("3"),
+            &LogDraft(log(alice.id, Action::TokenRefresh)),
+        )
         .await
         .unwrap();
     assert_eq!(reused, Rotation::Reused);
@@ -210,10 +271,32 @@ async fn suspending_an_app_or_revoking_a_grant_deletes_its_tokens(db: TestDataba
     let bob_grant = grant_for(store, bob.id, "cfd_app_a", "pb").await;
     let alice_code = code(store, alice_grant, "cfd_app_a", "code-a").await;
     let bob_code = code(store, bob_grant, "cfd_app_a", "code-b").await;
-    store.redeem_code(&alice_code, pair("a")).await.unwrap();
-    store.redeem_code(&bob_code, pair("b")).await.unwrap();
+    store
+        .redeem_code(
+            &alice_code,
+            pair("a"),
+            &LogDraft(log(alice.id, Action::TokenIssue)),
+        )
+        .await
+        .unwrap();
+    store
+        .redeem_code(
+            &bob_code,
+            pair("b"),
+            &LogDraft(log(bob.id, Action::TokenIssue)),
+        )
+        .await
+        .unwrap();
 
-    store.revoke_grant(alice.id, "cfd_app_a", T0).await.unwrap();
+    store
+        .revoke_grant(
+            alice.id,
+            "cfd_app_a",
+            T0,
+            log(alice.id, Action::ConsentRevoke),
+        )
+        .await
+        .unwrap();
     assert!(!live(store, "at-a").await && !live(store, "rt-a").await);
     assert!(
         live(store, "at-b").await,

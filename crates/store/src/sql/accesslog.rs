@@ -1,0 +1,319 @@
+//! Members' access logs: appending inside the caller's transaction, and reading entries,
+//! stored tree hashes and heads.
+//!
+//! An append locks the member's head row first, so appends to one log queue up: seqs stay
+//! gapless and every append extends the tree the previous one left. It reads the frontier
+//! (at most log₂ n stored hashes), hashes up the right edge and stores the new complete
+//! subtrees' hashes — O(log n), never a rebuild.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+
+use super::{ResultExt, SqlStore};
+use confidant_core::accesslog::Denial;
+use confidant_core::store::{
+    AccessLogStore, LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult,
+};
+use confidant_core::tokens::TokenHash;
+use confidant_core::{MemberId, StoreError, Timestamp};
+use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
+
+fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored access-log {what} `{value}` is not valid").into())
+}
+
+fn to_i64(n: u64) -> StoreResult<i64> {
+    i64::try_from(n).map_err(|_| corrupt("position", n))
+}
+
+fn to_u64(n: i64) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|_| corrupt("position", n))
+}
+
+fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .map(Hash)
+        .map_err(|_| corrupt("hash of length", len))
+}
+
+const ENTRY_COLUMNS: &str = "seq, at, app, action, scope, objects, outcome, reason, request_id";
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    seq: i64,
+    at: i64,
+    app: String,
+    action: String,
+    scope: Option<String>,
+    objects: String,
+    outcome: String,
+    reason: Option<String>,
+    request_id: String,
+}
+
+impl TryFrom<EntryRow> for Entry {
+    type Error = StoreError;
+
+    fn try_from(row: EntryRow) -> StoreResult<Self> {
+        Ok(Entry {
+            seq: to_u64(row.seq)?,
+            at_ms: row.at,
+            app: row.app,
+            action: row.action,
+            scope: row.scope,
+            objects: row.objects.split_whitespace().map(str::to_owned).collect(),
+            outcome: Outcome::parse(&row.outcome)
+                .ok_or_else(|| corrupt("outcome", &row.outcome))?,
+            reason: row.reason,
+            request_id: row.request_id,
+        })
+    }
+}
+
+/// `$from, $from+1, …` for `count` values: the placeholders of an `IN (…)` list.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The stored hashes at `indexes`, in that order.
+async fn hashes_in(
+    conn: &mut AnyConnection,
+    member: MemberId,
+    indexes: &[u64],
+) -> StoreResult<Vec<Hash>> {
+    if indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT idx, hash FROM access_log_hashes WHERE member_id = $1 AND idx IN ({})",
+        placeholders(2, indexes.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&sql).bind(member.0);
+    for index in indexes {
+        query = query.bind(to_i64(*index)?);
+    }
+    let mut found = std::collections::HashMap::new();
+    for (index, bytes) in query.fetch_all(&mut *conn).await.store()? {
+        found.insert(index, hash(bytes)?);
+    }
+    indexes
+        .iter()
+        .map(|index| {
+            found
+                .get(&to_i64(*index)?)
+                .copied()
+                .ok_or_else(|| corrupt("tree: missing hash at index", index))
+        })
+        .collect()
+}
+
+/// Appends `entry` to its member's log inside the caller's transaction.
+pub(crate) async fn append(conn: &mut AnyConnection, new: &NewLogEntry) -> StoreResult<Entry> {
+    let member = new.member_id;
+    let size: i64 = sqlx::query_scalar(
+        "INSERT INTO access_log_heads (member_id, size, root) VALUES ($1, 0, $2) \
+         ON CONFLICT (member_id) DO UPDATE SET size = access_log_heads.size RETURNING size",
+    )
+    .bind(member.0)
+    .bind(EMPTY_ROOT.0.to_vec())
+    .fetch_one(&mut *conn)
+    .await
+    .store()?;
+    let size = to_u64(size)?;
+    let roots = hashes_in(conn, member, &Frontier::indexes(size)).await?;
+    let mut frontier = Frontier::from_stored(size, roots).map_err(|e| corrupt("tree", e))?;
+    let entry = new.at_seq(size);
+    let appended = frontier.push(entry.leaf_hash());
+
+    sqlx::query(&format!(
+        "INSERT INTO access_log_entries (member_id, {ENTRY_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(member.0)
+    .bind(to_i64(entry.seq)?)
+    .bind(entry.at_ms)
+    .bind(&entry.app)
+    .bind(&entry.action)
+    .bind(&entry.scope)
+    .bind(entry.objects.join(" "))
+    .bind(entry.outcome.as_str())
+    .bind(&entry.reason)
+    .bind(&entry.request_id)
+    .execute(&mut *conn)
+    .await
+    .store()?;
+
+    let rows = (0..appended.hashes.len())
+        .map(|i| format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("INSERT INTO access_log_hashes (member_id, idx, hash) VALUES {rows}");
+    let mut insert = sqlx::query(&sql).bind(member.0);
+    for (i, hash) in appended.hashes.iter().enumerate() {
+        insert = insert
+            .bind(to_i64(appended.first_index + i as u64)?)
+            .bind(hash.0.to_vec());
+    }
+    insert.execute(&mut *conn).await.store()?;
+
+    sqlx::query("UPDATE access_log_heads SET size = $2, root = $3 WHERE member_id = $1")
+        .bind(member.0)
+        .bind(to_i64(frontier.size())?)
+        .bind(frontier.root().0.to_vec())
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    Ok(entry)
+}
+
+/// Which tokens are being revoked, for [`tombstone_tokens`].
+pub(crate) enum Revoking<'a> {
+    Grant(i64),
+    App(&'a str),
+    Family(i64),
+    Token(&'a TokenHash),
+}
+
+/// Records the tokens about to be deleted as revoked for `reason`, until they would have
+/// expired, so that a partner still presenting one is logged against its member.
+pub(crate) async fn tombstone_tokens(
+    conn: &mut AnyConnection,
+    which: Revoking<'_>,
+    reason: Denial,
+) -> StoreResult<()> {
+    let condition = match which {
+        Revoking::Grant(_) => "g.id = $1",
+        Revoking::App(_) => "g.client_id = $1",
+        Revoking::Family(_) => "f.id = $1",
+        Revoking::Token(_) => "t.token_hash = $1",
+    };
+    let sql = format!(
+        "INSERT INTO revoked_tokens (token_hash, member_id, client_id, reason, expires_at) \
+         SELECT t.token_hash, g.member_id, g.client_id, '{}', t.expires_at \
+         FROM oauth_tokens t JOIN token_families f ON f.id = t.family_id \
+         JOIN grants g ON g.id = f.grant_id WHERE {condition} \
+         ON CONFLICT (token_hash) DO NOTHING",
+        reason.as_str()
+    );
+    let query = sqlx::query(&sql);
+    let query = match which {
+        Revoking::Grant(id) | Revoking::Family(id) => query.bind(id),
+        Revoking::App(client_id) => query.bind(client_id),
+        Revoking::Token(hash) => query.bind(&hash.0),
+    };
+    query.execute(&mut *conn).await.store()?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccessLogStore for SqlStore {
+    async fn append_log(&self, entry: NewLogEntry, touch_grant: Option<i64>) -> StoreResult<Entry> {
+        let mut tx = self.writer.begin().await.store()?;
+        let appended = append(&mut tx, &entry).await?;
+        if let Some(grant_id) = touch_grant {
+            sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
+                .bind(grant_id)
+                .bind(entry.at.0)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+        }
+        tx.commit().await.store()?;
+        Ok(appended)
+    }
+
+    async fn log_head(&self, member: MemberId) -> StoreResult<LogHead> {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT size, root FROM access_log_heads WHERE member_id = $1")
+                .bind(member.0)
+                .fetch_optional(&self.readers)
+                .await
+                .store()?;
+        Ok(match row {
+            Some((size, root)) => LogHead {
+                size: to_u64(size)?,
+                root: hash(root)?,
+            },
+            None => LogHead {
+                size: 0,
+                root: EMPTY_ROOT,
+            },
+        })
+    }
+
+    async fn log_hashes(&self, member: MemberId, indexes: &[u64]) -> StoreResult<Vec<Hash>> {
+        let mut conn = self.readers.acquire().await.store()?;
+        hashes_in(&mut conn, member, indexes).await
+    }
+
+    async fn log_entries(&self, member: MemberId, query: &LogQuery) -> StoreResult<Vec<Entry>> {
+        let mut sql =
+            format!("SELECT {ENTRY_COLUMNS} FROM access_log_entries WHERE member_id = $1");
+        let mut next = 2;
+        if query.app.is_some() {
+            sql.push_str(&format!(" AND app = ${next}"));
+            next += 1;
+        }
+        if query.before.is_some() {
+            sql.push_str(&format!(" AND seq < ${next}"));
+            next += 1;
+        }
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${next}"));
+        let mut select = sqlx::query_as::<_, EntryRow>(&sql).bind(member.0);
+        if let Some(app) = &query.app {
+            select = select.bind(app);
+        }
+        if let Some(before) = query.before {
+            select = select.bind(to_i64(before)?);
+        }
+        select
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.readers)
+            .await
+            .store()?
+            .into_iter()
+            .map(Entry::try_from)
+            .collect()
+    }
+
+    async fn log_range(&self, member: MemberId, from: u64, limit: u32) -> StoreResult<Vec<Entry>> {
+        sqlx::query_as::<_, EntryRow>(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM access_log_entries \
+             WHERE member_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(member.0)
+        .bind(to_i64(from)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .store()?
+        .into_iter()
+        .map(Entry::try_from)
+        .collect()
+    }
+
+    async fn revoked_token(&self, token_hash: &TokenHash) -> StoreResult<Option<RevokedToken>> {
+        let row: Option<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT member_id, client_id, reason, expires_at FROM revoked_tokens \
+             WHERE token_hash = $1",
+        )
+        .bind(&token_hash.0)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        row.map(|(member_id, client_id, reason, expires_at)| {
+            Ok(RevokedToken {
+                member_id: MemberId(member_id),
+                client_id,
+                reason: Denial::parse(&reason).ok_or_else(|| corrupt("reason", &reason))?,
+                expires_at: Timestamp(expires_at),
+            })
+        })
+        .transpose()
+    }
+}
