@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,6 +13,7 @@ use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
 use confidant_core::oauth::AppRegistration;
 use confidant_core::store::App;
+use confidant_log::{Export, PublicKey};
 
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::startup;
@@ -69,6 +70,29 @@ pub enum Command {
     Apps {
         #[command(subcommand)]
         command: AppsCommand,
+    },
+    /// Work with exported access logs, offline.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Verify an exported access log: recompute its Merkle root, check the checkpoint's
+    /// signature, and check it only grew since an earlier checkpoint.
+    Verify {
+        /// The export file (Settings → Access log → Download, or
+        /// GET /api/v1/me/access-log/export).
+        file: PathBuf,
+        /// The server's public key (`name+id+key`, from /.well-known/confidant-log-key), or
+        /// a file holding it [default: the key written in the export]
+        #[arg(long)]
+        public_key: Option<String>,
+        /// A checkpoint saved earlier (a file): the log must be consistent with it.
+        #[arg(long)]
+        previous: Option<PathBuf>,
     },
 }
 
@@ -157,9 +181,22 @@ impl Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::DefaultConfig = cli.command {
-        std::io::stdout().write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
-        return Ok(());
+    match cli.command {
+        Command::DefaultConfig => {
+            std::io::stdout().write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
+            return Ok(());
+        }
+        // Verification needs no server, database or configuration: an auditor runs it
+        // anywhere.
+        Command::Log {
+            command:
+                LogCommand::Verify {
+                    file,
+                    public_key,
+                    previous,
+                },
+        } => return verify_log(&file, public_key.as_deref(), previous.as_deref()),
+        _ => {}
     }
     let config = Config::load(cli.global.config.as_deref(), cli.overrides())
         .context("invalid configuration")?;
@@ -172,7 +209,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 startup::open_store(&config).await?.close().await;
                 report(&format!("migrated {}", redact(&config.database_url())))
             }
-            Command::DefaultConfig => Ok(()),
+            Command::DefaultConfig | Command::Log { .. } => Ok(()),
             Command::Users { command } => users(config, command).await,
             Command::Apps { command } => apps(config, command).await,
         }
@@ -295,6 +332,53 @@ fn app_json(app: &App) -> Value {
         "surfaces": app.surfaces,
         "variations": app.variations,
     })
+}
+
+fn verify_log(
+    file: &Path,
+    public_key: Option<&str>,
+    previous: Option<&Path>,
+) -> anyhow::Result<()> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let export: Export = serde_json::from_str(&read(file)?)
+        .with_context(|| format!("{} is not an access-log export", file.display()))?;
+    let public_key = public_key
+        .map(|key| {
+            // A key is `name+id+base64`; anything else is taken as a file holding one.
+            let text = if Path::new(key).is_file() {
+                read(Path::new(key))?
+            } else {
+                key.to_owned()
+            };
+            PublicKey::parse(&text).context("invalid --public-key")
+        })
+        .transpose()?;
+    let previous = previous.map(read).transpose()?;
+    let verified = confidant_log::export::verify(&export, public_key.as_ref(), previous.as_deref())
+        .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
+    let scope = if verified.complete {
+        String::new()
+    } else {
+        format!(" (with inclusion proofs; the log has {})", verified.size)
+    };
+    report(&format!("verified {} entries{scope}", verified.entries))?;
+    report(&format!(
+        "log: {} (size {})",
+        verified.origin, verified.size
+    ))?;
+    if let Some(size) = verified.consistent_with {
+        report(&format!(
+            "consistent with the earlier checkpoint of {size} entries: nothing was changed or removed"
+        ))?;
+    }
+    if verified.key_from_file {
+        report(
+            "note: checked with the key written in the file; pass --public-key to pin the server's key",
+        )?;
+    }
+    Ok(())
 }
 
 /// What a command prints for its user (not a log line).

@@ -4,7 +4,10 @@
 //! listener until the shutdown future resolves. Tests bind `127.0.0.1:0` and call both.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use confidant_core::live::LocalBus;
 use confidant_core::{Clock, Confidant, SystemClock};
+use confidant_log::LogSigner;
 use confidant_store::SqlStore;
 
 use crate::config::Config;
@@ -64,8 +68,63 @@ pub fn application(
         Arc::new(store.clone()),
         clock,
         Arc::new(LocalBus::default()),
+        log_signer(config)?,
         config.settings(),
     )?)
+}
+
+/// Where the access-log signing key lives, beside (never inside) the database.
+pub fn log_key_path(config: &Config) -> PathBuf {
+    config.data_dir.join(LOG_KEY_FILE)
+}
+
+const LOG_KEY_FILE: &str = "access-log.key";
+
+/// The access-log checkpoint signing key, read from the data directory or created there on
+/// first run, readable by its owner only. Keeping it out of the database means a copy or an
+/// edit of the database cannot forge checkpoints. Nodes sharing one database must share this
+/// file too.
+pub fn log_signer(config: &Config) -> anyhow::Result<LogSigner> {
+    let path = log_key_path(config);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => LogSigner::from_private_key(&text)
+            .with_context(|| format!("{} is not an access-log signing key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let name = key_name(&config.public_url());
+            let (signer, private_key) = LogSigner::generate(&name)?;
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(format!("{private_key}\n").as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), public_key = signer.public_key(), "created the access-log signing key");
+            Ok(signer)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// A key name from the public URL's host and port, e.g. `confidant.example.org`.
+fn key_name(public_url: &str) -> String {
+    url::Url::parse(public_url)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| "confidant".to_owned())
 }
 
 /// Opens and migrates the configured database.

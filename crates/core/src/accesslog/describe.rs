@@ -18,6 +18,16 @@ pub struct DescribedEntry {
 }
 
 impl Confidant {
+    /// One entry in words.
+    pub async fn describe_entry(
+        &self,
+        me: MemberId,
+        entry: Entry,
+    ) -> Result<DescribedEntry, Error> {
+        let mut described = self.describe(me, vec![entry]).await?;
+        described.pop().ok_or(Error::NotFound)
+    }
+
     pub(super) async fn describe(
         &self,
         me: MemberId,

@@ -14,7 +14,7 @@ fn entry(seq: u64) -> Entry {
         seq,
         at_ms: 1_763_800_000_000 + seq as i64,
         app: "cfd_app_streamflix".into(),
-        action: if seq % 2 == 0 {
+        action: if seq.is_multiple_of(2) {
             "profile.read"
         } else {
             "token.issue"
@@ -22,12 +22,12 @@ fn entry(seq: u64) -> Entry {
         .into(),
         scope: Some("profile".into()),
         objects: vec![format!("member:{seq}")],
-        outcome: if seq % 3 == 0 {
+        outcome: if seq.is_multiple_of(3) {
             Outcome::Denied
         } else {
             Outcome::Allowed
         },
-        reason: (seq % 3 == 0).then(|| "insufficient_scope".into()),
+        reason: seq.is_multiple_of(3).then(|| "insufficient_scope".into()),
         request_id: format!("req-{seq}"),
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod oauth;
 pub mod ops;
 pub mod partner;
+pub mod request_id;
 pub mod session;
 pub mod web;
 
@@ -22,7 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// No inline script, no third-party anything; pages cannot be framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \

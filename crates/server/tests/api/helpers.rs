@@ -19,6 +19,8 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub db: TestDatabase,
+    /// The data directory, which holds the access-log signing key.
+    pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -40,6 +42,8 @@ impl TestApp {
 
     pub async fn spawn_with(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::default();
+        let data_dir = tempfile::tempdir().unwrap();
+        config.data_dir = data_dir.path().to_owned();
         config.database.url = Some(DatabaseUrl(db.url.clone()));
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         // Cheap hashing keeps the suite fast; production uses OWASP's parameters.
@@ -71,6 +75,7 @@ impl TestApp {
                 .unwrap(),
             clock,
             db,
+            data_dir,
             stop: Some(stop),
             server: Some(server),
         }

@@ -1,5 +1,6 @@
 //! HTTP-level tests against a real server on 127.0.0.1:0, on SQLite and on PostgreSQL.
 
+mod accesslog;
 mod accounts;
 mod cli;
 mod conversations;

@@ -23,7 +23,11 @@ on_both_backends!(
 );
 
 fn entry(member: MemberId, n: u64) -> NewLogEntry {
-    let app = if n % 3 == 0 { "cfd_app_b" } else { "cfd_app_a" };
+    let app = if n.is_multiple_of(3) {
+        "cfd_app_b"
+    } else {
+        "cfd_app_a"
+    };
     let entry = NewLogEntry::new(
         member,
         T0.plus_secs(n as i64),
@@ -33,7 +37,7 @@ fn entry(member: MemberId, n: u64) -> NewLogEntry {
     )
     .with_scope("profile")
     .with_objects(vec![format!("member:{n}")]);
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         LogDraft(entry).denied(Denial::InsufficientScope)
     } else {
         entry

@@ -9,6 +9,7 @@ use confidant_core::oauth::ConnectedApp;
 
 use super::schema::{ErrorOut, conversation_title};
 use crate::http::error::{ApiError, AppJson, AppPath};
+use crate::http::request_id::RequestId;
 use crate::http::session::ApiCaller;
 use crate::state::AppState;
 
@@ -87,11 +88,12 @@ pub async fn list(
 pub async fn disconnect(
     State(state): State<AppState>,
     caller: ApiCaller,
+    RequestId(request_id): RequestId,
     AppPath(client_id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .app
-        .disconnect_app(caller.member().id, &client_id)
+        .disconnect_app(caller.member().id, &client_id, &request_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! The first-party JSON API under `/api/v1`, and its OpenAPI document.
 
+mod accesslog;
 mod accounts;
 mod apps;
 mod conversations;
@@ -28,6 +29,18 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/me/password", put(accounts::change_password))
         .route("/api/v1/me/apps", get(apps::list))
+        .route("/api/v1/me/access-log", get(accesslog::page))
+        .route(
+            "/api/v1/me/access-log/checkpoint",
+            get(accesslog::checkpoint),
+        )
+        .route("/api/v1/me/access-log/inclusion", get(accesslog::inclusion))
+        .route(
+            "/api/v1/me/access-log/consistency",
+            get(accesslog::consistency),
+        )
+        .route("/api/v1/me/access-log/export", get(accesslog::export))
+        .route("/.well-known/confidant-log-key", get(accesslog::public_key))
         .route("/api/v1/me/apps/{client_id}", delete(apps::disconnect))
         .route("/api/v1/members", get(accounts::search))
         .route("/api/v1/friends", get(friends::overview))
@@ -92,6 +105,8 @@ pub fn router() -> Router<AppState> {
         conversations::messages, conversations::send, conversations::mark_read,
         events::stream,
         apps::list, apps::disconnect,
+        accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
+        accesslog::export, accesslog::public_key,
         crate::http::partner::me,
     ),
     modifiers(&BearerAuth),
@@ -101,6 +116,8 @@ pub fn router() -> Router<AppState> {
         (name = "conversations", description = "1:1 and group conversations and their messages"),
         (name = "events", description = "Live delivery over Server-Sent Events"),
         (name = "apps", description = "Partner apps you connected, and disconnecting them"),
+        (name = "access log", description = "Everything partner apps did with your data, in a \
+                                             Merkle log with signed checkpoints and proofs"),
         (name = "partner", description = "The partner API, for apps holding a member's OAuth \
                                           access token (see /.well-known/oauth-authorization-server)"),
     )

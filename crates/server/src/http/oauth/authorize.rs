@@ -19,6 +19,7 @@ use confidant_core::oauth::{
 use confidant_core::store::{App, Member};
 
 use crate::http::api::schema::conversation_title;
+use crate::http::request_id::RequestId;
 use crate::http::session::{BrowserSession, CsrfToken};
 use crate::http::web::{Page, PageError, render};
 use crate::state::AppState;
@@ -87,6 +88,7 @@ pub async fn decide(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
     CsrfToken(csrf): CsrfToken,
+    RequestId(request_id): RequestId,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
     let params: HashMap<String, String> = [
@@ -131,7 +133,7 @@ pub async fn decide(
         thread_days: form.thread_days.unwrap_or(THREAD_GRANT_DEFAULT_DAYS),
     };
     let me = session.member;
-    match state.app.consent(&me, &valid, consent).await {
+    match state.app.consent(&me, &valid, consent, &request_id).await {
         Ok(code) => Ok(answer(&state, &valid, Ok(&code))),
         Err(confidant_core::Error::Invalid { message, .. }) => {
             consent_page(&state, me, csrf, &params, &valid, Some(message)).await

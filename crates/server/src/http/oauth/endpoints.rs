@@ -11,12 +11,14 @@ use confidant_core::store::TokenKind;
 
 use super::client::OAuthForm;
 use super::error::OAuthErrorResponse;
+use crate::http::request_id::RequestId;
 use crate::state::AppState;
 
 /// The token endpoint: `authorization_code` and `refresh_token` grants, nothing else
 /// (no `password`, no `client_credentials`, no implicit).
 pub async fn token(
     State(state): State<AppState>,
+    RequestId(request_id): RequestId,
     form: OAuthForm,
 ) -> Result<Response, OAuthErrorResponse> {
     let grant_type = form.require("grant_type")?;
@@ -37,13 +39,14 @@ pub async fn token(
                 code,
                 form.get("redirect_uri"),
                 form.get("code_verifier"),
+                &request_id,
             )
             .await?
     } else {
         let refresh_token = form.require("refresh_token")?;
         state
             .app
-            .refresh(&client, refresh_token, form.get("scope"))
+            .refresh(&client, refresh_token, form.get("scope"), &request_id)
             .await?
     };
     Ok(no_store(axum::Json(token_body(&issued)).into_response()))
@@ -73,11 +76,12 @@ fn token_body(issued: &IssuedTokens) -> Value {
 /// authenticated client's own tokens.
 pub async fn revoke(
     State(state): State<AppState>,
+    RequestId(request_id): RequestId,
     form: OAuthForm,
 ) -> Result<Response, OAuthErrorResponse> {
     let client = form.client(&state).await?;
     let token = form.require("token")?;
-    state.app.revoke_token(&client, token).await?;
+    state.app.revoke_token(&client, token, &request_id).await?;
     Ok(no_store(().into_response()))
 }
 

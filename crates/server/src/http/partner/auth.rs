@@ -1,5 +1,8 @@
-//! Partner authentication: an OAuth access token in `Authorization: Bearer`, checked on
-//! every call, and the errors of RFC 6750 §3.
+//! Partner authentication: an OAuth access token in `Authorization: Bearer`, handed with the
+//! request id to the use cases (which check it and log the call), and the errors of
+//! RFC 6750 §3.
+
+use std::convert::Infallible;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -7,71 +10,57 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use confidant_core::Error;
-use confidant_core::oauth::{PartnerAccess, Scope};
+use confidant_core::partner::{PartnerError, PartnerRequest};
 
+use crate::http::request_id::RequestId;
 use crate::http::session::bearer;
-use crate::state::AppState;
 
-/// A partner call with a live access token: the member, the app's grant and the scopes.
-pub struct PartnerCaller(PartnerAccess);
+/// A partner call: its bearer token, if any, and its request id.
+pub struct PartnerCall(pub PartnerRequest);
 
-impl PartnerCaller {
-    /// The access, if the token carries `scope`; otherwise `insufficient_scope`.
-    pub fn require(&self, scope: Scope) -> Result<&PartnerAccess, PartnerError> {
-        if self.0.scopes.contains(scope) {
-            Ok(&self.0)
-        } else {
-            Err(PartnerError::InsufficientScope(scope))
-        }
+impl<S: Send + Sync> FromRequestParts<S> for PartnerCall {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        Ok(PartnerCall(PartnerRequest {
+            token: bearer(&parts.headers).map(str::to_owned),
+            request_id,
+        }))
     }
 }
 
-#[derive(Debug)]
-pub enum PartnerError {
-    /// No token, or one that is malformed, expired, revoked or unknown.
-    InvalidToken,
-    InsufficientScope(Scope),
-    Core(Error),
-}
+/// A partner API error as an HTTP response.
+pub struct PartnerErrorResponse(pub PartnerError);
 
-impl From<Error> for PartnerError {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::Unauthorized => PartnerError::InvalidToken,
-            other => PartnerError::Core(other),
-        }
+impl From<PartnerError> for PartnerErrorResponse {
+    fn from(error: PartnerError) -> Self {
+        PartnerErrorResponse(error)
     }
 }
 
-impl FromRequestParts<AppState> for PartnerCaller {
-    type Rejection = PartnerError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or(PartnerError::InvalidToken)?;
-        Ok(PartnerCaller(state.app.partner_access(token).await?))
-    }
-}
-
-impl IntoResponse for PartnerError {
+impl IntoResponse for PartnerErrorResponse {
     fn into_response(self) -> Response {
-        let (status, challenge, code, message) = match self {
+        let (status, challenge, code, message) = match self.0 {
             PartnerError::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"confidant\", error=\"invalid_token\"".to_owned(),
+                Some("Bearer realm=\"confidant\", error=\"invalid_token\"".to_owned()),
                 "invalid_token",
                 "The access token is missing, expired or revoked.".to_owned(),
             ),
             PartnerError::InsufficientScope(scope) => (
                 StatusCode::FORBIDDEN,
-                format!(
+                Some(format!(
                     "Bearer realm=\"confidant\", error=\"insufficient_scope\", scope=\"{scope}\""
-                ),
+                )),
                 "insufficient_scope",
                 format!("This call needs the `{scope}` scope."),
+            ),
+            PartnerError::NotFound => (
+                StatusCode::NOT_FOUND,
+                None,
+                "not_found",
+                "Not found.".to_owned(),
             ),
             PartnerError::Core(error) => {
                 return crate::http::error::ApiError::Core(error).into_response();
@@ -82,7 +71,7 @@ impl IntoResponse for PartnerError {
             axum::Json(json!({ "error": code, "message": message })),
         )
             .into_response();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);

@@ -1,5 +1,6 @@
 //! The partner API under `/partner/v1`: what an app can do with a member's OAuth token.
-//! Every handler takes a [`PartnerCaller`] and states the scope it needs.
+//! Every handler takes a [`PartnerCall`] and makes one core call, which checks the token and
+//! scope and records the call in the member's access log.
 
 mod auth;
 
@@ -7,11 +8,11 @@ use axum::Router;
 use axum::routing::get;
 use serde::Serialize;
 
-use confidant_core::oauth::Scope;
+use axum::extract::State;
 
 use crate::state::AppState;
 
-pub use auth::{PartnerCaller, PartnerError};
+pub use auth::{PartnerCall, PartnerErrorResponse};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/partner/v1/me", get(me))
@@ -35,10 +36,13 @@ pub struct PartnerProfile {
     ),
     security(("partner_oauth" = ["profile"]))
 )]
-pub async fn me(caller: PartnerCaller) -> Result<axum::Json<PartnerProfile>, PartnerError> {
-    let access = caller.require(Scope::Profile)?;
+pub async fn me(
+    State(state): State<AppState>,
+    PartnerCall(call): PartnerCall,
+) -> Result<axum::Json<PartnerProfile>, PartnerErrorResponse> {
+    let profile = state.app.partner_profile(&call).await?;
     Ok(axum::Json(PartnerProfile {
-        id: access.grant.pseudonym.clone(),
-        display_name: access.member.display_name.clone(),
+        id: profile.id,
+        display_name: profile.display_name,
     }))
 }

@@ -11,6 +11,7 @@ use confidant_core::store::App;
 
 use super::{Page, PageError, render, see_other, when};
 use crate::http::api::schema::conversation_title;
+use crate::http::request_id::RequestId;
 use crate::http::session::{BrowserSession, CsrfToken, CurrentMember};
 use crate::state::AppState;
 
@@ -39,6 +40,7 @@ struct RegistryEntry {
 struct RegistryPage {
     page: Page,
     apps: Vec<RegistryEntry>,
+    log_public_key: String,
 }
 
 /// `GET /apps`: every approved app, who runs it, what it may ask for, and what it counts.
@@ -62,6 +64,7 @@ pub async fn registry(
         &RegistryPage {
             page: Page::new("Apps", session.map(|s| s.member), csrf),
             apps,
+            log_public_key: state.app.log_public_key().to_owned(),
         },
     )
 }
@@ -128,11 +131,12 @@ pub async fn connected(
 pub async fn disconnect(
     State(state): State<AppState>,
     current: CurrentMember,
+    RequestId(request_id): RequestId,
     Path(client_id): Path<String>,
 ) -> Result<Response, PageError> {
     state
         .app
-        .disconnect_app(current.member().id, &client_id)
+        .disconnect_app(current.member().id, &client_id, &request_id)
         .await?;
     Ok(see_other("/settings/apps"))
 }

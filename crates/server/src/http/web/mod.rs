@@ -1,6 +1,7 @@
 //! The server-rendered web UI. Every page works without JavaScript; `static/app.js` only
 //! adds live updates.
 
+mod accesslog;
 mod admin;
 mod apps;
 mod assets;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/password", post(settings::password))
         .route("/settings/delete", post(settings::delete))
         .route("/settings/apps", get(apps::connected))
+        .route("/settings/access-log", get(accesslog::page))
         .route(
             "/settings/apps/{client_id}/disconnect",
             post(apps::disconnect),

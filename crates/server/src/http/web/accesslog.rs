@@ -1,0 +1,120 @@
+//! `/settings/access-log`: the member's access log as a timeline, filtered by app, with the
+//! download and the signed checkpoint to verify it with.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use confidant_core::Timestamp;
+use confidant_core::store::LogQuery;
+
+use super::{Page, PageError, render, when};
+use crate::http::session::{CsrfToken, CurrentMember};
+use crate::state::AppState;
+
+struct AppOption {
+    client_id: String,
+    name: String,
+    selected: bool,
+}
+
+struct EntryRow {
+    seq: u64,
+    when: String,
+    iso: String,
+    text: String,
+    outcome: &'static str,
+    action: String,
+    scope: Option<String>,
+    request_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "access_log.html")]
+struct AccessLogPage {
+    page: Page,
+    handle: String,
+    apps: Vec<AppOption>,
+    entries: Vec<EntryRow>,
+    filtered: bool,
+    /// The `app` query parameter to keep on links, if filtering.
+    app_query: Option<String>,
+    next_before: Option<u64>,
+    public_key: String,
+    checkpoint: String,
+}
+
+#[derive(Deserialize)]
+pub struct Params {
+    app: Option<String>,
+    before: Option<u64>,
+}
+
+/// `GET /settings/access-log`.
+pub async fn page(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let me = current.0.member;
+    let app = params.app.filter(|app| !app.is_empty());
+    let log = state
+        .app
+        .access_log(
+            me.id,
+            LogQuery {
+                app: app.clone(),
+                before: params.before,
+                limit: 0,
+            },
+        )
+        .await?;
+    let apps = state
+        .app
+        .access_log_apps(me.id)
+        .await?
+        .into_iter()
+        .map(|(client_id, name)| AppOption {
+            selected: app.as_deref() == Some(client_id.as_str()),
+            client_id,
+            name,
+        })
+        .collect();
+    let entries = log
+        .entries
+        .into_iter()
+        .map(|described| {
+            let entry = described.entry;
+            let (when, iso) = when(Timestamp(entry.at_ms));
+            EntryRow {
+                seq: entry.seq,
+                when,
+                iso,
+                text: described.text,
+                outcome: entry.outcome.as_str(),
+                action: entry.action,
+                scope: entry.scope,
+                request_id: entry.request_id,
+            }
+        })
+        .collect();
+    let checkpoint = state.app.log_checkpoint(me.id).await?;
+    render(
+        StatusCode::OK,
+        &AccessLogPage {
+            handle: me.handle.clone(),
+            page: Page::new("Access log", Some(me), csrf),
+            apps,
+            entries,
+            filtered: app.is_some(),
+            app_query: app
+                .map(|app| url::form_urlencoded::byte_serialize(app.as_bytes()).collect()),
+            next_before: log.next_before,
+            public_key: state.app.log_public_key().to_owned(),
+            checkpoint,
+        },
+    )
+}
