@@ -144,16 +144,13 @@ impl Confidant {
         let now = self.clock.now();
         let hash = tokens::hash(refresh_token);
         let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
-        let log = |member: MemberId, scopes: &Scopes| {
-            LogDraft(
-                NewLogEntry::new(
-                    member,
-                    now,
-                    &client.client_id,
-                    Action::TokenRefresh,
-                    request_id,
-                )
-                .with_scope(scopes),
+        let entry = |member: MemberId| {
+            NewLogEntry::new(
+                member,
+                now,
+                &client.client_id,
+                Action::TokenRefresh,
+                request_id,
             )
         };
         let Some(record) = self
@@ -167,12 +164,12 @@ impl Confidant {
                 && revoked.client_id == client.client_id
                 && revoked.expires_at > now
             {
-                let entry = log(revoked.member_id, &Scopes::default()).denied(revoked.reason);
-                self.store.append_log(entry, None).await?;
+                let refused = LogDraft(entry(revoked.member_id)).denied(revoked.reason);
+                self.store.append_log(refused, None).await?;
             }
             return Err(invalid());
         };
-        let log = |scopes: &Scopes| log(record.grant.member_id, scopes);
+        let log = |scopes: &Scopes| LogDraft(entry(record.grant.member_id).with_scope(scopes));
         if record.rotated_at.is_some() {
             self.store
                 .revoke_family(
@@ -195,8 +192,8 @@ impl Confidant {
             None
         };
         if let Some(reason) = refusal {
-            let entry = log(&record.scopes).denied(reason);
-            self.store.append_log(entry, None).await?;
+            let refused = log(&record.scopes).denied(reason);
+            self.store.append_log(refused, None).await?;
             return Err(invalid());
         }
         let allowed = record.scopes.intersection(&record.grant.scopes);
