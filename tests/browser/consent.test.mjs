@@ -111,5 +111,14 @@ test("the consent page explains scopes, lets one be unticked, and returns to the
     headers: { authorization: `Bearer ${tokens.access_token}` },
   });
   assert.equal(me.status, 401);
+
+  // Everything is in the member's access log, the refused call included.
+  await page.goto(`${server.url}/settings/access-log`);
+  await page.getByText("You connected Streamflix (profile messages:send)").waitFor();
+  await page.getByText("Streamflix received an access token").waitFor();
+  await page.getByText("You disconnected Streamflix").waitFor();
+  await page.getByText("Streamflix was refused your name: you had disconnected it").waitFor();
+  assert.equal(await page.locator(".log-entry.denied").count(), 1);
+  await page.screenshot({ path: join(output, "05-access-log.png"), fullPage: true });
   await context.close();
 });

@@ -11,6 +11,11 @@
 //! - proofs: inclusion and consistency proofs at random positions of the big log (reading
 //!   the stored hashes and building the proof); baseline: reading one entry by key.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "the report on standard output is what a benchmark is for"
+)]
+
 use std::time::{Duration, Instant};
 
 use confidant_core::accesslog::Action;

@@ -209,3 +209,51 @@ fn apps_are_registered_listed_approved_and_suspended_from_the_command_line() {
         2
     );
 }
+
+#[test]
+fn log_verify_explains_files_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |file: &std::path::Path, extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["log", "verify"])
+            .arg(file)
+            .args(extra)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = run(&dir.path().join("missing.json"), &[]);
+    assert!(!ok && err.contains("cannot read"), "{err}");
+
+    let not_an_export = dir.path().join("other.json");
+    std::fs::write(&not_an_export, r#"{"hello": "world"}"#).unwrap();
+    let (ok, err) = run(&not_an_export, &[]);
+    assert!(!ok && err.contains("is not an access-log export"), "{err}");
+
+    let (signer, _) = confidant_log::LogSigner::generate("test").unwrap();
+    let export = serde_json::json!({
+        "format": "confidant-access-log/1",
+        "origin": "test/access-log/1",
+        "public_key": signer.public_key(),
+        "checkpoint": signer.sign("test/access-log/1", 0, confidant_log::EMPTY_ROOT),
+        "complete": true,
+        "entries": [],
+    });
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, export.to_string()).unwrap();
+    let out = Command::new(BIN)
+        .args(["log", "verify"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("verified 0 entries"), "{text}");
+    assert!(text.contains("pass --public-key"), "{text}");
+    let (ok, err) = run(&empty, &["--public-key", "garbage"]);
+    assert!(!ok && err.contains("invalid --public-key"), "{err}");
+}
