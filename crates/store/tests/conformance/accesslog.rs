@@ -3,8 +3,7 @@ use std::collections::HashSet;
 use confidant_core::MemberId;
 use confidant_core::accesslog::{Action, Denial};
 use confidant_core::store::{
-    AccessLogStore, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, LogQuery, NewLogEntry,
-    OAuthStore, Redemption,
+    AccessLogStore, AppStatus, LogDraft, LogQuery, NewLogEntry, OAuthStore, Redemption,
 };
 use confidant_core::tokens::hash;
 use confidant_log::tree::{self, Frontier};
@@ -12,7 +11,7 @@ use confidant_log::{EMPTY_ROOT, Outcome};
 use confidant_store::testing::TestDatabase;
 use confidant_store::{Backend, SqlStore, on_both_backends};
 
-use super::oauth::{app, log, pair, scopes};
+use super::oauth::{app, code, grant_for, log, pair};
 use super::{T0, member};
 
 on_both_backends!(
@@ -158,37 +157,8 @@ async fn a_failed_append_rolls_back_the_access(db: TestDatabase) {
     let store = &db.store;
     let alice = member(store, "alice").await;
     store.create_app(app("cfd_app_a")).await.unwrap();
-    let grant = store
-        .save_grant(
-            GrantUpdate {
-                member_id: alice.id,
-                client_id: "cfd_app_a".into(),
-                scopes: scopes("profile"),
-                new_pseudonym: "p".into(),
-                threads: vec![],
-                threads_expire_at: T0,
-                at: T0,
-            },
-            log(alice.id, Action::ConsentGrant),
-        )
-        .await
-        .unwrap();
-    let code_hash = hash("code-1");
-    store
-        .create_code(AuthorizationCode {
-            code_hash: code_hash.clone(),
-            grant_id: grant.id,
-            member_id: alice.id,
-            client_id: "cfd_app_a".into(),
-            redirect_uri: "https://streamflix.example/cb".into(),
-            scopes: scopes("profile"),
-            code_challenge: "challenge".into(),
-            created_at: T0,
-            expires_at: T0.plus_secs(60),
-            redeemed_at: None,
-        })
-        .await
-        .unwrap();
+    let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
+    let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
     break_log_appends(store).await;
 
     let issue = LogDraft(log(alice.id, Action::TokenIssue));
@@ -243,37 +213,8 @@ async fn revoked_tokens_are_remembered_until_they_would_expire(db: TestDatabase)
         .set_app_status("cfd_app_a", AppStatus::Approved)
         .await
         .unwrap();
-    let grant = store
-        .save_grant(
-            GrantUpdate {
-                member_id: alice.id,
-                client_id: "cfd_app_a".into(),
-                scopes: scopes("profile"),
-                new_pseudonym: "p".into(),
-                threads: vec![],
-                threads_expire_at: T0,
-                at: T0,
-            },
-            log(alice.id, Action::ConsentGrant),
-        )
-        .await
-        .unwrap();
-    let code_hash = hash("code-1");
-    store
-        .create_code(AuthorizationCode {
-            code_hash: code_hash.clone(),
-            grant_id: grant.id,
-            member_id: alice.id,
-            client_id: "cfd_app_a".into(),
-            redirect_uri: "https://streamflix.example/cb".into(),
-            scopes: scopes("profile"),
-            code_challenge: "challenge".into(),
-            created_at: T0,
-            expires_at: T0.plus_secs(60),
-            redeemed_at: None,
-        })
-        .await
-        .unwrap();
+    let grant = grant_for(store, alice.id, "cfd_app_a", "p").await;
+    let code_hash = code(store, grant, "cfd_app_a", "code-1").await;
     let issue = LogDraft(log(alice.id, Action::TokenIssue));
     store
         .redeem_code(&code_hash, pair("1"), &issue)

@@ -51,7 +51,12 @@ pub fn scopes(s: &str) -> Scopes {
     Scopes::parse(s).unwrap()
 }
 
-async fn grant_for(store: &SqlStore, member: MemberId, client_id: &str, pseudonym: &str) -> i64 {
+pub async fn grant_for(
+    store: &SqlStore,
+    member: MemberId,
+    client_id: &str,
+    pseudonym: &str,
+) -> i64 {
     store
         .save_grant(
             GrantUpdate {
@@ -82,7 +87,7 @@ pub fn pair(tag: &str) -> TokenPair {
     }
 }
 
-async fn code(store: &SqlStore, grant_id: i64, client_id: &str, secret: &str) -> TokenHash {
+pub async fn code(store: &SqlStore, grant_id: i64, client_id: &str, secret: &str) -> TokenHash {
     let code_hash = hash(secret);
     store
         .create_code(AuthorizationCode {
