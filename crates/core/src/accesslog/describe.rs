@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use confidant_log::{Entry, Outcome};
 
 use super::{Action, Denial};
-use crate::store::ConversationKind;
 use crate::{Confidant, ConversationId, Error, MemberId};
 
 /// An entry with the names it refers to resolved, and a sentence saying what happened.
@@ -78,13 +77,7 @@ impl Confidant {
             // must not make their titles appear here.
             ("conversation", Some(id)) => {
                 match self.store.conversation(ConversationId(id), me).await? {
-                    Some(c) if c.kind == ConversationKind::Group => {
-                        format!("'{}'", c.title.unwrap_or_default())
-                    }
-                    Some(c) => match c.peer {
-                        Some(peer) => format!("'{}'", peer.display_name),
-                        None => "'a former member'".to_owned(),
-                    },
+                    Some(conversation) => format!("'{}'", conversation.display_title()),
                     None => format!("#{id}, which you are not in"),
                 }
             }
@@ -108,6 +101,7 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
             Some(Action::ThreadsList) => {
                 format!("{app} listed the threads you shared with it")
             }
+            Some(Action::ThreadRead) if names.is_empty() => format!("{app} read a thread"),
             Some(Action::ThreadRead) => format!("{app} read thread {names}"),
             Some(Action::TokenIssue) => format!("{app} received an access token ({scope})"),
             Some(Action::TokenRefresh) => format!("{app} renewed its access token ({scope})"),
@@ -129,6 +123,7 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
                 Some(Action::MessageSend) => format!("sending a message to {names}"),
                 Some(Action::MessageStatus) => "the status of a message".to_owned(),
                 Some(Action::ThreadsList) => "the list of threads you shared".to_owned(),
+                Some(Action::ThreadRead) if names.is_empty() => "a thread".to_owned(),
                 Some(Action::ThreadRead) => format!("thread {names}"),
                 Some(Action::TokenIssue) => "an access token".to_owned(),
                 Some(Action::TokenRefresh) => "a new access token".to_owned(),

@@ -284,7 +284,7 @@ impl Confidant {
         }))
     }
 
-    pub(super) async fn live_threads(
+    pub(crate) async fn live_threads(
         &self,
         grant_id: i64,
         now: Timestamp,

@@ -78,6 +78,11 @@ impl NewLogEntry {
 pub struct LogDraft(pub NewLogEntry);
 
 impl LogDraft {
+    /// The same draft, about these objects.
+    pub fn with_objects(self, objects: Vec<String>) -> Self {
+        LogDraft(self.0.with_objects(objects))
+    }
+
     pub fn allowed(&self) -> NewLogEntry {
         NewLogEntry {
             outcome: Outcome::Allowed,

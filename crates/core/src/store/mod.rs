@@ -153,6 +153,17 @@ pub struct ConversationSummary {
     pub peer: Option<MemberRef>,
 }
 
+impl ConversationSummary {
+    /// What the member calls it: a group's title, or the other member's name.
+    pub fn display_title(&self) -> String {
+        match (&self.title, &self.peer) {
+            (Some(title), _) => title.clone(),
+            (None, Some(peer)) => peer.display_name.clone(),
+            (None, None) => "deleted member".to_owned(),
+        }
+    }
+}
+
 /// One member of a conversation and how far they have read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Participant {

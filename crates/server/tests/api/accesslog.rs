@@ -111,7 +111,9 @@ async fn partner_calls_token_changes_and_refusals_are_all_logged(db: TestDatabas
         request_id: "req-friends".into(),
     };
     assert!(matches!(
-        app.core.partner_authorize(&call, Action::FriendsList).await,
+        app.core
+            .partner_authorize(&call, Action::FriendsList, Vec::new())
+            .await,
         Err(PartnerError::InsufficientScope(_))
     ));
     let refreshed =

@@ -9,4 +9,5 @@ mod friends;
 mod helpers;
 mod oauth;
 mod ops;
+mod partner;
 mod web;

@@ -107,7 +107,8 @@ pub fn router() -> Router<AppState> {
         apps::list, apps::disconnect,
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
         accesslog::export, accesslog::public_key,
-        crate::http::partner::me,
+        crate::http::partner::me, crate::http::partner::friends,
+        crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -83,11 +83,7 @@ pub struct ConversationOut {
 
 /// The title people see: a group's own, or the other member's name.
 pub fn conversation_title(summary: &ConversationSummary) -> String {
-    match (&summary.title, &summary.peer) {
-        (Some(title), _) => title.clone(),
-        (None, Some(peer)) => peer.display_name.clone(),
-        (None, None) => "deleted member".to_owned(),
-    }
+    summary.display_title()
 }
 
 impl From<ConversationSummary> for ConversationOut {

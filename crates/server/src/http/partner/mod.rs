@@ -3,19 +3,30 @@
 //! scope and records the call in the member's access log.
 
 mod auth;
+pub mod threads;
 
 use axum::Router;
-use axum::routing::get;
-use serde::Serialize;
-
 use axum::extract::State;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use confidant_core::partner::MAX_FRIENDS_PAGE;
+
+use crate::http::error::AppQuery;
 use crate::state::AppState;
 
 pub use auth::{PartnerCall, PartnerErrorResponse};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/partner/v1/me", get(me))
+    Router::new()
+        .route("/partner/v1/me", get(me))
+        .route("/partner/v1/friends", get(friends))
+        .route("/partner/v1/threads", get(threads::threads))
+        .route(
+            "/partner/v1/threads/{id}/messages",
+            get(threads::thread_messages),
+        )
 }
 
 /// The member as this app knows them.
@@ -44,5 +55,65 @@ pub async fn me(
     Ok(axum::Json(PartnerProfile {
         id: profile.id,
         display_name: profile.display_name,
+    }))
+}
+
+/// A friend of the member who also connected this app.
+#[derive(Serialize, ToSchema)]
+pub struct PartnerFriendOut {
+    /// The friend's id for this app only.
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerFriendsOut {
+    pub friends: Vec<PartnerFriendOut>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next_after: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct FriendsParams {
+    /// The `next_after` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (default and maximum 200).
+    pub limit: Option<usize>,
+}
+
+/// `GET /partner/v1/friends` (scope `friends:read`): the member's friends who also use this
+/// app. Friends who do not are not shown, nor counted.
+#[utoipa::path(
+    get, path = "/partner/v1/friends", tag = "partner", params(FriendsParams),
+    responses(
+        (status = 200, body = PartnerFriendsOut),
+        (status = 401, description = "missing, expired or revoked token"),
+        (status = 403, description = "the token lacks the `friends:read` scope"),
+    ),
+    security(("partner_oauth" = ["friends:read"]))
+)]
+pub async fn friends(
+    State(state): State<AppState>,
+    PartnerCall(call): PartnerCall,
+    AppQuery(params): AppQuery<FriendsParams>,
+) -> Result<axum::Json<PartnerFriendsOut>, PartnerErrorResponse> {
+    let page = state
+        .app
+        .partner_friends(
+            &call,
+            params.after.as_deref(),
+            params.limit.unwrap_or(MAX_FRIENDS_PAGE),
+        )
+        .await?;
+    Ok(axum::Json(PartnerFriendsOut {
+        friends: page
+            .friends
+            .into_iter()
+            .map(|friend| PartnerFriendOut {
+                id: friend.id,
+                display_name: friend.display_name,
+            })
+            .collect(),
+        next_after: page.next_after,
     }))
 }

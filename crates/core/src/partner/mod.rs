@@ -5,6 +5,12 @@
 //! append their entry first, writes append it inside their own transaction (with the
 //! [`LogDraft`] that [`Confidant::partner_authorize`] hands back).
 
+mod friends;
+mod threads;
+
+pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
+pub use threads::{MAX_THREAD_PAGE, SharedThread, ThreadMessage};
+
 use crate::accesslog::{Action, Denial};
 use crate::oauth::{Scope, Scopes};
 use crate::store::{AppStatus, Grant, LogDraft, Member, NewLogEntry, TokenKind};
@@ -75,20 +81,22 @@ impl Action {
 
 impl Confidant {
     /// Checks the token and the scope `action` needs. A refusal that can be tied to a member
-    /// (an expired or revoked token, a missing scope) is logged before this returns; on
-    /// success the caller gets the draft of the entry its access must log.
+    /// (an expired or revoked token, a missing scope) is logged, about `objects`, before this
+    /// returns; on success the caller gets the draft of the entry its access must log.
     #[tracing::instrument(skip_all, fields(action = action.as_str()))]
     pub async fn partner_authorize(
         &self,
         request: &PartnerRequest,
         action: Action,
+        objects: Vec<String>,
     ) -> Result<(PartnerAccess, LogDraft), PartnerError> {
         let now = self.clock.now();
         let token = request.token.as_deref().ok_or(PartnerError::InvalidToken)?;
         let hash = tokens::hash(token);
         let scope = action.required_scope();
         let draft = |member: MemberId, app: &str| {
-            let entry = NewLogEntry::new(member, now, app, action, &request.request_id);
+            let entry = NewLogEntry::new(member, now, app, action, &request.request_id)
+                .with_objects(objects.clone());
             LogDraft(match scope {
                 Some(scope) => entry.with_scope(scope),
                 None => entry,
@@ -147,7 +155,7 @@ impl Confidant {
     }
 
     /// Logs an allowed read before its data is released, and marks the grant used.
-    async fn log_partner_read(
+    pub(crate) async fn log_partner_read(
         &self,
         access: &PartnerAccess,
         entry: NewLogEntry,
@@ -162,7 +170,9 @@ impl Confidant {
         &self,
         request: &PartnerRequest,
     ) -> Result<PartnerProfile, PartnerError> {
-        let (access, draft) = self.partner_authorize(request, Action::ProfileRead).await?;
+        let (access, draft) = self
+            .partner_authorize(request, Action::ProfileRead, Vec::new())
+            .await?;
         self.log_partner_read(&access, draft.allowed()).await?;
         Ok(PartnerProfile {
             id: access.grant.pseudonym,

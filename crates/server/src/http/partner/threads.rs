@@ -1,0 +1,117 @@
+//! `GET /partner/v1/threads` and `GET /partner/v1/threads/{id}/messages`: the conversations
+//! the member shared with the app on its consent screen, and nothing else.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use confidant_core::partner::{MAX_THREAD_PAGE, PartnerError};
+use confidant_core::{ConversationId, MessageId};
+
+use super::{PartnerCall, PartnerErrorResponse};
+use crate::http::error::AppQuery;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct SharedThreadOut {
+    pub id: i64,
+    /// `direct` or `group`.
+    pub kind: String,
+    pub title: String,
+    /// Messages from this time on (ms since the epoch) can be read.
+    pub shared_at: i64,
+    /// The app's access ends then (ms since the epoch).
+    pub expires_at: i64,
+}
+
+/// `GET /partner/v1/threads`: the threads the member shared with this app.
+#[utoipa::path(
+    get, path = "/partner/v1/threads", tag = "partner",
+    responses(
+        (status = 200, body = Vec<SharedThreadOut>),
+        (status = 401, description = "missing, expired or revoked token"),
+    ),
+    security(("partner_oauth" = []))
+)]
+pub async fn threads(
+    State(state): State<AppState>,
+    PartnerCall(call): PartnerCall,
+) -> Result<axum::Json<Vec<SharedThreadOut>>, PartnerErrorResponse> {
+    let threads = state.app.partner_threads(&call).await?;
+    Ok(axum::Json(
+        threads
+            .into_iter()
+            .map(|thread| SharedThreadOut {
+                id: thread.id.0,
+                kind: thread.kind.as_str().to_owned(),
+                title: thread.title,
+                shared_at: thread.shared_at.0,
+                expires_at: thread.expires_at.0,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThreadMessageOut {
+    pub id: i64,
+    pub sent_at: i64,
+    /// The sender's display name; `null` once they deleted their account.
+    pub from: Option<String>,
+    /// Whether the member who shared the thread sent it.
+    pub from_member: bool,
+    pub body: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ThreadParams {
+    /// Only messages older than this message id.
+    pub before: Option<i64>,
+    /// At most this many (default 50, at most 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /partner/v1/threads/{id}/messages`: newest first, from the moment the thread was
+/// shared. Any thread not shared with this app — or no longer — is 404.
+#[utoipa::path(
+    get, path = "/partner/v1/threads/{id}/messages", tag = "partner", params(ThreadParams),
+    responses(
+        (status = 200, body = Vec<ThreadMessageOut>),
+        (status = 401, description = "missing, expired or revoked token"),
+        (status = 404, description = "no such thread shared with this app"),
+    ),
+    security(("partner_oauth" = []))
+)]
+pub async fn thread_messages(
+    State(state): State<AppState>,
+    PartnerCall(call): PartnerCall,
+    Path(id): Path<String>,
+    AppQuery(params): AppQuery<ThreadParams>,
+) -> Result<axum::Json<Vec<ThreadMessageOut>>, PartnerErrorResponse> {
+    // An id that is not a number names no thread: the same 404 as any other.
+    let id = id
+        .parse()
+        .map(ConversationId)
+        .map_err(|_| PartnerError::NotFound)?;
+    let messages = state
+        .app
+        .partner_thread_messages(
+            &call,
+            id,
+            params.before.map(MessageId),
+            params.limit.unwrap_or(50).min(MAX_THREAD_PAGE),
+        )
+        .await?;
+    Ok(axum::Json(
+        messages
+            .into_iter()
+            .map(|message| ThreadMessageOut {
+                id: message.id.0,
+                sent_at: message.sent_at.0,
+                from: message.from,
+                from_member: message.from_member,
+                body: message.body,
+            })
+            .collect(),
+    ))
+}
