@@ -38,6 +38,8 @@ pub struct Settings {
     /// Failed client authentications at the OAuth endpoints allowed per client id
     /// within the window, before further attempts are refused.
     pub client_auth_throttle: accounts::ThrottlePolicy,
+    /// Messages one app may send for one member within the window (`per_handle`).
+    pub partner_sends: accounts::ThrottlePolicy,
 }
 
 /// The application: every use case is a method on this type, grouped by module
@@ -50,6 +52,8 @@ pub struct Confidant {
     hasher: PasswordHasher,
     throttle: Arc<LoginThrottle>,
     client_throttle: Arc<LoginThrottle>,
+    /// Counts partner sends per app and member; refuses past the limit.
+    partner_sends: Arc<LoginThrottle>,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
@@ -69,6 +73,7 @@ impl Confidant {
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),
+            partner_sends: Arc::new(LoginThrottle::new(settings.partner_sends)),
             sessions: settings.sessions,
             oauth: settings.oauth,
             store,

@@ -76,6 +76,8 @@ pub struct OAuthConfig {
     pub refresh_token_secs: i64,
     /// Failed client authentications allowed per client id within `login_window_secs`.
     pub client_auth_failures: u32,
+    /// Partner API: messages one app may send for one member per hour.
+    pub sends_per_member_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +138,7 @@ impl Default for OAuthConfig {
             access_token_secs: policy.access_token_secs,
             refresh_token_secs: policy.refresh_token_secs,
             client_auth_failures: 10,
+            sends_per_member_per_hour: 60,
         }
     }
 }
@@ -224,6 +227,11 @@ impl Config {
                 per_handle: self.oauth.client_auth_failures,
                 per_client: u32::MAX,
                 window_secs: a.login_window_secs,
+            },
+            partner_sends: ThrottlePolicy {
+                per_handle: self.oauth.sends_per_member_per_hour,
+                per_client: u32::MAX,
+                window_secs: 3600,
             },
         }
     }

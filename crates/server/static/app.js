@@ -46,6 +46,12 @@
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = message.sender ? message.sender.display_name : "deleted member";
+    if (message.via_app) {
+      const via = document.createElement("span");
+      via.className = "via";
+      via.textContent = ` via ${message.via_app.name}`;
+      sender.append(via);
+    }
     const time = document.createElement("time");
     const at = new Date(message.created_at);
     time.dateTime = at.toISOString();
@@ -54,7 +60,28 @@
     body.className = "body";
     body.textContent = message.body; // text, never HTML
     item.append(sender, time, body);
+    if (message.card) item.append(renderCard(message.card));
     return item;
+  }
+
+  function renderCard(card) {
+    const link = document.createElement("a");
+    link.className = "card";
+    link.href = card.link; // always /r/{token} on this server
+    link.rel = "noopener noreferrer";
+    const title = document.createElement("strong");
+    title.textContent = card.title;
+    link.append(title);
+    if (card.description) {
+      const text = document.createElement("span");
+      text.textContent = card.description;
+      link.append(text);
+    }
+    const host = document.createElement("span");
+    host.className = "muted";
+    host.textContent = new URL(card.url).host;
+    link.append(host);
+    return link;
   }
 
   function markRead(conversation, messageId) {

@@ -86,10 +86,13 @@ pub enum Denial {
     RefreshTokenReused,
     NotGranted,
     RateLimited,
+    InvalidRequest,
+    RecipientRefused,
+    NotFound,
 }
 
 impl Denial {
-    pub const ALL: [Denial; 9] = [
+    pub const ALL: [Denial; 12] = [
         Denial::InsufficientScope,
         Denial::TokenExpired,
         Denial::TokenRevoked,
@@ -99,6 +102,9 @@ impl Denial {
         Denial::RefreshTokenReused,
         Denial::NotGranted,
         Denial::RateLimited,
+        Denial::InvalidRequest,
+        Denial::RecipientRefused,
+        Denial::NotFound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +118,9 @@ impl Denial {
             Denial::RefreshTokenReused => "refresh_token_reused",
             Denial::NotGranted => "not_granted",
             Denial::RateLimited => "rate_limited",
+            Denial::InvalidRequest => "invalid_request",
+            Denial::RecipientRefused => "recipient_refused",
+            Denial::NotFound => "not_found",
         }
     }
 
@@ -135,6 +144,11 @@ impl Denial {
             }
             Denial::NotGranted => "not granted",
             Denial::RateLimited => "too many requests",
+            Denial::InvalidRequest => "the request was malformed",
+            Denial::RecipientRefused => {
+                "a recipient is not your friend, blocked, or does not use the app"
+            }
+            Denial::NotFound => "there is no such message from this app",
         }
     }
 }

@@ -52,7 +52,7 @@ impl Scope {
                 "Send a recommendation to a friend you choose, shown as sent \"via\" this app"
             }
             Scope::MessagesReadApp => {
-                "See the messages this app sent for you, and whether they were opened"
+                "See whom the messages this app sent for you reached, and when"
             }
         }
     }

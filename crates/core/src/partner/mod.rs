@@ -6,9 +6,11 @@
 //! [`LogDraft`] that [`Confidant::partner_authorize`] hands back).
 
 mod friends;
+mod send;
 mod threads;
 
 pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
+pub use send::{CardInput, INTERFACES, MAX_RECIPIENTS, MAX_TEXT_BYTES, PartnerSend, SendInput};
 pub use threads::{MAX_THREAD_PAGE, SharedThread, ThreadMessage};
 
 use crate::accesslog::{Action, Denial};
@@ -48,6 +50,9 @@ pub enum PartnerError {
     /// What the partner may not know exists.
     #[error("not found")]
     NotFound,
+    /// Too many sends for this member from this app; try again later.
+    #[error("too many requests; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Core(#[from] Error),
 }

@@ -6,11 +6,16 @@
 
 mod accesslog;
 mod oauth;
+mod partner;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
     ThreadGrant, TokenKind, TokenPair, TokenRecord,
+};
+pub use partner::{
+    Delivery, NewPartnerSend, PartnerMessage, PartnerSendRecord, PartnerStore, RecommendationCard,
+    SendOutcome, ViaApp,
 };
 
 use async_trait::async_trait;
@@ -180,6 +185,11 @@ pub struct Message {
     pub sender: Option<MemberRef>,
     pub body: String,
     pub created_at: Timestamp,
+    /// The app it was sent through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_app: Option<ViaApp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<RecommendationCard>,
 }
 
 /// The few facts about a member that are shown beside their messages.
@@ -340,7 +350,15 @@ pub trait MessagingStore: Send + Sync {
 
 /// Everything a Confidant deployment stores.
 pub trait Store:
-    AccountStore + SocialStore + MessagingStore + OAuthStore + AccessLogStore + Send + Sync + 'static
+    AccountStore
+    + SocialStore
+    + MessagingStore
+    + OAuthStore
+    + AccessLogStore
+    + PartnerStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -350,6 +368,7 @@ impl<T> Store for T where
         + MessagingStore
         + OAuthStore
         + AccessLogStore
+        + PartnerStore
         + Send
         + Sync
         + 'static

@@ -13,6 +13,8 @@ use crate::oauth::{Browser, Partner, Tokens, redirect_params, tokens_of};
 on_both_backends!(
     friends_are_only_those_who_connected_the_app,
     a_hostile_partner_reads_only_the_threads_it_was_given,
+    partners_send_recommendations_labelled_via_the_app,
+    bad_sends_are_refused_with_the_field_and_change_nothing,
 );
 
 impl TestApp {
@@ -328,4 +330,307 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
             .iter()
             .any(|e| e["action"] == "thread.read" && e["reason"] == "not_granted")
     );
+}
+
+impl TestApp {
+    async fn partner_send(
+        &self,
+        access: &str,
+        key: Option<&str>,
+        body: Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/partner/v1/messages"))
+            .bearer_auth(access);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.json(&body).send().await.unwrap()
+    }
+
+    async fn pseudonym(&self, browser: &Browser, partner: &Partner) -> String {
+        let tokens = self.tokens(browser, partner, "profile").await;
+        let me: Value = self.partner_me(&tokens.access).await.json().await.unwrap();
+        me["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn card() -> Value {
+    json!({
+        "title": "The Long Night",
+        "url": "https://streamflix.example/title/42",
+        "description": "A film about stars",
+        "item_id": "title-42",
+        "interface": "tv",
+        "initiation_surface": "player_end",
+        "variation": "default",
+    })
+}
+
+const ALL_SCOPES: &str = "profile friends:read messages:send messages:read.app";
+
+async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
+    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+
+    let body = json!({ "to": [bob_id], "text": "You have to see this", "card": card() });
+    let sent = app
+        .partner_send(&tokens.access, Some("send-1"), body.clone())
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let sent: Value = sent.json().await.unwrap();
+    assert_eq!(sent["recipients"][0]["id"], bob_id.as_str());
+    // A retry with the same key sends nothing new and answers the same.
+    let again: Value = app
+        .partner_send(&tokens.access, Some("send-1"), body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, sent);
+    let other = app
+        .partner_send(
+            &tokens.access,
+            Some("send-1"),
+            json!({ "to": [bob_id], "text": "other" }),
+        )
+        .await;
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+
+    // Bob sees one message from Alice, labelled, with a tracked link.
+    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
+    let conversation = conversations[0]["id"].as_i64().unwrap();
+    let page = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.token,
+        )
+        .await;
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["body"], "You have to see this");
+    assert_eq!(messages[0]["sender"]["handle"], "alice");
+    assert_eq!(messages[0]["via_app"]["name"], "Streamflix");
+    assert_eq!(messages[0]["card"]["title"], "The Long Night");
+    let link = messages[0]["card"]["link"].as_str().unwrap();
+    assert!(link.starts_with("/r/") && link.len() > 10, "{link}");
+    for browser in [&bob_browser, &alice_browser] {
+        let html = browser.page(&app, &format!("/c/{conversation}")).await;
+        assert!(html.contains("via Streamflix"), "{html}");
+        assert!(html.contains(&format!("href=\"{link}\"")));
+    }
+
+    // The app may ask whom it reached and when — nothing more.
+    let status: Value = app
+        .partner_get(
+            &format!("/partner/v1/messages/{}", sent["id"]),
+            &tokens.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status, sent);
+    assert!(status["recipients"][0].get("read_at").is_none());
+    let unknown = app
+        .partner_get("/partner/v1/messages/424242", &tokens.access)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let narrow = app.tokens(&alice_browser, &streamflix, "profile").await;
+    let narrow = tokens_of(
+        app.refresh(&streamflix, &narrow.refresh, Some("profile"))
+            .await,
+    )
+    .await;
+    let refused = app
+        .partner_get(
+            &format!("/partner/v1/messages/{}", sent["id"]),
+            &narrow.access,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // Bob's own app token cannot see Alice's sends.
+    let bobs = app.tokens(&bob_browser, &streamflix, ALL_SCOPES).await;
+    let foreign = app
+        .partner_get(
+            &format!("/partner/v1/messages/{}", sent["id"]),
+            &bobs.access,
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+
+    let log: Value = app.json("/api/v1/me/access-log", &alice.token).await;
+    let texts: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.contains(&"Streamflix sent a recommendation to BOB"),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"Streamflix checked whether a message it sent was delivered"));
+}
+
+async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| config.oauth.sends_per_member_per_hour = 2).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    let (carol, _) = app.member("carol").await;
+    let (_, dave_browser) = app.member("dave").await;
+    app.befriend(&alice, &bob).await;
+    app.befriend(&alice, &carol).await;
+    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
+    let dave_id = app.pseudonym(&dave_browser, &streamflix).await;
+    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+
+    let with_card = |changes: Value| {
+        let mut card = card();
+        for (key, value) in changes.as_object().unwrap() {
+            card[key] = value.clone();
+        }
+        json!({ "to": [bob_id], "card": card })
+    };
+    let too_many: Vec<String> = (0..51).map(|n| format!("cfd_u_{n}")).collect();
+    for (body, field) in [
+        (
+            with_card(json!({ "url": "javascript:alert(1)" })),
+            "card.url",
+        ),
+        (
+            with_card(json!({ "image_url": "ftp://x.example/a.png" })),
+            "card.image_url",
+        ),
+        (
+            with_card(json!({ "interface": "fridge" })),
+            "card.interface",
+        ),
+        (
+            with_card(json!({ "initiation_surface": "homepage" })),
+            "card.initiation_surface",
+        ),
+        (with_card(json!({ "variation": "arm_z" })), "card.variation"),
+        (with_card(json!({ "title": "  " })), "card.title"),
+        (json!({ "to": [bob_id], "text": "x".repeat(2049) }), "text"),
+        (json!({ "to": [bob_id] }), "text"),
+        (json!({ "to": [], "text": "hi" }), "to"),
+        (json!({ "to": too_many, "text": "hi" }), "to"),
+    ] {
+        let response = app.partner_send(&tokens.access, None, body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}"
+        );
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["field"], field, "{error}");
+    }
+    // A friend without the app (Carol has no id for it, so a partner can only guess one), a
+    // stranger with it, a made-up id: one answer for all.
+    let mut answers = Vec::new();
+    for to in [
+        "cfd_u_carol_guess".to_owned(),
+        dave_id.clone(),
+        "cfd_u_nobody".into(),
+    ] {
+        let response = app
+            .partner_send(
+                &tokens.access,
+                None,
+                json!({ "to": [bob_id, to], "text": "hi" }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        answers.push(response.json::<Value>().await.unwrap());
+    }
+    assert!(
+        answers.windows(2).all(|pair| pair[0] == pair[1]),
+        "{answers:?}"
+    );
+    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
+    assert!(
+        conversations.as_array().unwrap().is_empty(),
+        "nothing was sent"
+    );
+
+    // Blocked either way: refused the same way.
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/blocks/{}", alice.id),
+        Some(&bob.token),
+    )
+    .send()
+    .await
+    .unwrap();
+    let blocked = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "text": "hi" }),
+        )
+        .await;
+    assert_eq!(blocked.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.request(
+        Method::DELETE,
+        &format!("/api/v1/blocks/{}", alice.id),
+        Some(&bob.token),
+    )
+    .send()
+    .await
+    .unwrap();
+
+    // A block ends the friendship; make friends again.
+    app.befriend(&alice, &bob).await;
+
+    // Past the limit: 429 with Retry-After.
+    for n in 0..2 {
+        let ok = app
+            .partner_send(
+                &tokens.access,
+                None,
+                json!({ "to": [bob_id], "text": format!("m{n}") }),
+            )
+            .await;
+        assert_eq!(ok.status(), StatusCode::CREATED);
+    }
+    let limited = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "text": "m3" }),
+        )
+        .await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+
+    let log: Value = app
+        .json("/api/v1/me/access-log?limit=200", &alice.token)
+        .await;
+    let reasons: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "message.send" && e["outcome"] == "denied")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| **r == "invalid_request").count(),
+        10
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| **r == "recipient_refused")
+            .count(),
+        4
+    );
+    assert_eq!(reasons.iter().filter(|r| **r == "rate_limited").count(), 1);
 }

@@ -8,17 +8,24 @@ use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
     ConversationKind, ConversationSummary, FeedEntry, Member, Message, MessagingStore,
-    NewConversation, NewMessage, Participant, StoreResult,
+    NewConversation, NewMessage, Participant, RecommendationCard, StoreResult, ViaApp,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
-/// A message with its sender's handle and name (null once the sender is deleted).
-const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, \
-     s.handle AS sender_handle, s.display_name AS sender_name, m.body, m.created_at \
-     FROM messages m LEFT JOIN members s ON s.id = m.sender_id";
+/// A message with its sender's handle and name (null once the sender is deleted), the app
+/// it came through and its recommendation card, if any.
+pub(crate) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, \
+     s.handle AS sender_handle, s.display_name AS sender_name, m.body, m.created_at, \
+     m.via_app, a.name AS via_app_name, rc.title AS card_title, rc.url AS card_url, \
+     rc.image_url AS card_image_url, rc.description AS card_description, \
+     rc.item_id AS card_item_id, rc.interface AS card_interface, rc.surface AS card_surface, \
+     rc.variation AS card_variation, rc.token AS card_token \
+     FROM messages m LEFT JOIN members s ON s.id = m.sender_id \
+     LEFT JOIN apps a ON a.client_id = m.via_app \
+     LEFT JOIN recommendation_cards rc ON rc.message_id = m.id";
 
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(crate) struct MessageRow {
     id: i64,
     conversation_id: i64,
     sender_id: Option<i64>,
@@ -26,18 +33,98 @@ struct MessageRow {
     sender_name: Option<String>,
     body: String,
     created_at: i64,
+    via_app: Option<String>,
+    via_app_name: Option<String>,
+    card_title: Option<String>,
+    card_url: Option<String>,
+    card_image_url: Option<String>,
+    card_description: Option<String>,
+    card_item_id: Option<String>,
+    card_interface: Option<String>,
+    card_surface: Option<String>,
+    card_variation: Option<String>,
+    card_token: Option<String>,
 }
 
 impl From<MessageRow> for Message {
     fn from(row: MessageRow) -> Self {
+        let card = (|| {
+            Some(RecommendationCard {
+                title: row.card_title?,
+                url: row.card_url?,
+                image_url: row.card_image_url,
+                description: row.card_description,
+                item_id: row.card_item_id?,
+                interface: row.card_interface?,
+                surface: row.card_surface?,
+                variation: row.card_variation?,
+                token: row.card_token?,
+            })
+        })();
         Message {
             id: MessageId(row.id),
             conversation_id: ConversationId(row.conversation_id),
             sender: member_ref(row.sender_id, row.sender_handle, row.sender_name),
             body: row.body,
             created_at: Timestamp(row.created_at),
+            via_app: row.via_app.map(|client_id| ViaApp {
+                name: row.via_app_name.unwrap_or_else(|| client_id.clone()),
+                client_id,
+            }),
+            card,
         }
     }
+}
+
+/// Where a message came from, when an app sent it.
+pub(crate) struct Via<'a> {
+    pub client_id: &'a str,
+    pub send_id: i64,
+}
+
+/// Stores a message inside the caller's transaction: marks it read by its sender, moves the
+/// conversation's activity time, and appends it to every participant's feed. `NotFound` if
+/// the sender is not a participant.
+pub(crate) async fn insert_message_in(
+    conn: &mut AnyConnection,
+    new: &NewMessage,
+    via: Option<Via<'_>>,
+) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
+    let everyone = participant_ids(conn, new.conversation_id).await?;
+    if !everyone.contains(&new.sender) {
+        return Err(StoreError::NotFound);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
+         partner_send_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(new.conversation_id.0)
+    .bind(new.sender.0)
+    .bind(&new.body)
+    .bind(new.created_at.0)
+    .bind(via.as_ref().map(|via| via.client_id))
+    .bind(via.as_ref().map(|via| via.send_id))
+    .fetch_one(&mut *conn)
+    .await
+    .store()?;
+    touch_conversation(conn, new.conversation_id, new.created_at).await?;
+    // The sender has read their own message.
+    sqlx::query(
+        "UPDATE conversation_members SET last_read_message_id = $1 \
+         WHERE conversation_id = $2 AND member_id = $3",
+    )
+    .bind(id)
+    .bind(new.conversation_id.0)
+    .bind(new.sender.0)
+    .execute(&mut *conn)
+    .await
+    .store()?;
+    let event = LiveEvent::Message {
+        conversation_id: new.conversation_id,
+        message_id: MessageId(id),
+    };
+    let advanced = feed::append(conn, &everyone, &event, new.created_at).await?;
+    Ok((MessageId(id), advanced))
 }
 
 /// A conversation seen by member `$1`: unread count, newest message and, for direct
@@ -92,6 +179,8 @@ impl From<SummaryRow> for ConversationSummary {
                 ),
                 body,
                 created_at: Timestamp(created_at),
+                via_app: None,
+                card: None,
             }),
             _ => None,
         };
@@ -346,40 +435,9 @@ impl MessagingStore for SqlStore {
 
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
         let mut tx = self.writer.begin().await.store()?;
-        let everyone = participant_ids(&mut tx, new.conversation_id).await?;
-        if !everyone.contains(&new.sender) {
-            return Err(StoreError::NotFound);
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(new.conversation_id.0)
-        .bind(new.sender.0)
-        .bind(&new.body)
-        .bind(new.created_at.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        touch_conversation(&mut tx, new.conversation_id, new.created_at).await?;
-        // The sender has read their own message.
-        sqlx::query(
-            "UPDATE conversation_members SET last_read_message_id = $1 \
-             WHERE conversation_id = $2 AND member_id = $3",
-        )
-        .bind(id)
-        .bind(new.conversation_id.0)
-        .bind(new.sender.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        let event = LiveEvent::Message {
-            conversation_id: new.conversation_id,
-            message_id: MessageId(id),
-        };
-        let advanced = feed::append(&mut tx, &everyone, &event, new.created_at).await?;
+        let (id, advanced) = insert_message_in(&mut tx, &new, None).await?;
         let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
-            .bind(id)
+            .bind(id.0)
             .fetch_one(&mut *tx)
             .await
             .store()?;

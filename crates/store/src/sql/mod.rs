@@ -5,6 +5,7 @@ mod accounts;
 mod feed;
 mod messaging;
 mod oauth;
+mod partner;
 mod social;
 
 use sqlx::AnyPool;

@@ -71,14 +71,14 @@ impl TryFrom<AppRow> for App {
 }
 
 /// The columns of `grants`, qualified by the alias `g` where that is needed in joins.
-const GRANT_COLUMNS: &str = "g.id, g.member_id, g.client_id, g.pseudonym, g.scopes, \
+pub(crate) const GRANT_COLUMNS: &str = "g.id, g.member_id, g.client_id, g.pseudonym, g.scopes, \
      g.created_at, g.updated_at, g.last_used_at, g.revoked_at";
 /// The same columns unqualified, for `RETURNING` (SQLite does not accept aliases there).
 const GRANT_COLUMNS_BARE: &str = "id, member_id, client_id, pseudonym, scopes, \
      created_at, updated_at, last_used_at, revoked_at";
 
 #[derive(sqlx::FromRow)]
-struct GrantRow {
+pub(crate) struct GrantRow {
     id: i64,
     member_id: i64,
     client_id: String,

@@ -109,6 +109,7 @@ pub fn router() -> Router<AppState> {
         accesslog::export, accesslog::public_key,
         crate::http::partner::me, crate::http::partner::friends,
         crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,
+        crate::http::partner::messages::send, crate::http::partner::messages::status,
     ),
     modifiers(&BearerAuth),
     tags(

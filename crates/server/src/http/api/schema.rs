@@ -51,6 +51,29 @@ pub struct MessageOut {
     pub sender: Option<MemberRefOut>,
     pub body: String,
     pub created_at: i64,
+    /// The partner app it was sent through, shown as "via {name}".
+    #[serde(default)]
+    pub via_app: Option<ViaAppOut>,
+    #[serde(default)]
+    pub card: Option<CardOut>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ViaAppOut {
+    pub client_id: String,
+    pub name: String,
+}
+
+/// A recommendation. Follow `link`, not `url`: the link goes through Confidant so that clicks
+/// can be counted in the app's aggregate reports.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CardOut {
+    pub title: String,
+    pub url: String,
+    pub image_url: Option<String>,
+    pub description: Option<String>,
+    /// `/r/{token}`.
+    pub link: String,
 }
 
 impl From<Message> for MessageOut {
@@ -61,6 +84,17 @@ impl From<Message> for MessageOut {
             sender: message.sender.map(MemberRefOut::from),
             body: message.body,
             created_at: message.created_at.0,
+            via_app: message.via_app.map(|via| ViaAppOut {
+                client_id: via.client_id,
+                name: via.name,
+            }),
+            card: message.card.map(|card| CardOut {
+                link: format!("/r/{}", card.token),
+                title: card.title,
+                url: card.url,
+                image_url: card.image_url,
+                description: card.description,
+            }),
         }
     }
 }

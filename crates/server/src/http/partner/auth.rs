@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use confidant_core::Error;
 use confidant_core::partner::{PartnerError, PartnerRequest};
 
 use crate::http::request_id::RequestId;
@@ -62,6 +63,10 @@ impl IntoResponse for PartnerErrorResponse {
                 "not_found",
                 "Not found.".to_owned(),
             ),
+            PartnerError::RateLimited { retry_after_secs } => {
+                let throttled = Error::Throttled { retry_after_secs };
+                return crate::http::error::ApiError::Core(throttled).into_response();
+            }
             PartnerError::Core(error) => {
                 return crate::http::error::ApiError::Core(error).into_response();
             }

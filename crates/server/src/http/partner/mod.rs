@@ -3,11 +3,12 @@
 //! scope and records the call in the member's access log.
 
 mod auth;
+pub mod messages;
 pub mod threads;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -22,6 +23,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/partner/v1/me", get(me))
         .route("/partner/v1/friends", get(friends))
+        .route("/partner/v1/messages", post(messages::send))
+        .route("/partner/v1/messages/{id}", get(messages::status))
         .route("/partner/v1/threads", get(threads::threads))
         .route(
             "/partner/v1/threads/{id}/messages",

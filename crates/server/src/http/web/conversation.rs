@@ -26,6 +26,16 @@ pub struct MessageView {
     pub body: String,
     pub when: String,
     pub when_iso: String,
+    /// The partner app it came through, shown as "via {name}".
+    pub via: Option<String>,
+    pub card: Option<CardView>,
+}
+
+pub struct CardView {
+    pub title: String,
+    pub description: Option<String>,
+    pub link: String,
+    pub host: String,
 }
 
 impl MessageView {
@@ -41,6 +51,16 @@ impl MessageView {
             body: message.body,
             when,
             when_iso,
+            via: message.via_app.map(|via| via.name),
+            card: message.card.map(|card| CardView {
+                host: url::Url::parse(&card.url)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                link: format!("/r/{}", card.token),
+                title: card.title,
+                description: card.description,
+            }),
         }
     }
 }

@@ -1,0 +1,358 @@
+//! `POST /partner/v1/messages` and `GET /partner/v1/messages/{id}`: an app sends a
+//! recommendation to friends on the member's behalf, into their 1:1 conversations and
+//! labelled with the app; later it may ask who it reached and when — nothing more.
+
+use serde::Serialize;
+
+use super::{PartnerError, PartnerRequest};
+use crate::accesslog::{Action, Denial};
+use crate::store::{
+    App, NewPartnerSend, PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome,
+};
+use crate::{Confidant, Error, MemberId, Timestamp, tokens};
+
+pub const MAX_RECIPIENTS: usize = 50;
+pub const MAX_TEXT_BYTES: usize = 2048;
+/// The interfaces a recommendation can be started from.
+pub const INTERFACES: [&str; 5] = ["web", "ios", "android", "tv", "other"];
+const MAX_URL_BYTES: usize = 2048;
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 500;
+const MAX_KEY_BYTES: usize = 200;
+
+/// What the app asks to send.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SendInput {
+    /// Pseudonyms of the recipients, as `/partner/v1/friends` lists them.
+    pub to: Vec<String>,
+    pub text: Option<String>,
+    pub card: Option<CardInput>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CardInput {
+    pub title: String,
+    pub url: String,
+    pub image_url: Option<String>,
+    pub description: Option<String>,
+    pub item_id: String,
+    pub interface: String,
+    pub initiation_surface: String,
+    pub variation: String,
+}
+
+/// A send as the app sees it: whom it reached (by pseudonym) and when.
+#[derive(Debug, Clone)]
+pub struct PartnerSend {
+    pub id: i64,
+    pub created_at: Timestamp,
+    pub recipients: Vec<(String, Timestamp)>,
+}
+
+impl Confidant {
+    /// Sends a message (text, a recommendation card, or both) to up to 50 friends who also
+    /// use the app. Retries with the same `idempotency_key` return the first result.
+    #[tracing::instrument(skip_all)]
+    pub async fn partner_send(
+        &self,
+        request: &PartnerRequest,
+        input: SendInput,
+        idempotency_key: Option<&str>,
+    ) -> Result<PartnerSend, PartnerError> {
+        let (access, draft) = self
+            .partner_authorize(request, Action::MessageSend, Vec::new())
+            .await?;
+        let me = access.member.id;
+        let app = self
+            .store
+            .app(&access.client_id)
+            .await?
+            .ok_or(PartnerError::InvalidToken)?;
+        let checked = validate(&input, &app, idempotency_key);
+        let (body, card) = match checked {
+            Ok(valid) => valid,
+            Err(error) => {
+                let refused = draft.denied(Denial::InvalidRequest);
+                self.store.append_log(refused, None).await?;
+                return Err(error.into());
+            }
+        };
+        let now = draft.0.at;
+        let limit_key = format!("{}:{}", access.client_id, me.0);
+        if let Some(retry_after_secs) = self.partner_sends.check(&limit_key, None, now) {
+            let refused = draft.denied(Denial::RateLimited);
+            self.store.append_log(refused, None).await?;
+            return Err(PartnerError::RateLimited { retry_after_secs });
+        }
+
+        let mut recipients: Vec<(String, MemberId)> = Vec::new();
+        for pseudonym in &input.to {
+            let reachable = match self
+                .store
+                .grant_by_pseudonym(&app.client_id, pseudonym)
+                .await?
+            {
+                Some(grant) if grant.is_active() && grant.member_id != me => {
+                    let relation = self.store.relationship(me, grant.member_id).await?;
+                    (relation.friends && !relation.blocked_by_me && !relation.blocked_me)
+                        .then_some(grant.member_id)
+                }
+                _ => None,
+            };
+            match reachable {
+                Some(member) if !recipients.iter().any(|(_, m)| *m == member) => {
+                    recipients.push((pseudonym.clone(), member));
+                }
+                Some(_) => {}
+                // Which recipient failed, and why, stays between the member and Confidant.
+                None => {
+                    let refused = draft.denied(Denial::RecipientRefused);
+                    self.store.append_log(refused, None).await?;
+                    return Err(Error::invalid(
+                        "to",
+                        "invalid_recipients",
+                        "one or more recipients cannot receive messages from this app",
+                    )
+                    .into());
+                }
+            }
+        }
+
+        let mut messages = Vec::with_capacity(recipients.len());
+        for (_, recipient) in &recipients {
+            messages.push(PartnerMessage {
+                conversation_id: self.open_direct(me, *recipient).await?,
+                recipient: *recipient,
+                body: body.clone(),
+                card: card.clone().map(|card| RecommendationCard {
+                    token: tokens::random_url_safe(16),
+                    ..card
+                }),
+            });
+        }
+        let request_hash = tokens::hash(
+            &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
+        )
+        .0;
+        let objects = recipients
+            .iter()
+            .map(|(_, member)| format!("member:{}", member.0))
+            .collect();
+        let send = NewPartnerSend {
+            client_id: app.client_id.clone(),
+            member_id: me,
+            idempotency_key: idempotency_key.map(str::to_owned),
+            request_hash,
+            created_at: now,
+            messages,
+        };
+        let log = draft.allowed().with_objects(objects);
+        let record = match self.store.send_partner_messages(send, log).await? {
+            SendOutcome::Sent {
+                record, advanced, ..
+            } => {
+                self.partner_sends.record_failure(&limit_key, None, now);
+                self.live.publish(&advanced);
+                record
+            }
+            SendOutcome::Replayed(record) => record,
+            SendOutcome::KeyReused => {
+                return Err(Error::conflict(
+                    Some("idempotency_key"),
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                )
+                .into());
+            }
+        };
+        self.as_seen_by(&app.client_id, record).await
+    }
+
+    /// `GET /partner/v1/messages/{id}`: a send of this app for this member — its recipients
+    /// and when each message was delivered. Not whether it was read or clicked: those exist
+    /// only as aggregates in reports.
+    pub async fn partner_message_status(
+        &self,
+        request: &PartnerRequest,
+        id: i64,
+    ) -> Result<PartnerSend, PartnerError> {
+        let (access, draft) = self
+            .partner_authorize(request, Action::MessageStatus, vec![format!("send:{id}")])
+            .await?;
+        let record = self
+            .store
+            .partner_send(&access.client_id, access.member.id, id)
+            .await?;
+        let Some(record) = record else {
+            let refused = draft.denied(Denial::NotFound);
+            self.store.append_log(refused, None).await?;
+            return Err(PartnerError::NotFound);
+        };
+        self.log_partner_read(&access, draft.allowed()).await?;
+        self.as_seen_by(&access.client_id, record).await
+    }
+
+    /// The send with its recipients under their pseudonyms for the app.
+    async fn as_seen_by(
+        &self,
+        client_id: &str,
+        record: PartnerSendRecord,
+    ) -> Result<PartnerSend, PartnerError> {
+        let mut recipients = Vec::with_capacity(record.deliveries.len());
+        for delivery in record.deliveries {
+            if let Some(grant) = self.store.grant(delivery.recipient, client_id).await? {
+                recipients.push((grant.pseudonym, delivery.delivered_at));
+            }
+        }
+        Ok(PartnerSend {
+            id: record.id,
+            created_at: record.created_at,
+            recipients,
+        })
+    }
+}
+
+/// Checks a send request against the limits and the app's declared report dimensions;
+/// returns the message body and the card (without its tracking token yet).
+fn validate(
+    input: &SendInput,
+    app: &App,
+    idempotency_key: Option<&str>,
+) -> Result<(String, Option<RecommendationCard>), Error> {
+    if let Some(key) = idempotency_key
+        && (key.is_empty() || key.len() > MAX_KEY_BYTES)
+    {
+        return Err(Error::invalid(
+            "idempotency_key",
+            "invalid_idempotency_key",
+            format!("an Idempotency-Key has 1 to {MAX_KEY_BYTES} characters"),
+        ));
+    }
+    if input.to.is_empty() || input.to.len() > MAX_RECIPIENTS {
+        return Err(Error::invalid(
+            "to",
+            "invalid_recipients",
+            format!("send to 1 to {MAX_RECIPIENTS} friends"),
+        ));
+    }
+    let text = match &input.text {
+        Some(text) if text.len() > MAX_TEXT_BYTES => {
+            return Err(Error::invalid(
+                "text",
+                "text_too_long",
+                format!("text is at most {MAX_TEXT_BYTES} bytes"),
+            ));
+        }
+        Some(text) if !text.trim().is_empty() => Some(text.clone()),
+        _ => None,
+    };
+    let card = input
+        .card
+        .as_ref()
+        .map(|card| check_card(card, app))
+        .transpose()?;
+    let body = match (text, &card) {
+        (Some(text), _) => text,
+        (None, Some(card)) => card.title.clone(),
+        (None, None) => {
+            return Err(Error::invalid(
+                "text",
+                "empty_message",
+                "send a text, a card, or both",
+            ));
+        }
+    };
+    Ok((body, card))
+}
+
+fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCard, Error> {
+    let title = card.title.trim();
+    if title.is_empty()
+        || title.chars().count() > MAX_TITLE_CHARS
+        || title.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(
+            "card.title",
+            "invalid_card",
+            format!("a title has 1 to {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    let url = web_url("card.url", &card.url)?;
+    let image_url = card
+        .image_url
+        .as_deref()
+        .map(|url| web_url("card.image_url", url))
+        .transpose()?;
+    if card
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        return Err(Error::invalid(
+            "card.description",
+            "invalid_card",
+            format!("a description has at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    let item_id = card.item_id.trim();
+    if item_id.is_empty() || item_id.len() > MAX_TITLE_CHARS {
+        return Err(Error::invalid(
+            "card.item_id",
+            "invalid_card",
+            "item_id is the app's own id for the item, 1 to 200 characters",
+        ));
+    }
+    if !INTERFACES.contains(&card.interface.as_str()) {
+        return Err(Error::invalid(
+            "card.interface",
+            "invalid_card",
+            format!("interface is one of {}", INTERFACES.join(", ")),
+        ));
+    }
+    if !app.surfaces.contains(&card.initiation_surface) {
+        return Err(Error::invalid(
+            "card.initiation_surface",
+            "invalid_card",
+            format!(
+                "initiation_surface is one of the app's: {}",
+                app.surfaces.join(", ")
+            ),
+        ));
+    }
+    if !app.variations.contains(&card.variation) {
+        return Err(Error::invalid(
+            "card.variation",
+            "invalid_card",
+            format!(
+                "variation is one of the app's: {}",
+                app.variations.join(", ")
+            ),
+        ));
+    }
+    Ok(RecommendationCard {
+        title: title.to_owned(),
+        url,
+        image_url,
+        description: card.description.clone().filter(|d| !d.trim().is_empty()),
+        item_id: item_id.to_owned(),
+        interface: card.interface.clone(),
+        surface: card.initiation_surface.clone(),
+        variation: card.variation.clone(),
+        token: String::new(),
+    })
+}
+
+/// An absolute http(s) URL, which is all a card may link to.
+fn web_url(field: &'static str, input: &str) -> Result<String, Error> {
+    let parsed = url::Url::parse(input.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    match parsed {
+        Some(url) if url.as_str().len() <= MAX_URL_BYTES => Ok(url.to_string()),
+        _ => Err(Error::invalid(
+            field,
+            "invalid_card",
+            "links must be absolute http or https URLs",
+        )),
+    }
+}

@@ -1,0 +1,109 @@
+//! Storage of what partner apps send for members: sends (idempotent by key), the messages
+//! they put in 1:1 conversations labelled with the app, and the recommendation cards.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Grant, Message, NewLogEntry, StoreResult};
+use crate::live::FeedAdvanced;
+use crate::{ConversationId, MemberId, MessageId, Timestamp};
+
+/// The app a message was sent through, shown as "via {name}" to sender and recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViaApp {
+    pub client_id: String,
+    pub name: String,
+}
+
+/// A recommendation as it travels in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecommendationCard {
+    pub title: String,
+    /// http or https only.
+    pub url: String,
+    pub image_url: Option<String>,
+    pub description: Option<String>,
+    /// The partner's own id for the item.
+    pub item_id: String,
+    /// web, ios, android, tv or other.
+    pub interface: String,
+    /// One of the app's declared initiation surfaces.
+    pub surface: String,
+    /// One of the app's declared experiment arms.
+    pub variation: String,
+    /// Names the card in its tracked link `/r/{token}`.
+    pub token: String,
+}
+
+/// One message of a send: to one recipient, in their 1:1 conversation with the sender.
+#[derive(Debug, Clone)]
+pub struct PartnerMessage {
+    pub conversation_id: ConversationId,
+    pub recipient: MemberId,
+    pub body: String,
+    pub card: Option<RecommendationCard>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPartnerSend {
+    pub client_id: String,
+    pub member_id: MemberId,
+    /// The partner's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// A digest of the request, to tell a retry from a different request under the same key.
+    pub request_hash: String,
+    pub created_at: Timestamp,
+    pub messages: Vec<PartnerMessage>,
+}
+
+/// A send as the app may see it later: who it went to and when it was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerSendRecord {
+    pub id: i64,
+    pub created_at: Timestamp,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub recipient: MemberId,
+    pub message_id: MessageId,
+    /// When the message entered the recipient's conversation.
+    pub delivered_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    Sent {
+        record: PartnerSendRecord,
+        messages: Vec<Message>,
+        advanced: Vec<FeedAdvanced>,
+    },
+    /// The same request came with this key before: here is what it did then.
+    Replayed(PartnerSendRecord),
+    /// Another request came with this key before.
+    KeyReused,
+}
+
+#[async_trait]
+pub trait PartnerStore: Send + Sync {
+    async fn grant_by_pseudonym(
+        &self,
+        client_id: &str,
+        pseudonym: &str,
+    ) -> StoreResult<Option<Grant>>;
+    /// Stores the send and its messages, appends them to the participants' feeds, and logs
+    /// `log` — all in one transaction, unless the idempotency key was used before.
+    async fn send_partner_messages(
+        &self,
+        send: NewPartnerSend,
+        log: NewLogEntry,
+    ) -> StoreResult<SendOutcome>;
+    /// A send of this app for this member.
+    async fn partner_send(
+        &self,
+        client_id: &str,
+        member: MemberId,
+        id: i64,
+    ) -> StoreResult<Option<PartnerSendRecord>>;
+}

@@ -1,0 +1,181 @@
+//! What partner apps send for members: sends, their labelled messages and cards.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+
+use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in};
+use super::oauth::{GRANT_COLUMNS, GrantRow};
+use super::{ResultExt, SqlStore, accesslog};
+use confidant_core::store::{
+    Delivery, Grant, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord,
+    PartnerStore, SendOutcome, StoreResult,
+};
+use confidant_core::{MemberId, MessageId, Timestamp};
+
+/// The send with its deliveries, inside the caller's transaction or on the readers.
+async fn send_record(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    member: MemberId,
+    id: i64,
+) -> StoreResult<Option<PartnerSendRecord>> {
+    let created_at: Option<i64> = sqlx::query_scalar(
+        "SELECT created_at FROM partner_sends WHERE id = $1 AND client_id = $2 AND member_id = $3",
+    )
+    .bind(id)
+    .bind(client_id)
+    .bind(member.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .store()?;
+    let Some(created_at) = created_at else {
+        return Ok(None);
+    };
+    // The recipient of a message in a 1:1 conversation is its other participant.
+    let deliveries: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT cm.member_id, m.id, m.created_at FROM messages m \
+         JOIN conversation_members cm ON cm.conversation_id = m.conversation_id \
+           AND cm.member_id <> m.sender_id \
+         WHERE m.partner_send_id = $1 ORDER BY m.id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .store()?;
+    Ok(Some(PartnerSendRecord {
+        id,
+        created_at: Timestamp(created_at),
+        deliveries: deliveries
+            .into_iter()
+            .map(|(recipient, message, at)| Delivery {
+                recipient: MemberId(recipient),
+                message_id: MessageId(message),
+                delivered_at: Timestamp(at),
+            })
+            .collect(),
+    }))
+}
+
+#[async_trait]
+impl PartnerStore for SqlStore {
+    async fn grant_by_pseudonym(
+        &self,
+        client_id: &str,
+        pseudonym: &str,
+    ) -> StoreResult<Option<Grant>> {
+        let row: Option<GrantRow> = sqlx::query_as(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.client_id = $1 AND g.pseudonym = $2"
+        ))
+        .bind(client_id)
+        .bind(pseudonym)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        row.map(Grant::try_from).transpose()
+    }
+
+    async fn send_partner_messages(
+        &self,
+        send: NewPartnerSend,
+        log: NewLogEntry,
+    ) -> StoreResult<SendOutcome> {
+        let mut tx = self.writer.begin().await.store()?;
+        if let Some(key) = &send.idempotency_key {
+            let earlier: Option<(i64, String)> = sqlx::query_as(
+                "SELECT id, request_hash FROM partner_sends \
+                 WHERE client_id = $1 AND member_id = $2 AND idempotency_key = $3",
+            )
+            .bind(&send.client_id)
+            .bind(send.member_id.0)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .store()?;
+            if let Some((id, hash)) = earlier {
+                if hash != send.request_hash {
+                    return Ok(SendOutcome::KeyReused);
+                }
+                let record = send_record(&mut tx, &send.client_id, send.member_id, id).await?;
+                return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+            }
+        }
+        let send_id: i64 = sqlx::query_scalar(
+            "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
+             created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&send.client_id)
+        .bind(send.member_id.0)
+        .bind(&send.idempotency_key)
+        .bind(&send.request_hash)
+        .bind(send.created_at.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store()?;
+        let mut ids = Vec::with_capacity(send.messages.len());
+        let mut advanced = Vec::new();
+        for message in &send.messages {
+            let new = NewMessage {
+                conversation_id: message.conversation_id,
+                sender: send.member_id,
+                body: message.body.clone(),
+                created_at: send.created_at,
+            };
+            let via = Via {
+                client_id: &send.client_id,
+                send_id,
+            };
+            let (id, feeds) = insert_message_in(&mut tx, &new, Some(via)).await?;
+            if let Some(card) = &message.card {
+                sqlx::query(
+                    "INSERT INTO recommendation_cards (message_id, title, url, image_url, \
+                     description, item_id, interface, surface, variation, token) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(id.0)
+                .bind(&card.title)
+                .bind(&card.url)
+                .bind(&card.image_url)
+                .bind(&card.description)
+                .bind(&card.item_id)
+                .bind(&card.interface)
+                .bind(&card.surface)
+                .bind(&card.variation)
+                .bind(&card.token)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+            }
+            ids.push(id);
+            advanced.extend(feeds);
+        }
+        accesslog::append(&mut tx, &log).await?;
+        let mut messages = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .store()?;
+            messages.push(Message::from(row));
+        }
+        let record = send_record(&mut tx, &send.client_id, send.member_id, send_id)
+            .await?
+            .expect("the send was stored in this transaction");
+        tx.commit().await.store()?;
+        Ok(SendOutcome::Sent {
+            record,
+            messages,
+            advanced,
+        })
+    }
+
+    async fn partner_send(
+        &self,
+        client_id: &str,
+        member: MemberId,
+        id: i64,
+    ) -> StoreResult<Option<PartnerSendRecord>> {
+        let mut conn = self.readers.acquire().await.store()?;
+        send_record(&mut conn, client_id, member, id).await
+    }
+}
