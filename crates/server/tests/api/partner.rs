@@ -15,6 +15,7 @@ on_both_backends!(
     a_hostile_partner_reads_only_the_threads_it_was_given,
     partners_send_recommendations_labelled_via_the_app,
     bad_sends_are_refused_with_the_field_and_change_nothing,
+    the_authorization_matrix_holds_for_every_endpoint,
 );
 
 impl TestApp {
@@ -633,4 +634,137 @@ async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabas
         4
     );
     assert_eq!(reasons.iter().filter(|r| **r == "rate_limited").count(), 1);
+}
+
+/// A grant's state in the authorization matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GrantState {
+    Active,
+    ThreadExpired,
+    Revoked,
+    AppSuspended,
+}
+
+async fn the_authorization_matrix_holds_for_every_endpoint(db: TestDatabase) {
+    use GrantState::*;
+    let app = TestApp::spawn(db).await;
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    for state in [Active, ThreadExpired, Revoked, AppSuspended] {
+        for scopes in ["profile", ALL_SCOPES] {
+            // A fresh app and members for each cell, so no state leaks between them.
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let partner = app.partner(&format!("App{i}"), false).await;
+            let (alice, alice_browser) = app.member(&format!("alice{i}")).await;
+            let (bob, bob_browser) = app.member(&format!("bob{i}")).await;
+            app.befriend(&alice, &bob).await;
+            let bob_id = app.pseudonym(&bob_browser, &partner).await;
+            let thread = app.direct(&alice, &bob).await;
+            let details = r#"[{"type":"thread_read"}]"#;
+            let path = app.authorize_path(&partner, scopes, &[("authorization_details", details)]);
+            let thread_id = thread.to_string();
+            let mut choices: Vec<(&str, &str)> = scopes.split(' ').map(|s| ("grant", s)).collect();
+            choices.extend([
+                ("thread", thread_id.as_str()),
+                ("thread_days", "1"),
+                ("decision", "allow"),
+            ]);
+            let response = app.consent(&alice_browser, &path, &choices).await;
+            let code = redirect_params(&response)["code"].clone();
+            let mut tokens = tokens_of(app.exchange(&partner, &code).await).await;
+            // A send of the app's own, for the status endpoint.
+            let sender = app.tokens(&bob_browser, &partner, ALL_SCOPES).await;
+            let alice_pseudonym: Value = app.partner_me(&tokens.access).await.json().await.unwrap();
+            let own: Value = app
+                .partner_send(
+                    &sender.access,
+                    None,
+                    json!({ "to": [alice_pseudonym["id"]], "text": "hi" }),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let own_send = own["id"].as_i64().unwrap();
+            let alice_send: Value = if scopes == ALL_SCOPES {
+                app.partner_send(
+                    &tokens.access,
+                    None,
+                    json!({ "to": [bob_id], "text": "hi" }),
+                )
+                .await
+                .json()
+                .await
+                .unwrap()
+            } else {
+                json!({ "id": own_send })
+            };
+            match state {
+                Active => {}
+                ThreadExpired => {
+                    app.clock.advance_secs(2 * 24 * 3600);
+                    tokens = tokens_of(app.refresh(&partner, &tokens.refresh, None).await).await;
+                }
+                Revoked => {
+                    app.request(
+                        Method::DELETE,
+                        &format!("/api/v1/me/apps/{}", partner.client_id),
+                        Some(&alice.token),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                }
+                AppSuspended => {
+                    app.core.suspend_app(&partner.client_id).await.unwrap();
+                }
+            }
+            let all = scopes == ALL_SCOPES;
+            let live = matches!(state, Active | ThreadExpired);
+            let expect = |allowed: bool, needs_scope: bool| match (live, allowed, needs_scope) {
+                (false, _, _) => StatusCode::UNAUTHORIZED,
+                (true, _, true) if !all => StatusCode::FORBIDDEN,
+                (true, true, _) => StatusCode::OK,
+                (true, false, _) => StatusCode::NOT_FOUND,
+            };
+            let status_path = format!("/partner/v1/messages/{}", alice_send["id"]);
+            let thread_path = format!("/partner/v1/threads/{thread}/messages");
+            let cells = [
+                ("/partner/v1/me", expect(true, false)),
+                ("/partner/v1/friends", expect(true, true)),
+                (status_path.as_str(), expect(true, true)),
+                ("/partner/v1/threads", expect(true, false)),
+                (thread_path.as_str(), expect(state != ThreadExpired, false)),
+            ];
+            for (path, expected) in cells {
+                let got = app.partner_get(path, &tokens.access).await.status();
+                assert_eq!(got, expected, "{state:?} {scopes:?} GET {path}");
+            }
+            let send = app
+                .partner_send(
+                    &tokens.access,
+                    None,
+                    json!({ "to": [bob_id], "text": "again" }),
+                )
+                .await
+                .status();
+            let expected = match expect(true, true) {
+                StatusCode::OK => StatusCode::CREATED,
+                other => other,
+            };
+            assert_eq!(
+                send, expected,
+                "{state:?} {scopes:?} POST /partner/v1/messages"
+            );
+            // Another app's send is never visible, whatever the state.
+            let foreign = app
+                .partner_get(&format!("/partner/v1/messages/{own_send}"), &tokens.access)
+                .await
+                .status();
+            let expected = match expect(false, true) {
+                StatusCode::OK => StatusCode::NOT_FOUND,
+                other => other,
+            };
+            assert_eq!(foreign, expected, "{state:?} {scopes:?} a send not Alice's");
+        }
+    }
 }
