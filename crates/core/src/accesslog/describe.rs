@@ -113,6 +113,9 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
                 format!("You connected {app} ({scope}) and let it read thread {names}")
             }
             Some(Action::ConsentRevoke) => format!("You disconnected {app}"),
+            Some(Action::ShareDialog) => {
+                format!("You shared a recommendation from {app} with {names}")
+            }
             None => format!("{app}: {}", entry.action),
         },
         Outcome::Denied => {
@@ -130,6 +133,7 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
                 Some(Action::TokenRevoke) => "revoking a token".to_owned(),
                 Some(Action::ConsentGrant) => "your consent".to_owned(),
                 Some(Action::ConsentRevoke) => "disconnecting".to_owned(),
+                Some(Action::ShareDialog) => "sharing".to_owned(),
                 None => entry.action.clone(),
             };
             let reason = match entry.reason.as_deref() {

@@ -36,10 +36,11 @@ pub enum Action {
     TokenRevoke,
     ConsentGrant,
     ConsentRevoke,
+    ShareDialog,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::ProfileRead,
         Action::FriendsList,
         Action::MessageSend,
@@ -51,6 +52,7 @@ impl Action {
         Action::TokenRevoke,
         Action::ConsentGrant,
         Action::ConsentRevoke,
+        Action::ShareDialog,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Action {
             Action::TokenRevoke => "token.revoke",
             Action::ConsentGrant => "consent.grant",
             Action::ConsentRevoke => "consent.revoke",
+            Action::ShareDialog => "share.dialog",
         }
     }
 

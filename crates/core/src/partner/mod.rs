@@ -7,10 +7,12 @@
 
 mod friends;
 mod send;
+mod share;
 mod threads;
 
 pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
 pub use send::{CardInput, INTERFACES, MAX_RECIPIENTS, MAX_TEXT_BYTES, PartnerSend, SendInput};
+pub use share::{ShareDialog, ShareParams};
 pub use threads::{MAX_THREAD_PAGE, SharedThread, ThreadMessage};
 
 use crate::accesslog::{Action, Denial};

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::{PartnerError, PartnerRequest};
 use crate::accesslog::{Action, Denial};
 use crate::store::{
-    App, NewPartnerSend, PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome,
+    App, NewLogEntry, NewPartnerSend, PartnerMessage, PartnerSendRecord, RecommendationCard,
+    SendOutcome,
 };
 use crate::{Confidant, Error, MemberId, Timestamp, tokens};
 
@@ -39,6 +40,19 @@ pub struct CardInput {
     pub interface: String,
     pub initiation_surface: String,
     pub variation: String,
+}
+
+/// One message for several recipients, through an app.
+pub(super) struct Delivery<'a> {
+    pub app: &'a App,
+    pub sender: MemberId,
+    pub to: &'a [MemberId],
+    pub body: String,
+    /// Without its tracking token: each recipient's copy gets its own.
+    pub card: Option<RecommendationCard>,
+    pub idempotency_key: Option<&'a str>,
+    pub request_hash: String,
+    pub at: Timestamp,
 }
 
 /// A send as the app sees it: whom it reached (by pseudonym) and when.
@@ -118,45 +132,24 @@ impl Confidant {
             }
         }
 
-        let mut messages = Vec::with_capacity(recipients.len());
-        for (_, recipient) in &recipients {
-            messages.push(PartnerMessage {
-                conversation_id: self.open_direct(me, *recipient).await?,
-                recipient: *recipient,
-                body: body.clone(),
-                card: card.clone().map(|card| RecommendationCard {
-                    token: tokens::random_url_safe(16),
-                    ..card
-                }),
-            });
-        }
         let request_hash = tokens::hash(
             &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
         )
         .0;
-        let objects = recipients
-            .iter()
-            .map(|(_, member)| format!("member:{}", member.0))
-            .collect();
-        let send = NewPartnerSend {
-            client_id: app.client_id.clone(),
-            member_id: me,
-            idempotency_key: idempotency_key.map(str::to_owned),
+        let to: Vec<MemberId> = recipients.iter().map(|(_, member)| *member).collect();
+        let delivery = Delivery {
+            app: &app,
+            sender: me,
+            to: &to,
+            body,
+            card,
+            idempotency_key,
             request_hash,
-            created_at: now,
-            messages,
+            at: now,
         };
-        let log = draft.allowed().with_objects(objects);
-        let record = match self.store.send_partner_messages(send, log).await? {
-            SendOutcome::Sent {
-                record, advanced, ..
-            } => {
-                self.partner_sends.record_failure(&limit_key, None, now);
-                self.live.publish(&advanced);
-                record
-            }
-            SendOutcome::Replayed(record) => record,
-            SendOutcome::KeyReused => {
+        let record = match self.deliver(delivery, draft.allowed()).await? {
+            Some(record) => record,
+            None => {
                 return Err(Error::conflict(
                     Some("idempotency_key"),
                     "idempotency_key_reused",
@@ -165,7 +158,59 @@ impl Confidant {
                 .into());
             }
         };
+        self.partner_sends.record_failure(&limit_key, None, now);
         self.as_seen_by(&app.client_id, record).await
+    }
+
+    /// Puts the message in each recipient's 1:1 conversation with the sender, labelled with
+    /// the app, each card with its own tracking token, and logs `log` about the recipients —
+    /// one transaction. `None` if the idempotency key was used for another request.
+    pub(super) async fn deliver(
+        &self,
+        delivery: Delivery<'_>,
+        log: NewLogEntry,
+    ) -> Result<Option<PartnerSendRecord>, Error> {
+        let mut messages = Vec::with_capacity(delivery.to.len());
+        for recipient in delivery.to {
+            messages.push(PartnerMessage {
+                conversation_id: self.open_direct(delivery.sender, *recipient).await?,
+                recipient: *recipient,
+                body: delivery.body.clone(),
+                card: delivery.card.clone().map(|card| RecommendationCard {
+                    token: tokens::random_url_safe(16),
+                    ..card
+                }),
+            });
+        }
+        let objects = delivery
+            .to
+            .iter()
+            .map(|member| format!("member:{}", member.0))
+            .collect();
+        let send = NewPartnerSend {
+            client_id: delivery.app.client_id.clone(),
+            member_id: delivery.sender,
+            idempotency_key: delivery.idempotency_key.map(str::to_owned),
+            request_hash: delivery.request_hash,
+            created_at: delivery.at,
+            messages,
+        };
+        Ok(
+            match self
+                .store
+                .send_partner_messages(send, log.with_objects(objects))
+                .await?
+            {
+                SendOutcome::Sent {
+                    record, advanced, ..
+                } => {
+                    self.live.publish(&advanced);
+                    Some(record)
+                }
+                SendOutcome::Replayed(record) => Some(record),
+                SendOutcome::KeyReused => None,
+            },
+        )
     }
 
     /// `GET /partner/v1/messages/{id}`: a send of this app for this member — its recipients
@@ -265,7 +310,7 @@ fn validate(
     Ok((body, card))
 }
 
-fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCard, Error> {
+pub(super) fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCard, Error> {
     let title = card.title.trim();
     if title.is_empty()
         || title.chars().count() > MAX_TITLE_CHARS

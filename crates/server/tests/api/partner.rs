@@ -16,6 +16,7 @@ on_both_backends!(
     partners_send_recommendations_labelled_via_the_app,
     bad_sends_are_refused_with_the_field_and_change_nothing,
     the_authorization_matrix_holds_for_every_endpoint,
+    the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome,
 );
 
 impl TestApp {
@@ -767,4 +768,98 @@ async fn the_authorization_matrix_holds_for_every_endpoint(db: TestDatabase) {
             assert_eq!(foreign, expected, "{state:?} {scopes:?} a send not Alice's");
         }
     }
+}
+
+async fn the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome(
+    db: TestDatabase,
+) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, _) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", streamflix.client_id.as_str()),
+            ("redirect_uri", streamflix.redirect_uri.as_str()),
+            ("url", "https://streamflix.example/title/7"),
+            ("title", "Seven Seas"),
+            ("surface", "title_page"),
+            ("state", "xyz"),
+        ])
+        .finish();
+    let path = format!("/share?{query}");
+
+    // Logged out: to the login page, and back here after.
+    let anonymous = app.client.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert!(crate::oauth::location(&anonymous).starts_with("/login?next="));
+    // A redirect URI the app did not register: an error page, never a redirect.
+    let hijack = path.replace("streamflix.example%2Fcallback", "evil.example%2Fcallback");
+    let refused = alice_browser
+        .client
+        .get(app.url(&hijack))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    let html = alice_browser.page(&app, &path).await;
+    assert!(html.contains("Seven Seas"));
+    assert!(html.contains(&format!("name=\"friend\" value=\"{}\"", bob.id)));
+    let mut form = crate::oauth::hidden_fields(&html);
+    let submit = |mut form: Vec<(String, String)>, extra: &[(&str, &str)]| {
+        form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let client = alice_browser.client.clone();
+        let url = app.url("/share");
+        async move { client.post(url).form(&form).send().await.unwrap() }
+    };
+    let nobody = submit(form.clone(), &[("decision", "share")]).await;
+    assert_eq!(nobody.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let cancelled = submit(form.clone(), &[("decision", "cancel")]).await;
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        redirect_params(&cancelled),
+        [
+            ("result".to_owned(), "cancelled".to_owned()),
+            ("state".to_owned(), "xyz".to_owned())
+        ]
+        .into_iter()
+        .collect()
+    );
+    let bob_id = bob.id.to_string();
+    form.push(("text".into(), "Watch this one".into()));
+    let shared = submit(form, &[("friend", bob_id.as_str()), ("decision", "share")]).await;
+    assert_eq!(shared.status(), StatusCode::SEE_OTHER);
+    assert!(crate::oauth::location(&shared).starts_with(&streamflix.redirect_uri));
+    assert_eq!(
+        redirect_params(&shared),
+        [
+            ("result".to_owned(), "shared".to_owned()),
+            ("state".to_owned(), "xyz".to_owned())
+        ]
+        .into_iter()
+        .collect(),
+        "the app learns the outcome and nothing else"
+    );
+
+    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
+    let conversation = conversations[0]["id"].as_i64().unwrap();
+    let page = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.token,
+        )
+        .await;
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "cancelling sent nothing");
+    assert_eq!(messages[0]["body"], "Watch this one");
+    assert_eq!(messages[0]["via_app"]["name"], "Streamflix");
+    assert_eq!(messages[0]["card"]["title"], "Seven Seas");
+    let log: Value = app.json("/api/v1/me/access-log", &alice.token).await;
+    assert_eq!(
+        log["entries"][0]["text"],
+        "You shared a recommendation from Streamflix with BOB"
+    );
 }

@@ -11,6 +11,7 @@ mod docs;
 mod friends;
 mod inbox;
 mod settings;
+mod share;
 
 use askama::Template;
 use axum::Router;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
             post(apps::disconnect),
         )
         .route("/apps", get(apps::registry))
+        .route("/share", get(share::dialog).post(share::decide))
         .route("/admin/apps", get(admin::page).post(admin::create))
         .route("/admin/apps/{client_id}/{action}", post(admin::act))
         .route("/docs", get(docs::page))
