@@ -78,6 +78,8 @@ pub struct OAuthConfig {
     pub client_auth_failures: u32,
     /// Partner API: messages one app may send for one member per hour.
     pub sends_per_member_per_hour: u32,
+    /// A member's grant to an app ends after this many days without use.
+    pub grant_idle_days: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +141,7 @@ impl Default for OAuthConfig {
             refresh_token_secs: policy.refresh_token_secs,
             client_auth_failures: 10,
             sends_per_member_per_hour: 60,
+            grant_idle_days: policy.grant_idle_secs / (24 * 3600),
         }
     }
 }
@@ -221,6 +224,7 @@ impl Config {
             oauth: OAuthPolicy {
                 access_token_secs: self.oauth.access_token_secs,
                 refresh_token_secs: self.oauth.refresh_token_secs,
+                grant_idle_secs: self.oauth.grant_idle_days * 24 * 3600,
                 ..OAuthPolicy::default()
             },
             client_auth_throttle: ThrottlePolicy {

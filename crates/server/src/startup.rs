@@ -190,6 +190,11 @@ async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
                     Ok(purged) => tracing::info!(purged, "removed expired sessions"),
                     Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
                 }
+                match app.expire_idle_grants().await {
+                    Ok(0) => {}
+                    Ok(expired) => tracing::info!(expired, "ended grants that went unused"),
+                    Err(error) => tracing::warn!(%error, "could not end idle grants"),
+                }
                 match app.purge_expired_oauth().await {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "removed expired OAuth codes and tokens"),

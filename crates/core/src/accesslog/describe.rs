@@ -116,6 +116,9 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
             Some(Action::ShareDialog) => {
                 format!("You shared a recommendation from {app} with {names}")
             }
+            Some(Action::ConsentExpire) => {
+                format!("{app} lost its access: it went unused for too long")
+            }
             None => format!("{app}: {}", entry.action),
         },
         Outcome::Denied => {
@@ -134,6 +137,7 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
                 Some(Action::ConsentGrant) => "your consent".to_owned(),
                 Some(Action::ConsentRevoke) => "disconnecting".to_owned(),
                 Some(Action::ShareDialog) => "sharing".to_owned(),
+                Some(Action::ConsentExpire) => "expiring".to_owned(),
                 None => entry.action.clone(),
             };
             let reason = match entry.reason.as_deref() {

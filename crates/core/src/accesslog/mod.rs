@@ -37,10 +37,11 @@ pub enum Action {
     ConsentGrant,
     ConsentRevoke,
     ShareDialog,
+    ConsentExpire,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ProfileRead,
         Action::FriendsList,
         Action::MessageSend,
@@ -53,6 +54,7 @@ impl Action {
         Action::ConsentGrant,
         Action::ConsentRevoke,
         Action::ShareDialog,
+        Action::ConsentExpire,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl Action {
             Action::ConsentGrant => "consent.grant",
             Action::ConsentRevoke => "consent.revoke",
             Action::ShareDialog => "share.dialog",
+            Action::ConsentExpire => "consent.expire",
         }
     }
 

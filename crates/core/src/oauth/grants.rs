@@ -2,7 +2,7 @@
 
 use crate::accesslog::Action;
 use crate::store::{App, ConversationSummary, Grant, NewLogEntry, ThreadGrant};
-use crate::{Confidant, Error, MemberId};
+use crate::{Confidant, Error, MemberId, Timestamp};
 
 /// An app the member has connected, with everything it may do.
 #[derive(Debug, Clone)]
@@ -67,6 +67,39 @@ impl Confidant {
         } else {
             Err(Error::NotFound)
         }
+    }
+
+    /// Whether the app has left the grant unused for longer than the policy allows.
+    pub(crate) fn is_idle(&self, grant: &Grant, now: Timestamp) -> bool {
+        let last = grant.last_used_at.unwrap_or(grant.updated_at);
+        now.millis() - last.millis() > self.oauth.grant_idle_secs * 1000
+    }
+
+    /// Ends a grant that went unused: its tokens stop working, and the member's log says why.
+    pub(crate) async fn expire_grant(&self, grant: &Grant, request_id: &str) -> Result<(), Error> {
+        let now = self.clock.now();
+        let entry = NewLogEntry::new(
+            grant.member_id,
+            now,
+            &grant.client_id,
+            Action::ConsentExpire,
+            request_id,
+        );
+        self.store
+            .revoke_grant(grant.member_id, &grant.client_id, now, entry)
+            .await?;
+        tracing::info!(grant = grant.id, "grant expired after going unused");
+        Ok(())
+    }
+
+    /// Ends every grant unused for longer than the policy allows; run periodically.
+    pub async fn expire_idle_grants(&self) -> Result<u64, Error> {
+        let cutoff = self.clock.now().plus_secs(-self.oauth.grant_idle_secs);
+        let idle = self.store.idle_grants(cutoff).await?;
+        for grant in &idle {
+            self.expire_grant(grant, "-").await?;
+        }
+        Ok(idle.len() as u64)
     }
 
     /// Removes expired codes, tokens and thread grants; run periodically by the server.

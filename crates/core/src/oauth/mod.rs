@@ -38,6 +38,8 @@ pub struct OAuthPolicy {
     /// Absolute: rotation does not extend it.
     pub refresh_token_secs: i64,
     pub code_secs: i64,
+    /// A grant the app has not used for this long ends by itself.
+    pub grant_idle_secs: i64,
 }
 
 impl Default for OAuthPolicy {
@@ -46,6 +48,7 @@ impl Default for OAuthPolicy {
             access_token_secs: 10 * 60,
             refresh_token_secs: 30 * 24 * 3600,
             code_secs: 60,
+            grant_idle_secs: 90 * 24 * 3600,
         }
     }
 }

@@ -184,6 +184,12 @@ impl Confidant {
             );
             return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
+        if record.grant.is_active() && self.is_idle(&record.grant, now) {
+            self.expire_grant(&record.grant, request_id).await?;
+            let refused = log(&record.scopes).denied(Denial::GrantRevoked);
+            self.store.append_log(refused, None).await?;
+            return Err(invalid());
+        }
         let refusal = if record.expires_at <= now {
             Some(Denial::TokenExpired)
         } else if !record.grant.is_active() {

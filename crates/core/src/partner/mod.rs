@@ -125,6 +125,14 @@ impl Confidant {
             return Err(PartnerError::InvalidToken);
         };
         let draft = draft(record.grant.member_id, &record.grant.client_id);
+        if record.grant.is_active() && self.is_idle(&record.grant, now) {
+            self.expire_grant(&record.grant, &request.request_id)
+                .await?;
+            self.store
+                .append_log(draft.denied(Denial::GrantRevoked), None)
+                .await?;
+            return Err(PartnerError::InvalidToken);
+        }
         let refusal = if record.expires_at <= now {
             Some(Denial::TokenExpired)
         } else if !record.grant.is_active() {

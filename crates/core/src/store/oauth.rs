@@ -207,6 +207,8 @@ pub trait OAuthStore: Send + Sync {
     /// The member's grants, active or not, most recently updated first.
     async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>>;
     async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>>;
+    /// Active grants last used (or, if never used, last renewed) before `cutoff`.
+    async fn idle_grants(&self, cutoff: Timestamp) -> StoreResult<Vec<Grant>>;
     /// Marks the grant revoked and deletes all its tokens, codes and thread grants, in one
     /// transaction, logging `log` in it too. Returns whether there was an active grant (if
     /// not, nothing changes and nothing is logged).

@@ -17,6 +17,7 @@ on_both_backends!(
     bad_sends_are_refused_with_the_field_and_change_nothing,
     the_authorization_matrix_holds_for_every_endpoint,
     the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome,
+    grants_unused_for_too_long_end_by_themselves,
 );
 
 impl TestApp {
@@ -861,5 +862,66 @@ async fn the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outco
     assert_eq!(
         log["entries"][0]["text"],
         "You shared a recommendation from Streamflix with BOB"
+    );
+}
+
+async fn grants_unused_for_too_long_end_by_themselves(db: TestDatabase) {
+    const DAY: i64 = 24 * 3600;
+    let app = TestApp::spawn(db.clone()).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (_, browser) = app.member("alice").await;
+    let tokens = app.tokens(&browser, &streamflix, "profile").await;
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::OK
+    );
+
+    // Used again on day 60: 60 more days later it is still connected.
+    app.clock.advance_secs(60 * DAY);
+    let browser = app.browser_for("alice").await;
+    let tokens = app.tokens(&browser, &streamflix, "profile").await;
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance_secs(60 * DAY);
+    assert_eq!(app.core.expire_idle_grants().await.unwrap(), 0);
+    // 91 days after its last use, the janitor ends it.
+    app.clock.advance_secs(31 * DAY);
+    assert_eq!(app.core.expire_idle_grants().await.unwrap(), 1);
+    let token = app.log_in("alice", PASSWORD).await;
+    let apps: Value = app.json("/api/v1/me/apps", &token).await;
+    assert_eq!(apps, json!([]));
+    let log: Value = app.json("/api/v1/me/access-log", &token).await;
+    assert_eq!(
+        log["entries"][0]["text"],
+        "Streamflix lost its access: it went unused for too long"
+    );
+
+    // With a short limit, the next call of an idle app ends it on the spot.
+    let app = TestApp::spawn_with(db, |config| config.oauth.grant_idle_days = 1).await;
+    let bookshop = app.partner("Bookshop", false).await;
+    let browser = app.browser_for("alice").await;
+    let tokens = app.tokens(&browser, &bookshop, "profile").await;
+    app.clock.advance_secs(2 * DAY);
+    let refreshed = app.refresh(&bookshop, &tokens.refresh, None).await;
+    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+    let token = app.log_in("alice", PASSWORD).await;
+    let log: Value = app.json("/api/v1/me/access-log", &token).await;
+    let actions: Vec<(&str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [("token.refresh", "denied"), ("consent.expire", "allowed")]
     );
 }

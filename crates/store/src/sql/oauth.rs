@@ -390,6 +390,19 @@ impl OAuthStore for SqlStore {
             .collect())
     }
 
+    async fn idle_grants(&self, cutoff: Timestamp) -> StoreResult<Vec<Grant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.revoked_at IS NULL \
+             AND COALESCE(g.last_used_at, g.updated_at) < $1"
+        );
+        let rows: Vec<GrantRow> = sqlx::query_as(&sql)
+            .bind(cutoff.0)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        rows.into_iter().map(Grant::try_from).collect()
+    }
+
     async fn revoke_grant(
         &self,
         member: MemberId,

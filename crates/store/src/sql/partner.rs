@@ -149,6 +149,14 @@ impl PartnerStore for SqlStore {
             advanced.extend(feeds);
         }
         accesslog::append(&mut tx, &log).await?;
+        // A send is a use of the grant, like a read: it keeps the grant from going idle.
+        sqlx::query("UPDATE grants SET last_used_at = $3 WHERE member_id = $1 AND client_id = $2")
+            .bind(send.member_id.0)
+            .bind(&send.client_id)
+            .bind(send.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .store()?;
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
