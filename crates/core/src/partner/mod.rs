@@ -5,6 +5,7 @@
 //! append their entry first, writes append it inside their own transaction (with the
 //! [`LogDraft`] that [`Confidant::partner_authorize`] hands back).
 
+mod controls;
 mod friends;
 mod send;
 mod share;

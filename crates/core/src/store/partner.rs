@@ -106,4 +106,12 @@ pub trait PartnerStore: Send + Sync {
         member: MemberId,
         id: i64,
     ) -> StoreResult<Option<PartnerSendRecord>>;
+
+    /// `NotFound` if there is no such app.
+    async fn mute_app(&self, member: MemberId, client_id: &str, at: Timestamp) -> StoreResult<()>;
+    /// Whether it was muted.
+    async fn unmute_app(&self, member: MemberId, client_id: &str) -> StoreResult<bool>;
+    async fn muted_apps(&self, member: MemberId) -> StoreResult<Vec<ViaApp>>;
+    async fn set_count_clicks(&self, member: MemberId, count: bool) -> StoreResult<()>;
+    async fn count_clicks(&self, member: MemberId) -> StoreResult<bool>;
 }

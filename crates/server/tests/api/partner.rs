@@ -18,6 +18,7 @@ on_both_backends!(
     the_authorization_matrix_holds_for_every_endpoint,
     the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome,
     grants_unused_for_too_long_end_by_themselves,
+    recipients_mute_an_app_and_opt_out_of_click_counting,
 );
 
 impl TestApp {
@@ -924,4 +925,127 @@ async fn grants_unused_for_too_long_end_by_themselves(db: TestDatabase) {
         actions,
         [("token.refresh", "denied"), ("consent.expire", "allowed")]
     );
+}
+
+async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
+    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    let mute_path = format!("/api/v1/me/muted-apps/{}", streamflix.client_id);
+    let put = |path: String, token: String| {
+        let request = app.request(Method::PUT, &path, Some(&token));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        put(mute_path.clone(), bob.token.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put(
+            "/api/v1/me/muted-apps/cfd_app_nope".into(),
+            bob.token.clone()
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+
+    // The app cannot tell: the send succeeds exactly as before.
+    let sent = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "text": "muted one", "card": card() }),
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let conversation = app.direct(&alice, &bob).await;
+    let unread = |token: String| {
+        let app = &app;
+        async move {
+            let list: Value = app.json("/api/v1/conversations", &token).await;
+            list[0]["unread"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(unread(bob.token.clone()).await, 0, "no notification");
+    app.send(&alice, conversation, "hello yourself").await;
+    assert_eq!(unread(bob.token.clone()).await, 1);
+    let html = bob_browser.page(&app, &format!("/c/{conversation}")).await;
+    assert!(html.contains("<details class=\"muted-app\">"), "{html}");
+    assert!(html.contains("muted one"), "still kept, folded away");
+    assert!(!html.contains("Mute Streamflix"));
+    let listed: Value = app.json("/api/v1/me/muted-apps", &bob.token).await;
+    assert_eq!(listed[0]["name"], "Streamflix");
+
+    // Unmuting, and muting again from the conversation's button.
+    let unmute = app
+        .request(Method::DELETE, &mute_path, Some(&bob.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unmute.status(), StatusCode::NO_CONTENT);
+    let html = bob_browser.page(&app, &format!("/c/{conversation}")).await;
+    assert!(html.contains("Mute Streamflix"));
+    let csrf = crate::helpers::csrf_of(&html);
+    for (back, expected) in [
+        (format!("/c/{conversation}"), format!("/c/{conversation}")),
+        ("//evil.example/".to_owned(), "/settings/apps".to_owned()),
+    ] {
+        let muted = bob_browser
+            .client
+            .post(app.url(&format!(
+                "/settings/muted-apps/{}/mute",
+                streamflix.client_id
+            )))
+            .form(&[("csrf", csrf.as_str()), ("back", back.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(muted.status(), StatusCode::SEE_OTHER);
+        assert_eq!(crate::oauth::location(&muted), expected);
+    }
+    let settings = bob_browser.page(&app, "/settings/apps").await;
+    assert!(settings.contains("Unmute Streamflix"));
+
+    // Click counting: on by default, off by API or by the settings form.
+    let privacy: Value = app.json("/api/v1/me/privacy", &bob.token).await;
+    assert_eq!(privacy, json!({ "count_clicks": true }));
+    let off = app
+        .send_json(
+            Method::PUT,
+            "/api/v1/me/privacy",
+            Some(&bob.token),
+            json!({ "count_clicks": false }),
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    assert_eq!(
+        app.json("/api/v1/me/privacy", &bob.token).await,
+        json!({ "count_clicks": false })
+    );
+    let csrf = crate::helpers::csrf_of(&settings);
+    let on = bob_browser
+        .client
+        .post(app.url("/settings/clicks"))
+        .form(&[("csrf", csrf.as_str()), ("count_clicks", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.json("/api/v1/me/privacy", &bob.token).await,
+        json!({ "count_clicks": true })
+    );
+    let bad = app
+        .send_json(
+            Method::PUT,
+            "/api/v1/me/privacy",
+            Some(&bob.token),
+            json!({ "count_clicks": "yes" }),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }

@@ -132,7 +132,9 @@ pub(crate) async fn insert_message_in(
 const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last_activity_at, \
      cm.last_read_message_id, \
      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
-        AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id) AS unread, \
+        AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id \
+        AND (u.via_app IS NULL OR NOT EXISTS (SELECT 1 FROM app_mutes am \
+             WHERE am.member_id = cm.member_id AND am.client_id = u.via_app))) AS unread, \
      lm.id AS last_id, lm.sender_id AS last_sender_id, ls.handle AS last_sender_handle, \
      ls.display_name AS last_sender_name, lm.body AS last_body, lm.created_at AS last_created_at, \
      p.id AS peer_id, p.handle AS peer_handle, p.display_name AS peer_name \

@@ -8,9 +8,9 @@ use super::oauth::{GRANT_COLUMNS, GrantRow};
 use super::{ResultExt, SqlStore, accesslog};
 use confidant_core::store::{
     Delivery, Grant, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord,
-    PartnerStore, SendOutcome, StoreResult,
+    PartnerStore, SendOutcome, StoreResult, ViaApp,
 };
-use confidant_core::{MemberId, MessageId, Timestamp};
+use confidant_core::{MemberId, MessageId, StoreError, Timestamp};
 
 /// The send with its deliveries, inside the caller's transaction or on the readers.
 async fn send_record(
@@ -185,5 +185,73 @@ impl PartnerStore for SqlStore {
     ) -> StoreResult<Option<PartnerSendRecord>> {
         let mut conn = self.readers.acquire().await.store()?;
         send_record(&mut conn, client_id, member, id).await
+    }
+
+    async fn mute_app(&self, member: MemberId, client_id: &str, at: Timestamp) -> StoreResult<()> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT client_id FROM apps WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.writer)
+                .await
+                .store()?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO app_mutes (member_id, client_id, muted_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (member_id, client_id) DO NOTHING",
+        )
+        .bind(member.0)
+        .bind(client_id)
+        .bind(at.0)
+        .execute(&self.writer)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn unmute_app(&self, member: MemberId, client_id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM app_mutes WHERE member_id = $1 AND client_id = $2")
+            .bind(member.0)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn muted_apps(&self, member: MemberId) -> StoreResult<Vec<ViaApp>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.client_id, a.name FROM app_mutes m JOIN apps a ON a.client_id = m.client_id \
+             WHERE m.member_id = $1 ORDER BY a.name",
+        )
+        .bind(member.0)
+        .fetch_all(&self.readers)
+        .await
+        .store()?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, name)| ViaApp { client_id, name })
+            .collect())
+    }
+
+    async fn set_count_clicks(&self, member: MemberId, count: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE members SET count_clicks = $2 WHERE id = $1")
+            .bind(member.0)
+            .bind(i64::from(count))
+            .execute(&self.writer)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn count_clicks(&self, member: MemberId) -> StoreResult<bool> {
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
+                .bind(member.0)
+                .fetch_optional(&self.readers)
+                .await
+                .store()?;
+        count.map(|count| count != 0).ok_or(StoreError::NotFound)
     }
 }

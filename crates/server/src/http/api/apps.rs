@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use confidant_core::oauth::ConnectedApp;
@@ -96,4 +96,93 @@ pub async fn disconnect(
         .disconnect_app(caller.member().id, &client_id, &request_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An app whose messages you muted.
+#[derive(Serialize, ToSchema)]
+pub struct MutedAppOut {
+    pub client_id: String,
+    pub name: String,
+}
+
+/// Apps you muted: their messages reach you folded away, without notifications.
+#[utoipa::path(get, path = "/api/v1/me/muted-apps", tag = "apps", security(("bearer" = [])),
+    responses((status = 200, body = Vec<MutedAppOut>)))]
+pub async fn muted(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<AppJson<Vec<MutedAppOut>>, ApiError> {
+    let muted = state.app.muted_apps(caller.member().id).await?;
+    Ok(AppJson(
+        muted
+            .into_iter()
+            .map(|app| MutedAppOut {
+                client_id: app.client_id,
+                name: app.name,
+            })
+            .collect(),
+    ))
+}
+
+/// Mute an app. The app cannot tell.
+#[utoipa::path(put, path = "/api/v1/me/muted-apps/{client_id}", tag = "apps",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses((status = 204), (status = 404, body = ErrorOut)))]
+pub async fn mute(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(client_id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.mute_app(caller.member().id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unmute an app.
+#[utoipa::path(delete, path = "/api/v1/me/muted-apps/{client_id}", tag = "apps",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses((status = 204), (status = 404, body = ErrorOut)))]
+pub async fn unmute(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath(client_id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.unmute_app(caller.member().id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyOut {
+    /// Whether your clicks on recommendation links may be counted in apps' aggregate
+    /// reports (never as yours).
+    pub count_clicks: bool,
+}
+
+/// Your privacy choices about partner apps.
+#[utoipa::path(get, path = "/api/v1/me/privacy", tag = "apps", security(("bearer" = [])),
+    responses((status = 200, body = PrivacyOut)))]
+pub async fn privacy(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<AppJson<PrivacyOut>, ApiError> {
+    let count_clicks = state.app.count_clicks(caller.member().id).await?;
+    Ok(AppJson(PrivacyOut { count_clicks }))
+}
+
+/// Change your privacy choices about partner apps.
+#[utoipa::path(put, path = "/api/v1/me/privacy", tag = "apps", security(("bearer" = [])),
+    request_body = PrivacyOut,
+    responses((status = 200, body = PrivacyOut), (status = 400, body = ErrorOut)))]
+pub async fn set_privacy(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppJson(choices): AppJson<PrivacyOut>,
+) -> Result<AppJson<PrivacyOut>, ApiError> {
+    state
+        .app
+        .set_count_clicks(caller.member().id, choices.count_clicks)
+        .await?;
+    Ok(AppJson(choices))
 }

@@ -122,6 +122,11 @@ async fn render(app: &Confidant, me: MemberId, entry: FeedEntry) -> Option<Event
             conversation_id,
             message_id,
         } => match app.message(me, *message_id).await {
+            // A muted app's message arrives quietly: clients do not announce `muted` events.
+            Ok(message) if app.is_muted_for(me, &message).await.unwrap_or(false) => (
+                "muted",
+                json!({ "conversation_id": conversation_id, "message_id": message_id }),
+            ),
             Ok(message) => (
                 "message",
                 json!({ "conversation_id": conversation_id, "message": MessageOut::from(message) }),

@@ -42,6 +42,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/access-log/export", get(accesslog::export))
         .route("/.well-known/confidant-log-key", get(accesslog::public_key))
         .route("/api/v1/me/apps/{client_id}", delete(apps::disconnect))
+        .route("/api/v1/me/muted-apps", get(apps::muted))
+        .route(
+            "/api/v1/me/muted-apps/{client_id}",
+            put(apps::mute).delete(apps::unmute),
+        )
+        .route(
+            "/api/v1/me/privacy",
+            get(apps::privacy).put(apps::set_privacy),
+        )
         .route("/api/v1/members", get(accounts::search))
         .route("/api/v1/friends", get(friends::overview))
         .route("/api/v1/friends/requests", post(friends::request))
@@ -104,7 +113,8 @@ pub fn router() -> Router<AppState> {
         conversations::rename, conversations::add_members, conversations::leave,
         conversations::messages, conversations::send, conversations::mark_read,
         events::stream,
-        apps::list, apps::disconnect,
+        apps::list, apps::disconnect, apps::muted, apps::mute, apps::unmute, apps::privacy,
+        apps::set_privacy,
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
         accesslog::export, accesslog::public_key,
         crate::http::partner::me, crate::http::partner::friends,

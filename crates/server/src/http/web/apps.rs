@@ -6,8 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use axum::Form;
 use confidant_core::oauth::Scope;
-use confidant_core::store::App;
+use serde::Deserialize;
+
+use confidant_core::store::{App, ViaApp};
 
 use super::{Page, PageError, render, see_other, when};
 use crate::http::api::schema::conversation_title;
@@ -89,6 +92,8 @@ struct ThreadRow {
 struct ConnectedPage {
     page: Page,
     apps: Vec<ConnectedRow>,
+    muted: Vec<ViaApp>,
+    count_clicks: bool,
 }
 
 /// `GET /settings/apps`.
@@ -123,8 +128,64 @@ pub async fn connected(
             homepage: connected.app.homepage,
         })
         .collect();
+    let muted = state.app.muted_apps(me.id).await?;
+    let count_clicks = state.app.count_clicks(me.id).await?;
     let page = Page::new("Connected apps", Some(me), csrf);
-    render(StatusCode::OK, &ConnectedPage { page, apps })
+    render(
+        StatusCode::OK,
+        &ConnectedPage {
+            page,
+            apps,
+            muted,
+            count_clicks,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct BackForm {
+    /// Where to return: a path on this server.
+    back: Option<String>,
+}
+
+/// `POST /settings/muted-apps/{client_id}/{mute|unmute}`.
+pub async fn mute(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path((client_id, action)): Path<(String, String)>,
+    Form(form): Form<BackForm>,
+) -> Result<Response, PageError> {
+    let me = current.member().id;
+    match action.as_str() {
+        "mute" => state.app.mute_app(me, &client_id).await?,
+        "unmute" => state.app.unmute_app(me, &client_id).await?,
+        _ => return Err(PageError::BadRequest(format!("unknown action `{action}`"))),
+    }
+    // Only paths on this server: never an open redirect.
+    let back = form
+        .back
+        .filter(|back| back.starts_with('/') && !back.starts_with("//"))
+        .unwrap_or_else(|| "/settings/apps".to_owned());
+    Ok(see_other(&back))
+}
+
+#[derive(Deserialize)]
+pub struct ClicksForm {
+    /// Present when the box is ticked.
+    count_clicks: Option<String>,
+}
+
+/// `POST /settings/clicks`: whether clicks on recommendation links may be counted.
+pub async fn clicks(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Form(form): Form<ClicksForm>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .set_count_clicks(current.member().id, form.count_clicks.is_some())
+        .await?;
+    Ok(see_other("/settings/apps"))
 }
 
 /// `POST /settings/apps/{client_id}/disconnect`: revokes the grant and all its tokens.

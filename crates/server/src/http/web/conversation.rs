@@ -28,6 +28,9 @@ pub struct MessageView {
     pub when_iso: String,
     /// The partner app it came through, shown as "via {name}".
     pub via: Option<String>,
+    pub via_client_id: Option<String>,
+    /// Sent through an app the member muted: shown folded away.
+    pub muted: bool,
     pub card: Option<CardView>,
 }
 
@@ -39,11 +42,19 @@ pub struct CardView {
 }
 
 impl MessageView {
-    fn new(message: Message, me: MemberId) -> Self {
+    fn new(message: Message, me: MemberId, muted: &[String]) -> Self {
+        let mine = message.sender.as_ref().is_some_and(|s| s.id == me);
+        let muted = !mine
+            && message
+                .via_app
+                .as_ref()
+                .is_some_and(|via| muted.contains(&via.client_id));
         let (when, when_iso) = when(message.created_at);
         Self {
             id: message.id.0,
-            mine: message.sender.as_ref().is_some_and(|s| s.id == me),
+            mine,
+            muted,
+            via_client_id: message.via_app.as_ref().map(|via| via.client_id.clone()),
             erased: message.sender.is_none(),
             sender: message
                 .sender
@@ -136,10 +147,17 @@ async fn conversation_page(
         .app
         .messages(me.id, ConversationId(id), before, PAGE)
         .await?;
+    let muted: Vec<String> = state
+        .app
+        .muted_apps(me.id)
+        .await?
+        .into_iter()
+        .map(|app| app.client_id)
+        .collect();
     let mut messages: Vec<MessageView> = batch
         .messages
         .into_iter()
-        .map(|m| MessageView::new(m, me.id))
+        .map(|m| MessageView::new(m, me.id, &muted))
         .collect();
     messages.reverse();
     let is_group = detail.summary.kind == ConversationKind::Group;

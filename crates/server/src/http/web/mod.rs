@@ -47,6 +47,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings/apps", get(apps::connected))
         .route("/settings/access-log", get(accesslog::page))
         .route(
+            "/settings/muted-apps/{client_id}/{action}",
+            post(apps::mute),
+        )
+        .route("/settings/clicks", post(apps::clicks))
+        .route(
             "/settings/apps/{client_id}/disconnect",
             post(apps::disconnect),
         )
