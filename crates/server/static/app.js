@@ -66,7 +66,7 @@
 
   function renderCard(card) {
     const link = document.createElement("a");
-    link.className = "card";
+    link.className = "rec-card";
     link.href = card.link; // always /r/{token} on this server
     link.rel = "noopener noreferrer";
     const title = document.createElement("strong");

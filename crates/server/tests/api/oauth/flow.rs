@@ -12,7 +12,7 @@ use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
 use super::{hidden_fields, redirect_params};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestMember};
 
 on_both_backends!(an_oauth2_crate_client_connects_refreshes_and_revokes);
 
@@ -105,7 +105,53 @@ async fn an_oauth2_crate_client_connects_refreshes_and_revokes(db: TestDatabase)
     let access = refreshed.access_token().secret().clone();
     assert_eq!(app.partner_me(&access).await.status(), StatusCode::OK);
 
-    // 6. It revokes the refresh token, and with it the whole family: the next call is 401.
+    // 6. It sends a recommendation to a friend who also uses it; the friend sees it in their
+    // conversation with Alice, labelled with the app.
+    let alice = app.log_in("alice", crate::helpers::PASSWORD).await;
+    let alice = TestMember {
+        id: app.json("/api/v1/me", &alice).await["id"].as_i64().unwrap(),
+        handle: "alice".into(),
+        token: alice,
+    };
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let bob_browser = app.browser_for("bob").await;
+    let bobs = app.tokens(&bob_browser, &partner, "profile").await;
+    let bob_id: Value = app.partner_me(&bobs.access).await.json().await.unwrap();
+    let sent = http
+        .post(app.url("/partner/v1/messages"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({
+            "to": [bob_id["id"]],
+            "text": "We should watch this",
+            "card": {
+                "title": "The Long Night",
+                "url": "https://streamflix.example/title/42",
+                "item_id": "title-42",
+                "interface": "web",
+                "initiation_surface": "title_page",
+                "variation": "default",
+            },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
+    let conversation = conversations[0]["id"].as_i64().unwrap();
+    let page = app
+        .json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.token,
+        )
+        .await;
+    let received = &page["messages"][0];
+    assert_eq!(received["body"], "We should watch this");
+    assert_eq!(received["sender"]["handle"], "alice");
+    assert_eq!(received["via_app"]["name"], "Streamflix");
+    assert_eq!(received["card"]["title"], "The Long Night");
+
+    // 7. It revokes the refresh token, and with it the whole family: the next call is 401.
     // The test server speaks plain HTTP; in a deployment a TLS-terminating proxy sits in
     // front of it. This client plays that proxy for the one https URL.
     let tls_terminator = |mut request: oauth2::HttpRequest| {
