@@ -15,6 +15,7 @@ pub mod partner;
 pub mod social;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -295,6 +295,9 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
                 if let Some(secret) = registered.client_secret {
                     json["client_secret"] = json!(secret);
                 }
+                if let Some(secret) = registered.webhook_secret {
+                    json["webhook_secret"] = json!(secret);
+                }
                 json
             }),
         AppsCommand::List => app

@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How often queued webhooks to partner apps are looked for, in seconds.
+    pub webhook_poll_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +112,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             max_body_bytes: 64 * 1024,
+            webhook_poll_secs: 5,
         }
     }
 }

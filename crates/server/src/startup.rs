@@ -30,6 +30,7 @@ pub struct Server {
     pub state: AppState,
     pub router: Router,
     store: SqlStore,
+    webhook_poll: Duration,
 }
 
 /// Opens the database (creating the SQLite file on first run), migrates it, and builds the
@@ -55,6 +56,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         state,
         router,
         store,
+        webhook_poll: Duration::from_secs(config.server.webhook_poll_secs.max(1)),
     })
 }
 
@@ -154,7 +156,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         let cancel = self.state.shutdown.clone();
         let app = self.state.app.clone();
-        let janitor = tokio::spawn(purge_expired_periodically(app, cancel.clone()));
+        let janitor = tokio::spawn(purge_expired_periodically(app.clone(), cancel.clone()));
+        let webhooks = tokio::spawn(crate::webhooks::deliver_periodically(
+            app,
+            crate::webhooks::HttpWebhooks::new()?,
+            self.webhook_poll,
+            cancel.clone(),
+        ));
         let signal = {
             let cancel = cancel.clone();
             async move {
@@ -172,6 +180,7 @@ impl Server {
         .await?;
         cancel.cancel();
         janitor.abort();
+        webhooks.abort();
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -33,6 +33,8 @@ pub struct AppRegistration {
 pub struct RegisteredApp {
     pub app: App,
     pub client_secret: Option<String>,
+    /// Signs the app's webhooks; given with a webhook URL.
+    pub webhook_secret: Option<String>,
 }
 
 /// Report dimensions reserved for the channel part of a variation.
@@ -88,13 +90,17 @@ impl Confidant {
             ));
         }
         let secret = (!form.public).then(|| tokens::mint("cfd_cs_"));
+        let report_webhook = web_url("report_webhook", form.report_webhook)?;
         let app = App {
             client_id: format!("cfd_app_{}", tokens::random_url_safe(12)),
             name: name.to_owned(),
             owner: owner.to_owned(),
             homepage: web_url("homepage", form.homepage)?,
             privacy_policy: web_url("privacy_policy", form.privacy_policy)?,
-            report_webhook: web_url("report_webhook", form.report_webhook)?,
+            report_webhook: report_webhook.clone(),
+            webhook_secret: report_webhook
+                .as_ref()
+                .map(|_| crate::webhooks::new_secret()),
             redirect_uris,
             confidential: !form.public,
             secret_hash: secret.as_ref().map(|s| s.hash.clone()),
@@ -107,6 +113,7 @@ impl Confidant {
         self.store.create_app(app.clone()).await?;
         tracing::info!(client_id = %app.client_id, "app registered");
         Ok(RegisteredApp {
+            webhook_secret: app.webhook_secret.clone(),
             app,
             client_secret: secret.map(|MintedToken { secret, .. }| secret),
         })

@@ -1,7 +1,7 @@
 //! A member's connected apps and disconnecting them.
 
 use crate::accesslog::Action;
-use crate::store::{App, ConversationSummary, Grant, NewLogEntry, ThreadGrant};
+use crate::store::{App, ConversationSummary, Grant, NewLogEntry, NewWebhook, ThreadGrant};
 use crate::{Confidant, Error, MemberId, Timestamp};
 
 /// An app the member has connected, with everything it may do.
@@ -61,7 +61,14 @@ impl Confidant {
     ) -> Result<(), Error> {
         let now = self.clock.now();
         let entry = NewLogEntry::new(me, now, client_id, Action::ConsentRevoke, request_id);
-        if self.store.revoke_grant(me, client_id, now, entry).await? {
+        let webhook = self
+            .grant_revoked_webhook_for(me, client_id, "disconnected")
+            .await?;
+        if self
+            .store
+            .revoke_grant(me, client_id, now, entry, webhook)
+            .await?
+        {
             tracing::info!("app disconnected");
             Ok(())
         } else {
@@ -85,11 +92,30 @@ impl Confidant {
             Action::ConsentExpire,
             request_id,
         );
+        let webhook = self
+            .grant_revoked_webhook_for(grant.member_id, &grant.client_id, "expired")
+            .await?;
         self.store
-            .revoke_grant(grant.member_id, &grant.client_id, now, entry)
+            .revoke_grant(grant.member_id, &grant.client_id, now, entry, webhook)
             .await?;
         tracing::info!(grant = grant.id, "grant expired after going unused");
         Ok(())
+    }
+
+    /// The webhook telling the app to forget the member, if it has a webhook URL.
+    async fn grant_revoked_webhook_for(
+        &self,
+        member: MemberId,
+        client_id: &str,
+        reason: &str,
+    ) -> Result<Option<NewWebhook>, Error> {
+        let (Some(app), Some(grant)) = (
+            self.store.app(client_id).await?,
+            self.store.grant(member, client_id).await?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(self.grant_revoked_webhook(&app, &grant.pseudonym, reason))
     }
 
     /// Ends every grant unused for longer than the policy allows; run periodically.

@@ -7,6 +7,7 @@
 mod accesslog;
 mod oauth;
 mod partner;
+mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
 pub use oauth::{
@@ -17,6 +18,7 @@ pub use partner::{
     Delivery, NewPartnerSend, PartnerMessage, PartnerSendRecord, PartnerStore, RecommendationCard,
     SendOutcome, ViaApp,
 };
+pub use webhooks::{DueWebhook, NewWebhook, WebhookOutcome, WebhookStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -356,6 +358,7 @@ pub trait Store:
     + OAuthStore
     + AccessLogStore
     + PartnerStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -369,6 +372,7 @@ impl<T> Store for T where
         + OAuthStore
         + AccessLogStore
         + PartnerStore
+        + WebhookStore
         + Send
         + Sync
         + 'static

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{LogDraft, NewLogEntry, StoreResult};
+use super::{LogDraft, NewLogEntry, NewWebhook, StoreResult};
 use crate::oauth::Scopes;
 use crate::tokens::TokenHash;
 use crate::{ConversationId, MemberId, Timestamp};
@@ -43,8 +43,10 @@ pub struct App {
     pub owner: String,
     pub homepage: Option<String>,
     pub privacy_policy: Option<String>,
-    /// Where biweekly reports are delivered.
+    /// Where the app's webhooks go: member disconnections, biweekly reports.
     pub report_webhook: Option<String>,
+    /// Signs the app's webhooks (Standard Webhooks `whsec_…`); set with the webhook URL.
+    pub webhook_secret: Option<String>,
     /// Compared by exact string match at authorization time.
     pub redirect_uris: Vec<String>,
     /// Confidential clients hold a secret; public ones (native, single-page) cannot.
@@ -210,14 +212,15 @@ pub trait OAuthStore: Send + Sync {
     /// Active grants last used (or, if never used, last renewed) before `cutoff`.
     async fn idle_grants(&self, cutoff: Timestamp) -> StoreResult<Vec<Grant>>;
     /// Marks the grant revoked and deletes all its tokens, codes and thread grants, in one
-    /// transaction, logging `log` in it too. Returns whether there was an active grant (if
-    /// not, nothing changes and nothing is logged).
+    /// transaction, logging `log` and queueing `webhook` in it too. Returns whether there was
+    /// an active grant (if not, nothing changes, nothing is logged or queued).
     async fn revoke_grant(
         &self,
         member: MemberId,
         client_id: &str,
         at: Timestamp,
         log: NewLogEntry,
+        webhook: Option<NewWebhook>,
     ) -> StoreResult<bool>;
 
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()>;

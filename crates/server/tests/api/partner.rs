@@ -19,6 +19,7 @@ on_both_backends!(
     the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome,
     grants_unused_for_too_long_end_by_themselves,
     recipients_mute_an_app_and_opt_out_of_click_counting,
+    a_disconnect_sends_a_signed_deletion_webhook_with_retries,
 );
 
 impl TestApp {
@@ -1048,4 +1049,114 @@ async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) 
         )
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A partner's webhook endpoint: records what it receives and answers with the statuses it
+/// is told to, in turn.
+struct Receiver {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+async fn receiver(answers: Vec<u16>) -> Receiver {
+    use std::sync::{Arc, Mutex};
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    let log = received.clone();
+    let router = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            let answers = answers.clone();
+            async move {
+                log.lock().unwrap().push((headers, body));
+                let status = answers.lock().unwrap().next().unwrap_or(204);
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Receiver { url, received }
+}
+
+async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let hooks = receiver(vec![500]).await;
+    let registered = app
+        .core
+        .register_app(confidant_core::oauth::AppRegistration {
+            name: "Streamflix".into(),
+            owner: "Streamflix Inc.".into(),
+            redirect_uris: vec![crate::oauth::REDIRECT_URI.into()],
+            report_webhook: Some(hooks.url.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    app.core
+        .approve_app(&registered.app.client_id)
+        .await
+        .unwrap();
+    let secret = registered
+        .webhook_secret
+        .expect("a webhook URL comes with a secret");
+    assert!(secret.starts_with("whsec_"));
+    let partner = Partner {
+        client_id: registered.app.client_id.clone(),
+        secret: registered.client_secret.clone(),
+        redirect_uri: crate::oauth::REDIRECT_URI.into(),
+    };
+    let (alice, browser) = app.member("alice").await;
+    let pseudonym = app.pseudonym(&browser, &partner).await;
+    let transport = confidant_server::webhooks::HttpWebhooks::new().unwrap();
+    assert_eq!(app.core.deliver_due_webhooks(&transport).await.unwrap(), 0);
+
+    let disconnected = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/me/apps/{}", partner.client_id),
+            Some(&alice.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disconnected.status(), StatusCode::NO_CONTENT);
+
+    // The endpoint fails the first attempt; the next is due 5 seconds later, not before.
+    assert_eq!(app.core.deliver_due_webhooks(&transport).await.unwrap(), 1);
+    assert_eq!(app.core.deliver_due_webhooks(&transport).await.unwrap(), 0);
+    app.clock.advance_secs(5);
+    assert_eq!(app.core.deliver_due_webhooks(&transport).await.unwrap(), 1);
+    app.clock.advance_secs(3600);
+    assert_eq!(
+        app.core.deliver_due_webhooks(&transport).await.unwrap(),
+        0,
+        "delivered"
+    );
+
+    let received = hooks.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    let (first, _) = &received[0];
+    let (headers, body) = &received[1];
+    let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+    assert_eq!(
+        first["webhook-id"], headers["webhook-id"],
+        "the same message, retried"
+    );
+    let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+    let expected = standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .sign(&header("webhook-id"), timestamp, body.as_bytes())
+        .unwrap();
+    assert_eq!(header("webhook-signature"), expected);
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["type"], "grant.revoked");
+    assert_eq!(event["data"]["member_id"], pseudonym.as_str());
+    assert_eq!(event["data"]["reason"], "disconnected");
+    assert!(
+        !body.contains("alice"),
+        "nothing but the app's own pseudonym"
+    );
 }

@@ -7,6 +7,7 @@ mod messaging;
 mod oauth;
 mod partner;
 mod social;
+mod webhooks;
 
 use sqlx::AnyPool;
 

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::accesslog::{self, Revoking, tombstone_tokens};
+use super::webhooks;
 use super::{ResultExt, SqlStore};
 use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, LogDraft, NewLogEntry, OAuthStore,
-    Redemption, Rotation, StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
+    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, LogDraft, NewLogEntry, NewWebhook,
+    OAuthStore, Redemption, Rotation, StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
@@ -27,7 +28,8 @@ fn words(value: &str) -> Vec<String> {
 }
 
 const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
-     redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at";
+     redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at, \
+     webhook_secret";
 
 #[derive(sqlx::FromRow)]
 struct AppRow {
@@ -45,6 +47,7 @@ struct AppRow {
     variations: String,
     status: String,
     created_at: i64,
+    webhook_secret: Option<String>,
 }
 
 impl TryFrom<AppRow> for App {
@@ -60,6 +63,7 @@ impl TryFrom<AppRow> for App {
             homepage: row.homepage,
             privacy_policy: row.privacy_policy,
             report_webhook: row.report_webhook,
+            webhook_secret: row.webhook_secret,
             redirect_uris: row.redirect_uris.lines().map(str::to_owned).collect(),
             confidential: row.confidential != 0,
             secret_hash: row.secret_hash.map(TokenHash),
@@ -232,7 +236,7 @@ impl OAuthStore for SqlStore {
     async fn create_app(&self, app: App) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO apps ({APP_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         sqlx::query(&sql)
             .bind(&app.client_id)
@@ -249,6 +253,7 @@ impl OAuthStore for SqlStore {
             .bind(app.variations.join(" "))
             .bind(app.status.as_str())
             .bind(app.created_at.0)
+            .bind(&app.webhook_secret)
             .execute(&self.writer)
             .await
             .store()?;
@@ -409,6 +414,7 @@ impl OAuthStore for SqlStore {
         client_id: &str,
         at: Timestamp,
         log: NewLogEntry,
+        webhook: Option<NewWebhook>,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.store()?;
         let grant_id: Option<i64> = sqlx::query_scalar(
@@ -444,6 +450,9 @@ impl OAuthStore for SqlStore {
                 .store()?;
         }
         accesslog::append(&mut tx, &log).await?;
+        if let Some(webhook) = &webhook {
+            webhooks::enqueue(&mut tx, webhook).await?;
+        }
         tx.commit().await.store()?;
         Ok(true)
     }

@@ -175,7 +175,7 @@ async fn a_failed_append_rolls_back_the_access(db: TestDatabase) {
     let revoke = log(alice.id, Action::ConsentRevoke);
     assert!(
         store
-            .revoke_grant(alice.id, "cfd_app_a", T0, revoke)
+            .revoke_grant(alice.id, "cfd_app_a", T0, revoke, None)
             .await
             .is_err()
     );
@@ -222,7 +222,7 @@ async fn revoked_tokens_are_remembered_until_they_would_expire(db: TestDatabase)
         .unwrap();
     let revoke = log(alice.id, Action::ConsentRevoke);
     store
-        .revoke_grant(alice.id, "cfd_app_a", T0, revoke)
+        .revoke_grant(alice.id, "cfd_app_a", T0, revoke, None)
         .await
         .unwrap();
 

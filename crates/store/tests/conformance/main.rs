@@ -5,6 +5,7 @@ mod accounts;
 mod messaging;
 mod oauth;
 mod social;
+mod webhooks;
 
 use confidant_core::accounts::Handle;
 use confidant_core::store::{AccountStore, Member, NewMember};

@@ -28,6 +28,7 @@ pub fn app(client_id: &str) -> App {
         homepage: Some("https://streamflix.example".into()),
         privacy_policy: None,
         report_webhook: None,
+        webhook_secret: None,
         redirect_uris: vec![
             "https://streamflix.example/cb".into(),
             "http://127.0.0.1/cb".into(),
@@ -154,7 +155,8 @@ async fn grants_keep_their_pseudonym_across_revocation(db: TestDatabase) {
                 alice.id,
                 "cfd_app_a",
                 T0,
-                log(alice.id, Action::ConsentRevoke)
+                log(alice.id, Action::ConsentRevoke),
+                None
             )
             .await
             .unwrap()
@@ -165,7 +167,8 @@ async fn grants_keep_their_pseudonym_across_revocation(db: TestDatabase) {
                 alice.id,
                 "cfd_app_a",
                 T0,
-                log(alice.id, Action::ConsentRevoke)
+                log(alice.id, Action::ConsentRevoke),
+                None
             )
             .await
             .unwrap()
@@ -299,6 +302,7 @@ async fn suspending_an_app_or_revoking_a_grant_deletes_its_tokens(db: TestDataba
             "cfd_app_a",
             T0,
             log(alice.id, Action::ConsentRevoke),
+            None,
         )
         .await
         .unwrap();

@@ -29,6 +29,7 @@ fn operator(current: CurrentMember) -> Result<Member, PageError> {
 struct Credentials {
     client_id: String,
     client_secret: Option<String>,
+    webhook_secret: Option<String>,
 }
 
 #[derive(Template)]
@@ -145,6 +146,7 @@ pub async fn create(
             let created = Credentials {
                 client_id: registered.app.client_id,
                 client_secret: registered.client_secret,
+                webhook_secret: registered.webhook_secret,
             };
             admin_page(
                 &state,
