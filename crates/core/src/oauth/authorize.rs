@@ -59,6 +59,9 @@ pub struct Consent {
     pub threads: Vec<ConversationId>,
     /// How long the thread grants last.
     pub thread_days: i64,
+    /// Whether the picked threads' earlier messages may be read too (by default only those
+    /// from now on).
+    pub share_history: bool,
 }
 
 impl Confidant {
@@ -249,6 +252,7 @@ impl Confidant {
                     new_pseudonym: format!("cfd_u_{}", tokens::random_url_safe(16)),
                     threads: consent.threads,
                     threads_expire_at: now.plus_secs(consent.thread_days * 24 * 3600),
+                    threads_history: consent.share_history,
                     at: now,
                 },
                 log,

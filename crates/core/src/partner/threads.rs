@@ -17,8 +17,11 @@ pub struct SharedThread {
     pub id: ConversationId,
     pub kind: ConversationKind,
     pub title: String,
-    /// Messages from this moment on are readable.
+    /// When the member shared it.
     pub shared_at: Timestamp,
+    /// Messages from this moment on are readable: `shared_at`, or earlier if the member
+    /// shared the history too.
+    pub readable_from: Timestamp,
     pub expires_at: Timestamp,
 }
 
@@ -53,6 +56,7 @@ impl Confidant {
                     kind: conversation.kind,
                     title: conversation.display_title(),
                     shared_at: grant.granted_at,
+                    readable_from: grant.readable_from,
                     expires_at: grant.expires_at,
                 });
             }
@@ -98,7 +102,7 @@ impl Confidant {
         let messages = self.store.messages(id, before, limit).await?;
         Ok(messages
             .into_iter()
-            .take_while(|message| message.created_at >= shared.granted_at)
+            .take_while(|message| message.created_at >= shared.readable_from)
             .map(|message| ThreadMessage {
                 id: message.id,
                 sent_at: message.created_at,

@@ -90,6 +90,9 @@ pub struct ThreadGrant {
     pub conversation_id: ConversationId,
     pub granted_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The app may read messages from this moment: `granted_at`, or the beginning if the
+    /// member shared the conversation's history too.
+    pub readable_from: Timestamp,
 }
 
 /// What a consent (or a silent re-authorization) records.
@@ -102,6 +105,8 @@ pub struct GrantUpdate {
     pub new_pseudonym: String,
     pub threads: Vec<ConversationId>,
     pub threads_expire_at: Timestamp,
+    /// Whether the picked threads' earlier messages are shared too.
+    pub threads_history: bool,
     pub at: Timestamp,
 }
 

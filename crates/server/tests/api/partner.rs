@@ -20,6 +20,7 @@ on_both_backends!(
     grants_unused_for_too_long_end_by_themselves,
     recipients_mute_an_app_and_opt_out_of_click_counting,
     a_disconnect_sends_a_signed_deletion_webhook_with_retries,
+    a_member_may_share_a_threads_history_too,
 );
 
 impl TestApp {
@@ -1159,4 +1160,56 @@ async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatab
         !body.contains("alice"),
         "nothing but the app's own pseudonym"
     );
+}
+
+async fn a_member_may_share_a_threads_history_too(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, browser) = app.member("alice").await;
+    let (bob, _) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let family = app.group(&alice, "Family", &[&bob]).await;
+    app.send(&alice, family, "from last week").await;
+    app.clock.advance_secs(60);
+
+    let details = r#"[{"type":"thread_read"}]"#;
+    let path = app.authorize_path(
+        &streamflix,
+        "profile",
+        &[("authorization_details", details)],
+    );
+    let html = browser.page(&app, &path).await;
+    assert!(html.contains("Also let it read what was said before today"));
+    let family_id = family.to_string();
+    let response = app
+        .consent(
+            &browser,
+            &path,
+            &[
+                ("grant", "profile"),
+                ("thread", family_id.as_str()),
+                ("thread_history", "on"),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let code = redirect_params(&response)["code"].clone();
+    let tokens = tokens_of(app.exchange(&streamflix, &code).await).await;
+    let threads: Value = app
+        .partner_get("/partner/v1/threads", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(threads[0]["readable_from"], 0);
+    let messages: Value = app
+        .partner_get(
+            &format!("/partner/v1/threads/{family}/messages"),
+            &tokens.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages[0]["body"], "from last week");
 }

@@ -343,14 +343,17 @@ impl OAuthStore for SqlStore {
             .store()?;
         for thread in &update.threads {
             sqlx::query(
-                "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
-                 granted_at = excluded.granted_at, expires_at = excluded.expires_at",
+                "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at, \
+                 readable_from) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
+                 granted_at = excluded.granted_at, expires_at = excluded.expires_at, \
+                 readable_from = excluded.readable_from",
             )
             .bind(row.id)
             .bind(thread.0)
             .bind(update.at.0)
             .bind(update.threads_expire_at.0)
+            .bind(update.threads_history.then_some(0i64))
             .execute(&mut *tx)
             .await
             .store()?;
@@ -374,8 +377,9 @@ impl OAuthStore for SqlStore {
     }
 
     async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>> {
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT grant_id, conversation_id, granted_at, expires_at FROM thread_grants \
+        let rows: Vec<(i64, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT grant_id, conversation_id, granted_at, expires_at, readable_from \
+             FROM thread_grants \
              WHERE grant_id = $1 ORDER BY granted_at DESC, conversation_id",
         )
         .bind(grant_id)
@@ -385,11 +389,12 @@ impl OAuthStore for SqlStore {
         Ok(rows
             .into_iter()
             .map(
-                |(grant_id, conversation, granted_at, expires_at)| ThreadGrant {
+                |(grant_id, conversation, granted_at, expires_at, readable_from)| ThreadGrant {
                     grant_id,
                     conversation_id: ConversationId(conversation),
                     granted_at: Timestamp(granted_at),
                     expires_at: Timestamp(expires_at),
+                    readable_from: Timestamp(readable_from.unwrap_or(granted_at)),
                 },
             )
             .collect())

@@ -67,6 +67,7 @@ pub async fn grant_for(
                 new_pseudonym: pseudonym.into(),
                 threads: vec![],
                 threads_expire_at: T0,
+                threads_history: false,
                 at: T0,
             },
             log(member, Action::ConsentGrant),

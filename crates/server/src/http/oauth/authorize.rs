@@ -81,6 +81,8 @@ pub struct DecisionForm {
     #[serde(default)]
     thread: Vec<i64>,
     thread_days: Option<i64>,
+    /// Present when the member also shares the picked threads' earlier messages.
+    thread_history: Option<String>,
     decision: String,
 }
 
@@ -131,6 +133,7 @@ pub async fn decide(
         scopes,
         threads: form.thread.iter().copied().map(ConversationId).collect(),
         thread_days: form.thread_days.unwrap_or(THREAD_GRANT_DEFAULT_DAYS),
+        share_history: form.thread_history.is_some(),
     };
     let me = session.member;
     match state.app.consent(&me, &valid, consent, &request_id).await {

@@ -18,8 +18,11 @@ pub struct SharedThreadOut {
     /// `direct` or `group`.
     pub kind: String,
     pub title: String,
-    /// Messages from this time on (ms since the epoch) can be read.
+    /// When the member shared it (ms since the epoch).
     pub shared_at: i64,
+    /// Messages from this time on can be read: `shared_at`, or earlier if the member
+    /// shared the history too (ms since the epoch; 0 for the whole history).
+    pub readable_from: i64,
     /// The app's access ends then (ms since the epoch).
     pub expires_at: i64,
 }
@@ -46,6 +49,7 @@ pub async fn threads(
                 kind: thread.kind.as_str().to_owned(),
                 title: thread.title,
                 shared_at: thread.shared_at.0,
+                readable_from: thread.readable_from.0,
                 expires_at: thread.expires_at.0,
             })
             .collect(),
