@@ -23,20 +23,9 @@ after(async () => {
   await server?.stop();
 });
 
-async function signUp(context, handle, name) {
-  const page = await context.newPage();
-  await page.goto(`${server.url}/signup`);
-  await page.getByLabel("Handle").fill(handle);
-  await page.getByLabel("Display name").fill(name);
-  await page.getByLabel("Password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await page.waitForURL(`${server.url}/friends`);
-  return page;
-}
-
 test("a message appears live in the recipient's open conversation", async () => {
-  const alice = await signUp(await browser.newContext(), "alice", "Alice");
-  const bob = await signUp(await browser.newContext(), "bob", "Bob");
+  const alice = await server.signUp(await browser.newContext(), "alice", "Alice");
+  const bob = await server.signUp(await browser.newContext(), "bob", "Bob");
   await alice.screenshot({ path: join(output, "01-alice-signed-up.png") });
 
   // Alice asks Bob to be friends; Bob accepts.

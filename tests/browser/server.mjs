@@ -24,6 +24,17 @@ export async function startConfidant() {
   });
   return {
     url,
+    /** Signs a member up through the web form in `context`; returns their page. */
+    async signUp(context, handle, name) {
+      const page = await context.newPage();
+      await page.goto(`${url}/signup`);
+      await page.getByLabel("Handle").fill(handle);
+      await page.getByLabel("Display name").fill(name);
+      await page.getByLabel("Password").fill("correct horse battery");
+      await page.getByRole("button", { name: "Sign up" }).click();
+      await page.waitForURL(`${url}/friends`);
+      return page;
+    },
     /** Runs a `confidant` command against the same data directory; returns its stdout. */
     cli(...args) {
       return execFileSync(bin, ["--data-dir", dataDir, ...args], {

@@ -33,6 +33,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A partner GET that must succeed, as JSON.
+    async fn partner_json(&self, path: &str, access: &str) -> Value {
+        let response = self.partner_get(path, access).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     async fn member(&self, handle: &str) -> (TestMember, Browser) {
         let member = self.sign_up(handle).await;
         let browser = self.browser_for(handle).await;
@@ -92,11 +99,8 @@ async fn friends_are_only_those_who_connected_the_app(db: TestDatabase) {
         .tokens(&alice_browser, &streamflix, "profile friends:read")
         .await;
     let body: Value = app
-        .partner_get("/partner/v1/friends", &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .partner_json("/partner/v1/friends", &tokens.access)
+        .await;
     let mut listed: Vec<(String, String)> = body["friends"]
         .as_array()
         .unwrap()
@@ -118,22 +122,16 @@ async fn friends_are_only_those_who_connected_the_app(db: TestDatabase) {
     assert!(body["next_after"].is_null());
 
     let first: Value = app
-        .partner_get("/partner/v1/friends?limit=1", &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .partner_json("/partner/v1/friends?limit=1", &tokens.access)
+        .await;
     assert_eq!(first["friends"].as_array().unwrap().len(), 1);
     let after = first["next_after"].as_str().unwrap();
     let second: Value = app
-        .partner_get(
+        .partner_json(
             &format!("/partner/v1/friends?limit=1&after={after}"),
             &tokens.access,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(second["friends"][0]["id"], expected[1].0.as_str());
 
     // Without the scope: 403 naming it.
@@ -179,21 +177,13 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
     app.send(&alice, family, "me too").await;
 
     let threads: Value = app
-        .partner_get("/partner/v1/threads", &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .partner_json("/partner/v1/threads", &tokens.access)
+        .await;
     assert_eq!(threads.as_array().unwrap().len(), 1);
     assert_eq!(threads[0]["id"], family);
     assert_eq!(threads[0]["title"], "Family");
     let family_path = format!("/partner/v1/threads/{family}/messages");
-    let messages: Value = app
-        .partner_get(&family_path, &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let messages: Value = app.partner_json(&family_path, &tokens.access).await;
     let bodies: Vec<&str> = messages
         .as_array()
         .unwrap()
@@ -244,11 +234,8 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
     assert_eq!(left.status(), StatusCode::NO_CONTENT);
     not_found(app.partner_get(&family_path, &tokens.access).await).await;
     let threads: Value = app
-        .partner_get("/partner/v1/threads", &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .partner_json("/partner/v1/threads", &tokens.access)
+        .await;
     assert_eq!(threads, json!([]));
 
     // An expired thread grant, even with a fresh token.
@@ -434,14 +421,11 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
 
     // The app may ask whom it reached and when — nothing more.
     let status: Value = app
-        .partner_get(
+        .partner_json(
             &format!("/partner/v1/messages/{}", sent["id"]),
             &tokens.access,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(status, sent);
     assert!(status["recipients"][0].get("read_at").is_none());
     let unknown = app
@@ -1196,20 +1180,14 @@ async fn a_member_may_share_a_threads_history_too(db: TestDatabase) {
     let code = redirect_params(&response)["code"].clone();
     let tokens = tokens_of(app.exchange(&streamflix, &code).await).await;
     let threads: Value = app
-        .partner_get("/partner/v1/threads", &tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .partner_json("/partner/v1/threads", &tokens.access)
+        .await;
     assert_eq!(threads[0]["readable_from"], 0);
     let messages: Value = app
-        .partner_get(
+        .partner_json(
             &format!("/partner/v1/threads/{family}/messages"),
             &tokens.access,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(messages[0]["body"], "from last week");
 }
