@@ -209,6 +209,16 @@ impl TestApp {
         .await
     }
 
+    /// The member's most recently active conversation and its messages, newest first.
+    pub async fn latest_conversation(&self, token: &str) -> (i64, Vec<Value>) {
+        let conversations = self.json("/api/v1/conversations", token).await;
+        let id = conversations[0]["id"].as_i64().expect("a conversation");
+        let page = self
+            .json(&format!("/api/v1/conversations/{id}/messages"), token)
+            .await;
+        (id, page["messages"].as_array().unwrap().clone())
+    }
+
     pub async fn json(&self, path: &str, token: &str) -> Value {
         let response = self.get(path, token).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");

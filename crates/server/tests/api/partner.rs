@@ -397,15 +397,7 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     assert_eq!(other.status(), StatusCode::CONFLICT);
 
     // Bob sees one message from Alice, labelled, with a tracked link.
-    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
-    let conversation = conversations[0]["id"].as_i64().unwrap();
-    let page = app
-        .json(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            &bob.token,
-        )
-        .await;
-    let messages = page["messages"].as_array().unwrap();
+    let (conversation, messages) = app.latest_conversation(&bob.token).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["body"], "You have to see this");
     assert_eq!(messages[0]["sender"]["handle"], "alice");
@@ -832,15 +824,7 @@ async fn the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outco
         "the app learns the outcome and nothing else"
     );
 
-    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
-    let conversation = conversations[0]["id"].as_i64().unwrap();
-    let page = app
-        .json(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            &bob.token,
-        )
-        .await;
-    let messages = page["messages"].as_array().unwrap();
+    let (_, messages) = app.latest_conversation(&bob.token).await;
     assert_eq!(messages.len(), 1, "cancelling sent nothing");
     assert_eq!(messages[0]["body"], "Watch this one");
     assert_eq!(messages[0]["via_app"]["name"], "Streamflix");

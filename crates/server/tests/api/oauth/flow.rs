@@ -137,15 +137,8 @@ async fn an_oauth2_crate_client_connects_refreshes_and_revokes(db: TestDatabase)
         .await
         .unwrap();
     assert_eq!(sent.status(), StatusCode::CREATED);
-    let conversations: Value = app.json("/api/v1/conversations", &bob.token).await;
-    let conversation = conversations[0]["id"].as_i64().unwrap();
-    let page = app
-        .json(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            &bob.token,
-        )
-        .await;
-    let received = &page["messages"][0];
+    let (_, messages) = app.latest_conversation(&bob.token).await;
+    let received = &messages[0];
     assert_eq!(received["body"], "We should watch this");
     assert_eq!(received["sender"]["handle"], "alice");
     assert_eq!(received["via_app"]["name"], "Streamflix");
