@@ -1,0 +1,110 @@
+//! The partner API beyond `/me`, driven like a partner app and its members would: friends
+//! and per-thread read (with a hostile partner), sends and the send dialog, and what members
+//! and apps are told when access ends.
+
+mod controls;
+mod send;
+mod threads;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestMember};
+use crate::oauth::{Browser, Partner, Tokens, redirect_params, tokens_of};
+
+/// Every scope a partner may ask for.
+pub const ALL_SCOPES: &str = "profile friends:read messages:send messages:read.app";
+
+impl TestApp {
+    pub async fn partner_get(&self, path: &str, access: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A partner GET that must succeed, as JSON.
+    pub async fn partner_json(&self, path: &str, access: &str) -> Value {
+        let response = self.partner_get(path, access).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn member(&self, handle: &str) -> (TestMember, Browser) {
+        let member = self.sign_up(handle).await;
+        let browser = self.browser_for(handle).await;
+        (member, browser)
+    }
+
+    pub async fn group(&self, owner: &TestMember, title: &str, others: &[&TestMember]) -> i64 {
+        let ids: Vec<i64> = others.iter().map(|m| m.id).collect();
+        let response = self
+            .post(
+                "/api/v1/conversations",
+                &owner.token,
+                json!({ "kind": "group", "title": title, "member_ids": ids }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Consent to `profile` plus read access to `threads`, and the tokens.
+    pub async fn share_threads(
+        &self,
+        browser: &Browser,
+        partner: &Partner,
+        threads: &[i64],
+    ) -> Tokens {
+        let details = r#"[{"type":"thread_read"}]"#;
+        let path = self.authorize_path(partner, "profile", &[("authorization_details", details)]);
+        let ids: Vec<String> = threads.iter().map(i64::to_string).collect();
+        let mut choices = vec![("grant", "profile"), ("decision", "allow")];
+        choices.extend(ids.iter().map(|id| ("thread", id.as_str())));
+        let response = self.consent(browser, &path, &choices).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let code = redirect_params(&response)["code"].clone();
+        tokens_of(self.exchange(partner, &code).await).await
+    }
+}
+
+impl TestApp {
+    pub async fn partner_send(
+        &self,
+        access: &str,
+        key: Option<&str>,
+        body: Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/partner/v1/messages"))
+            .bearer_auth(access);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.json(&body).send().await.unwrap()
+    }
+
+    pub async fn pseudonym(&self, browser: &Browser, partner: &Partner) -> String {
+        let tokens = self.tokens(browser, partner, "profile").await;
+        let me: Value = self.partner_me(&tokens.access).await.json().await.unwrap();
+        me["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A valid recommendation card for the test apps' declared dimensions.
+pub fn card() -> Value {
+    json!({
+        "title": "The Long Night",
+        "url": "https://streamflix.example/title/42",
+        "description": "A film about stars",
+        "item_id": "title-42",
+        "interface": "tv",
+        "initiation_surface": "player_end",
+        "variation": "default",
+    })
+}
