@@ -76,7 +76,7 @@ test("a recommendation shared through the dialog arrives labelled via the app", 
   await message.waitFor();
   await message.getByText("via Streamflix").waitFor();
   const card = message.locator("a.rec-card");
-  assert.match(await card.getAttribute("href"), /^\/r\/[A-Za-z0-9_-]+$/);
+  assert.match(await card.getAttribute("href"), /^\/r\/[A-Za-z0-9_-]+\?i=web$/);
   await card.getByText("Seven Seas").waitFor();
   await bob.screenshot({ path: join(output, "share-02-received-live.png"), fullPage: true });
 

@@ -5,6 +5,7 @@
 
 pub mod accesslog;
 pub mod accounts;
+pub mod clicks;
 pub mod clock;
 pub mod error;
 pub mod ids;
@@ -41,6 +42,23 @@ pub struct Settings {
     pub client_auth_throttle: accounts::ThrottlePolicy,
     /// Messages one app may send for one member within the window (`per_handle`).
     pub partner_sends: accounts::ThrottlePolicy,
+    pub reports: ReportPolicy,
+}
+
+/// How engagement is counted for partner reports.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportPolicy {
+    /// The most one member adds to one report cell (day × interface × surface × variation ×
+    /// channel), in sends and in clicks: what bounds each member's influence on a report.
+    pub contribution_cap: u32,
+}
+
+impl Default for ReportPolicy {
+    fn default() -> Self {
+        Self {
+            contribution_cap: 5,
+        }
+    }
 }
 
 /// The application: every use case is a method on this type, grouped by module
@@ -59,6 +77,7 @@ pub struct Confidant {
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
     log_signer: Arc<LogSigner>,
+    reports: ReportPolicy,
 }
 
 impl Confidant {
@@ -71,6 +90,7 @@ impl Confidant {
     ) -> Result<Self, Error> {
         Ok(Self {
             log_signer: Arc::new(log_signer),
+            reports: settings.reports,
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),

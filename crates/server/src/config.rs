@@ -8,20 +8,37 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use confidant_core::Settings;
 use confidant_core::accounts::{HashingCost, SessionPolicy, ThrottlePolicy};
 use confidant_core::oauth::OAuthPolicy;
+use confidant_core::{ReportPolicy, Settings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the SQLite database (and later, keys) live.
+    /// Where the SQLite database and the access-log signing key live.
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub accounts: AccountsConfig,
     pub oauth: OAuthConfig,
+    pub reports: ReportsConfig,
     pub log: LogConfig,
+}
+
+/// Engagement reports for partner apps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// The most one member adds to one report cell per day, in sends and in clicks.
+    pub contribution_cap: u32,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            contribution_cap: ReportPolicy::default().contribution_cap,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -101,6 +118,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             accounts: AccountsConfig::default(),
             oauth: OAuthConfig::default(),
+            reports: ReportsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -234,6 +252,9 @@ impl Config {
                 per_handle: self.oauth.client_auth_failures,
                 per_client: u32::MAX,
                 window_secs: a.login_window_secs,
+            },
+            reports: ReportPolicy {
+                contribution_cap: self.reports.contribution_cap.max(1),
             },
             partner_sends: ThrottlePolicy {
                 per_handle: self.oauth.sends_per_member_per_hour,

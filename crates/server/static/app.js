@@ -67,7 +67,7 @@
   function renderCard(card) {
     const link = document.createElement("a");
     link.className = "rec-card";
-    link.href = card.link; // always /r/{token} on this server
+    link.href = `${card.link}?i=web`; // always /r/{token} on this server
     link.rel = "noopener noreferrer";
     const title = document.createElement("strong");
     title.textContent = card.title;

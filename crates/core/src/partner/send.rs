@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::{PartnerError, PartnerRequest};
 use crate::accesslog::{Action, Denial};
 use crate::store::{
-    App, NewLogEntry, NewPartnerSend, PartnerMessage, PartnerSendRecord, RecommendationCard,
-    SendOutcome,
+    App, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
+    PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome, day_of,
 };
 use crate::{Confidant, Error, MemberId, Timestamp, tokens};
 
@@ -187,6 +187,24 @@ impl Confidant {
             .iter()
             .map(|member| format!("member:{}", member.0))
             .collect();
+        // Each recommendation delivered counts as a send in the app's report.
+        let contributions = messages
+            .iter()
+            .filter_map(|message| message.card.as_ref())
+            .map(|card| Contribution {
+                member: delivery.sender,
+                cell: Cell {
+                    client_id: delivery.app.client_id.clone(),
+                    day: day_of(delivery.at),
+                    interface: card.interface.clone(),
+                    surface: card.surface.clone(),
+                    variation: card.variation.clone(),
+                    channel: CHANNEL_CONFIDANT.to_owned(),
+                },
+                counter: Counter::Sends,
+                cap: self.reports.contribution_cap,
+            })
+            .collect();
         let send = NewPartnerSend {
             client_id: delivery.app.client_id.clone(),
             member_id: delivery.sender,
@@ -194,6 +212,7 @@ impl Confidant {
             request_hash: delivery.request_hash,
             created_at: delivery.at,
             messages,
+            contributions,
         };
         Ok(
             match self

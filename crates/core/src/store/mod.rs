@@ -5,11 +5,15 @@
 //! [`FeedAdvanced`] announcements to publish once the transaction has committed.
 
 mod accesslog;
+mod engagement;
 mod oauth;
 mod partner;
 mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
+pub use engagement::{
+    CHANNEL_CONFIDANT, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementStore, day_of,
+};
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
     ThreadGrant, TokenKind, TokenPair, TokenRecord,
@@ -359,6 +363,7 @@ pub trait Store:
     + AccessLogStore
     + PartnerStore
     + WebhookStore
+    + EngagementStore
     + Send
     + Sync
     + 'static
@@ -373,6 +378,7 @@ impl<T> Store for T where
         + AccessLogStore
         + PartnerStore
         + WebhookStore
+        + EngagementStore
         + Send
         + Sync
         + 'static

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Grant, Message, NewLogEntry, StoreResult};
+use super::{Contribution, Grant, Message, NewLogEntry, StoreResult};
 use crate::live::FeedAdvanced;
 use crate::{ConversationId, MemberId, MessageId, Timestamp};
 
@@ -54,6 +54,8 @@ pub struct NewPartnerSend {
     pub request_hash: String,
     pub created_at: Timestamp,
     pub messages: Vec<PartnerMessage>,
+    /// The sends to count in the app's report, in the same transaction.
+    pub contributions: Vec<Contribution>,
 }
 
 /// A send as the app may see it later: who it went to and when it was delivered.

@@ -2,6 +2,7 @@
 
 mod accesslog;
 mod accounts;
+mod engagement;
 mod feed;
 mod messaging;
 mod oauth;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
+use super::engagement::contribute_in;
 use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in};
 use super::oauth::{GRANT_COLUMNS, GrantRow};
 use super::{ResultExt, SqlStore, accesslog};
@@ -147,6 +148,9 @@ impl PartnerStore for SqlStore {
             }
             ids.push(id);
             advanced.extend(feeds);
+        }
+        for contribution in &send.contributions {
+            contribute_in(&mut tx, contribution).await?;
         }
         accesslog::append(&mut tx, &log).await?;
         // A send is a use of the grant, like a read: it keeps the grant from going idle.

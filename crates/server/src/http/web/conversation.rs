@@ -68,7 +68,7 @@ impl MessageView {
                     .ok()
                     .and_then(|url| url.host_str().map(str::to_owned))
                     .unwrap_or_default(),
-                link: format!("/r/{}", card.token),
+                link: format!("/r/{}?i=web", card.token),
                 title: card.title,
                 description: card.description,
             }),

@@ -10,6 +10,7 @@ mod conversation;
 mod docs;
 mod friends;
 mod inbox;
+mod links;
 mod settings;
 mod share;
 
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/apps", get(apps::registry))
         .route("/share", get(share::dialog).post(share::decide))
+        .route("/r/{token}", get(links::follow))
         .route("/admin/apps", get(admin::page).post(admin::create))
         .route("/admin/apps/{client_id}/{action}", post(admin::act))
         .route("/docs", get(docs::page))

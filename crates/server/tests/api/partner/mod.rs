@@ -2,6 +2,7 @@
 //! and per-thread read (with a hostile partner), sends and the send dialog, and what members
 //! and apps are told when access ends.
 
+mod clicks;
 mod controls;
 mod send;
 mod threads;

@@ -63,7 +63,7 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     for browser in [&bob_browser, &alice_browser] {
         let html = browser.page(&app, &format!("/c/{conversation}")).await;
         assert!(html.contains("via Streamflix"), "{html}");
-        assert!(html.contains(&format!("href=\"{link}\"")));
+        assert!(html.contains(&format!("href=\"{link}?i=web\"")));
     }
 
     // The app may ask whom it reached and when — nothing more.

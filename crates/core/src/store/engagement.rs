@@ -1,0 +1,87 @@
+//! Engagement counters behind partner reports: daily counts per report cell, and each
+//! member's contribution to each cell, capped, so no member can move a cell by more than the
+//! cap however much they send or click.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::{MemberId, MessageId, Timestamp};
+
+/// The channel of sends and clicks Confidant measures itself.
+pub const CHANNEL_CONFIDANT: &str = "confidant";
+
+/// Days since 1970-01-01 (UTC).
+pub fn day_of(at: Timestamp) -> i64 {
+    at.0.div_euclid(86_400_000)
+}
+
+/// One cell of an app's report domain, on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell {
+    pub client_id: String,
+    pub day: i64,
+    pub interface: String,
+    pub surface: String,
+    pub variation: String,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Sends,
+    Clicks,
+}
+
+impl Counter {
+    pub fn column(self) -> &'static str {
+        match self {
+            Counter::Sends => "sends",
+            Counter::Clicks => "clicks",
+        }
+    }
+}
+
+/// One send or click by one member, counted unless the member already reached `cap` for
+/// this cell and day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    pub member: MemberId,
+    pub cell: Cell,
+    pub counter: Counter,
+    pub cap: u32,
+}
+
+/// What a tracked link leads to, and whose conversation it was sent into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardTarget {
+    pub url: String,
+    pub message_id: MessageId,
+    pub client_id: String,
+    pub surface: String,
+    pub variation: String,
+    pub sender: Option<MemberId>,
+    pub recipient: Option<MemberId>,
+}
+
+/// A cell's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellCounts {
+    pub cell: Cell,
+    pub sends: i64,
+    pub clicks: i64,
+}
+
+#[async_trait]
+pub trait EngagementStore: Send + Sync {
+    async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>>;
+    /// Counts the contribution in its own transaction; returns whether it counted (the
+    /// member was under the cap).
+    async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool>;
+    /// The app's non-empty cells from `first_day` to `last_day`, inclusive.
+    async fn engagement(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Vec<CellCounts>>;
+}

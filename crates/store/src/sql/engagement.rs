@@ -1,0 +1,151 @@
+//! Engagement counters: capped per-member contributions and the daily cells they roll up to.
+
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+
+use super::{ResultExt, SqlStore};
+use confidant_core::store::{
+    CardTarget, Cell, CellCounts, Contribution, EngagementStore, StoreResult,
+};
+use confidant_core::{MemberId, MessageId};
+
+const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a cell as `$1`–`$6`, in the order of [`CELL_COLUMNS`].
+fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
+    query
+        .bind(&cell.client_id)
+        .bind(cell.day)
+        .bind(&cell.interface)
+        .bind(&cell.surface)
+        .bind(&cell.variation)
+        .bind(&cell.channel)
+}
+
+/// Counts a contribution inside the caller's transaction, unless the member reached the cap
+/// for this cell and day. Returns whether it counted.
+pub(crate) async fn contribute_in(
+    conn: &mut AnyConnection,
+    contribution: &Contribution,
+) -> StoreResult<bool> {
+    let cell = &contribution.cell;
+    let column = contribution.counter.column();
+    let insert_contribution = format!(
+        "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
+         VALUES ($7, $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+    );
+    with_cell(sqlx::query(&insert_contribution), cell)
+        .bind(contribution.member.0)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    let bump = format!(
+        "UPDATE engagement_contributions SET {column} = {column} + 1 \
+         WHERE member_id = $7 AND client_id = $1 AND day = $2 AND interface = $3 \
+         AND surface = $4 AND variation = $5 AND channel = $6 AND {column} < $8"
+    );
+    let bumped = with_cell(sqlx::query(&bump), cell)
+        .bind(contribution.member.0)
+        .bind(i64::from(contribution.cap))
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    if bumped.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let count = format!(
+        "INSERT INTO engagement_daily ({CELL_COLUMNS}, {column}) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1) \
+         ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET {column} = engagement_daily.{column} + 1"
+    );
+    with_cell(sqlx::query(&count), cell)
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    Ok(true)
+}
+
+#[async_trait]
+impl EngagementStore for SqlStore {
+    async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
+        let row: Option<(
+            String,
+            i64,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
+                 (SELECT cm.member_id FROM conversation_members cm \
+                  WHERE cm.conversation_id = m.conversation_id \
+                  AND cm.member_id <> m.sender_id LIMIT 1) \
+                 FROM recommendation_cards rc JOIN messages m ON m.id = rc.message_id \
+                 WHERE rc.token = $1 AND m.via_app IS NOT NULL",
+        )
+        .bind(token)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.map(
+            |(url, message, client_id, surface, variation, sender, recipient)| CardTarget {
+                url,
+                message_id: MessageId(message),
+                client_id,
+                surface,
+                variation,
+                sender: sender.map(MemberId),
+                recipient: recipient.map(MemberId),
+            },
+        ))
+    }
+
+    async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.store()?;
+        let counted = contribute_in(&mut tx, contribution).await?;
+        tx.commit().await.store()?;
+        Ok(counted)
+    }
+
+    async fn engagement(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Vec<CellCounts>> {
+        let rows: Vec<(String, i64, String, String, String, String, i64, i64)> =
+            sqlx::query_as(&format!(
+                "SELECT {CELL_COLUMNS}, sends, clicks FROM engagement_daily \
+                 WHERE client_id = $1 AND day >= $2 AND day <= $3 \
+                 ORDER BY day, interface, surface, variation, channel"
+            ))
+            .bind(client_id)
+            .bind(first_day)
+            .bind(last_day)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(client_id, day, interface, surface, variation, channel, sends, clicks)| {
+                    CellCounts {
+                        cell: Cell {
+                            client_id,
+                            day,
+                            interface,
+                            surface,
+                            variation,
+                            channel,
+                        },
+                        sends,
+                        clicks,
+                    }
+                },
+            )
+            .collect())
+    }
+}
