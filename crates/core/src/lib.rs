@@ -13,6 +13,7 @@ pub mod live;
 pub mod messaging;
 pub mod oauth;
 pub mod partner;
+pub mod reports;
 pub mod social;
 pub mod store;
 pub mod tokens;

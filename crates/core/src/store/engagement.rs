@@ -71,8 +71,24 @@ pub struct CellCounts {
     pub clicks: i64,
 }
 
+/// A count a partner reports for one cell, under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedEvent {
+    pub cell: Cell,
+    pub sends: i64,
+    pub clicks: i64,
+    pub idempotency_key: String,
+}
+
 #[async_trait]
 pub trait EngagementStore: Send + Sync {
+    /// Stores the batch in one transaction, skipping keys seen before; returns how many were
+    /// new.
+    async fn store_reported_events(
+        &self,
+        events: &[ReportedEvent],
+        received_at: Timestamp,
+    ) -> StoreResult<u64>;
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>>;
     /// Counts the contribution in its own transaction; returns whether it counted (the
     /// member was under the cap).

@@ -5,9 +5,9 @@ use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
 use confidant_core::store::{
-    CardTarget, Cell, CellCounts, Contribution, EngagementStore, StoreResult,
+    CardTarget, Cell, CellCounts, Contribution, EngagementStore, ReportedEvent, StoreResult,
 };
-use confidant_core::{MemberId, MessageId};
+use confidant_core::{MemberId, MessageId, Timestamp};
 
 const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
 
@@ -69,6 +69,33 @@ pub(crate) async fn contribute_in(
 
 #[async_trait]
 impl EngagementStore for SqlStore {
+    async fn store_reported_events(
+        &self,
+        events: &[ReportedEvent],
+        received_at: Timestamp,
+    ) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await.store()?;
+        let mut stored = 0;
+        for event in events {
+            let sql = format!(
+                "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
+                 received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (client_id, idempotency_key) DO NOTHING"
+            );
+            stored += with_cell(sqlx::query(&sql), &event.cell)
+                .bind(&event.idempotency_key)
+                .bind(event.sends)
+                .bind(event.clicks)
+                .bind(received_at.0)
+                .execute(&mut *tx)
+                .await
+                .store()?
+                .rows_affected();
+        }
+        tx.commit().await.store()?;
+        Ok(stored)
+    }
+
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
         let row: Option<(
             String,

@@ -120,6 +120,7 @@ pub fn router() -> Router<AppState> {
         crate::http::partner::me, crate::http::partner::friends,
         crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,
         crate::http::partner::messages::send, crate::http::partner::messages::status,
+        crate::http::partner::events::report,
     ),
     modifiers(&BearerAuth),
     tags(

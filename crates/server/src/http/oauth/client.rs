@@ -100,7 +100,9 @@ impl FromRequest<AppState> for OAuthForm {
 }
 
 /// `Authorization: Basic` credentials, each part form-urlencoded (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthErrorResponse> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthErrorResponse> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -3,7 +3,7 @@
 //! endpoints.
 
 mod authorize;
-mod client;
+pub(crate) mod client;
 mod endpoints;
 mod error;
 

@@ -3,10 +3,12 @@
 //! scope and records the call in the member's access log.
 
 mod auth;
+pub mod events;
 pub mod messages;
 pub mod threads;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/partner/v1/me", get(me))
         .route("/partner/v1/friends", get(friends))
         .route("/partner/v1/messages", post(messages::send))
+        .route(
+            "/partner/v1/events",
+            post(events::report).layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
+        )
         .route("/partner/v1/messages/{id}", get(messages::status))
         .route("/partner/v1/threads", get(threads::threads))
         .route(

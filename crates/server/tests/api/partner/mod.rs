@@ -4,6 +4,7 @@
 
 mod clicks;
 mod controls;
+mod events;
 mod send;
 mod threads;
 

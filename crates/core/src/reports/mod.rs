@@ -1,0 +1,46 @@
+//! Partner engagement reports: the counts partners report about their own channels, beside
+//! Confidant's measured ones.
+
+mod events;
+
+pub use events::{CHANNELS, EventInput, EventsAccepted, EventsError, ItemError, MAX_EVENTS};
+
+use time::Date;
+use time::macros::format_description;
+
+/// `YYYY-MM-DD` as days since 1970-01-01, or `None` if it is not a real date.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    Some(i64::from(date.to_julian_day() - unix_epoch_julian_day()))
+}
+
+/// Days since 1970-01-01 as `YYYY-MM-DD`.
+pub fn format_day(day: i64) -> String {
+    let julian = i32::try_from(day + i64::from(unix_epoch_julian_day())).unwrap_or(i32::MAX);
+    Date::from_julian_day(julian)
+        .map(|date| date.to_string())
+        .unwrap_or_default()
+}
+
+fn unix_epoch_julian_day() -> i32 {
+    time::macros::date!(1970 - 01 - 01).to_julian_day()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip_and_nonsense_is_refused() {
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2026-11-22"), Some(20_779));
+        assert_eq!(format_day(20_779), "2026-11-22");
+        assert_eq!(
+            parse_day("2024-02-29").map(format_day).as_deref(),
+            Some("2024-02-29")
+        );
+        for bad in ["2025-02-29", "2026-13-01", "26-11-22", "yesterday", ""] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+    }
+}

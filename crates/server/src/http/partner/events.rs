@@ -1,0 +1,98 @@
+//! `POST /partner/v1/events`: counts a partner reports about its own channels, authenticated
+//! with the app's client credentials (HTTP Basic), not a member's token.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use confidant_core::reports::{EventInput, EventsError, MAX_EVENTS};
+
+use crate::http::error::{ApiError, AppJson};
+use crate::http::oauth::client::basic_credentials;
+use crate::state::AppState;
+
+/// The largest batch body accepted: 10,000 events of a few hundred bytes each.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsIn {
+    /// Up to 10,000 daily counts: `{day, channel, interface, initiation_surface, variation,
+    /// sends, clicks, idempotency_key}`.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<EventInput>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsOut {
+    pub received: usize,
+    /// New counts; the rest repeated keys seen before and changed nothing.
+    pub stored: u64,
+}
+
+/// `POST /partner/v1/events`, with `Authorization: Basic client_id:client_secret`.
+#[utoipa::path(
+    post, path = "/partner/v1/events", tag = "partner", request_body = EventsIn,
+    responses(
+        (status = 200, body = EventsOut),
+        (status = 401, description = "missing or wrong client credentials"),
+        (status = 422, description = "invalid events, each listed with its index and field; nothing stored"),
+    )
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(batch): AppJson<EventsIn>,
+) -> Result<Response, Response> {
+    let unauthorized = || {
+        let mut response = ApiError::Unauthenticated.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"confidant\""),
+        );
+        response
+    };
+    let Ok(Some((client_id, secret))) = basic_credentials(&headers) else {
+        return Err(unauthorized());
+    };
+    let app = state
+        .app
+        .authenticate_client(&client_id, Some(&secret))
+        .await
+        .map_err(|_| unauthorized())?;
+    match state.app.report_events(&app, batch.events).await {
+        Ok(accepted) => Ok(AppJson(EventsOut {
+            received: accepted.received,
+            stored: accepted.stored,
+        })
+        .into_response()),
+        Err(EventsError::BatchSize) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "error": "invalid_batch",
+                "message": format!("a batch holds 1 to {MAX_EVENTS} events"),
+            })),
+        )
+            .into_response()),
+        Err(EventsError::Invalid(items)) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "error": "invalid_events",
+                "message": format!("{} of the events are invalid; none were stored", items.len()),
+                "items": items
+                    .iter()
+                    .map(|item| json!({
+                        "index": item.index,
+                        "field": item.field,
+                        "message": item.message,
+                    }))
+                    .collect::<Vec<_>>(),
+            })),
+        )
+            .into_response()),
+        Err(EventsError::Core(error)) => Err(ApiError::Core(error).into_response()),
+    }
+}
