@@ -1,12 +1,42 @@
 //! Partner engagement reports: the counts partners report about their own channels, beside
-//! Confidant's measured ones.
+//! Confidant's measured ones, over every cell of the app's declared domain.
 
 mod events;
+mod table;
 
 pub use events::{CHANNELS, EventInput, EventsAccepted, EventsError, ItemError, MAX_EVENTS};
+pub use table::{ReportRow, build_table};
 
 use time::Date;
 use time::macros::format_description;
+
+impl crate::Confidant {
+    /// The exact counts over `days` days from `first_day`, before any noise: what the privacy
+    /// layer releases from, and what an operator's self-test shows. Never serve it as is to a
+    /// partner.
+    pub async fn raw_report_table(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        days: i64,
+    ) -> Result<Vec<ReportRow>, crate::Error> {
+        let app = self
+            .store
+            .app(client_id)
+            .await?
+            .ok_or(crate::Error::NotFound)?;
+        let last_day = first_day + days - 1;
+        let measured = self
+            .store
+            .engagement(client_id, first_day, last_day)
+            .await?;
+        let reported = self
+            .store
+            .reported_engagement(client_id, first_day, last_day)
+            .await?;
+        Ok(build_table(&app, first_day, days, &measured, &reported))
+    }
+}
 
 /// `YYYY-MM-DD` as days since 1970-01-01, or `None` if it is not a real date.
 pub fn parse_day(text: &str) -> Option<i64> {

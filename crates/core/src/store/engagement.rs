@@ -93,6 +93,13 @@ pub trait EngagementStore: Send + Sync {
     /// Counts the contribution in its own transaction; returns whether it counted (the
     /// member was under the cap).
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool>;
+    /// What the app reported itself, summed per cell, from `first_day` to `last_day`.
+    async fn reported_engagement(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Vec<CellCounts>>;
     /// The app's non-empty cells from `first_day` to `last_day`, inclusive.
     async fn engagement(
         &self,

@@ -137,42 +137,91 @@ impl EngagementStore for SqlStore {
         Ok(counted)
     }
 
+    async fn reported_engagement(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Vec<CellCounts>> {
+        self.cells(
+            &format!(
+                "SELECT {CELL_COLUMNS}, CAST(SUM(sends) AS BIGINT) AS sends, CAST(SUM(clicks) AS BIGINT) AS clicks FROM partner_events \
+                 WHERE client_id = $1 AND day >= $2 AND day <= $3 \
+                 GROUP BY {CELL_COLUMNS} ORDER BY day, interface, surface, variation, channel"
+            ),
+            client_id,
+            first_day,
+            last_day,
+        )
+        .await
+    }
+
     async fn engagement(
         &self,
         client_id: &str,
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Vec<CellCounts>> {
-        let rows: Vec<(String, i64, String, String, String, String, i64, i64)> =
-            sqlx::query_as(&format!(
+        self.cells(
+            &format!(
                 "SELECT {CELL_COLUMNS}, sends, clicks FROM engagement_daily \
                  WHERE client_id = $1 AND day >= $2 AND day <= $3 \
                  ORDER BY day, interface, surface, variation, channel"
-            ))
+            ),
+            client_id,
+            first_day,
+            last_day,
+        )
+        .await
+    }
+}
+
+impl SqlStore {
+    /// Runs a query selecting a cell's columns and two counts, over one app and a day range.
+    async fn cells(
+        &self,
+        sql: &str,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Vec<CellCounts>> {
+        let rows: Vec<CellRow> = sqlx::query_as(sql)
             .bind(client_id)
             .bind(first_day)
             .bind(last_day)
             .fetch_all(&self.readers)
             .await
             .store()?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(client_id, day, interface, surface, variation, channel, sends, clicks)| {
-                    CellCounts {
-                        cell: Cell {
-                            client_id,
-                            day,
-                            interface,
-                            surface,
-                            variation,
-                            channel,
-                        },
-                        sends,
-                        clicks,
-                    }
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(CellCounts::from).collect())
+    }
+}
+
+/// A cell and its two counts, as the count queries select them (in [`CELL_COLUMNS`] order).
+#[derive(sqlx::FromRow)]
+struct CellRow {
+    client_id: String,
+    day: i64,
+    interface: String,
+    surface: String,
+    variation: String,
+    channel: String,
+    sends: i64,
+    clicks: i64,
+}
+
+impl From<CellRow> for CellCounts {
+    fn from(row: CellRow) -> Self {
+        CellCounts {
+            cell: Cell {
+                client_id: row.client_id,
+                day: row.day,
+                interface: row.interface,
+                surface: row.surface,
+                variation: row.variation,
+                channel: row.channel,
+            },
+            sends: row.sends,
+            clicks: row.clicks,
+        }
     }
 }

@@ -94,6 +94,30 @@ async fn partners_report_their_own_counts_in_validated_idempotent_batches(db: Te
         "k4 and k6 were not stored before"
     );
 
+    // Summed per cell for the report, beside Confidant's own (here: nothing measured).
+    let table = app
+        .core
+        .raw_report_table(&streamflix.client_id, day_of(app.clock.now()), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        table.len(),
+        5 * 2 * 2,
+        "5 interfaces × 2 surfaces × 1 variation × 2 channels"
+    );
+    let web = table
+        .iter()
+        .find(|r| {
+            r.interface == "web"
+                && r.channel == "off_platform"
+                && r.initiation_surface == "title_page"
+        })
+        .unwrap();
+    assert_eq!(
+        (web.sends, web.reported_sends, web.reported_clicks),
+        (0, 36, 9)
+    );
+
     let mut undeclared = event("k8", "web", &today);
     undeclared["initiation_surface"] = json!("homepage");
     let mut negative = event("k9", "web", &today);

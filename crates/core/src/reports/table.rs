@@ -1,0 +1,161 @@
+//! The report table: one row per day and cell of the app's declared domain — zeros
+//! included — with Confidant's measured counts beside what the app reported itself.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{CHANNELS, format_day};
+use crate::partner::INTERFACES;
+use crate::store::{App, Cell, CellCounts};
+
+/// One row of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub interface: String,
+    pub initiation_surface: String,
+    pub variation: String,
+    pub channel: String,
+    /// Measured by Confidant.
+    pub sends: i64,
+    pub clicks: i64,
+    /// As the app reported them (`POST /partner/v1/events`).
+    pub reported_sends: i64,
+    pub reported_clicks: i64,
+}
+
+/// The rows of a report over `days` days from `first_day`: the full cross product of days,
+/// interfaces, the app's surfaces and variations, and channels, in that order.
+pub fn build_table(
+    app: &App,
+    first_day: i64,
+    days: i64,
+    measured: &[CellCounts],
+    reported: &[CellCounts],
+) -> Vec<ReportRow> {
+    let index = |cells: &[CellCounts]| -> HashMap<Cell, (i64, i64)> {
+        cells
+            .iter()
+            .map(|c| (c.cell.clone(), (c.sends, c.clicks)))
+            .collect()
+    };
+    let measured = index(measured);
+    let reported = index(reported);
+    let mut rows = Vec::new();
+    for day in first_day..first_day + days {
+        for interface in INTERFACES {
+            for surface in &app.surfaces {
+                for variation in &app.variations {
+                    for channel in CHANNELS {
+                        let key = Cell {
+                            client_id: app.client_id.clone(),
+                            day,
+                            interface: interface.to_owned(),
+                            surface: surface.clone(),
+                            variation: variation.clone(),
+                            channel: channel.to_owned(),
+                        };
+                        let (sends, clicks) = measured.get(&key).copied().unwrap_or_default();
+                        let (reported_sends, reported_clicks) =
+                            reported.get(&key).copied().unwrap_or_default();
+                        rows.push(ReportRow {
+                            day: format_day(day),
+                            interface: interface.to_owned(),
+                            initiation_surface: surface.clone(),
+                            variation: variation.clone(),
+                            channel: channel.to_owned(),
+                            sends,
+                            clicks,
+                            reported_sends,
+                            reported_clicks,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use crate::oauth::Scopes;
+    use crate::store::AppStatus;
+
+    fn app() -> App {
+        App {
+            client_id: "cfd_app_x".into(),
+            name: "X".into(),
+            owner: String::new(),
+            homepage: None,
+            privacy_policy: None,
+            report_webhook: None,
+            webhook_secret: None,
+            redirect_uris: vec![],
+            confidential: true,
+            secret_hash: None,
+            scopes: Scopes::default(),
+            surfaces: vec!["title_page".into(), "player_end".into()],
+            variations: vec!["arm_a".into(), "arm_b".into(), "arm_c".into()],
+            status: AppStatus::Approved,
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn counts(day: i64, interface: &str, channel: &str, sends: i64, clicks: i64) -> CellCounts {
+        CellCounts {
+            cell: Cell {
+                client_id: "cfd_app_x".into(),
+                day,
+                interface: interface.into(),
+                surface: "player_end".into(),
+                variation: "arm_b".into(),
+                channel: channel.into(),
+            },
+            sends,
+            clicks,
+        }
+    }
+
+    #[test]
+    fn every_cell_of_the_domain_is_present_zeros_included() {
+        let measured = [counts(20_780, "tv", "confidant", 7, 2)];
+        let reported = [
+            counts(20_780, "tv", "confidant", 9, 2),
+            counts(20_781, "web", "off_platform", 40, 5),
+        ];
+        let rows = build_table(&app(), 20_779, 14, &measured, &reported);
+        // 14 days × 5 interfaces × 2 surfaces × 3 variations × 2 channels.
+        assert_eq!(rows.len(), 14 * 5 * 2 * 3 * 2);
+        assert_eq!(rows[0].day, "2026-11-22");
+        assert!(rows.iter().all(|r| r.day.as_str() <= "2026-12-05"));
+        let find = |day: &str, interface: &str, channel: &str| {
+            rows.iter()
+                .find(|r| {
+                    r.day == day
+                        && r.interface == interface
+                        && r.channel == channel
+                        && r.initiation_surface == "player_end"
+                        && r.variation == "arm_b"
+                })
+                .unwrap()
+                .clone()
+        };
+        let tv = find("2026-11-23", "tv", "confidant");
+        assert_eq!(
+            (tv.sends, tv.clicks, tv.reported_sends, tv.reported_clicks),
+            (7, 2, 9, 2)
+        );
+        let web = find("2026-11-24", "web", "off_platform");
+        assert_eq!(
+            (web.sends, web.reported_sends, web.reported_clicks),
+            (0, 40, 5)
+        );
+        let total: i64 = rows.iter().map(|r| r.sends + r.reported_sends).sum();
+        assert_eq!(total, 7 + 9 + 40, "nothing counted twice or lost");
+    }
+}
