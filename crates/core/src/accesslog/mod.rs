@@ -8,7 +8,7 @@ mod describe;
 
 use confidant_log::export::hash_to_base64;
 use confidant_log::tree::{self, Hash};
-use confidant_log::{EXPORT_FORMAT, Entry, Export, ExportedEntry};
+use confidant_log::{EXPORT_FORMAT, Export, ExportedEntry};
 
 use crate::store::LogQuery;
 use crate::{Confidant, Error, MemberId};
@@ -170,7 +170,7 @@ pub struct AccessLogPage {
 /// Proof that an entry is in the log of a given size.
 #[derive(Debug, Clone)]
 pub struct InclusionProof {
-    pub entry: Entry,
+    pub entry: DescribedEntry,
     pub size: u64,
     pub leaf_hash: Hash,
     pub proof: Vec<Hash>,
@@ -269,7 +269,7 @@ impl Confidant {
         let proof = tree::prove_inclusion(seq, size, &stored).map_err(proof_error)?;
         Ok(InclusionProof {
             leaf_hash: entry.leaf_hash(),
-            entry,
+            entry: self.describe_entry(me, entry).await?,
             size,
             proof,
         })

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
-use super::{ResultExt, SqlStore};
+use super::{ResultExt, SqlStore, corrupt};
 use confidant_core::accesslog::Denial;
 use confidant_core::store::{
     AccessLogStore, LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult,
@@ -18,16 +18,12 @@ use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
 use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
 
-fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored access-log {what} `{value}` is not valid").into())
-}
-
 fn to_i64(n: u64) -> StoreResult<i64> {
-    i64::try_from(n).map_err(|_| corrupt("position", n))
+    i64::try_from(n).map_err(|_| corrupt("access-log position", n))
 }
 
 fn to_u64(n: i64) -> StoreResult<u64> {
-    u64::try_from(n).map_err(|_| corrupt("position", n))
+    u64::try_from(n).map_err(|_| corrupt("access-log position", n))
 }
 
 fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
@@ -35,7 +31,7 @@ fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
     bytes
         .try_into()
         .map(Hash)
-        .map_err(|_| corrupt("hash of length", len))
+        .map_err(|_| corrupt("access-log hash of length", len))
 }
 
 const ENTRY_COLUMNS: &str = "seq, at, app, action, scope, objects, outcome, reason, request_id";
@@ -65,7 +61,7 @@ impl TryFrom<EntryRow> for Entry {
             scope: row.scope,
             objects: row.objects.split_whitespace().map(str::to_owned).collect(),
             outcome: Outcome::parse(&row.outcome)
-                .ok_or_else(|| corrupt("outcome", &row.outcome))?,
+                .ok_or_else(|| corrupt("access-log outcome", &row.outcome))?,
             reason: row.reason,
             request_id: row.request_id,
         })
@@ -107,7 +103,7 @@ async fn hashes_in(
             found
                 .get(&to_i64(*index)?)
                 .copied()
-                .ok_or_else(|| corrupt("tree: missing hash at index", index))
+                .ok_or_else(|| corrupt("access-log tree: missing hash at index", index))
         })
         .collect()
 }
@@ -126,7 +122,8 @@ pub(crate) async fn append(conn: &mut AnyConnection, new: &NewLogEntry) -> Store
     .store()?;
     let size = to_u64(size)?;
     let roots = hashes_in(conn, member, &Frontier::indexes(size)).await?;
-    let mut frontier = Frontier::from_stored(size, roots).map_err(|e| corrupt("tree", e))?;
+    let mut frontier =
+        Frontier::from_stored(size, roots).map_err(|e| corrupt("access-log tree", e))?;
     let entry = new.at_seq(size);
     let appended = frontier.push(entry.leaf_hash());
 
@@ -310,7 +307,8 @@ impl AccessLogStore for SqlStore {
             Ok(RevokedToken {
                 member_id: MemberId(member_id),
                 client_id,
-                reason: Denial::parse(&reason).ok_or_else(|| corrupt("reason", &reason))?,
+                reason: Denial::parse(&reason)
+                    .ok_or_else(|| corrupt("access-log reason", &reason))?,
                 expires_at: Timestamp(expires_at),
             })
         })

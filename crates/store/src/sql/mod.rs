@@ -15,7 +15,7 @@ use sqlx::AnyPool;
 use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
 use confidant_core::store::{Member, MemberRef};
-use confidant_core::{MemberId, Timestamp};
+use confidant_core::{MemberId, StoreError, Timestamp};
 
 /// A Confidant store on SQLite or PostgreSQL.
 #[derive(Clone)]
@@ -56,6 +56,12 @@ impl SqlStore {
         self.writer.close().await;
         self.readers.close().await;
     }
+}
+
+/// A stored value that cannot be what the schema says it is: the database was damaged or
+/// edited by hand.
+pub(crate) fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} `{value}` is not valid").into())
 }
 
 /// The columns of `members` that describe a member publicly.

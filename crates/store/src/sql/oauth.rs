@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 
 use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::webhooks;
-use super::{ResultExt, SqlStore};
+use super::{ResultExt, SqlStore, corrupt};
 use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
@@ -14,10 +14,6 @@ use confidant_core::store::{
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Backend(format!("stored {what} `{value}` is not valid").into())
-}
 
 fn scopes(value: &str) -> StoreResult<Scopes> {
     Scopes::parse(value).map_err(|_| corrupt("scopes", value))
