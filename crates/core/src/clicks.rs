@@ -78,7 +78,8 @@ impl Confidant {
                 channel: CHANNEL_CONFIDANT.to_owned(),
             },
             counter: Counter::Clicks,
-            cap: self.reports.contribution_cap,
+            cap: self.reports.privacy.contribution_cap,
+            cells_per_day: self.reports.privacy.cells_per_day,
         };
         self.store.contribute(&contribution).await?;
         Ok(target.url)

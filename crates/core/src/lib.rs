@@ -24,6 +24,7 @@ use std::sync::Arc;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, StoreError};
 pub use ids::{ConversationId, MemberId, MessageId};
+pub use reports::ReportPolicy;
 
 use confidant_log::LogSigner;
 
@@ -44,22 +45,6 @@ pub struct Settings {
     /// Messages one app may send for one member within the window (`per_handle`).
     pub partner_sends: accounts::ThrottlePolicy,
     pub reports: ReportPolicy,
-}
-
-/// How engagement is counted for partner reports.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportPolicy {
-    /// The most one member adds to one report cell (day × interface × surface × variation ×
-    /// channel), in sends and in clicks: what bounds each member's influence on a report.
-    pub contribution_cap: u32,
-}
-
-impl Default for ReportPolicy {
-    fn default() -> Self {
-        Self {
-            contribution_cap: 5,
-        }
-    }
 }
 
 /// The application: every use case is a method on this type, grouped by module

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use confidant_core::accounts::{HashingCost, SessionPolicy, ThrottlePolicy};
 use confidant_core::oauth::OAuthPolicy;
+use confidant_core::reports::{self, Mechanism, PrivacyPolicy};
 use confidant_core::{ReportPolicy, Settings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,19 +26,66 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// Engagement reports for partner apps.
+/// Engagement reports for partner apps, and their privacy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportsConfig {
+    /// `discrete_gaussian`, `discrete_laplace`, or `self_test` (no noise; labelled).
+    pub noise: Mechanism,
+    /// Privacy budget (ρ, zero-concentrated DP) one report spends.
+    pub rho_per_report: f64,
+    /// Privacy budget an app's reports may spend together in any 365 days.
+    pub rho_per_year: f64,
     /// The most one member adds to one report cell per day, in sends and in clicks.
     pub contribution_cap: u32,
+    /// The most cells of one app one member adds to per day.
+    pub cells_per_member_per_day: u32,
+    /// `YYYY-MM-DD`: the first day of the first 14-day period.
+    pub schedule_anchor: String,
+    /// Whether this server releases and delivers each period's reports by itself.
+    pub schedule: bool,
+    /// How often the schedule is checked, in seconds.
+    pub schedule_poll_secs: u64,
 }
 
 impl Default for ReportsConfig {
     fn default() -> Self {
+        let policy = ReportPolicy::default();
         Self {
-            contribution_cap: ReportPolicy::default().contribution_cap,
+            noise: policy.privacy.mechanism,
+            rho_per_report: policy.privacy.rho_per_report,
+            rho_per_year: policy.privacy.rho_per_year,
+            contribution_cap: policy.privacy.contribution_cap,
+            cells_per_member_per_day: policy.privacy.cells_per_day,
+            schedule_anchor: reports::format_day(policy.schedule_anchor),
+            schedule: true,
+            schedule_poll_secs: 300,
         }
+    }
+}
+
+impl ReportsConfig {
+    /// Refuses settings that would make reports meaningless or not private.
+    fn check(&self) -> Result<(), String> {
+        if reports::parse_day(&self.schedule_anchor).is_none() {
+            return Err(format!(
+                "reports.schedule_anchor `{}` is not a YYYY-MM-DD date",
+                self.schedule_anchor
+            ));
+        }
+        let positive = |value: f64| value.is_finite() && value > 0.0;
+        if !positive(self.rho_per_report) || !positive(self.rho_per_year) {
+            return Err("reports.rho_per_report and rho_per_year must be positive".into());
+        }
+        if self.rho_per_year < self.rho_per_report {
+            return Err("reports.rho_per_year is less than one report's rho_per_report".into());
+        }
+        if self.contribution_cap == 0 || self.cells_per_member_per_day == 0 {
+            return Err(
+                "reports.contribution_cap and cells_per_member_per_day must be at least 1".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -203,8 +251,12 @@ impl Config {
                 !key.starts_with("test_") && key != "config"
             }))
             .merge(Serialized::defaults(overrides))
-            .extract()
+            .extract::<Config>()
             .map_err(Box::new)
+            .and_then(|config| {
+                config.reports.check().map_err(|e| Box::new(e.into()))?;
+                Ok(config)
+            })
     }
 
     pub fn database_url(&self) -> String {
@@ -254,7 +306,16 @@ impl Config {
                 window_secs: a.login_window_secs,
             },
             reports: ReportPolicy {
-                contribution_cap: self.reports.contribution_cap.max(1),
+                privacy: PrivacyPolicy {
+                    mechanism: self.reports.noise,
+                    rho_per_report: self.reports.rho_per_report,
+                    rho_per_year: self.reports.rho_per_year,
+                    contribution_cap: self.reports.contribution_cap.max(1),
+                    cells_per_day: self.reports.cells_per_member_per_day.max(1),
+                },
+                schedule_anchor: reports::parse_day(&self.reports.schedule_anchor)
+                    .unwrap_or_else(|| ReportPolicy::default().schedule_anchor),
+                public_url: self.public_url(),
             },
             partner_sends: ThrottlePolicy {
                 per_handle: self.oauth.sends_per_member_per_hour,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

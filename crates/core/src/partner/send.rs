@@ -202,7 +202,8 @@ impl Confidant {
                     channel: CHANNEL_CONFIDANT.to_owned(),
                 },
                 counter: Counter::Sends,
-                cap: self.reports.contribution_cap,
+                cap: self.reports.privacy.contribution_cap,
+                cells_per_day: self.reports.privacy.cells_per_day,
             })
             .collect();
         let send = NewPartnerSend {

@@ -2,18 +2,47 @@
 //! Confidant's measured ones, over every cell of the app's declared domain.
 
 mod events;
+pub mod privacy;
+mod release;
+mod schedule;
 mod table;
 
 pub use events::{CHANNELS, EventInput, EventsAccepted, EventsError, ItemError, MAX_EVENTS};
+pub use privacy::{Mechanism, NoiseParameters, PrivacyPolicy};
+pub use release::{
+    MAX_REPORT_DAYS, REPORT_FORMAT, Released, Report, ReportApp, ReportRequest, SELF_TEST_NOTICE,
+};
+pub use schedule::{PERIOD_DAYS, ScheduledRun, due_period};
 pub use table::{ReportRow, build_table};
+
+/// How partner reports are made and when.
+#[derive(Debug, Clone)]
+pub struct ReportPolicy {
+    pub privacy: PrivacyPolicy,
+    /// The first day (since 1970-01-01) of the first 14-day report period; the periods
+    /// follow one another from there.
+    pub schedule_anchor: i64,
+    /// Where this server is reached, for the links in delivered reports.
+    pub public_url: String,
+}
+
+impl Default for ReportPolicy {
+    fn default() -> Self {
+        Self {
+            privacy: PrivacyPolicy::default(),
+            // A Monday.
+            schedule_anchor: parse_day("2026-01-05").unwrap_or_default(),
+            public_url: "http://localhost:8080".into(),
+        }
+    }
+}
 
 use time::Date;
 use time::macros::format_description;
 
 impl crate::Confidant {
     /// The exact counts over `days` days from `first_day`, before any noise: what the privacy
-    /// layer releases from, and what an operator's self-test shows. Never serve it as is to a
-    /// partner.
+    /// layer releases from. Never serve it as is to a partner.
     pub async fn raw_report_table(
         &self,
         client_id: &str,
@@ -25,16 +54,34 @@ impl crate::Confidant {
             .app(client_id)
             .await?
             .ok_or(crate::Error::NotFound)?;
-        let last_day = first_day + days - 1;
-        let measured = self
-            .store
-            .engagement(client_id, first_day, last_day)
-            .await?;
-        let reported = self
-            .store
-            .reported_engagement(client_id, first_day, last_day)
-            .await?;
-        Ok(build_table(&app, first_day, days, &measured, &reported))
+        self.read_table(&app, first_day, days, &|_, _| {}).await
+    }
+
+    /// Reads the counts a month at a time, telling `progress` how many days are done.
+    pub(crate) async fn read_table(
+        &self,
+        app: &crate::store::App,
+        first_day: i64,
+        days: i64,
+        progress: &(dyn Fn(i64, i64) + Sync),
+    ) -> Result<Vec<ReportRow>, crate::Error> {
+        const CHUNK_DAYS: i64 = 31;
+        let mut measured = Vec::new();
+        let mut reported = Vec::new();
+        let end = first_day + days;
+        let mut from = first_day;
+        while from < end {
+            let to = (from + CHUNK_DAYS).min(end) - 1;
+            measured.extend(self.store.engagement(&app.client_id, from, to).await?);
+            reported.extend(
+                self.store
+                    .reported_engagement(&app.client_id, from, to)
+                    .await?,
+            );
+            from = to + 1;
+            progress(from - first_day, days);
+        }
+        Ok(build_table(app, first_day, days, &measured, &reported))
     }
 }
 

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CHANNELS, format_day};
 use crate::partner::INTERFACES;
-use crate::store::{App, Cell, CellCounts};
+use crate::store::{App, CHANNEL_CONFIDANT, Cell, CellCounts};
 
 /// One row of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportRow {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -18,12 +18,15 @@ pub struct ReportRow {
     pub initiation_surface: String,
     pub variation: String,
     pub channel: String,
-    /// Measured by Confidant.
-    pub sends: i64,
-    pub clicks: i64,
-    /// As the app reported them (`POST /partner/v1/events`).
-    pub reported_sends: i64,
-    pub reported_clicks: i64,
+    /// Measured by Confidant; `None` off-platform, where Confidant sees nothing.
+    pub sends: Option<i64>,
+    pub clicks: Option<i64>,
+    /// As the app reported them (`POST /partner/v1/events`); `None` if it reported nothing
+    /// for this cell.
+    pub reported_sends: Option<i64>,
+    pub reported_clicks: Option<i64>,
+    /// The measured and reported counts differ by more than the noise could explain.
+    pub differs: bool,
 }
 
 /// The rows of a report over `days` days from `first_day`: the full cross product of days,
@@ -57,9 +60,13 @@ pub fn build_table(
                             variation: variation.clone(),
                             channel: channel.to_owned(),
                         };
-                        let (sends, clicks) = measured.get(&key).copied().unwrap_or_default();
-                        let (reported_sends, reported_clicks) =
-                            reported.get(&key).copied().unwrap_or_default();
+                        let (sends, clicks) = if channel == CHANNEL_CONFIDANT {
+                            let (sends, clicks) = measured.get(&key).copied().unwrap_or_default();
+                            (Some(sends), Some(clicks))
+                        } else {
+                            (None, None)
+                        };
+                        let reported = reported.get(&key).copied();
                         rows.push(ReportRow {
                             day: format_day(day),
                             interface: interface.to_owned(),
@@ -68,8 +75,9 @@ pub fn build_table(
                             channel: channel.to_owned(),
                             sends,
                             clicks,
-                            reported_sends,
-                            reported_clicks,
+                            reported_sends: reported.map(|(sends, _)| sends),
+                            reported_clicks: reported.map(|(_, clicks)| clicks),
+                            differs: false,
                         });
                     }
                 }
@@ -148,14 +156,19 @@ mod tests {
         let tv = find("2026-11-23", "tv", "confidant");
         assert_eq!(
             (tv.sends, tv.clicks, tv.reported_sends, tv.reported_clicks),
-            (7, 2, 9, 2)
+            (Some(7), Some(2), Some(9), Some(2))
         );
         let web = find("2026-11-24", "web", "off_platform");
         assert_eq!(
             (web.sends, web.reported_sends, web.reported_clicks),
-            (0, 40, 5)
+            (None, Some(40), Some(5))
         );
-        let total: i64 = rows.iter().map(|r| r.sends + r.reported_sends).sum();
+        let quiet = find("2026-11-24", "web", "confidant");
+        assert_eq!((quiet.sends, quiet.reported_sends), (Some(0), None));
+        let total: i64 = rows
+            .iter()
+            .map(|r| r.sends.unwrap_or(0) + r.reported_sends.unwrap_or(0))
+            .sum();
         assert_eq!(total, 7 + 9 + 40, "nothing counted twice or lost");
     }
 }

@@ -42,13 +42,14 @@ impl Counter {
 }
 
 /// One send or click by one member, counted unless the member already reached `cap` for
-/// this cell and day.
+/// this cell and day, or would add to more than `cells_per_day` cells of the app that day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
     pub member: MemberId,
     pub cell: Cell,
     pub counter: Counter,
     pub cap: u32,
+    pub cells_per_day: u32,
 }
 
 /// What a tracked link leads to, and whose conversation it was sent into.

@@ -8,6 +8,7 @@ mod accesslog;
 mod engagement;
 mod oauth;
 mod partner;
+mod reports;
 mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
@@ -22,6 +23,10 @@ pub use oauth::{
 pub use partner::{
     Delivery, NewPartnerSend, PartnerMessage, PartnerSendRecord, PartnerStore, RecommendationCard,
     SendOutcome, ViaApp,
+};
+pub use reports::{
+    BudgetLimit, DeliveryStatus, NewRelease, ReleaseOutcome, ReleaseSummary, ReportStore,
+    StoredRelease,
 };
 pub use webhooks::{DueWebhook, NewWebhook, WebhookOutcome, WebhookStore};
 
@@ -365,6 +370,7 @@ pub trait Store:
     + PartnerStore
     + WebhookStore
     + EngagementStore
+    + ReportStore
     + Send
     + Sync
     + 'static
@@ -380,6 +386,7 @@ impl<T> Store for T where
         + PartnerStore
         + WebhookStore
         + EngagementStore
+        + ReportStore
         + Send
         + Sync
         + 'static

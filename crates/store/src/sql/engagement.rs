@@ -1,4 +1,6 @@
 //! Engagement counters: capped per-member contributions and the daily cells they roll up to.
+//! A member adds at most the cap to a cell and touches at most `cells_per_day` cells of an
+//! app per day: the bounds the privacy layer's noise is calibrated to.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -36,11 +38,46 @@ pub(crate) async fn contribute_in(
         "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
          VALUES ($7, $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
     );
-    with_cell(sqlx::query(&insert_contribution), cell)
+    let new_cell = with_cell(sqlx::query(&insert_contribution), cell)
         .bind(contribution.member.0)
         .execute(&mut *conn)
         .await
-        .store()?;
+        .store()?
+        .rows_affected()
+        == 1;
+    if new_cell {
+        // A cell the member had not touched today: it must fit in their cells for the day.
+        // The conditional upsert holds the member's day row, so concurrent contributions
+        // count one after the other.
+        let fits = sqlx::query(
+            "INSERT INTO engagement_member_days (member_id, client_id, day, cells) \
+             VALUES ($1, $2, $3, 1) ON CONFLICT (member_id, client_id, day) \
+             DO UPDATE SET cells = engagement_member_days.cells + 1 \
+             WHERE engagement_member_days.cells < $4",
+        )
+        .bind(contribution.member.0)
+        .bind(&cell.client_id)
+        .bind(cell.day)
+        .bind(i64::from(contribution.cells_per_day))
+        .execute(&mut *conn)
+        .await
+        .store()?
+        .rows_affected()
+            == 1;
+        if !fits {
+            let forget = format!(
+                "DELETE FROM engagement_contributions WHERE member_id = $7 AND client_id = $1 \
+                 AND day = $2 AND interface = $3 AND surface = $4 AND variation = $5 \
+                 AND channel = $6"
+            );
+            with_cell(sqlx::query(&forget), cell)
+                .bind(contribution.member.0)
+                .execute(&mut *conn)
+                .await
+                .store()?;
+            return Ok(false);
+        }
+    }
     let bump = format!(
         "UPDATE engagement_contributions SET {column} = {column} + 1 \
          WHERE member_id = $7 AND client_id = $1 AND day = $2 AND interface = $3 \

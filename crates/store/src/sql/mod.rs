@@ -7,6 +7,7 @@ mod feed;
 mod messaging;
 mod oauth;
 mod partner;
+mod reports;
 mod social;
 mod webhooks;
 

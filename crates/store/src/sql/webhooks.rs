@@ -8,21 +8,21 @@ use super::{ResultExt, SqlStore};
 use confidant_core::Timestamp;
 use confidant_core::store::{DueWebhook, NewWebhook, StoreResult, WebhookOutcome, WebhookStore};
 
-/// Queues a webhook in the caller's transaction, due at once.
-pub(crate) async fn enqueue(conn: &mut AnyConnection, webhook: &NewWebhook) -> StoreResult<()> {
-    sqlx::query(
+/// Queues a webhook in the caller's transaction, due at once; returns its id.
+pub(crate) async fn enqueue(conn: &mut AnyConnection, webhook: &NewWebhook) -> StoreResult<i64> {
+    let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO webhook_deliveries (client_id, message_id, event_type, payload, \
-         created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)",
+         created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
     )
     .bind(&webhook.client_id)
     .bind(&webhook.message_id)
     .bind(&webhook.event_type)
     .bind(&webhook.payload)
     .bind(webhook.created_at.0)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .store()?;
-    Ok(())
+    Ok(id)
 }
 
 #[async_trait]

@@ -1,0 +1,223 @@
+//! Reports as files: CSV, JSON, and a self-contained HTML page with charts. Every format
+//! states the privacy parameters, and a self-test report says what it is in its header.
+
+mod charts;
+
+use askama::Template;
+
+use confidant_core::reports::{Mechanism, Report};
+
+/// The formats a report is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Csv,
+    Json,
+    Html,
+}
+
+impl ReportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Csv => "text/csv; charset=utf-8",
+            ReportFormat::Json => "application/json",
+            ReportFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Csv => "csv",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+        }
+    }
+}
+
+/// The report in `format`.
+pub fn render(report: &Report, format: ReportFormat) -> Result<String, String> {
+    match format {
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(report).map_err(|e| format!("cannot encode: {e}"))
+        }
+        ReportFormat::Csv => csv(report),
+        ReportFormat::Html => ReportPage::new(report)
+            .render()
+            .map_err(|e| format!("cannot render: {e}")),
+    }
+}
+
+/// One line on the privacy of the numbers, for headers.
+pub fn privacy_line(report: &Report) -> String {
+    let p = &report.privacy;
+    match p.mechanism {
+        Mechanism::SelfTest => "no noise (self-test)".to_owned(),
+        mechanism => format!(
+            "{} noise of scale {:.2} on Confidant's counts, spending rho = {:.3} (zero-concentrated DP, \
+             per member); each member adds at most {} per cell per day to at most {} cells a day; \
+             `differs` marks counts more than {:.1} from the app's own",
+            mechanism.as_str().replace('_', " "),
+            p.scale,
+            p.rho,
+            p.contribution_cap,
+            p.cells_per_day,
+            p.flag_threshold
+        ),
+    }
+}
+
+fn csv(report: &Report) -> Result<String, String> {
+    let mut out = format!(
+        "# Confidant engagement report {} for {} ({}), {} to {}\n",
+        report.id, report.app.name, report.app.client_id, report.from, report.to
+    );
+    if let Some(notice) = &report.notice {
+        out.push_str(&format!("# {notice}\n"));
+    }
+    out.push_str(&format!(
+        "# Generated {}; {}\n",
+        report.generated_at,
+        privacy_line(report)
+    ));
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    for row in &report.rows {
+        writer.serialize(row).map_err(|e| e.to_string())?;
+    }
+    let table = writer.into_inner().map_err(|e| e.to_string())?;
+    out.push_str(&String::from_utf8(table).map_err(|e| e.to_string())?);
+    Ok(out)
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    report: &'a Report,
+    privacy: String,
+    charts: Vec<charts::Chart>,
+}
+
+impl<'a> ReportPage<'a> {
+    fn new(report: &'a Report) -> Self {
+        Self {
+            report,
+            privacy: privacy_line(report),
+            charts: charts::for_report(report),
+        }
+    }
+}
+
+/// `-` for a count that does not apply.
+fn count(value: &Option<i64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confidant_core::reports::{NoiseParameters, ReportApp, ReportRow};
+
+    fn report(mechanism: Mechanism) -> Report {
+        let row = |interface: &str, channel: &str, sends: Option<i64>| ReportRow {
+            day: "2026-11-09".into(),
+            interface: interface.into(),
+            initiation_surface: "title_page".into(),
+            variation: "a".into(),
+            channel: channel.into(),
+            sends,
+            clicks: sends.map(|s| s / 2),
+            reported_sends: Some(4),
+            reported_clicks: None,
+            differs: true,
+        };
+        Report {
+            format: "confidant-report/1".into(),
+            id: "rpt_test".into(),
+            app: ReportApp {
+                client_id: "cfd_app_x".into(),
+                name: "Stream, \"Flix\"".into(),
+            },
+            from: "2026-11-09".into(),
+            to: "2026-11-09".into(),
+            days: 1,
+            generated_at: "2026-11-23T00:00:00.000Z".into(),
+            self_test: mechanism == Mechanism::SelfTest,
+            notice: (mechanism == Mechanism::SelfTest)
+                .then(|| confidant_core::reports::SELF_TEST_NOTICE.into()),
+            privacy: NoiseParameters {
+                mechanism,
+                scale: 3.5,
+                rho: 0.5,
+                contribution_cap: 3,
+                cells_per_day: 4,
+                flag_threshold: 11.5,
+            },
+            rows: vec![
+                row("web", "confidant", Some(8)),
+                row("web", "off_platform", None),
+                row("tv", "confidant", Some(-2)),
+            ],
+        }
+    }
+
+    #[test]
+    fn csv_has_a_header_a_row_per_cell_and_blanks_where_nothing_applies() {
+        let text = render(&report(Mechanism::DiscreteGaussian), ReportFormat::Csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("# Confidant engagement report rpt_test"));
+        assert!(lines[1].contains("discrete gaussian noise of scale 3.50"));
+        assert_eq!(
+            lines[2],
+            "day,interface,initiation_surface,variation,channel,sends,clicks,reported_sends,\
+             reported_clicks,differs"
+        );
+        assert_eq!(
+            lines[3],
+            "2026-11-09,web,title_page,a,confidant,8,4,4,,true"
+        );
+        assert_eq!(
+            lines[4],
+            "2026-11-09,web,title_page,a,off_platform,,,4,,true"
+        );
+        assert_eq!(lines.len(), 6);
+        assert!(!text.contains("SELF-TEST"));
+    }
+
+    #[test]
+    fn every_format_of_a_self_test_says_so_first() {
+        let report = report(Mechanism::SelfTest);
+        let csv = render(&report, ReportFormat::Csv).unwrap();
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("# SELF-TEST REPORT")
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&report, ReportFormat::Json).unwrap()).unwrap();
+        assert_eq!(json["self_test"], true);
+        assert!(
+            json["notice"]
+                .as_str()
+                .unwrap()
+                .starts_with("SELF-TEST REPORT")
+        );
+        let html = render(&report, ReportFormat::Html).unwrap();
+        let banner = html.find("SELF-TEST REPORT").unwrap();
+        assert!(banner < html.find("<table").unwrap());
+        assert!(html.contains("<title>SELF-TEST"));
+    }
+
+    #[test]
+    fn the_html_page_is_self_contained_with_charts() {
+        let html = render(&report(Mechanism::DiscreteGaussian), ReportFormat::Html).unwrap();
+        assert!(html.contains("<svg"));
+        assert!(html.contains("Sends per day by interface"));
+        assert!(html.contains("Click-through by surface and variation"));
+        assert!(
+            html.contains("Stream, &#34;Flix&#34;") || html.contains("Stream, &quot;Flix&quot;")
+        );
+        for external in ["<script src", "<link", "http://", "https://"] {
+            assert!(!html.contains(external), "{external}");
+        }
+    }
+}

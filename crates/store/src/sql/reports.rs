@@ -1,0 +1,233 @@
+//! Released reports and the privacy ledger they form.
+
+use async_trait::async_trait;
+
+use super::{ResultExt, SqlStore, webhooks};
+use confidant_core::Timestamp;
+use confidant_core::store::{
+    BudgetLimit, DeliveryStatus, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
+    ReportStore, StoreResult, StoredRelease,
+};
+
+/// The mechanism whose releases spend nothing and are redone rather than served again.
+const SELF_TEST: &str = "self_test";
+
+const SUMMARY_COLUMNS: &str = "r.id, r.client_id, r.first_day, r.days, r.mechanism, r.rho, \
+     r.created_at, w.id AS webhook, w.attempts, w.next_attempt_at, w.delivered_at, w.last_error";
+const FROM_RELEASES: &str =
+    "FROM report_releases r LEFT JOIN webhook_deliveries w ON w.id = r.webhook_id";
+
+#[async_trait]
+impl ReportStore for SqlStore {
+    async fn store_release(
+        &self,
+        release: NewRelease,
+        budget: BudgetLimit,
+        webhook: Option<NewWebhook>,
+    ) -> StoreResult<ReleaseOutcome> {
+        let mut tx = self.writer.begin().await.store()?;
+        // Holds the app's budget row until commit: releases of one app take turns, so two
+        // can never both fit in the budget that only one of them fits in.
+        sqlx::query(
+            "INSERT INTO report_budgets (client_id, releases) VALUES ($1, 1) \
+             ON CONFLICT (client_id) DO UPDATE SET releases = report_budgets.releases + 1",
+        )
+        .bind(&release.client_id)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        let earlier: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM report_releases WHERE client_id = $1 AND first_day = $2 \
+             AND days = $3 AND mechanism = $4",
+        )
+        .bind(&release.client_id)
+        .bind(release.first_day)
+        .bind(release.days)
+        .bind(&release.mechanism)
+        .fetch_optional(&mut *tx)
+        .await
+        .store()?;
+        if let Some((id,)) = earlier {
+            if release.mechanism != SELF_TEST {
+                tx.rollback().await.store()?;
+                let stored = self
+                    .release(&id)
+                    .await?
+                    .ok_or_else(|| super::corrupt("report release", format!("{id} (vanished)")))?;
+                return Ok(ReleaseOutcome::Existing(stored));
+            }
+            sqlx::query("DELETE FROM report_releases WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+        }
+        let (spent,): (f64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
+             WHERE client_id = $1 AND created_at >= $2",
+        )
+        .bind(&release.client_id)
+        .bind(budget.since.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store()?;
+        if release.rho > 0.0 && spent + release.rho > budget.limit {
+            tx.rollback().await.store()?;
+            return Ok(ReleaseOutcome::OverBudget { spent });
+        }
+        let webhook_id = match &webhook {
+            Some(webhook) => Some(webhooks::enqueue(&mut tx, webhook).await?),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO report_releases (id, client_id, first_day, days, mechanism, rho, \
+             created_at, body, webhook_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&release.id)
+        .bind(&release.client_id)
+        .bind(release.first_day)
+        .bind(release.days)
+        .bind(&release.mechanism)
+        .bind(release.rho)
+        .bind(release.created_at.0)
+        .bind(&release.body)
+        .bind(webhook_id)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+        tx.commit().await.store()?;
+        let delivery = webhook.map(|_| DeliveryStatus {
+            attempts: 0,
+            next_attempt_at: Some(release.created_at),
+            delivered_at: None,
+            last_error: None,
+        });
+        Ok(ReleaseOutcome::Stored(StoredRelease {
+            summary: ReleaseSummary {
+                id: release.id,
+                client_id: release.client_id,
+                first_day: release.first_day,
+                days: release.days,
+                mechanism: release.mechanism,
+                rho: release.rho,
+                created_at: release.created_at,
+                delivery,
+            },
+            body: release.body,
+        }))
+    }
+
+    async fn release_for_period(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        days: i64,
+        mechanism: &str,
+    ) -> StoreResult<Option<StoredRelease>> {
+        let row: Option<ReleaseRow> = sqlx::query_as(&format!(
+            "SELECT {SUMMARY_COLUMNS}, r.body {FROM_RELEASES} WHERE r.client_id = $1 \
+             AND r.first_day = $2 AND r.days = $3 AND r.mechanism = $4"
+        ))
+        .bind(client_id)
+        .bind(first_day)
+        .bind(days)
+        .bind(mechanism)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.map(StoredRelease::from))
+    }
+
+    async fn release(&self, id: &str) -> StoreResult<Option<StoredRelease>> {
+        let row: Option<ReleaseRow> = sqlx::query_as(&format!(
+            "SELECT {SUMMARY_COLUMNS}, r.body {FROM_RELEASES} WHERE r.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.map(StoredRelease::from))
+    }
+
+    async fn releases(&self, client_id: &str, limit: i64) -> StoreResult<Vec<ReleaseSummary>> {
+        let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+            "SELECT {SUMMARY_COLUMNS} {FROM_RELEASES} WHERE r.client_id = $1 \
+             ORDER BY r.first_day DESC, r.days DESC, r.created_at DESC LIMIT $2"
+        ))
+        .bind(client_id)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await
+        .store()?;
+        Ok(rows.into_iter().map(ReleaseSummary::from).collect())
+    }
+
+    async fn privacy_spent(&self, client_id: &str, since: Timestamp) -> StoreResult<f64> {
+        let (spent,): (f64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
+             WHERE client_id = $1 AND created_at >= $2",
+        )
+        .bind(client_id)
+        .bind(since.0)
+        .fetch_one(&self.readers)
+        .await
+        .store()?;
+        Ok(spent)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: String,
+    client_id: String,
+    first_day: i64,
+    days: i64,
+    mechanism: String,
+    rho: f64,
+    created_at: i64,
+    webhook: Option<i64>,
+    attempts: Option<i64>,
+    next_attempt_at: Option<i64>,
+    delivered_at: Option<i64>,
+    last_error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReleaseRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    body: String,
+}
+
+impl From<SummaryRow> for ReleaseSummary {
+    fn from(row: SummaryRow) -> Self {
+        let delivery = row.webhook.map(|_| DeliveryStatus {
+            attempts: row
+                .attempts
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_default(),
+            next_attempt_at: row.next_attempt_at.map(Timestamp),
+            delivered_at: row.delivered_at.map(Timestamp),
+            last_error: row.last_error,
+        });
+        ReleaseSummary {
+            id: row.id,
+            client_id: row.client_id,
+            first_day: row.first_day,
+            days: row.days,
+            mechanism: row.mechanism,
+            rho: row.rho,
+            created_at: Timestamp(row.created_at),
+            delivery,
+        }
+    }
+}
+
+impl From<ReleaseRow> for StoredRelease {
+    fn from(row: ReleaseRow) -> Self {
+        StoredRelease {
+            summary: row.summary.into(),
+            body: row.body,
+        }
+    }
+}
