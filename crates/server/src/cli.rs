@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `default-config`, `users create`, `apps …`.
+//! The command line: `serve`, `migrate`, `default-config`, `users create`, `apps …`,
+//! `log verify`, `report`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -12,10 +13,12 @@ use serde_json::{Map, Value, json};
 use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
 use confidant_core::oauth::AppRegistration;
+use confidant_core::reports::{self, Mechanism, ReportRequest};
 use confidant_core::store::App;
 use confidant_log::{Export, PublicKey};
 
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
+use crate::reports::{ReportFormat, render};
 use crate::startup;
 
 #[derive(Debug, Parser)]
@@ -75,6 +78,27 @@ pub enum Command {
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// Release an app's engagement report for a period, or print the release already made
+    /// for it (a period is released once; its noise is never drawn again).
+    Report {
+        /// The app's client id.
+        #[arg(long)]
+        app: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// How many days the report covers.
+        #[arg(long, default_value_t = 14)]
+        days: i64,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exact counts without noise, labelled as a self-test: to check a deployment.
+        #[arg(long)]
+        self_test: bool,
     },
 }
 
@@ -212,6 +236,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::DefaultConfig | Command::Log { .. } => Ok(()),
             Command::Users { command } => users(config, command).await,
             Command::Apps { command } => apps(config, command).await,
+            Command::Report {
+                app,
+                from,
+                days,
+                format,
+                out,
+                self_test,
+            } => {
+                let request = ReportCommand {
+                    client_id: app,
+                    from,
+                    days,
+                    format,
+                    out,
+                    self_test,
+                };
+                report_command(config, request).await
+            }
         }
     })
 }
@@ -317,6 +359,77 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
         other => anyhow::anyhow!("{other}"),
     })?;
     report(&serde_json::to_string_pretty(&json)?)
+}
+
+struct ReportCommand {
+    client_id: String,
+    from: String,
+    days: i64,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+    self_test: bool,
+}
+
+async fn report_command(config: Config, command: ReportCommand) -> anyhow::Result<()> {
+    let first_day = reports::parse_day(&command.from)
+        .with_context(|| format!("--from `{}` is not a YYYY-MM-DD date", command.from))?;
+    let store = startup::open_store(&config).await?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    // Reading the counts takes a while only on long ranges; the bar is drawn only on a
+    // terminal.
+    let bar = indicatif::ProgressBar::new(u64::try_from(command.days).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("reading counts");
+    if command.days < 60 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = |done: i64, _total: i64| bar.set_position(u64::try_from(done).unwrap_or(0));
+    let released = app
+        .release_report(ReportRequest {
+            client_id: &command.client_id,
+            first_day,
+            days: command.days,
+            mechanism: command.self_test.then_some(Mechanism::SelfTest),
+            progress: &progress,
+        })
+        .await;
+    bar.finish_and_clear();
+    store.close().await;
+    let released = released.map_err(|e| match e {
+        confidant_core::Error::NotFound => anyhow::anyhow!("no such app"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    let text = render(&released.report, command.format).map_err(anyhow::Error::msg)?;
+    let origin = if released.fresh {
+        "released"
+    } else {
+        "served the release made earlier"
+    };
+    match &command.out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{origin}: report {} ({} to {}) written to {}",
+                released.report.id,
+                released.report.from,
+                released.report.to,
+                path.display()
+            );
+        }
+        None => {
+            std::io::stdout().write_all(text.as_bytes())?;
+            eprintln!("{origin}: report {}", released.report.id);
+        }
+    }
+    if released.report.self_test {
+        eprintln!("note: a self-test report has no privacy noise; do not share it");
+    }
+    Ok(())
 }
 
 /// An app as the CLI prints it (never its secret hash).

@@ -31,6 +31,8 @@ pub struct Server {
     pub router: Router,
     store: SqlStore,
     webhook_poll: Duration,
+    /// How often the report schedule is checked; `None` when the schedule is off.
+    report_poll: Option<Duration>,
 }
 
 /// Opens the database (creating the SQLite file on first run), migrates it, and builds the
@@ -57,6 +59,10 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         router,
         store,
         webhook_poll: Duration::from_secs(config.server.webhook_poll_secs.max(1)),
+        report_poll: config
+            .reports
+            .schedule
+            .then(|| Duration::from_secs(config.reports.schedule_poll_secs.max(1))),
     })
 }
 
@@ -157,6 +163,13 @@ impl Server {
         let cancel = self.state.shutdown.clone();
         let app = self.state.app.clone();
         let janitor = tokio::spawn(purge_expired_periodically(app.clone(), cancel.clone()));
+        let schedule = self.report_poll.map(|every| {
+            tokio::spawn(release_reports_periodically(
+                app.clone(),
+                every,
+                cancel.clone(),
+            ))
+        });
         let webhooks = tokio::spawn(crate::webhooks::deliver_periodically(
             app,
             crate::webhooks::HttpWebhooks::new()?,
@@ -181,9 +194,48 @@ impl Server {
         cancel.cancel();
         janitor.abort();
         webhooks.abort();
+        if let Some(schedule) = schedule {
+            schedule.abort();
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Releases each period's reports once it is over, and queues them for delivery. Whatever
+/// was released before a restart is found stored, so nothing is released twice.
+async fn release_reports_periodically(app: Confidant, every: Duration, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(every);
+    // A refusal (such as an exhausted budget) is reported once per app and period, not on
+    // every pass.
+    let mut reported = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {
+                let run = match app.run_report_schedule().await {
+                    Ok(run) => run,
+                    Err(error) => {
+                        tracing::warn!(%error, "report schedule pass failed");
+                        continue;
+                    }
+                };
+                for released in &run.released {
+                    tracing::info!(
+                        app = %released.report.app.client_id,
+                        report = %released.report.id,
+                        from = %released.report.from,
+                        "released the period's engagement report",
+                    );
+                }
+                for (client_id, error) in &run.refused {
+                    if reported.insert((client_id.clone(), run.first_day)) {
+                        tracing::warn!(app = %client_id, %error, "could not release a report");
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use askama::Template;
 use confidant_core::reports::{Mechanism, Report};
 
 /// The formats a report is served in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     Csv,

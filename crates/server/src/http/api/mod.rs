@@ -121,6 +121,7 @@ pub fn router() -> Router<AppState> {
         crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,
         crate::http::partner::messages::send, crate::http::partner::messages::status,
         crate::http::partner::events::report,
+        crate::http::partner::reports::list, crate::http::partner::reports::show,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -1,6 +1,6 @@
 //! Partner authentication: an OAuth access token in `Authorization: Bearer`, handed with the
 //! request id to the use cases (which check it and log the call), and the errors of
-//! RFC 6750 §3.
+//! RFC 6750 §3; or, for calls about the app itself, its client credentials.
 
 use std::convert::Infallible;
 
@@ -12,9 +12,13 @@ use serde_json::json;
 
 use confidant_core::Error;
 use confidant_core::partner::{PartnerError, PartnerRequest};
+use confidant_core::store::App;
 
+use crate::http::error::ApiError;
+use crate::http::oauth::client::basic_credentials;
 use crate::http::request_id::RequestId;
 use crate::http::session::bearer;
+use crate::state::AppState;
 
 /// A partner call: its bearer token, if any, and its request id.
 pub struct PartnerCall(pub PartnerRequest);
@@ -82,5 +86,36 @@ impl IntoResponse for PartnerErrorResponse {
                 .insert(header::WWW_AUTHENTICATE, value);
         }
         response
+    }
+}
+
+/// An app calling with its own client credentials (`Authorization: Basic`), for the
+/// endpoints about the app itself rather than a member: events and reports.
+pub struct PartnerClient(pub App);
+
+impl FromRequestParts<AppState> for PartnerClient {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            let mut response = ApiError::Unauthenticated.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"confidant\""),
+            );
+            response
+        };
+        let Ok(Some((client_id, secret))) = basic_credentials(&parts.headers) else {
+            return Err(unauthorized());
+        };
+        let app = state
+            .app
+            .authenticate_client(&client_id, Some(&secret))
+            .await
+            .map_err(|_| unauthorized())?;
+        Ok(PartnerClient(app))
     }
 }

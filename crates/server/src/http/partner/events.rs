@@ -2,7 +2,7 @@
 //! with the app's client credentials (HTTP Basic), not a member's token.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 
 use confidant_core::reports::{EventInput, EventsError, MAX_EVENTS};
 
+use super::auth::PartnerClient;
 use crate::http::error::{ApiError, AppJson};
-use crate::http::oauth::client::basic_credentials;
 use crate::state::AppState;
 
 /// The largest batch body accepted: 10,000 events of a few hundred bytes each.
@@ -44,25 +44,9 @@ pub struct EventsOut {
 )]
 pub async fn report(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PartnerClient(app): PartnerClient,
     AppJson(batch): AppJson<EventsIn>,
 ) -> Result<Response, Response> {
-    let unauthorized = || {
-        let mut response = ApiError::Unauthenticated.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"confidant\""),
-        );
-        response
-    };
-    let Ok(Some((client_id, secret))) = basic_credentials(&headers) else {
-        return Err(unauthorized());
-    };
-    let app = state
-        .app
-        .authenticate_client(&client_id, Some(&secret))
-        .await
-        .map_err(|_| unauthorized())?;
     match state.app.report_events(&app, batch.events).await {
         Ok(accepted) => Ok(AppJson(EventsOut {
             received: accepted.received,

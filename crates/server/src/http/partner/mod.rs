@@ -5,6 +5,7 @@
 mod auth;
 pub mod events;
 pub mod messages;
+pub mod reports;
 pub mod threads;
 
 use axum::Router;
@@ -31,6 +32,8 @@ pub fn router() -> Router<AppState> {
             post(events::report).layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
         )
         .route("/partner/v1/messages/{id}", get(messages::status))
+        .route("/partner/v1/reports", get(reports::list))
+        .route("/partner/v1/reports/{id}", get(reports::show))
         .route("/partner/v1/threads", get(threads::threads))
         .route(
             "/partner/v1/threads/{id}/messages",

@@ -16,7 +16,7 @@ use crate::http::session::{CsrfToken, CurrentMember};
 use crate::state::AppState;
 
 /// A logged-in operator.
-fn operator(current: CurrentMember) -> Result<Member, PageError> {
+pub(super) fn operator(current: CurrentMember) -> Result<Member, PageError> {
     let member = current.0.member;
     if member.is_admin {
         Ok(member)

@@ -3,6 +3,7 @@
 
 mod accesslog;
 mod admin;
+mod admin_reports;
 mod apps;
 mod assets;
 mod auth;
@@ -61,6 +62,11 @@ pub fn router() -> Router<AppState> {
         .route("/r/{token}", get(links::follow))
         .route("/admin/apps", get(admin::page).post(admin::create))
         .route("/admin/apps/{client_id}/{action}", post(admin::act))
+        .route(
+            "/admin/reports",
+            get(admin_reports::page).post(admin_reports::release),
+        )
+        .route("/admin/reports/{id}", get(admin_reports::show))
         .route("/docs", get(docs::page))
         .route("/static/{file}", get(assets::serve))
 }
