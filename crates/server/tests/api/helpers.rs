@@ -49,8 +49,10 @@ impl TestApp {
         // Cheap hashing keeps the suite fast; production uses OWASP's parameters.
         config.accounts.argon2_memory_kib = 64;
         config.accounts.argon2_iterations = 1;
-        // Tests run webhook delivery passes themselves, against their own clock.
+        // Tests run webhook delivery and the report schedule themselves, against their own
+        // clock.
         config.server.webhook_poll_secs = 3600;
+        config.reports.schedule = false;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await

@@ -171,7 +171,11 @@ pub async fn release(
     let me = operator(current)?;
     let parsed = reports::parse_day(form.from.trim())
         .ok_or_else(|| {
-            confidant_core::Error::invalid("from", "invalid_date", "Give the first day as YYYY-MM-DD.")
+            confidant_core::Error::invalid(
+                "from",
+                "invalid_date",
+                "Give the first day as YYYY-MM-DD.",
+            )
         })
         .and_then(|first_day| {
             let days = form.days.trim().parse::<i64>().map_err(|_| {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card};
+use super::{ALL_SCOPES, card, receiver};
 use crate::helpers::{PASSWORD, TestApp};
 use crate::oauth::Partner;
 
@@ -199,36 +199,6 @@ async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) 
         )
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-}
-
-/// A partner's webhook endpoint: records what it receives and answers with the statuses it
-/// is told to, in turn.
-struct Receiver {
-    url: String,
-    received: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
-}
-
-async fn receiver(answers: Vec<u16>) -> Receiver {
-    use std::sync::{Arc, Mutex};
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let answers = Arc::new(Mutex::new(answers.into_iter()));
-    let log = received.clone();
-    let router = axum::Router::new().route(
-        "/hooks",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let log = log.clone();
-            let answers = answers.clone();
-            async move {
-                log.lock().unwrap().push((headers, body));
-                let status = answers.lock().unwrap().next().unwrap_or(204);
-                axum::http::StatusCode::from_u16(status).unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Receiver { url, received }
 }
 
 async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatabase) {

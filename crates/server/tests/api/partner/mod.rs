@@ -5,6 +5,7 @@
 mod clicks;
 mod controls;
 mod events;
+mod reports;
 mod send;
 mod threads;
 
@@ -109,4 +110,34 @@ pub fn card() -> Value {
         "initiation_surface": "player_end",
         "variation": "default",
     })
+}
+
+/// A partner's webhook endpoint: records what it receives and answers with the statuses it
+/// is told to, in turn.
+pub struct Receiver {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+pub async fn receiver(answers: Vec<u16>) -> Receiver {
+    use std::sync::{Arc, Mutex};
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    let log = received.clone();
+    let router = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            let answers = answers.clone();
+            async move {
+                log.lock().unwrap().push((headers, body));
+                let status = answers.lock().unwrap().next().unwrap_or(204);
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Receiver { url, received }
 }
