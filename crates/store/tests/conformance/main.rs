@@ -4,6 +4,7 @@ mod accesslog;
 mod accounts;
 mod messaging;
 mod oauth;
+mod reports;
 mod social;
 mod webhooks;
 

@@ -1,0 +1,146 @@
+use confidant_core::Timestamp;
+use confidant_core::store::{
+    BudgetLimit, Cell, Contribution, Counter, EngagementStore, NewRelease, OAuthStore,
+    ReleaseOutcome, ReportStore,
+};
+use confidant_store::on_both_backends;
+use confidant_store::testing::TestDatabase;
+
+use super::oauth::app;
+use super::{T0, member};
+
+on_both_backends!(
+    contributions_are_capped_per_cell_and_per_day,
+    a_release_is_stored_once_and_spends_within_the_budget,
+);
+
+fn cell(day: i64, interface: &str) -> Cell {
+    Cell {
+        client_id: "cfd_app_a".into(),
+        day,
+        interface: interface.into(),
+        surface: "title_page".into(),
+        variation: "default".into(),
+        channel: "confidant".into(),
+    }
+}
+
+async fn contributions_are_capped_per_cell_and_per_day(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let contribute = |cell: Cell, counter: Counter| {
+        let contribution = Contribution {
+            member: alice.id,
+            cell,
+            counter,
+            cap: 3,
+            cells_per_day: 2,
+        };
+        async move { store.contribute(&contribution).await.unwrap() }
+    };
+    // Ten clicks in one cell count three times.
+    let mut counted = 0;
+    for _ in 0..10 {
+        counted += usize::from(contribute(cell(100, "web"), Counter::Clicks).await);
+    }
+    assert_eq!(counted, 3);
+    // Sends are capped apart from clicks, in the same cell.
+    assert!(contribute(cell(100, "web"), Counter::Sends).await);
+    // A second cell that day counts; a third does not, and leaves no trace.
+    assert!(contribute(cell(100, "tv"), Counter::Clicks).await);
+    assert!(!contribute(cell(100, "ios"), Counter::Clicks).await);
+    assert!(!contribute(cell(100, "ios"), Counter::Sends).await);
+    // The next day starts afresh.
+    assert!(contribute(cell(101, "ios"), Counter::Clicks).await);
+
+    let cells = store.engagement("cfd_app_a", 100, 101).await.unwrap();
+    let counts: Vec<(i64, &str, i64, i64)> = cells
+        .iter()
+        .map(|c| (c.cell.day, c.cell.interface.as_str(), c.sends, c.clicks))
+        .collect();
+    assert_eq!(
+        counts,
+        [(100, "tv", 0, 1), (100, "web", 1, 3), (101, "ios", 0, 1)]
+    );
+}
+
+fn release(id: &str, first_day: i64, mechanism: &str, rho: f64) -> NewRelease {
+    NewRelease {
+        id: id.into(),
+        client_id: "cfd_app_a".into(),
+        first_day,
+        days: 14,
+        mechanism: mechanism.into(),
+        rho,
+        created_at: T0,
+        body: format!(r#"{{"id":"{id}"}}"#),
+    }
+}
+
+async fn a_release_is_stored_once_and_spends_within_the_budget(db: TestDatabase) {
+    let store = &db.store;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let budget = BudgetLimit {
+        since: Timestamp(T0.0 - 365 * 86_400_000),
+        limit: 1.0,
+    };
+    let stored = store
+        .store_release(release("rpt_1", 100, "discrete_gaussian", 0.5), budget, None)
+        .await
+        .unwrap();
+    assert!(matches!(stored, ReleaseOutcome::Stored(ref r) if r.summary.id == "rpt_1"));
+    // The same period again: the first release, unchanged, nothing spent.
+    let again = store
+        .store_release(release("rpt_2", 100, "discrete_gaussian", 0.5), budget, None)
+        .await
+        .unwrap();
+    assert!(matches!(again, ReleaseOutcome::Existing(ref r) if r.body.contains("rpt_1")));
+    assert_eq!(store.privacy_spent("cfd_app_a", budget.since).await.unwrap(), 0.5);
+
+    // Eight periods at once, with room for one more.
+    let attempts = (1..=8).map(|n| {
+        store.store_release(
+            release(&format!("rpt_c{n}"), 100 + 14 * n, "discrete_gaussian", 0.5),
+            budget,
+            None,
+        )
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ReleaseOutcome::Stored(_))))
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ReleaseOutcome::OverBudget { spent }) if *spent == 1.0))
+        .count();
+    assert_eq!((stored, refused), (1, 7), "{outcomes:?}");
+    assert_eq!(store.privacy_spent("cfd_app_a", budget.since).await.unwrap(), 1.0);
+    // Spending older than the window no longer counts.
+    let later = BudgetLimit {
+        since: Timestamp(T0.0 + 1),
+        limit: 1.0,
+    };
+    assert!(matches!(
+        store
+            .store_release(release("rpt_3", 500, "discrete_gaussian", 0.5), later, None)
+            .await
+            .unwrap(),
+        ReleaseOutcome::Stored(_)
+    ));
+
+    // Self-tests spend nothing and are redone in place.
+    for body in ["first", "second"] {
+        let mut test = release("rpt_t", 100, "self_test", 0.0);
+        test.body = body.into();
+        assert!(matches!(
+            store.store_release(test, budget, None).await.unwrap(),
+            ReleaseOutcome::Stored(_)
+        ));
+    }
+    let test = store.release("rpt_t").await.unwrap().unwrap();
+    assert_eq!(test.body, "second");
+    assert_eq!(store.releases("cfd_app_a", 10).await.unwrap().len(), 4);
+    assert!(store.release("rpt_nope").await.unwrap().is_none());
+}
