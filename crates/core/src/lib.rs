@@ -7,6 +7,7 @@ pub mod accesslog;
 pub mod accounts;
 pub mod clicks;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod ids;
 pub mod live;

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `default-config`, `users create`, `apps …`,
-//! `log verify`, `report`.
+//! `log verify`, `report`, `seed-demo`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
+use confidant_core::demo::{self, DemoSeed, SeedProgress};
 use confidant_core::oauth::AppRegistration;
 use confidant_core::reports::{self, Mechanism, ReportRequest};
 use confidant_core::store::App;
@@ -99,6 +100,22 @@ pub enum Command {
         /// Exact counts without noise, labelled as a self-test: to check a deployment.
         #[arg(long)]
         self_test: bool,
+    },
+    /// Fill an empty database with demo data: a partner app, members with friends, and a
+    /// period of recommendation sends and clicks (recorded as the engagement counters that
+    /// reports read). Every demo member's password is `demo-password`.
+    SeedDemo {
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        /// Sends plus clicks.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Days the events spread over, ending yesterday.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// The same seed makes the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -253,6 +270,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     self_test,
                 };
                 report_command(config, request).await
+            }
+            Command::SeedDemo {
+                members,
+                events,
+                days,
+                seed,
+            } => {
+                let seed = DemoSeed {
+                    members,
+                    events,
+                    days,
+                    seed,
+                };
+                seed_demo(config, seed).await
             }
         }
     })
@@ -430,6 +461,45 @@ async fn report_command(config: Config, command: ReportCommand) -> anyhow::Resul
         eprintln!("note: a self-test report has no privacy noise; do not share it");
     }
     Ok(())
+}
+
+async fn seed_demo(config: Config, seed: DemoSeed) -> anyhow::Result<()> {
+    let store = startup::open_store(&config).await?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:12} [{bar:40}] {human_pos}/{human_len} ({eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let progress = |step: SeedProgress| {
+        if bar.length() != Some(step.total) {
+            bar.set_length(step.total);
+            bar.set_message(step.stage);
+        }
+        bar.set_position(step.done);
+    };
+    let seeded = app.seed_demo(seed, &progress).await;
+    bar.finish_and_clear();
+    store.close().await;
+    let seeded = seeded.map_err(|e| anyhow::anyhow!("{e}"))?;
+    report(&serde_json::to_string_pretty(&json!({
+        "app": {
+            "client_id": seeded.client_id,
+            "client_secret": seeded.client_secret,
+        },
+        "members": seeded.members,
+        "member_handles": format!("demo000000 to demo{:06}", seeded.members - 1),
+        "member_password": demo::DEMO_PASSWORD,
+        "friendships": seeded.friendships,
+        "sends": seeded.sends,
+        "clicks": seeded.clicks,
+        "counted_under_the_caps": { "sends": seeded.counted_sends, "clicks": seeded.counted_clicks },
+        "from": reports::format_day(seeded.first_day),
+        "to": reports::format_day(seeded.first_day + seeded.days - 1),
+    }))?)
 }
 
 /// An app as the CLI prints it (never its secret hash).

@@ -109,7 +109,14 @@ impl Confidant {
             .read_table(&app, request.first_day, request.days, request.progress)
             .await?;
         let noise = privacy::calibrate(&policy, request.days)?;
-        apply_noise(&noise, &mut rows)?;
+        // Exact sampling is CPU work (tens of thousands of draws for a long report): off the
+        // async workers.
+        let rows = tokio::task::spawn_blocking(move || {
+            apply_noise(&noise, &mut rows)?;
+            Ok::<_, Error>(rows)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("noise task: {e}")))??;
         let now = self.clock.now();
         let report = Report {
             format: REPORT_FORMAT.into(),

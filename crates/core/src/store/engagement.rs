@@ -81,6 +81,23 @@ pub struct ReportedEvent {
     pub idempotency_key: String,
 }
 
+/// A member's counts in one cell and day, already capped, for bulk imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedContribution {
+    pub member: MemberId,
+    pub cell: Cell,
+    pub sends: i64,
+    pub clicks: i64,
+}
+
+/// Engagement made elsewhere (demo data, a migration), loaded as the live paths would have
+/// left it. The importer applies the caps; the store checks nothing but the keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngagementImport {
+    pub contributions: Vec<ImportedContribution>,
+    pub reported: Vec<ReportedEvent>,
+}
+
 #[async_trait]
 pub trait EngagementStore: Send + Sync {
     /// Stores the batch in one transaction, skipping keys seen before; returns how many were
@@ -101,6 +118,14 @@ pub trait EngagementStore: Send + Sync {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Vec<CellCounts>>;
+    /// Adds the import in one transaction: the contributions, each member's cells per day,
+    /// the daily cells they sum to, and the reported counts. Fails, changing nothing, if a
+    /// contribution's member, cell and day already has counts.
+    async fn import_engagement(
+        &self,
+        import: &EngagementImport,
+        received_at: Timestamp,
+    ) -> StoreResult<()>;
     /// The app's non-empty cells from `first_day` to `last_day`, inclusive.
     async fn engagement(
         &self,

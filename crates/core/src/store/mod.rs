@@ -13,8 +13,8 @@ mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
 pub use engagement::{
-    CHANNEL_CONFIDANT, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementStore,
-    ReportedEvent, day_of,
+    CHANNEL_CONFIDANT, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementImport,
+    EngagementStore, ImportedContribution, ReportedEvent, day_of,
 };
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,

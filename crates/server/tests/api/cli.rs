@@ -257,3 +257,132 @@ fn log_verify_explains_files_it_cannot_use() {
     let (ok, err) = run(&empty, &["--public-key", "garbage"]);
     assert!(!ok && err.contains("invalid --public-key"), "{err}");
 }
+
+#[test]
+fn seed_demo_fills_a_database_that_report_releases_once_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeded = json_of(&confidant(
+        &data,
+        &[
+            "seed-demo",
+            "--members",
+            "12",
+            "--events",
+            "3000",
+            "--days",
+            "30",
+        ],
+    ));
+    assert_eq!(seeded["members"], 12);
+    assert_eq!(
+        seeded["sends"].as_u64().unwrap() + seeded["clicks"].as_u64().unwrap(),
+        3000
+    );
+    let counted = &seeded["counted_under_the_caps"];
+    assert!(counted["sends"].as_u64().unwrap() <= seeded["sends"].as_u64().unwrap());
+    assert!(counted["sends"].as_u64().unwrap() > 0);
+    let client_id = seeded["app"]["client_id"].as_str().unwrap().to_owned();
+    let from = seeded["from"].as_str().unwrap().to_owned();
+    let again = confidant(&data, &["seed-demo", "--members", "3", "--events", "1"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("fills an empty database"));
+
+    // Without noise, the report's counts are the counters' exact totals.
+    let csv = confidant(
+        &data,
+        &[
+            "report",
+            "--app",
+            &client_id,
+            "--from",
+            &from,
+            "--days",
+            "30",
+            "--self-test",
+        ],
+    );
+    assert!(csv.status.success(), "{csv:?}");
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("# SELF-TEST REPORT")
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // 30 days × 5 interfaces × 3 surfaces × 2 variations × 2 channels.
+    assert_eq!(rows.len(), 30 * 5 * 3 * 2 * 2);
+    let sum = |column: usize| -> u64 {
+        rows.iter()
+            .filter_map(|r| r[column].parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(sum(5), counted["sends"].as_u64().unwrap());
+    assert_eq!(sum(6), counted["clicks"].as_u64().unwrap());
+    // The app's own figures count every send through Confidant, uncapped, and more
+    // off-platform.
+    assert!(sum(7) > seeded["sends"].as_u64().unwrap());
+
+    // A private release is drawn once: the second run serves the same file.
+    let out = dir.path().join("report.json");
+    let release = || {
+        confidant(
+            &data,
+            &[
+                "report",
+                "--app",
+                &client_id,
+                "--from",
+                &from,
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let first = release();
+    assert!(String::from_utf8_lossy(&first.stderr).contains("released: report rpt_"));
+    let first_json = std::fs::read_to_string(&out).unwrap();
+    let second = release();
+    assert!(String::from_utf8_lossy(&second.stderr).contains("served the release made earlier"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first_json);
+    let report: serde_json::Value = serde_json::from_str(&first_json).unwrap();
+    assert_eq!(report["self_test"], false);
+    assert_eq!(report["privacy"]["mechanism"], "discrete_gaussian");
+    assert_eq!(report["rows"].as_array().unwrap().len(), 14 * 5 * 3 * 2 * 2);
+
+    let html = confidant(
+        &data,
+        &[
+            "report", "--app", &client_id, "--from", &from, "--format", "html",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&html.stdout).contains("<svg"));
+    for (args, message) in [
+        (vec!["--from", "2026-02-30"], "is not a YYYY-MM-DD date"),
+        (
+            vec!["--from", &from, "--days", "0"],
+            "a report covers 1 to 1096 days",
+        ),
+        (
+            vec!["--from", "2999-01-01"],
+            "reports can only cover days up to",
+        ),
+    ] {
+        let mut full = vec!["report", "--app", &client_id];
+        full.extend(args);
+        let refused = confidant(&data, &full);
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(message),
+            "{refused:?}"
+        );
+    }
+}

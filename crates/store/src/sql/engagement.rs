@@ -2,12 +2,16 @@
 //! A member adds at most the cap to a cell and touches at most `cells_per_day` cells of an
 //! app per day: the bounds the privacy layer's noise is calibrated to.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::query_builder::Separated;
+use sqlx::{Any, AnyConnection, QueryBuilder};
 
 use super::{ResultExt, SqlStore};
 use confidant_core::store::{
-    CardTarget, Cell, CellCounts, Contribution, EngagementStore, ReportedEvent, StoreResult,
+    CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementStore, ReportedEvent,
+    StoreResult,
 };
 use confidant_core::{MemberId, MessageId, Timestamp};
 
@@ -24,6 +28,16 @@ fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
         .bind(&cell.surface)
         .bind(&cell.variation)
         .bind(&cell.channel)
+}
+
+/// Binds a cell's values to a multi-row insert, in the order of [`CELL_COLUMNS`].
+fn push_cell(row: &mut Separated<'_, '_, Any, &'static str>, cell: &Cell) {
+    row.push_bind(cell.client_id.clone())
+        .push_bind(cell.day)
+        .push_bind(cell.interface.clone())
+        .push_bind(cell.surface.clone())
+        .push_bind(cell.variation.clone())
+        .push_bind(cell.channel.clone());
 }
 
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
@@ -65,12 +79,10 @@ pub(crate) async fn contribute_in(
         .rows_affected()
             == 1;
         if !fits {
-            let forget = format!(
-                "DELETE FROM engagement_contributions WHERE member_id = $7 AND client_id = $1 \
-                 AND day = $2 AND interface = $3 AND surface = $4 AND variation = $5 \
-                 AND channel = $6"
-            );
-            with_cell(sqlx::query(&forget), cell)
+            let forget = "DELETE FROM engagement_contributions WHERE member_id = $7 \
+                 AND client_id = $1 AND day = $2 AND interface = $3 AND surface = $4 \
+                 AND variation = $5 AND channel = $6";
+            with_cell(sqlx::query(forget), cell)
                 .bind(contribution.member.0)
                 .execute(&mut *conn)
                 .await
@@ -172,6 +184,82 @@ impl EngagementStore for SqlStore {
         let counted = contribute_in(&mut tx, contribution).await?;
         tx.commit().await.store()?;
         Ok(counted)
+    }
+
+    async fn import_engagement(
+        &self,
+        import: &EngagementImport,
+        received_at: Timestamp,
+    ) -> StoreResult<()> {
+        // Rows per statement: well under both backends' bound-parameter limits.
+        const ROWS: usize = 1000;
+        let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
+        let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
+        for c in &import.contributions {
+            let counts = daily.entry(&c.cell).or_default();
+            counts.0 += c.sends;
+            counts.1 += c.clicks;
+            *member_days
+                .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
+                .or_default() += 1;
+        }
+        let mut tx = self.writer.begin().await.store()?;
+        for chunk in import.contributions.chunks(ROWS) {
+            let mut insert = QueryBuilder::<Any>::new(format!(
+                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) "
+            ));
+            insert.push_values(chunk, |mut row, c| {
+                row.push_bind(c.member.0);
+                push_cell(&mut row, &c.cell);
+                row.push_bind(c.sends).push_bind(c.clicks);
+            });
+            insert.build().execute(&mut *tx).await.store()?;
+        }
+        let member_days: Vec<_> = member_days.into_iter().collect();
+        for chunk in member_days.chunks(ROWS) {
+            let mut insert = QueryBuilder::<Any>::new(
+                "INSERT INTO engagement_member_days (member_id, client_id, day, cells) ",
+            );
+            insert.push_values(chunk, |mut row, ((member, client_id, day), cells)| {
+                row.push_bind(*member)
+                    .push_bind(client_id.to_string())
+                    .push_bind(*day)
+                    .push_bind(*cells);
+            });
+            insert.build().execute(&mut *tx).await.store()?;
+        }
+        let daily: Vec<_> = daily.into_iter().collect();
+        for chunk in daily.chunks(ROWS) {
+            let mut upsert = QueryBuilder::<Any>::new(format!(
+                "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) "
+            ));
+            upsert.push_values(chunk, |mut row, (cell, (sends, clicks))| {
+                push_cell(&mut row, cell);
+                row.push_bind(*sends).push_bind(*clicks);
+            });
+            upsert.push(format!(
+                " ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
+                 sends = engagement_daily.sends + excluded.sends, \
+                 clicks = engagement_daily.clicks + excluded.clicks"
+            ));
+            upsert.build().execute(&mut *tx).await.store()?;
+        }
+        for chunk in import.reported.chunks(ROWS) {
+            let mut insert = QueryBuilder::<Any>::new(format!(
+                "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
+                 received_at) "
+            ));
+            insert.push_values(chunk, |mut row, event| {
+                push_cell(&mut row, &event.cell);
+                row.push_bind(event.idempotency_key.clone())
+                    .push_bind(event.sends)
+                    .push_bind(event.clicks)
+                    .push_bind(received_at.0);
+            });
+            insert.build().execute(&mut *tx).await.store()?;
+        }
+        tx.commit().await.store()?;
+        Ok(())
     }
 
     async fn reported_engagement(

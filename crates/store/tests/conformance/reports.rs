@@ -86,17 +86,31 @@ async fn a_release_is_stored_once_and_spends_within_the_budget(db: TestDatabase)
         limit: 1.0,
     };
     let stored = store
-        .store_release(release("rpt_1", 100, "discrete_gaussian", 0.5), budget, None)
+        .store_release(
+            release("rpt_1", 100, "discrete_gaussian", 0.5),
+            budget,
+            None,
+        )
         .await
         .unwrap();
     assert!(matches!(stored, ReleaseOutcome::Stored(ref r) if r.summary.id == "rpt_1"));
     // The same period again: the first release, unchanged, nothing spent.
     let again = store
-        .store_release(release("rpt_2", 100, "discrete_gaussian", 0.5), budget, None)
+        .store_release(
+            release("rpt_2", 100, "discrete_gaussian", 0.5),
+            budget,
+            None,
+        )
         .await
         .unwrap();
     assert!(matches!(again, ReleaseOutcome::Existing(ref r) if r.body.contains("rpt_1")));
-    assert_eq!(store.privacy_spent("cfd_app_a", budget.since).await.unwrap(), 0.5);
+    assert_eq!(
+        store
+            .privacy_spent("cfd_app_a", budget.since)
+            .await
+            .unwrap(),
+        0.5
+    );
 
     // Eight periods at once, with room for one more.
     let attempts = (1..=8).map(|n| {
@@ -116,7 +130,13 @@ async fn a_release_is_stored_once_and_spends_within_the_budget(db: TestDatabase)
         .filter(|o| matches!(o, Ok(ReleaseOutcome::OverBudget { spent }) if *spent == 1.0))
         .count();
     assert_eq!((stored, refused), (1, 7), "{outcomes:?}");
-    assert_eq!(store.privacy_spent("cfd_app_a", budget.since).await.unwrap(), 1.0);
+    assert_eq!(
+        store
+            .privacy_spent("cfd_app_a", budget.since)
+            .await
+            .unwrap(),
+        1.0
+    );
     // Spending older than the window no longer counts.
     let later = BudgetLimit {
         since: Timestamp(T0.0 + 1),
