@@ -1,0 +1,232 @@
+//! Report benchmark: a 365-day report over a database seeded with 10,000,000 events, each
+//! figure beside a baseline measured in the same run on the same database.
+//!
+//! `cargo bench -p confidant-server --bench report` (SQLite; PostgreSQL too when
+//! `CONFIDANT_TEST_POSTGRES_URL` is set). `REPORT_BENCH_EVENTS` and `REPORT_BENCH_MEMBERS`
+//! change the data. Under `cargo test` it runs once on a small database, so it keeps working.
+//!
+//! - baseline: reading the period's daily cells with one plain query — the least any report
+//!   must do;
+//! - the exact table (every cell of the domain, measured beside reported), the table with
+//!   noise (a new release: calibration, draws, storing), and serving a stored release;
+//! - rendering the release as JSON, CSV and HTML;
+//! - for scale, the same counts summed from the per-member contributions, as a report would
+//!   have to without the daily rollups.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the report on standard output is what a benchmark is for"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use confidant_core::demo::DemoSeed;
+use confidant_core::live::LocalBus;
+use confidant_core::reports::{Mechanism, ReportRequest};
+use confidant_core::store::day_of;
+use confidant_core::{Clock, Confidant, Settings, SystemClock};
+use confidant_log::LogSigner;
+use confidant_server::reports::{ReportFormat, render};
+use confidant_store::testing::TestDatabase;
+
+const DAYS: i64 = 365;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn row(what: &str, took: Duration, baseline: Duration) {
+    println!(
+        "| {what} | {:.1} ms | {:.1}× |",
+        took.as_secs_f64() * 1000.0,
+        took.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+async fn time<T, F: Future<Output = T>>(runs: usize, mut run: impl FnMut() -> F) -> Duration {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        std::hint::black_box(run().await);
+        samples.push(start.elapsed());
+    }
+    median(samples)
+}
+
+async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
+    let clock = Arc::new(SystemClock);
+    let (signer, _) = LogSigner::generate("bench.example").unwrap();
+    let settings = Settings {
+        password_hashing: confidant_core::accounts::HashingCost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..Settings::default()
+    };
+    let app = Confidant::new(
+        Arc::new(db.store.clone()),
+        clock.clone(),
+        Arc::new(LocalBus::default()),
+        signer,
+        settings,
+    )
+    .unwrap();
+
+    let start = Instant::now();
+    let seeded = app
+        .seed_demo(
+            DemoSeed {
+                members,
+                events,
+                days: DAYS,
+                seed: 1,
+            },
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let seeding = start.elapsed();
+    let client_id = seeded.client_id.clone();
+    let first_day = day_of(clock.now()) - DAYS;
+    let last_day = first_day + DAYS - 1;
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let (cells, contributions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM engagement_daily), \
+         (SELECT COUNT(*) FROM engagement_contributions)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!(
+        "\n### {:?}: {} events ({} sends, {} clicks) from {members} members over {DAYS} days",
+        db.backend(),
+        seeded.sends + seeded.clicks,
+        seeded.sends,
+        seeded.clicks
+    );
+    println!(
+        "seeded in {:.1} s ({:.0} events/s); {cells} daily cells, {contributions} member contributions\n",
+        seeding.as_secs_f64(),
+        events as f64 / seeding.as_secs_f64()
+    );
+    println!("| 365-day report | median of {runs} | × baseline |");
+    println!("|---|---|---|");
+
+    let baseline = time(runs, || async {
+        let rows: Vec<(String, i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT client_id, day, interface, surface, variation, channel, sends, clicks \
+             FROM engagement_daily WHERE client_id = $1 AND day >= $2 AND day <= $3",
+        )
+        .bind(&client_id)
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows.len()
+    })
+    .await;
+    row("baseline: read the daily cells (one query)", baseline, baseline);
+
+    let exact = time(runs, || app.raw_report_table(&client_id, first_day, DAYS)).await;
+    row("exact table, every cell of the domain", exact, baseline);
+
+    // Each release is drawn once, so every run releases a different period (one day
+    // earlier each time; the year's budget allows it).
+    let mut back = 0;
+    let release = time(runs, || {
+        back += 1;
+        let request = ReportRequest {
+            client_id: &client_id,
+            first_day: first_day - back,
+            days: DAYS,
+            mechanism: Some(Mechanism::DiscreteGaussian),
+            progress: &|_, _| {},
+        };
+        let app = app.clone();
+        async move {
+            let released = app.release_report(request).await.unwrap();
+            assert!(released.fresh);
+        }
+    })
+    .await;
+    row("new release: noise, budget, stored", release, baseline);
+
+    let request = ReportRequest {
+        client_id: &client_id,
+        first_day,
+        days: DAYS,
+        mechanism: Some(Mechanism::DiscreteGaussian),
+        progress: &|_, _| {},
+    };
+    let stored = app.release_report(request).await.unwrap();
+    let served = time(runs, || async {
+        let again = app.release_report(request).await.unwrap();
+        assert!(!again.fresh);
+    })
+    .await;
+    row("stored release served again", served, baseline);
+    for format in [ReportFormat::Json, ReportFormat::Csv, ReportFormat::Html] {
+        let rendered = time(runs, || async { render(&stored.report, format).unwrap().len() }).await;
+        row(
+            &format!("render {} ({} rows)", format.extension(), stored.report.rows.len()),
+            rendered,
+            baseline,
+        );
+    }
+
+    let without_rollups = time(1, || async {
+        let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT day, interface, surface, variation, channel, \
+             CAST(SUM(sends) AS BIGINT), CAST(SUM(clicks) AS BIGINT) \
+             FROM engagement_contributions WHERE client_id = $1 AND day >= $2 AND day <= $3 \
+             GROUP BY day, interface, surface, variation, channel",
+        )
+        .bind(&client_id)
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows.len()
+    })
+    .await;
+    row(
+        "for scale: the counts summed from contributions instead",
+        without_rollups,
+        baseline,
+    );
+    pool.close().await;
+    db.remove().await;
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` does not.
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let (events, members, runs) = if measuring {
+        (10_000_000, 2_000, 5)
+    } else {
+        (5_000, 20, 1)
+    };
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    let events = setting("REPORT_BENCH_EVENTS", events);
+    let members = setting("REPORT_BENCH_MEMBERS", members as u64) as usize;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        println!("## Reports");
+        bench(TestDatabase::sqlite().await, members, events, runs).await;
+        if let Some(db) = TestDatabase::postgres("report bench").await {
+            bench(db, members, events, runs).await;
+        }
+    });
+}
