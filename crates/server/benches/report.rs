@@ -131,7 +131,11 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
         rows.len()
     })
     .await;
-    row("baseline: read the daily cells (one query)", baseline, baseline);
+    row(
+        "baseline: read the daily cells (one query)",
+        baseline,
+        baseline,
+    );
 
     let exact = time(runs, || app.raw_report_table(&client_id, first_day, DAYS)).await;
     row("exact table, every cell of the domain", exact, baseline);
@@ -172,9 +176,16 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
     .await;
     row("stored release served again", served, baseline);
     for format in [ReportFormat::Json, ReportFormat::Csv, ReportFormat::Html] {
-        let rendered = time(runs, || async { render(&stored.report, format).unwrap().len() }).await;
+        let rendered = time(runs, || async {
+            render(&stored.report, format).unwrap().len()
+        })
+        .await;
         row(
-            &format!("render {} ({} rows)", format.extension(), stored.report.rows.len()),
+            &format!(
+                "render {} ({} rows)",
+                format.extension(),
+                stored.report.rows.len()
+            ),
             rendered,
             baseline,
         );

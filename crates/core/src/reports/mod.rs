@@ -1,5 +1,9 @@
-//! Partner engagement reports: the counts partners report about their own channels, beside
-//! Confidant's measured ones, over every cell of the app's declared domain.
+//! Partner engagement reports: Confidant's measured counts, with privacy noise, beside the
+//! counts partners report about their own channels, over every cell of the app's declared
+//! domain — released once per period, stored, and delivered on a 14-day schedule.
+
+use time::Date;
+use time::macros::format_description;
 
 mod events;
 pub mod privacy;
@@ -32,13 +36,10 @@ impl Default for ReportPolicy {
             privacy: PrivacyPolicy::default(),
             // A Monday.
             schedule_anchor: parse_day("2026-01-05").unwrap_or_default(),
-            public_url: "http://localhost:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
-
-use time::Date;
-use time::macros::format_description;
 
 impl crate::Confidant {
     /// The exact counts over `days` days from `first_day`, before any noise: what the privacy

@@ -150,7 +150,12 @@ impl Confidant {
             since: crate::Timestamp(now.0 - YEAR_MS),
             limit: policy.rho_per_year,
         };
-        let webhook = self.report_ready_webhook(&app, &report);
+        // An exact self-test goes to the app only from a deployment that is itself in
+        // self-test mode; an operator's check on a live server stays with the operator.
+        let webhook = self
+            .partner_may_see(mechanism)
+            .then(|| self.report_ready_webhook(&app, &report))
+            .flatten();
         match self.store.store_release(release, budget, webhook).await? {
             ReleaseOutcome::Stored(stored) => served(stored, true),
             ReleaseOutcome::Existing(stored) => served(stored, false),
@@ -172,9 +177,35 @@ impl Confidant {
         served(stored, false)
     }
 
-    /// The app's releases, newest period first.
+    /// The app's releases, newest period first: everything, for operators.
     pub async fn reports_of(&self, client_id: &str) -> Result<Vec<ReleaseSummary>, Error> {
         Ok(self.store.releases(client_id, 200).await?)
+    }
+
+    /// The releases the app itself may fetch.
+    pub async fn partner_reports(&self, client_id: &str) -> Result<Vec<ReleaseSummary>, Error> {
+        let mut releases = self.reports_of(client_id).await?;
+        releases.retain(|release| {
+            Mechanism::parse(&release.mechanism).is_some_and(|m| self.partner_may_see(m))
+        });
+        Ok(releases)
+    }
+
+    /// One of the app's own releases; another app's, or one it may not see, is `NotFound`.
+    pub async fn partner_report(&self, client_id: &str, id: &str) -> Result<Released, Error> {
+        let released = self.report(id).await?;
+        let visible = released.report.app.client_id == client_id
+            && self.partner_may_see(released.report.privacy.mechanism);
+        if visible {
+            Ok(released)
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Exact counts reach a partner only from a deployment configured for self-tests.
+    fn partner_may_see(&self, mechanism: Mechanism) -> bool {
+        mechanism != Mechanism::SelfTest || self.reports.privacy.mechanism == Mechanism::SelfTest
     }
 
     /// ρ the app spent in the last 365 days, and its yearly budget.

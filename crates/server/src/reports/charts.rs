@@ -1,6 +1,6 @@
 //! The report page's charts, drawn as inline SVG so that the page needs nothing else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use confidant_core::partner::INTERFACES;
@@ -24,29 +24,26 @@ const BOTTOM: f64 = 28.0;
 const COLOURS: [&str; 5] = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed"];
 
 pub fn for_report(report: &Report) -> Vec<Chart> {
-    let days: Vec<&str> = {
-        let mut days: Vec<&str> = report.rows.iter().map(|r| r.day.as_str()).collect();
-        days.dedup();
-        days
-    };
-    let per_day = |count: fn(&confidant_core::reports::ReportRow) -> Option<i64>| {
+    let mut days: Vec<&str> = report.rows.iter().map(|r| r.day.as_str()).collect();
+    days.dedup();
+    // One pass over the rows: (day, interface) → (sends, clicks) through Confidant.
+    let mut totals: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.channel == CHANNEL_CONFIDANT)
+    {
+        let total = totals.entry((&row.day, &row.interface)).or_default();
+        total.0 += row.sends.unwrap_or(0);
+        total.1 += row.clicks.unwrap_or(0);
+    }
+    let per_day = |pick: fn((i64, i64)) -> i64| {
         INTERFACES
             .iter()
             .map(|interface| {
                 let series = days
                     .iter()
-                    .map(|day| {
-                        report
-                            .rows
-                            .iter()
-                            .filter(|r| {
-                                r.day == *day
-                                    && r.interface == *interface
-                                    && r.channel == CHANNEL_CONFIDANT
-                            })
-                            .filter_map(count)
-                            .sum::<i64>()
-                    })
+                    .map(|day| pick(totals.get(&(*day, *interface)).copied().unwrap_or_default()))
                     .collect::<Vec<_>>();
                 (*interface, series)
             })
@@ -56,12 +53,12 @@ pub fn for_report(report: &Report) -> Vec<Chart> {
         Chart {
             title: "Sends per day by interface",
             caption: "Recommendations sent through Confidant, as released.".into(),
-            svg: lines(&days, &per_day(|r| r.sends)),
+            svg: lines(&days, &per_day(|(sends, _)| sends)),
         },
         Chart {
             title: "Clicks per day by interface",
             caption: "Recipients following a recommendation's link, as released.".into(),
-            svg: lines(&days, &per_day(|r| r.clicks)),
+            svg: lines(&days, &per_day(|(_, clicks)| clicks)),
         },
         click_through(report),
     ]

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sqlx::query_builder::Separated;
-use sqlx::{Any, AnyConnection, QueryBuilder};
+use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
 use confidant_core::store::{
@@ -19,7 +18,8 @@ const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, chann
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds a cell as `$1`–`$6`, in the order of [`CELL_COLUMNS`].
+/// Binds a cell's six values next, in the order of [`CELL_COLUMNS`] (as `$1`–`$6` when
+/// they come first).
 fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
     query
         .bind(&cell.client_id)
@@ -30,14 +30,18 @@ fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
         .bind(&cell.channel)
 }
 
-/// Binds a cell's values to a multi-row insert, in the order of [`CELL_COLUMNS`].
-fn push_cell(row: &mut Separated<'_, '_, Any, &'static str>, cell: &Cell) {
-    row.push_bind(cell.client_id.clone())
-        .push_bind(cell.day)
-        .push_bind(cell.interface.clone())
-        .push_bind(cell.surface.clone())
-        .push_bind(cell.variation.clone())
-        .push_bind(cell.channel.clone());
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values: numbered placeholders, which
+/// both backends understand.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
@@ -205,58 +209,67 @@ impl EngagementStore for SqlStore {
         }
         let mut tx = self.writer.begin().await.store()?;
         for chunk in import.contributions.chunks(ROWS) {
-            let mut insert = QueryBuilder::<Any>::new(format!(
-                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) "
-            ));
-            insert.push_values(chunk, |mut row, c| {
-                row.push_bind(c.member.0);
-                push_cell(&mut row, &c.cell);
-                row.push_bind(c.sends).push_bind(c.clicks);
-            });
-            insert.build().execute(&mut *tx).await.store()?;
+            let sql = format!(
+                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) \
+                 VALUES {}",
+                placeholders(chunk.len(), 9)
+            );
+            let mut insert = sqlx::query(&sql);
+            for c in chunk {
+                insert = with_cell(insert.bind(c.member.0), &c.cell)
+                    .bind(c.sends)
+                    .bind(c.clicks);
+            }
+            insert.execute(&mut *tx).await.store()?;
         }
         let member_days: Vec<_> = member_days.into_iter().collect();
         for chunk in member_days.chunks(ROWS) {
-            let mut insert = QueryBuilder::<Any>::new(
-                "INSERT INTO engagement_member_days (member_id, client_id, day, cells) ",
+            let sql = format!(
+                "INSERT INTO engagement_member_days (member_id, client_id, day, cells) VALUES {} \
+                 ON CONFLICT (member_id, client_id, day) \
+                 DO UPDATE SET cells = engagement_member_days.cells + excluded.cells",
+                placeholders(chunk.len(), 4)
             );
-            insert.push_values(chunk, |mut row, ((member, client_id, day), cells)| {
-                row.push_bind(*member)
-                    .push_bind(client_id.to_string())
-                    .push_bind(*day)
-                    .push_bind(*cells);
-            });
-            insert.build().execute(&mut *tx).await.store()?;
+            let mut insert = sqlx::query(&sql);
+            for ((member, client_id, day), cells) in chunk {
+                insert = insert
+                    .bind(*member)
+                    .bind(*client_id)
+                    .bind(*day)
+                    .bind(*cells);
+            }
+            insert.execute(&mut *tx).await.store()?;
         }
         let daily: Vec<_> = daily.into_iter().collect();
         for chunk in daily.chunks(ROWS) {
-            let mut upsert = QueryBuilder::<Any>::new(format!(
-                "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) "
-            ));
-            upsert.push_values(chunk, |mut row, (cell, (sends, clicks))| {
-                push_cell(&mut row, cell);
-                row.push_bind(*sends).push_bind(*clicks);
-            });
-            upsert.push(format!(
-                " ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
+            let sql = format!(
+                "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) VALUES {} \
+                 ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
                  sends = engagement_daily.sends + excluded.sends, \
-                 clicks = engagement_daily.clicks + excluded.clicks"
-            ));
-            upsert.build().execute(&mut *tx).await.store()?;
+                 clicks = engagement_daily.clicks + excluded.clicks",
+                placeholders(chunk.len(), 8)
+            );
+            let mut upsert = sqlx::query(&sql);
+            for (cell, (sends, clicks)) in chunk {
+                upsert = with_cell(upsert, cell).bind(*sends).bind(*clicks);
+            }
+            upsert.execute(&mut *tx).await.store()?;
         }
         for chunk in import.reported.chunks(ROWS) {
-            let mut insert = QueryBuilder::<Any>::new(format!(
+            let sql = format!(
                 "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
-                 received_at) "
-            ));
-            insert.push_values(chunk, |mut row, event| {
-                push_cell(&mut row, &event.cell);
-                row.push_bind(event.idempotency_key.clone())
-                    .push_bind(event.sends)
-                    .push_bind(event.clicks)
-                    .push_bind(received_at.0);
-            });
-            insert.build().execute(&mut *tx).await.store()?;
+                 received_at) VALUES {}",
+                placeholders(chunk.len(), 10)
+            );
+            let mut insert = sqlx::query(&sql);
+            for event in chunk {
+                insert = with_cell(insert, &event.cell)
+                    .bind(&event.idempotency_key)
+                    .bind(event.sends)
+                    .bind(event.clicks)
+                    .bind(received_at.0);
+            }
+            insert.execute(&mut *tx).await.store()?;
         }
         tx.commit().await.store()?;
         Ok(())

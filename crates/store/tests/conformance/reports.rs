@@ -1,7 +1,7 @@
 use confidant_core::Timestamp;
 use confidant_core::store::{
-    BudgetLimit, Cell, Contribution, Counter, EngagementStore, NewRelease, OAuthStore,
-    ReleaseOutcome, ReportStore,
+    BudgetLimit, Cell, Contribution, Counter, EngagementImport, EngagementStore,
+    ImportedContribution, NewRelease, OAuthStore, ReleaseOutcome, ReportStore, ReportedEvent,
 };
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -11,6 +11,7 @@ use super::{T0, member};
 
 on_both_backends!(
     contributions_are_capped_per_cell_and_per_day,
+    an_import_adds_up_like_live_contributions_or_changes_nothing,
     a_release_is_stored_once_and_spends_within_the_budget,
 );
 
@@ -63,6 +64,73 @@ async fn contributions_are_capped_per_cell_and_per_day(db: TestDatabase) {
         counts,
         [(100, "tv", 0, 1), (100, "web", 1, 3), (101, "ios", 0, 1)]
     );
+}
+
+async fn an_import_adds_up_like_live_contributions_or_changes_nothing(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    // Alice clicked live; the import adds both members' counts on top.
+    let live = Contribution {
+        member: alice.id,
+        cell: cell(100, "tv"),
+        counter: Counter::Clicks,
+        cap: 3,
+        cells_per_day: 4,
+    };
+    assert!(store.contribute(&live).await.unwrap());
+    let contribution = |member, interface: &str, sends, clicks| ImportedContribution {
+        member,
+        cell: cell(100, interface),
+        sends,
+        clicks,
+    };
+    let import = EngagementImport {
+        contributions: vec![
+            contribution(alice.id, "web", 3, 1),
+            contribution(bob.id, "web", 2, 0),
+            contribution(bob.id, "tv", 0, 2),
+        ],
+        reported: vec![ReportedEvent {
+            cell: Cell {
+                channel: "off_platform".into(),
+                ..cell(100, "web")
+            },
+            sends: 9,
+            clicks: 4,
+            idempotency_key: "import-1".into(),
+        }],
+    };
+    store.import_engagement(&import, T0).await.unwrap();
+    let counts = || async {
+        store
+            .engagement("cfd_app_a", 100, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.cell.interface, c.sends, c.clicks))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![("tv".to_owned(), 0, 3), ("web".to_owned(), 5, 1)];
+    assert_eq!(counts().await, expected);
+    let reported = store
+        .reported_engagement("cfd_app_a", 100, 100)
+        .await
+        .unwrap();
+    assert_eq!((reported[0].sends, reported[0].clicks), (9, 4));
+    // Importing over counts that exist fails as a whole.
+    assert!(store.import_engagement(&import, T0).await.is_err());
+    assert_eq!(counts().await, expected);
+    // Bob's cells for the day count against his limit afterwards.
+    let third = Contribution {
+        member: bob.id,
+        cell: cell(100, "ios"),
+        counter: Counter::Sends,
+        cap: 3,
+        cells_per_day: 2,
+    };
+    assert!(!store.contribute(&third).await.unwrap());
 }
 
 fn release(id: &str, first_day: i64, mechanism: &str, rho: f64) -> NewRelease {

@@ -434,6 +434,28 @@ async fn private_reports_are_capped_stored_once_and_within_budget(db: TestDataba
             .0,
         spent
     );
+    // An operator's exact self-test on a private deployment never reaches the app.
+    let listed: Value = app
+        .partner_reports(&streamflix, "/partner/v1/reports")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(!ids.contains(&self_test.report.id.as_str()));
+    let hidden = app
+        .partner_reports(
+            &streamflix,
+            &format!("/partner/v1/reports/{}", self_test.report.id),
+        )
+        .await;
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
 
     // Bad input changes nothing.
     for (first_day, days) in [(today - 10, 0), (today - 2000, 1097)] {
