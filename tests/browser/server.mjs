@@ -7,12 +7,14 @@ import { createInterface } from "node:readline";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 
-export async function startConfidant() {
+/** `env` adds settings (`CONFIDANT_…` variables) for the server and its CLI. */
+export async function startConfidant(env = {}) {
   const bin = process.env.CONFIDANT_BIN ?? join(repoRoot, "target/debug/confidant");
   const dataDir = mkdtempSync(join(tmpdir(), "confidant-browser-"));
+  const settings = { ...process.env, CONFIDANT_LOG__FILTER: "warn", ...env };
   const child = spawn(bin, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0"], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, CONFIDANT_LOG__FILTER: "warn" },
+    env: settings,
   });
   const url = await new Promise((resolveUrl, reject) => {
     const lines = createInterface({ input: child.stdout });
@@ -38,7 +40,7 @@ export async function startConfidant() {
     /** Runs a `confidant` command against the same data directory; returns its stdout. */
     cli(...args) {
       return execFileSync(bin, ["--data-dir", dataDir, ...args], {
-        env: { ...process.env, CONFIDANT_LOG__FILTER: "warn" },
+        env: settings,
         encoding: "utf8",
       });
     },

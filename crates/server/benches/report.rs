@@ -32,6 +32,11 @@ use confidant_store::testing::TestDatabase;
 
 const DAYS: i64 = 365;
 
+/// A row of `engagement_daily`: the cell's six columns and its two counts.
+type DailyCellRow = (String, i64, String, String, String, String, i64, i64);
+/// A cell without its app, and its two counts.
+type SummedCellRow = (i64, String, String, String, String, i64, i64);
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -118,7 +123,7 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
     println!("|---|---|---|");
 
     let baseline = time(runs, || async {
-        let rows: Vec<(String, i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+        let rows: Vec<DailyCellRow> = sqlx::query_as(
             "SELECT client_id, day, interface, surface, variation, channel, sends, clicks \
              FROM engagement_daily WHERE client_id = $1 AND day >= $2 AND day <= $3",
         )
@@ -192,7 +197,7 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
     }
 
     let without_rollups = time(1, || async {
-        let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+        let rows: Vec<SummedCellRow> = sqlx::query_as(
             "SELECT day, interface, surface, variation, channel, \
              CAST(SUM(sends) AS BIGINT), CAST(SUM(clicks) AS BIGINT) \
              FROM engagement_contributions WHERE client_id = $1 AND day >= $2 AND day <= $3 \
