@@ -3,7 +3,6 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use confidant_core::accounts::SignUp;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
@@ -158,15 +157,7 @@ async fn the_public_registry_lists_approved_apps_and_their_report_dimensions(db:
 
 async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
-    app.core
-        .sign_up(SignUp {
-            handle: "root".into(),
-            display_name: None,
-            password: PASSWORD.into(),
-            is_admin: true,
-        })
-        .await
-        .unwrap();
+    let admin = app.operator().await;
     let member = app.browser("alice").await;
     let refused = member
         .client
@@ -176,7 +167,6 @@ async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
-    let admin = app.browser_for("root").await;
     let page = admin.page(&app, "/admin/apps").await;
     let csrf = csrf_of(&page);
     let invalid = admin

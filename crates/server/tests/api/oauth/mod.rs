@@ -102,6 +102,49 @@ impl TestApp {
         }
     }
 
+    /// Creates an operator, `root`, and logs them in through the web form.
+    pub async fn operator(&self) -> Browser {
+        self.core
+            .sign_up(confidant_core::accounts::SignUp {
+                handle: "root".into(),
+                display_name: None,
+                password: crate::helpers::PASSWORD.into(),
+                is_admin: true,
+            })
+            .await
+            .unwrap();
+        self.browser_for("root").await
+    }
+
+    /// Registers and approves a confidential app that has a webhook URL; returns it and its
+    /// webhook secret.
+    pub async fn partner_with_webhook(&self, name: &str, webhook: &str) -> (Partner, String) {
+        let registered = self
+            .core
+            .register_app(AppRegistration {
+                name: name.into(),
+                owner: format!("{name} Inc."),
+                redirect_uris: vec![REDIRECT_URI.into()],
+                report_webhook: Some(webhook.into()),
+                ..AppRegistration::default()
+            })
+            .await
+            .unwrap();
+        self.core
+            .approve_app(&registered.app.client_id)
+            .await
+            .unwrap();
+        let secret = registered
+            .webhook_secret
+            .expect("a webhook URL comes with a secret");
+        let partner = Partner {
+            client_id: registered.app.client_id,
+            secret: registered.client_secret,
+            redirect_uri: REDIRECT_URI.into(),
+        };
+        (partner, secret)
+    }
+
     /// Signs up a member by API and logs them in through the web form.
     pub async fn browser(&self, handle: &str) -> Browser {
         self.sign_up(handle).await;

@@ -9,7 +9,6 @@ use confidant_store::testing::TestDatabase;
 
 use super::{ALL_SCOPES, card, receiver};
 use crate::helpers::{PASSWORD, TestApp};
-use crate::oauth::Partner;
 
 on_both_backends!(
     grants_unused_for_too_long_end_by_themselves,
@@ -204,30 +203,8 @@ async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) 
 async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let hooks = receiver(vec![500]).await;
-    let registered = app
-        .core
-        .register_app(confidant_core::oauth::AppRegistration {
-            name: "Streamflix".into(),
-            owner: "Streamflix Inc.".into(),
-            redirect_uris: vec![crate::oauth::REDIRECT_URI.into()],
-            report_webhook: Some(hooks.url.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    app.core
-        .approve_app(&registered.app.client_id)
-        .await
-        .unwrap();
-    let secret = registered
-        .webhook_secret
-        .expect("a webhook URL comes with a secret");
+    let (partner, secret) = app.partner_with_webhook("Streamflix", &hooks.url).await;
     assert!(secret.starts_with("whsec_"));
-    let partner = Partner {
-        client_id: registered.app.client_id.clone(),
-        secret: registered.client_secret.clone(),
-        redirect_uri: crate::oauth::REDIRECT_URI.into(),
-    };
     let (alice, browser) = app.member("alice").await;
     let pseudonym = app.pseudonym(&browser, &partner).await;
     let transport = confidant_server::webhooks::HttpWebhooks::new().unwrap();

@@ -10,7 +10,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use confidant_core::Clock;
-use confidant_core::accounts::SignUp;
 use confidant_core::partner::INTERFACES;
 use confidant_core::reports::{Mechanism, ReportRequest, format_day};
 use confidant_core::store::day_of;
@@ -18,7 +17,7 @@ use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
 use super::{ALL_SCOPES, card, receiver};
-use crate::helpers::{PASSWORD, TestApp, csrf_of};
+use crate::helpers::{TestApp, csrf_of};
 use crate::oauth::Partner;
 
 on_both_backends!(
@@ -484,22 +483,10 @@ async fn the_schedule_releases_each_period_once_and_delivers_it_signed(db: TestD
     })
     .await;
     let hooks = receiver(vec![503]).await;
-    let registered = app
-        .core
-        .register_app(confidant_core::oauth::AppRegistration {
-            name: "Streamflix".into(),
-            owner: "Streamflix Inc.".into(),
-            redirect_uris: vec![crate::oauth::REDIRECT_URI.into()],
-            report_webhook: Some(hooks.url.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let client_id = registered.app.client_id.clone();
-    app.core.approve_app(&client_id).await.unwrap();
+    let (streamflix, secret) = app.partner_with_webhook("Streamflix", &hooks.url).await;
+    let client_id = streamflix.client_id.clone();
     let pending = app.partner("Pending", false).await;
     app.core.suspend_app(&pending.client_id).await.unwrap();
-    let secret = registered.webhook_secret.unwrap();
     let transport = confidant_server::webhooks::HttpWebhooks::new().unwrap();
 
     // A minute before the first period ends: nothing is due yet.
@@ -561,16 +548,7 @@ async fn the_schedule_releases_each_period_once_and_delivers_it_signed(db: TestD
     );
 
     // Operators see it delivered.
-    app.core
-        .sign_up(SignUp {
-            handle: "root".into(),
-            display_name: None,
-            password: PASSWORD.into(),
-            is_admin: true,
-        })
-        .await
-        .unwrap();
-    let admin = app.browser_for("root").await;
+    let admin = app.operator().await;
     let page = admin.page(&app, "/admin/reports").await;
     assert!(page.contains(&report.id));
     assert!(page.contains("delivery delivered"), "{page}");
