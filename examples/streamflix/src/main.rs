@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match web::report_copies(&reporter).await {
+            match web::report_copies(&reporter, &web::today()).await {
                 Ok(0) => {}
                 Ok(days) => tracing::info!(days, "reported off-platform shares to Confidant"),
                 Err(error) => tracing::warn!(%error, "could not report off-platform shares"),
