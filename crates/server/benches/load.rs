@@ -266,8 +266,10 @@ fn main() {
 
         // Confidant, durable SQLite, fresh database.
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_owned();
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         let database = format!("sqlite://{}", dir.path().join("confidant.db").display());
         config.database.url = Some(DatabaseUrl(database.clone()));
         config.server.listen = "127.0.0.1:0".parse().unwrap();
