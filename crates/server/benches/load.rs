@@ -30,6 +30,8 @@ use confidant_server::startup;
 
 /// Connections for the concurrent workloads.
 const CONNECTIONS: usize = 64;
+/// Events per `POST /partner/v1/events`.
+const EVENTS_PER_BATCH: usize = 1000;
 
 struct Measured {
     what: String,
@@ -283,6 +285,7 @@ fn main() {
         let url = format!("http://{}", listener.local_addr().unwrap());
         config.server.public_url = Some(url.clone());
         let server = startup::build(&config).await.unwrap();
+        let core = server.state.app.clone();
         tokio::spawn(server.serve(listener, std::future::pending()));
         let members = Arc::new(members(&http, &url, CONNECTIONS).await);
 
@@ -342,6 +345,54 @@ fn main() {
         )
         .await;
 
+        // Partner events, 1,000 to a batch, each with its own idempotency key.
+        let registered = core
+            .register_app(confidant_core::oauth::AppRegistration {
+                name: "Load".into(),
+                redirect_uris: vec!["https://load.example/callback".into()],
+                surfaces: vec!["title_page".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        core.approve_app(&registered.app.client_id).await.unwrap();
+        let (client_id, secret) = (registered.app.client_id, registered.client_secret.unwrap());
+        let ingest = {
+            let (http, url) = (http.clone(), url.clone());
+            move |_: usize, n: u64| {
+                let (http, url) = (http.clone(), url.clone());
+                let (client_id, secret) = (client_id.clone(), secret.clone());
+                async move {
+                    let events: Vec<Value> = (0..EVENTS_PER_BATCH)
+                        .map(|i| {
+                            json!({
+                                "day": "2026-11-01", "channel": "off_platform", "interface": "web",
+                                "initiation_surface": "title_page", "variation": "default",
+                                "sends": 3, "clicks": 1,
+                                "idempotency_key": format!("batch-{n}-{i}"),
+                            })
+                        })
+                        .collect();
+                    let response = http
+                        .post(format!("{url}/partner/v1/events"))
+                        .basic_auth(&client_id, Some(&secret))
+                        .json(&json!({ "events": events }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            }
+        };
+        let mut ingested = drive(
+            "partner events ingest, batches of 1,000, 4 connections (events; latency per batch)",
+            4,
+            duration,
+            ingest,
+        )
+        .await;
+        ingested.requests *= EVENTS_PER_BATCH as u64;
+
         let one_per_commit = raw_inserts(&database, duration, 1).await;
         let batched = raw_inserts(&database, duration, 1000).await;
 
@@ -354,5 +405,6 @@ fn main() {
         batched.print(None);
         sent.print(Some(&batched));
         read.print(Some(&hello));
+        ingested.print(Some(&batched));
     });
 }
