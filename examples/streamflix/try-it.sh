@@ -16,7 +16,7 @@ confidant_url=http://127.0.0.1:8080
 streamflix_url=http://127.0.0.1:8090
 export CONFIDANT_REPORTS__NOISE=self_test CONFIDANT_LOG__FILTER=warn
 confidant() { "$bin/confidant" --data-dir "$data/confidant" "$@"; }
-field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p"; }
+field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p"; }
 
 app=$(confidant apps create --name Streamflix --owner 'Streamflix demo' \
   --redirect-uri "$streamflix_url/callback" --redirect-uri "$streamflix_url/shared" \
