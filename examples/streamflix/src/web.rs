@@ -265,12 +265,7 @@ async fn log_in(State(app): State<App>, jar: CookieJar, Form(form): Form<LoginFo
         .http_only(true)
         .same_site(SameSite::Lax)
         .build();
-    let next = if form.next.starts_with('/') && !form.next.starts_with("//") {
-        form.next.clone()
-    } else {
-        "/".into()
-    };
-    (jar.add(cookie), Redirect::to(&next)).into_response()
+    (jar.add(cookie), Redirect::to(&local_path(&form.next))).into_response()
 }
 
 async fn log_out(State(app): State<App>, jar: CookieJar) -> Response {
@@ -533,12 +528,8 @@ async fn connect(State(app): State<App>, jar: CookieJar, Form(form): Form<CsrfFo
         );
     }
     let (url, state, verifier) = app.confidant.authorize_url();
-    // The state also carries where to come back to.
-    let back = if form.next.starts_with('/') {
-        form.next
-    } else {
-        "/".into()
-    };
+    // The pending connection also keeps where to come back to.
+    let back = local_path(&form.next);
     if app
         .store
         .start_connecting(&state, &format!("{}\n{back}", user.name), &verifier)
@@ -620,6 +611,15 @@ async fn callback(
     }
     let notice = format!("Connected to Confidant as {}.", me.display_name);
     Redirect::to(&format!("{back}?notice={}", urlencode(&notice))).into_response()
+}
+
+/// `path` if it stays on this site (`/…` but not `//host…`), else `/`: never an open redirect.
+fn local_path(path: &str) -> String {
+    if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") {
+        path.to_owned()
+    } else {
+        "/".into()
+    }
 }
 
 fn urlencode(text: &str) -> String {
@@ -890,6 +890,19 @@ mod tests {
             );
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         (url, received)
+    }
+
+    #[test]
+    fn return_paths_stay_on_the_site() {
+        assert_eq!(local_path("/title/summit"), "/title/summit");
+        for away in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(away), "/", "{away}");
+        }
     }
 
     #[tokio::test]
