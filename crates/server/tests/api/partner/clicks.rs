@@ -9,7 +9,7 @@ use confidant_core::store::day_of;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card};
+use super::SentCard;
 use crate::helpers::TestApp;
 
 on_both_backends!(tracked_links_redirect_and_count_clicks_only_as_aggregates);
@@ -17,21 +17,13 @@ on_both_backends!(tracked_links_redirect_and_count_clicks_only_as_aggregates);
 async fn tracked_links_redirect_and_count_clicks_only_as_aggregates(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
-    let sent = app
-        .partner_send(
-            &tokens.access,
-            None,
-            json!({ "to": [bob_id], "card": card() }),
-        )
-        .await;
-    assert_eq!(sent.status(), StatusCode::CREATED);
-    let (_, messages) = app.latest_conversation(&bob.token).await;
-    let link = messages[0]["card"]["link"].as_str().unwrap().to_owned();
+    let SentCard {
+        alice_browser,
+        bob,
+        bob_browser,
+        link,
+        ..
+    } = app.send_a_card(&streamflix).await;
 
     let today = day_of(app.clock.now());
     let counts = || async {

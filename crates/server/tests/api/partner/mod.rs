@@ -99,6 +99,57 @@ impl TestApp {
     }
 }
 
+/// Alice and Bob, friends who both use the app, after Alice sent Bob one recommendation.
+pub struct SentCard {
+    pub alice_browser: Browser,
+    pub bob: TestMember,
+    pub bob_browser: Browser,
+    /// The card's tracked link, `/r/…`.
+    pub link: String,
+}
+
+impl TestApp {
+    pub async fn send_a_card(&self, partner: &Partner) -> SentCard {
+        let (alice, alice_browser) = self.member("alice").await;
+        let (bob, bob_browser) = self.member("bob").await;
+        self.befriend(&alice, &bob).await;
+        let bob_id = self.pseudonym(&bob_browser, partner).await;
+        let tokens = self.tokens(&alice_browser, partner, ALL_SCOPES).await;
+        let sent = self
+            .partner_send(
+                &tokens.access,
+                None,
+                json!({ "to": [bob_id], "card": card() }),
+            )
+            .await;
+        assert_eq!(sent.status(), StatusCode::CREATED);
+        let link = self.newest_link(&bob.token).await;
+        SentCard {
+            alice_browser,
+            bob,
+            bob_browser,
+            link,
+        }
+    }
+
+    /// The link of the newest recommendation the member received, in any conversation.
+    pub async fn newest_link(&self, token: &str) -> String {
+        let conversations = self.json("/api/v1/conversations", token).await;
+        let mut newest = (0, String::new());
+        for conversation in conversations.as_array().unwrap() {
+            let path = format!("/api/v1/conversations/{}/messages", conversation["id"]);
+            let page = self.json(&path, token).await;
+            for message in page["messages"].as_array().unwrap() {
+                let id = message["id"].as_i64().unwrap();
+                if let (true, Some(link)) = (id > newest.0, message["card"]["link"].as_str()) {
+                    newest = (id, link.to_owned());
+                }
+            }
+        }
+        newest.1
+    }
+}
+
 /// A valid recommendation card for the test apps' declared dimensions.
 pub fn card() -> Value {
     json!({

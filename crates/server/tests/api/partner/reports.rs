@@ -30,23 +30,6 @@ const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 const SURFACES: [&str; 2] = ["title_page", "player_end"];
 
 impl TestApp {
-    /// The link of the newest recommendation the member received, in any conversation.
-    async fn newest_link(&self, token: &str) -> String {
-        let conversations = self.json("/api/v1/conversations", token).await;
-        let mut newest = (0, String::new());
-        for conversation in conversations.as_array().unwrap() {
-            let path = format!("/api/v1/conversations/{}/messages", conversation["id"]);
-            let page = self.json(&path, token).await;
-            for message in page["messages"].as_array().unwrap() {
-                let id = message["id"].as_i64().unwrap();
-                if let (true, Some(link)) = (id > newest.0, message["card"]["link"].as_str()) {
-                    newest = (id, link.to_owned());
-                }
-            }
-        }
-        newest.1
-    }
-
     async fn click(&self, link: &str, interface: &str) {
         let response = self
             .client
@@ -303,20 +286,7 @@ async fn private_reports_are_capped_stored_once_and_within_budget(db: TestDataba
     })
     .await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
-    let sent = app
-        .partner_send(
-            &tokens.access,
-            None,
-            json!({ "to": [bob_id], "card": card() }),
-        )
-        .await;
-    assert_eq!(sent.status(), StatusCode::CREATED);
-    let link = app.newest_link(&bob.token).await;
+    let link = app.send_a_card(&streamflix).await.link;
     let today = day_of(app.clock.now());
 
     // A member with 1,000 clicks in a day moves the cell by the cap, no more.
