@@ -20,6 +20,15 @@ pub struct Connection {
     pub refresh_token: Option<String>,
 }
 
+/// A connection attempt between sending the user to Confidant and their return.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingConnection {
+    pub user_name: String,
+    pub verifier: String,
+    /// A path on this site.
+    pub return_to: String,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Deletion {
     pub member_id: String,
@@ -34,7 +43,8 @@ CREATE TABLE IF NOT EXISTS users (
     -- Set when Confidant ended the user's connection, so the site can offer to reconnect.
     disconnected_at TEXT);
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pending_connections (state TEXT PRIMARY KEY, user_name TEXT NOT NULL, verifier TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_connections (
+    state TEXT PRIMARY KEY, user_name TEXT NOT NULL, verifier TEXT NOT NULL, return_to TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS connections (
     user_name TEXT PRIMARY KEY, member_id TEXT NOT NULL, access_token TEXT NOT NULL,
     refresh_token TEXT);
@@ -104,26 +114,31 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Remembers a connection attempt: who started it, its PKCE verifier, and the page to
+    /// return to.
     pub async fn start_connecting(
         &self,
         state: &str,
-        user: &str,
-        verifier: &str,
+        pending: &PendingConnection,
     ) -> sqlx::Result<()> {
-        sqlx::query("INSERT INTO pending_connections (state, user_name, verifier) VALUES (?, ?, ?)")
-            .bind(state)
-            .bind(user)
-            .bind(verifier)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "INSERT INTO pending_connections (state, user_name, verifier, return_to) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(state)
+        .bind(&pending.user_name)
+        .bind(&pending.verifier)
+        .bind(&pending.return_to)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
     }
 
-    /// Who started a pending connection (and where they return to) and its PKCE verifier,
-    /// used once.
-    pub async fn take_pending(&self, state: &str) -> sqlx::Result<Option<(String, String)>> {
+    /// A pending connection attempt, used once.
+    pub async fn take_pending(&self, state: &str) -> sqlx::Result<Option<PendingConnection>> {
         sqlx::query_as(
-            "DELETE FROM pending_connections WHERE state = ? RETURNING user_name, verifier",
+            "DELETE FROM pending_connections WHERE state = ? \
+             RETURNING user_name, verifier, return_to",
         )
         .bind(state)
         .fetch_optional(&self.pool)

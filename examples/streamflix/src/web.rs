@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Catalogue, Title, poster};
 use crate::confidant::{CallError, Confidant, Friend};
-use crate::store::{Connection, Store};
+use crate::store::{Connection, PendingConnection, Store};
 
 const SESSION_COOKIE: &str = "streamflix_session";
 /// The experiment Streamflix runs on its share button; declared to Confidant as variations.
@@ -528,14 +528,12 @@ async fn connect(State(app): State<App>, jar: CookieJar, Form(form): Form<CsrfFo
         );
     }
     let (url, state, verifier) = app.confidant.authorize_url();
-    // The pending connection also keeps where to come back to.
-    let back = local_path(&form.next);
-    if app
-        .store
-        .start_connecting(&state, &format!("{}\n{back}", user.name), &verifier)
-        .await
-        .is_err()
-    {
+    let pending = PendingConnection {
+        user_name: user.name.clone(),
+        verifier,
+        return_to: local_path(&form.next),
+    };
+    if app.store.start_connecting(&state, &pending).await.is_err() {
         return refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Could not start connecting.",
@@ -560,16 +558,19 @@ async fn callback(
         return Redirect::to("/login").into_response();
     };
     let state = query.state.unwrap_or_default();
-    // The pending row is keyed by state and holds "user\nreturn path".
     let pending = app.store.take_pending(&state).await.ok().flatten();
-    let Some((owner, verifier)) = pending else {
+    let Some(PendingConnection {
+        user_name: owner,
+        verifier,
+        return_to: back,
+    }) = pending
+    else {
         return refused(
             StatusCode::BAD_REQUEST,
             "This connection attempt is unknown or was used already.",
         );
     };
-    let (owner_name, back) = owner.split_once('\n').unwrap_or((owner.as_str(), "/"));
-    if owner_name != user.name {
+    if owner != user.name {
         return refused(
             StatusCode::BAD_REQUEST,
             "This connection attempt belongs to someone else.",
