@@ -117,6 +117,7 @@ async fn serve(router: axum::Router) -> String {
 
 /// A member with an API token, and a conversation with their neighbour.
 struct Member {
+    id: i64,
     token: String,
     conversation: i64,
 }
@@ -166,6 +167,7 @@ async fn members(http: &reqwest::Client, url: &str, count: usize) -> Vec<Member>
         )
         .await;
         members.push(Member {
+            id: ids[n],
             token: tokens[n].clone(),
             conversation: conversation["id"].as_i64().unwrap(),
         });
@@ -349,7 +351,10 @@ fn main() {
         let registered = core
             .register_app(confidant_core::oauth::AppRegistration {
                 name: "Load".into(),
-                redirect_uris: vec!["https://load.example/callback".into()],
+                redirect_uris: vec![
+                    "https://load.example/callback".into(),
+                    "https://load.example/shared".into(),
+                ],
                 surfaces: vec!["title_page".into()],
                 ..Default::default()
             })
@@ -357,6 +362,7 @@ fn main() {
             .unwrap();
         core.approve_app(&registered.app.client_id).await.unwrap();
         let (client_id, secret) = (registered.app.client_id, registered.client_secret.unwrap());
+        let client_id_for_links = client_id.clone();
         let ingest = {
             let (http, url) = (http.clone(), url.clone());
             move |_: usize, n: u64| {
@@ -393,6 +399,85 @@ fn main() {
         .await;
         ingested.requests *= EVENTS_PER_BATCH as u64;
 
+        // Tracked links: each member shares a card with their neighbour through the send
+        // dialog; the clicks come from browsers without a session, spread over every link.
+        let redirect_uri = "https://load.example/shared";
+        let dialog = core
+            .open_share_dialog(confidant_core::partner::ShareParams {
+                client_id: client_id_for_links.clone(),
+                redirect_uri: redirect_uri.into(),
+                state: None,
+                card: confidant_core::partner::CardInput {
+                    title: "A film".into(),
+                    url: "https://load.example/title/1".into(),
+                    item_id: "1".into(),
+                    interface: "web".into(),
+                    initiation_surface: "title_page".into(),
+                    variation: "default".into(),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+        let mut links = Vec::new();
+        for (n, member) in members.iter().enumerate() {
+            let sender = core
+                .member(confidant_core::MemberId(member.id))
+                .await
+                .unwrap();
+            let recipient = &members[(n + 1) % members.len()];
+            core.share(
+                &sender,
+                &dialog,
+                &[confidant_core::MemberId(recipient.id)],
+                None,
+                "load",
+            )
+            .await
+            .unwrap();
+            let page = json(
+                http.get(format!(
+                    "{url}/api/v1/conversations/{}/messages?limit=1",
+                    member.conversation
+                ))
+                .bearer_auth(&recipient.token),
+            )
+            .await;
+            links.push(
+                page["messages"][0]["card"]["link"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let links = Arc::new(links);
+        let click = {
+            let (http, url, links) = (http.clone(), url.clone(), links.clone());
+            move |_: usize, n: u64| {
+                let (http, url, links) = (http.clone(), url.clone(), links.clone());
+                async move {
+                    let link = &links[n as usize % links.len()];
+                    let response = http
+                        .get(format!("{url}{link}"))
+                        .header(
+                            "user-agent",
+                            "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 302);
+                }
+            }
+        };
+        let clicked = drive(
+            "/r/{token}, click handled durably, 64 connections",
+            CONNECTIONS,
+            duration,
+            click,
+        )
+        .await;
+
         let one_per_commit = raw_inserts(&database, duration, 1).await;
         let batched = raw_inserts(&database, duration, 1000).await;
 
@@ -405,6 +490,7 @@ fn main() {
         batched.print(None);
         sent.print(Some(&batched));
         read.print(Some(&hello));
+        clicked.print(Some(&redirect));
         ingested.print(Some(&batched));
     });
 }
