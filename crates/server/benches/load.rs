@@ -42,6 +42,20 @@ struct Measured {
 }
 
 impl Measured {
+    /// `requests` done in `elapsed`, with the latency of each unit of work measured.
+    fn new(what: String, requests: u64, elapsed: Duration, mut latencies: Vec<Duration>) -> Self {
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        Measured {
+            what,
+            requests,
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -89,15 +103,7 @@ where
         latencies.extend(task.await.unwrap());
     }
     let elapsed = start.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Measured {
-        what: what.to_owned(),
-        requests: latencies.len() as u64,
-        elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
-    }
+    Measured::new(what.to_owned(), latencies.len() as u64, elapsed, latencies)
 }
 
 fn client() -> reqwest::Client {
@@ -209,16 +215,9 @@ async fn raw_inserts(url: &str, duration: Duration, batch: usize) -> Measured {
         rows += batch as u64;
     }
     let elapsed = start.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     pool.close().await;
-    Measured {
-        what: format!("baseline: raw INSERT into messages, {batch} per commit, 1 connection"),
-        requests: rows,
-        elapsed,
-        p50: at(0.5),
-        p99: at(0.99),
-    }
+    let what = format!("baseline: raw INSERT into messages, {batch} per commit, 1 connection");
+    Measured::new(what, rows, elapsed, latencies)
 }
 
 fn main() {

@@ -3,6 +3,7 @@
 
 mod catalogue;
 mod confidant;
+mod copies;
 mod store;
 mod web;
 
@@ -88,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match web::report_copies(&reporter, &web::today()).await {
+            match copies::report_copies(&reporter, &web::today()).await {
                 Ok(0) => {}
                 Ok(days) => tracing::info!(days, "reported off-platform shares to Confidant"),
                 Err(error) => tracing::warn!(%error, "could not report off-platform shares"),
