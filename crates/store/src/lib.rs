@@ -9,7 +9,7 @@ mod error;
 mod sql;
 
 pub use backend::{Backend, ConnectError};
-pub use sql::SqlStore;
+pub use sql::{GroupCommits, SqlStore};
 
 /// Opens (and for SQLite, creates) the database at `url` without migrating it.
 ///

@@ -210,18 +210,22 @@ pub(crate) async fn tombstone_tokens(
 #[async_trait]
 impl AccessLogStore for SqlStore {
     async fn append_log(&self, entry: NewLogEntry, touch_grant: Option<i64>) -> StoreResult<Entry> {
-        let mut tx = self.writer.begin().await.store()?;
-        let appended = append(&mut tx, &entry).await?;
-        if let Some(grant_id) = touch_grant {
-            sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
-                .bind(grant_id)
-                .bind(entry.at.0)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-        }
-        tx.commit().await.store()?;
-        Ok(appended)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let appended = append(tx, &entry).await?;
+                    if let Some(grant_id) = touch_grant {
+                        sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
+                            .bind(grant_id)
+                            .bind(entry.at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    Ok(appended)
+                })
+            })
+            .await
     }
 
     async fn log_head(&self, member: MemberId) -> StoreResult<LogHead> {

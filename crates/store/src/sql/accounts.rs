@@ -24,20 +24,26 @@ struct SessionRow {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_member(&self, new: NewMember) -> StoreResult<Member> {
-        let sql = format!(
-            "INSERT INTO members (handle, display_name, password_hash, is_admin, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
-        );
-        let row: MemberRow = sqlx::query_as(&sql)
-            .bind(new.handle.as_str())
-            .bind(&new.display_name)
-            .bind(&new.password_hash)
-            .bind(i64::from(new.is_admin))
-            .bind(new.created_at.0)
-            .fetch_one(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                let sql = format!(
+                    "INSERT INTO members (handle, display_name, password_hash, is_admin, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+                );
+                let row: MemberRow = sqlx::query_as(&sql)
+                    .bind(new.handle.as_str())
+                    .bind(&new.display_name)
+                    .bind(&new.password_hash)
+                    .bind(i64::from(new.is_admin))
+                    .bind(new.created_at.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .store()?;
+                Ok(row.into())
+                })
+            })
             .await
-            .store()?;
-        Ok(row.into())
     }
 
     async fn member(&self, id: MemberId) -> StoreResult<Option<Member>> {
@@ -88,23 +94,37 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password_hash(&self, id: MemberId, hash: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id.0)
-            .execute(&self.writer)
+        let hash = hash.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2")
+                        .bind(hash)
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn set_display_name(&self, id: MemberId, name: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET display_name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(id.0)
-            .execute(&self.writer)
+        let name = name.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE members SET display_name = $1 WHERE id = $2")
+                        .bind(name)
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn search_members(&self, prefix: &str, limit: i64) -> StoreResult<Vec<Member>> {
@@ -124,54 +144,65 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_member(&self, id: MemberId) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        // Their words leave every conversation; the slots stay so others' threads still read
-        // in order, shown as an erased message from "deleted member".
-        sqlx::query(
-            "UPDATE messages SET body = '', erased = 1, sender_id = NULL WHERE sender_id = $1",
-        )
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        let conversations: Vec<i64> = sqlx::query_scalar(
-            "SELECT conversation_id FROM conversation_members WHERE member_id = $1",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
-        .await
-        .store()?;
-        let deleted = sqlx::query("DELETE FROM members WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                // Their words leave every conversation; the slots stay so others' threads still read
+                // in order, shown as an erased message from "deleted member".
+                sqlx::query(
+                    "UPDATE messages SET body = '', erased = 1, sender_id = NULL WHERE sender_id = $1",
+                )
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+                let conversations: Vec<i64> = sqlx::query_scalar(
+                    "SELECT conversation_id FROM conversation_members WHERE member_id = $1",
+                )
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await
+                .store()?;
+                let deleted = sqlx::query("DELETE FROM members WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                for conversation in conversations {
+                    super::messaging::drop_if_empty(tx, conversation).await?;
+                }
+                Ok(())
+                })
+            })
             .await
-            .store()?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        for conversation in conversations {
-            super::messaging::drop_if_empty(&mut tx, conversation).await?;
-        }
-        tx.commit().await.store()
     }
 
     async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions \
-             (token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&session.token_hash.0)
-        .bind(session.member_id.0)
-        .bind(session.kind.as_str())
-        .bind(&session.csrf_token)
-        .bind(session.created_at.0)
-        .bind(session.last_seen_at.0)
-        .bind(session.expires_at.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
-        Ok(())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO sessions \
+                     (token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&session.token_hash.0)
+                .bind(session.member_id.0)
+                .bind(session.kind.as_str())
+                .bind(&session.csrf_token)
+                .bind(session.created_at.0)
+                .bind(session.last_seen_at.0)
+                .bind(session.expires_at.0)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+                Ok(())
+                })
+            })
+            .await
     }
 
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -197,22 +228,36 @@ impl AccountStore for SqlStore {
     }
 
     async fn touch_session(&self, token_hash: &TokenHash, at: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(at.0)
-            .bind(&token_hash.0)
-            .execute(&self.writer)
+        let token_hash = token_hash.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                        .bind(at.0)
+                        .bind(&token_hash.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(&token_hash.0)
-            .execute(&self.writer)
+        let token_hash = token_hash.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                        .bind(&token_hash.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn delete_sessions_of(
@@ -220,13 +265,20 @@ impl AccountStore for SqlStore {
         member: MemberId,
         except: Option<&TokenHash>,
     ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND token_hash <> $2")
-            .bind(member.0)
-            .bind(except.map_or("", |hash| hash.0.as_str()))
-            .execute(&self.writer)
+        let except = except.cloned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND token_hash <> $2")
+                        .bind(member.0)
+                        .bind(except.map_or_else(String::new, |hash| hash.0))
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn delete_expired_sessions(
@@ -235,18 +287,24 @@ impl AccountStore for SqlStore {
         idle_cutoff_browser: Timestamp,
         idle_cutoff_api: Timestamp,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at <= $1 \
-             OR (kind = 'browser' AND last_seen_at <= $2) \
-             OR (kind = 'api' AND last_seen_at <= $3)",
-        )
-        .bind(now.0)
-        .bind(idle_cutoff_browser.0)
-        .bind(idle_cutoff_api.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
-        Ok(done.rows_affected())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "DELETE FROM sessions WHERE expires_at <= $1 \
+                     OR (kind = 'browser' AND last_seen_at <= $2) \
+                     OR (kind = 'api' AND last_seen_at <= $3)",
+                    )
+                    .bind(now.0)
+                    .bind(idle_cutoff_browser.0)
+                    .bind(idle_cutoff_api.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

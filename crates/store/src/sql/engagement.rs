@@ -127,26 +127,31 @@ impl EngagementStore for SqlStore {
         events: &[ReportedEvent],
         received_at: Timestamp,
     ) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await.store()?;
-        let mut stored = 0;
-        for event in events {
-            let sql = format!(
-                "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
-                 received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (client_id, idempotency_key) DO NOTHING"
-            );
-            stored += with_cell(sqlx::query(&sql), &event.cell)
-                .bind(&event.idempotency_key)
-                .bind(event.sends)
-                .bind(event.clicks)
-                .bind(received_at.0)
-                .execute(&mut *tx)
-                .await
-                .store()?
-                .rows_affected();
-        }
-        tx.commit().await.store()?;
-        Ok(stored)
+        let events = events.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                let mut stored = 0;
+                for event in events {
+                    let sql = format!(
+                        "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
+                         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (client_id, idempotency_key) DO NOTHING"
+                    );
+                    stored += with_cell(sqlx::query(&sql), &event.cell)
+                        .bind(&event.idempotency_key)
+                        .bind(event.sends)
+                        .bind(event.clicks)
+                        .bind(received_at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?
+                        .rows_affected();
+                }
+                Ok(stored)
+                })
+            })
+            .await
     }
 
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
@@ -184,10 +189,15 @@ impl EngagementStore for SqlStore {
     }
 
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.store()?;
-        let counted = contribute_in(&mut tx, contribution).await?;
-        tx.commit().await.store()?;
-        Ok(counted)
+        let contribution = contribution.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let counted = contribute_in(tx, &contribution).await?;
+                    Ok(counted)
+                })
+            })
+            .await
     }
 
     async fn import_engagement(
@@ -195,84 +205,89 @@ impl EngagementStore for SqlStore {
         import: &EngagementImport,
         received_at: Timestamp,
     ) -> StoreResult<()> {
-        // Rows per statement: well under both backends' bound-parameter limits.
-        const ROWS: usize = 1000;
-        let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
-        let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
-        for c in &import.contributions {
-            let counts = daily.entry(&c.cell).or_default();
-            counts.0 += c.sends;
-            counts.1 += c.clicks;
-            *member_days
-                .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
-                .or_default() += 1;
-        }
-        let mut tx = self.writer.begin().await.store()?;
-        for chunk in import.contributions.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) \
-                 VALUES {}",
-                placeholders(chunk.len(), 9)
-            );
-            let mut insert = sqlx::query(&sql);
-            for c in chunk {
-                insert = with_cell(insert.bind(c.member.0), &c.cell)
-                    .bind(c.sends)
-                    .bind(c.clicks);
-            }
-            insert.execute(&mut *tx).await.store()?;
-        }
-        let member_days: Vec<_> = member_days.into_iter().collect();
-        for chunk in member_days.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO engagement_member_days (member_id, client_id, day, cells) VALUES {} \
-                 ON CONFLICT (member_id, client_id, day) \
-                 DO UPDATE SET cells = engagement_member_days.cells + excluded.cells",
-                placeholders(chunk.len(), 4)
-            );
-            let mut insert = sqlx::query(&sql);
-            for ((member, client_id, day), cells) in chunk {
-                insert = insert
-                    .bind(*member)
-                    .bind(*client_id)
-                    .bind(*day)
-                    .bind(*cells);
-            }
-            insert.execute(&mut *tx).await.store()?;
-        }
-        let daily: Vec<_> = daily.into_iter().collect();
-        for chunk in daily.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) VALUES {} \
-                 ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
-                 sends = engagement_daily.sends + excluded.sends, \
-                 clicks = engagement_daily.clicks + excluded.clicks",
-                placeholders(chunk.len(), 8)
-            );
-            let mut upsert = sqlx::query(&sql);
-            for (cell, (sends, clicks)) in chunk {
-                upsert = with_cell(upsert, cell).bind(*sends).bind(*clicks);
-            }
-            upsert.execute(&mut *tx).await.store()?;
-        }
-        for chunk in import.reported.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
-                 received_at) VALUES {}",
-                placeholders(chunk.len(), 10)
-            );
-            let mut insert = sqlx::query(&sql);
-            for event in chunk {
-                insert = with_cell(insert, &event.cell)
-                    .bind(&event.idempotency_key)
-                    .bind(event.sends)
-                    .bind(event.clicks)
-                    .bind(received_at.0);
-            }
-            insert.execute(&mut *tx).await.store()?;
-        }
-        tx.commit().await.store()?;
-        Ok(())
+        let import = import.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                // Rows per statement: well under both backends' bound-parameter limits.
+                const ROWS: usize = 1000;
+                let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
+                let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
+                for c in &import.contributions {
+                    let counts = daily.entry(&c.cell).or_default();
+                    counts.0 += c.sends;
+                    counts.1 += c.clicks;
+                    *member_days
+                        .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
+                        .or_default() += 1;
+                }
+                for chunk in import.contributions.chunks(ROWS) {
+                    let sql = format!(
+                        "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) \
+                         VALUES {}",
+                        placeholders(chunk.len(), 9)
+                    );
+                    let mut insert = sqlx::query(&sql);
+                    for c in chunk {
+                        insert = with_cell(insert.bind(c.member.0), &c.cell)
+                            .bind(c.sends)
+                            .bind(c.clicks);
+                    }
+                    insert.execute(&mut *tx).await.store()?;
+                }
+                let member_days: Vec<_> = member_days.into_iter().collect();
+                for chunk in member_days.chunks(ROWS) {
+                    let sql = format!(
+                        "INSERT INTO engagement_member_days (member_id, client_id, day, cells) VALUES {} \
+                         ON CONFLICT (member_id, client_id, day) \
+                         DO UPDATE SET cells = engagement_member_days.cells + excluded.cells",
+                        placeholders(chunk.len(), 4)
+                    );
+                    let mut insert = sqlx::query(&sql);
+                    for ((member, client_id, day), cells) in chunk {
+                        insert = insert
+                            .bind(*member)
+                            .bind(*client_id)
+                            .bind(*day)
+                            .bind(*cells);
+                    }
+                    insert.execute(&mut *tx).await.store()?;
+                }
+                let daily: Vec<_> = daily.into_iter().collect();
+                for chunk in daily.chunks(ROWS) {
+                    let sql = format!(
+                        "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) VALUES {} \
+                         ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
+                         sends = engagement_daily.sends + excluded.sends, \
+                         clicks = engagement_daily.clicks + excluded.clicks",
+                        placeholders(chunk.len(), 8)
+                    );
+                    let mut upsert = sqlx::query(&sql);
+                    for (cell, (sends, clicks)) in chunk {
+                        upsert = with_cell(upsert, cell).bind(*sends).bind(*clicks);
+                    }
+                    upsert.execute(&mut *tx).await.store()?;
+                }
+                for chunk in import.reported.chunks(ROWS) {
+                    let sql = format!(
+                        "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
+                         received_at) VALUES {}",
+                        placeholders(chunk.len(), 10)
+                    );
+                    let mut insert = sqlx::query(&sql);
+                    for event in chunk {
+                        insert = with_cell(insert, &event.cell)
+                            .bind(&event.idempotency_key)
+                            .bind(event.sends)
+                            .bind(event.clicks)
+                            .bind(received_at.0);
+                    }
+                    insert.execute(&mut *tx).await.store()?;
+                }
+                Ok(())
+                })
+            })
+            .await
     }
 
     async fn reported_engagement(

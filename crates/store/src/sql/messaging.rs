@@ -280,28 +280,32 @@ impl MessagingStore for SqlStore {
         &self,
         new: NewConversation,
     ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
-        let mut tx = self.writer.begin().await.store()?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations \
-             (kind, title, direct_key, created_by, created_at, last_activity_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(new.kind.as_str())
-        .bind(new.title.as_deref())
-        .bind(new.direct_key.as_deref())
-        .bind(new.created_by.0)
-        .bind(new.created_at.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        let id = ConversationId(id);
-        insert_participants(&mut tx, id, &new.members, new.created_at).await?;
-        let event = LiveEvent::Conversation {
-            conversation_id: id,
-        };
-        let advanced = feed::append(&mut tx, &new.members, &event, new.created_at).await?;
-        tx.commit().await.store()?;
-        Ok((id, advanced))
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO conversations \
+                     (kind, title, direct_key, created_by, created_at, last_activity_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                    )
+                    .bind(new.kind.as_str())
+                    .bind(new.title.as_deref())
+                    .bind(new.direct_key.as_deref())
+                    .bind(new.created_by.0)
+                    .bind(new.created_at.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .store()?;
+                    let id = ConversationId(id);
+                    insert_participants(tx, id, &new.members, new.created_at).await?;
+                    let event = LiveEvent::Conversation {
+                        conversation_id: id,
+                    };
+                    let advanced = feed::append(tx, &new.members, &event, new.created_at).await?;
+                    Ok((id, advanced))
+                })
+            })
+            .await
     }
 
     async fn conversation(
@@ -369,19 +373,24 @@ impl MessagingStore for SqlStore {
         max_members: i64,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        touch_conversation(&mut tx, id, at).await?;
-        insert_participants(&mut tx, id, members, at).await?;
-        let everyone = participant_ids(&mut tx, id).await?;
-        if everyone.len() as i64 > max_members {
-            return Err(StoreError::Conflict("member_limit"));
-        }
-        let event = LiveEvent::Conversation {
-            conversation_id: id,
-        };
-        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
+        let members = members.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    touch_conversation(tx, id, at).await?;
+                    insert_participants(tx, id, &members, at).await?;
+                    let everyone = participant_ids(tx, id).await?;
+                    if everyone.len() as i64 > max_members {
+                        return Err(StoreError::Conflict("member_limit"));
+                    }
+                    let event = LiveEvent::Conversation {
+                        conversation_id: id,
+                    };
+                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    Ok(advanced)
+                })
+            })
+            .await
     }
 
     async fn remove_participant(
@@ -390,27 +399,31 @@ impl MessagingStore for SqlStore {
         member: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        let removed = sqlx::query(
-            "DELETE FROM conversation_members WHERE conversation_id = $1 AND member_id = $2",
-        )
-        .bind(id.0)
-        .bind(member.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        if removed.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let mut everyone = participant_ids(&mut tx, id).await?;
-        everyone.push(member);
-        let event = LiveEvent::Conversation {
-            conversation_id: id,
-        };
-        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
-        drop_if_empty(&mut tx, id.0).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                let removed = sqlx::query(
+                    "DELETE FROM conversation_members WHERE conversation_id = $1 AND member_id = $2",
+                )
+                .bind(id.0)
+                .bind(member.0)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+                if removed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let mut everyone = participant_ids(tx, id).await?;
+                everyone.push(member);
+                let event = LiveEvent::Conversation {
+                    conversation_id: id,
+                };
+                let advanced = feed::append(tx, &everyone, &event, at).await?;
+                drop_if_empty(tx, id.0).await?;
+                Ok(advanced)
+                })
+            })
+            .await
     }
 
     async fn rename_conversation(
@@ -419,32 +432,42 @@ impl MessagingStore for SqlStore {
         title: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
-            .bind(title)
-            .bind(id.0)
-            .execute(&mut *tx)
+        let title = title.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
+                        .bind(title)
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    let everyone = participant_ids(tx, id).await?;
+                    let event = LiveEvent::Conversation {
+                        conversation_id: id,
+                    };
+                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    Ok(advanced)
+                })
+            })
             .await
-            .store()?;
-        let everyone = participant_ids(&mut tx, id).await?;
-        let event = LiveEvent::Conversation {
-            conversation_id: id,
-        };
-        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
     }
 
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
-        let mut tx = self.writer.begin().await.store()?;
-        let (id, advanced) = insert_message_in(&mut tx, &new, None).await?;
-        let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
-            .bind(id.0)
-            .fetch_one(&mut *tx)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (id, advanced) = insert_message_in(tx, &new, None).await?;
+                    let row: MessageRow =
+                        sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+                            .bind(id.0)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .store()?;
+                    Ok((row.into(), advanced))
+                })
+            })
             .await
-            .store()?;
-        tx.commit().await.store()?;
-        Ok((row.into(), advanced))
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
@@ -482,29 +505,33 @@ impl MessagingStore for SqlStore {
         up_to: MessageId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        let moved = sqlx::query(
-            "UPDATE conversation_members SET last_read_message_id = $1 \
-             WHERE conversation_id = $2 AND member_id = $3 AND last_read_message_id < $1",
-        )
-        .bind(up_to.0)
-        .bind(id.0)
-        .bind(member.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        if moved.rows_affected() == 0 {
-            return Ok(Vec::new());
-        }
-        let everyone = participant_ids(&mut tx, id).await?;
-        let event = LiveEvent::Read {
-            conversation_id: id,
-            member_id: member,
-            message_id: up_to,
-        };
-        let advanced = feed::append(&mut tx, &everyone, &event, at).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let moved = sqlx::query(
+                        "UPDATE conversation_members SET last_read_message_id = $1 \
+                     WHERE conversation_id = $2 AND member_id = $3 AND last_read_message_id < $1",
+                    )
+                    .bind(up_to.0)
+                    .bind(id.0)
+                    .bind(member.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    if moved.rows_affected() == 0 {
+                        return Ok(Vec::new());
+                    }
+                    let everyone = participant_ids(tx, id).await?;
+                    let event = LiveEvent::Read {
+                        conversation_id: id,
+                        member_id: member,
+                        message_id: up_to,
+                    };
+                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    Ok(advanced)
+                })
+            })
+            .await
     }
 
     async fn feed_since(

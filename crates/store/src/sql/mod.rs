@@ -10,6 +10,7 @@ mod partner;
 mod reports;
 mod social;
 mod webhooks;
+mod writer;
 
 use sqlx::AnyPool;
 
@@ -17,6 +18,8 @@ use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
 use confidant_core::store::{Member, MemberRef};
 use confidant_core::{MemberId, StoreError, Timestamp};
+pub use writer::GroupCommits;
+use writer::Writer;
 
 /// A Confidant store on SQLite or PostgreSQL.
 #[derive(Clone)]
@@ -24,18 +27,26 @@ pub struct SqlStore {
     backend: Backend,
     /// Pool for reads.
     readers: AnyPool,
-    /// Pool for write transactions (a single connection on SQLite).
-    writer: AnyPool,
+    /// Every write goes through here: group commits on SQLite, a transaction each on
+    /// PostgreSQL.
+    writer: Writer,
+    /// The pool the writer draws on (a single connection on SQLite), for migrations.
+    write_pool: AnyPool,
 }
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let backend = Backend::from_url(url)?;
-        let (readers, writer) = backend.open(url).await?;
+        let (readers, write_pool) = backend.open(url).await?;
+        let writer = match backend {
+            Backend::Sqlite => Writer::grouped(write_pool.clone()),
+            Backend::Postgres => Writer::pooled(write_pool.clone()),
+        };
         Ok(Self {
             backend,
             readers,
             writer,
+            write_pool,
         })
     }
 
@@ -43,9 +54,14 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         self.backend
             .migrator()
-            .run(&self.writer)
+            .run(&self.write_pool)
             .await
             .map_err(ConnectError::Migrate)
+    }
+
+    /// On SQLite, how many writes the group commits have made durable, and in how many commits.
+    pub fn group_commits(&self) -> Option<GroupCommits> {
+        self.writer.counts()
     }
 
     pub fn backend(&self) -> Backend {
@@ -54,7 +70,7 @@ impl SqlStore {
 
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        self.writer.close().await;
+        self.write_pool.close().await;
         self.readers.close().await;
     }
 }
@@ -102,6 +118,6 @@ impl SqlStore {
     /// Runs a statement outside the storage traits; for administration and tests.
     pub async fn execute_raw(&self, sql: &str) -> Result<(), sqlx::Error> {
         use sqlx::Executor;
-        self.writer.execute(sql).await.map(|_| ())
+        self.write_pool.execute(sql).await.map(|_| ())
     }
 }

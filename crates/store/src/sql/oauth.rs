@@ -230,30 +230,36 @@ fn families_under(condition: &str) -> String {
 #[async_trait]
 impl OAuthStore for SqlStore {
     async fn create_app(&self, app: App) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
-        sqlx::query(&sql)
-            .bind(&app.client_id)
-            .bind(&app.name)
-            .bind(&app.owner)
-            .bind(&app.homepage)
-            .bind(&app.privacy_policy)
-            .bind(&app.report_webhook)
-            .bind(app.redirect_uris.join("\n"))
-            .bind(i64::from(app.confidential))
-            .bind(app.secret_hash.as_ref().map(|h| h.0.clone()))
-            .bind(app.scopes.to_string())
-            .bind(app.surfaces.join(" "))
-            .bind(app.variations.join(" "))
-            .bind(app.status.as_str())
-            .bind(app.created_at.0)
-            .bind(&app.webhook_secret)
-            .execute(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "INSERT INTO apps ({APP_COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    );
+                    sqlx::query(&sql)
+                        .bind(&app.client_id)
+                        .bind(&app.name)
+                        .bind(&app.owner)
+                        .bind(&app.homepage)
+                        .bind(&app.privacy_policy)
+                        .bind(&app.report_webhook)
+                        .bind(app.redirect_uris.join("\n"))
+                        .bind(i64::from(app.confidential))
+                        .bind(app.secret_hash.as_ref().map(|h| h.0.clone()))
+                        .bind(app.scopes.to_string())
+                        .bind(app.surfaces.join(" "))
+                        .bind(app.variations.join(" "))
+                        .bind(app.status.as_str())
+                        .bind(app.created_at.0)
+                        .bind(&app.webhook_secret)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
@@ -276,30 +282,37 @@ impl OAuthStore for SqlStore {
     }
 
     async fn set_app_status(&self, client_id: &str, status: AppStatus) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        let updated = sqlx::query("UPDATE apps SET status = $2 WHERE client_id = $1")
-            .bind(client_id)
-            .bind(status.as_str())
-            .execute(&mut *tx)
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let updated = sqlx::query("UPDATE apps SET status = $2 WHERE client_id = $1")
+                        .bind(&client_id)
+                        .bind(status.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    if status == AppStatus::Suspended {
+                        tombstone_tokens(tx, Revoking::App(&client_id), Denial::AppSuspended)
+                            .await?;
+                        sqlx::query(&tokens_under("g.client_id = $1"))
+                            .bind(&client_id)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                        sqlx::query("DELETE FROM authorization_codes WHERE client_id = $1")
+                            .bind(&client_id)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if status == AppStatus::Suspended {
-            tombstone_tokens(&mut tx, Revoking::App(client_id), Denial::AppSuspended).await?;
-            sqlx::query(&tokens_under("g.client_id = $1"))
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-            sqlx::query("DELETE FROM authorization_codes WHERE client_id = $1")
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-        }
-        tx.commit().await.store()
     }
 
     async fn grant(&self, member: MemberId, client_id: &str) -> StoreResult<Option<Grant>> {
@@ -316,47 +329,51 @@ impl OAuthStore for SqlStore {
     }
 
     async fn save_grant(&self, update: GrantUpdate, log: NewLogEntry) -> StoreResult<Grant> {
-        let mut tx = self.writer.begin().await.store()?;
-        // A grant revoked earlier starts afresh, but keeps its pseudonym.
-        let sql = format!(
-            "INSERT INTO grants AS g (member_id, client_id, pseudonym, scopes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (member_id, client_id) DO UPDATE SET \
-               scopes = excluded.scopes, updated_at = excluded.updated_at, \
-               created_at = CASE WHEN g.revoked_at IS NULL THEN g.created_at ELSE excluded.created_at END, \
-               last_used_at = CASE WHEN g.revoked_at IS NULL THEN g.last_used_at ELSE NULL END, \
-               revoked_at = NULL \
-             RETURNING {GRANT_COLUMNS_BARE}"
-        );
-        let row: GrantRow = sqlx::query_as(&sql)
-            .bind(update.member_id.0)
-            .bind(&update.client_id)
-            .bind(&update.new_pseudonym)
-            .bind(update.scopes.to_string())
-            .bind(update.at.0)
-            .fetch_one(&mut *tx)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                // A grant revoked earlier starts afresh, but keeps its pseudonym.
+                let sql = format!(
+                    "INSERT INTO grants AS g (member_id, client_id, pseudonym, scopes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (member_id, client_id) DO UPDATE SET \
+                       scopes = excluded.scopes, updated_at = excluded.updated_at, \
+                       created_at = CASE WHEN g.revoked_at IS NULL THEN g.created_at ELSE excluded.created_at END, \
+                       last_used_at = CASE WHEN g.revoked_at IS NULL THEN g.last_used_at ELSE NULL END, \
+                       revoked_at = NULL \
+                     RETURNING {GRANT_COLUMNS_BARE}"
+                );
+                let row: GrantRow = sqlx::query_as(&sql)
+                    .bind(update.member_id.0)
+                    .bind(&update.client_id)
+                    .bind(&update.new_pseudonym)
+                    .bind(update.scopes.to_string())
+                    .bind(update.at.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .store()?;
+                for thread in &update.threads {
+                    sqlx::query(
+                        "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at, \
+                         readable_from) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
+                         granted_at = excluded.granted_at, expires_at = excluded.expires_at, \
+                         readable_from = excluded.readable_from",
+                    )
+                    .bind(row.id)
+                    .bind(thread.0)
+                    .bind(update.at.0)
+                    .bind(update.threads_expire_at.0)
+                    .bind(update.threads_history.then_some(0i64))
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                }
+                accesslog::append(tx, &log).await?;
+                Grant::try_from(row)
+                })
+            })
             .await
-            .store()?;
-        for thread in &update.threads {
-            sqlx::query(
-                "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at, \
-                 readable_from) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
-                 granted_at = excluded.granted_at, expires_at = excluded.expires_at, \
-                 readable_from = excluded.readable_from",
-            )
-            .bind(row.id)
-            .bind(thread.0)
-            .bind(update.at.0)
-            .bind(update.threads_expire_at.0)
-            .bind(update.threads_history.then_some(0i64))
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        }
-        accesslog::append(&mut tx, &log).await?;
-        tx.commit().await.store()?;
-        Grant::try_from(row)
     }
 
     async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>> {
@@ -417,65 +434,76 @@ impl OAuthStore for SqlStore {
         log: NewLogEntry,
         webhook: Option<NewWebhook>,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.store()?;
-        let grant_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE grants SET revoked_at = $3, updated_at = $3 \
-             WHERE member_id = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(member.0)
-        .bind(client_id)
-        .bind(at.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .store()?;
-        let Some(grant_id) = grant_id else {
-            return Ok(false);
-        };
-        tombstone_tokens(&mut tx, Revoking::Grant(grant_id), Denial::GrantRevoked).await?;
-        sqlx::query(&tokens_under("g.id = $1"))
-            .bind(grant_id)
-            .execute(&mut *tx)
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let grant_id: Option<i64> = sqlx::query_scalar(
+                        "UPDATE grants SET revoked_at = $3, updated_at = $3 \
+                     WHERE member_id = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING id",
+                    )
+                    .bind(member.0)
+                    .bind(client_id)
+                    .bind(at.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?;
+                    let Some(grant_id) = grant_id else {
+                        return Ok(false);
+                    };
+                    tombstone_tokens(tx, Revoking::Grant(grant_id), Denial::GrantRevoked).await?;
+                    sqlx::query(&tokens_under("g.id = $1"))
+                        .bind(grant_id)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    sqlx::query(&families_under("g.id = $1"))
+                        .bind(grant_id)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    for table in ["authorization_codes", "thread_grants"] {
+                        sqlx::query(&format!("DELETE FROM {table} WHERE grant_id = $1"))
+                            .bind(grant_id)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    accesslog::append(tx, &log).await?;
+                    if let Some(webhook) = &webhook {
+                        webhooks::enqueue(tx, webhook).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .await
-            .store()?;
-        sqlx::query(&families_under("g.id = $1"))
-            .bind(grant_id)
-            .bind(at.0)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        for table in ["authorization_codes", "thread_grants"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE grant_id = $1"))
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-        }
-        accesslog::append(&mut tx, &log).await?;
-        if let Some(webhook) = &webhook {
-            webhooks::enqueue(&mut tx, webhook).await?;
-        }
-        tx.commit().await.store()?;
-        Ok(true)
     }
 
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
-             scopes, code_challenge, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&code.code_hash.0)
-        .bind(code.grant_id)
-        .bind(&code.client_id)
-        .bind(&code.redirect_uri)
-        .bind(code.scopes.to_string())
-        .bind(&code.code_challenge)
-        .bind(code.created_at.0)
-        .bind(code.expires_at.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
-        Ok(())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
+                     scopes, code_challenge, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&code.code_hash.0)
+                .bind(code.grant_id)
+                .bind(&code.client_id)
+                .bind(&code.redirect_uri)
+                .bind(code.scopes.to_string())
+                .bind(&code.code_challenge)
+                .bind(code.created_at.0)
+                .bind(code.expires_at.0)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+                Ok(())
+                })
+            })
+            .await
     }
 
     async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
@@ -512,43 +540,50 @@ impl OAuthStore for SqlStore {
         tokens: TokenPair,
         log: &LogDraft,
     ) -> StoreResult<Redemption> {
-        let mut tx = self.writer.begin().await.store()?;
-        // The conditional update is the single point that decides which redemption wins.
-        let grant_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE authorization_codes SET redeemed_at = $2 \
-             WHERE code_hash = $1 AND redeemed_at IS NULL RETURNING grant_id",
-        )
-        .bind(&code_hash.0)
-        .bind(tokens.created_at.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .store()?;
-        let Some(grant_id) = grant_id else {
-            revoke_code_family_in(&mut tx, code_hash, tokens.created_at).await?;
-            accesslog::append(&mut tx, &log.denied(Denial::CodeReplayed)).await?;
-            tx.commit().await.store()?;
-            return Ok(Redemption::Replayed);
-        };
-        let family_id: i64 = sqlx::query_scalar(
-            "INSERT INTO token_families (grant_id, created_at, expires_at) \
-             VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(grant_id)
-        .bind(tokens.created_at.0)
-        .bind(tokens.refresh_expires_at.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        sqlx::query("UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1")
-            .bind(&code_hash.0)
-            .bind(family_id)
-            .execute(&mut *tx)
+        let code_hash = code_hash.to_owned();
+        let log = log.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    // The conditional update is the single point that decides which redemption wins.
+                    let grant_id: Option<i64> = sqlx::query_scalar(
+                        "UPDATE authorization_codes SET redeemed_at = $2 \
+                     WHERE code_hash = $1 AND redeemed_at IS NULL RETURNING grant_id",
+                    )
+                    .bind(&code_hash.0)
+                    .bind(tokens.created_at.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?;
+                    let Some(grant_id) = grant_id else {
+                        revoke_code_family_in(tx, &code_hash, tokens.created_at).await?;
+                        accesslog::append(tx, &log.denied(Denial::CodeReplayed)).await?;
+                        return Ok(Redemption::Replayed);
+                    };
+                    let family_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO token_families (grant_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3) RETURNING id",
+                    )
+                    .bind(grant_id)
+                    .bind(tokens.created_at.0)
+                    .bind(tokens.refresh_expires_at.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .store()?;
+                    sqlx::query(
+                        "UPDATE authorization_codes SET family_id = $2 WHERE code_hash = $1",
+                    )
+                    .bind(&code_hash.0)
+                    .bind(family_id)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    insert_pair(tx, family_id, &tokens).await?;
+                    accesslog::append(tx, &log.allowed()).await?;
+                    Ok(Redemption::Issued { family_id })
+                })
+            })
             .await
-            .store()?;
-        insert_pair(&mut tx, family_id, &tokens).await?;
-        accesslog::append(&mut tx, &log.allowed()).await?;
-        tx.commit().await.store()?;
-        Ok(Redemption::Issued { family_id })
     }
 
     async fn revoke_tokens_of_code(
@@ -557,10 +592,16 @@ impl OAuthStore for SqlStore {
         at: Timestamp,
         log: NewLogEntry,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        revoke_code_family_in(&mut tx, code_hash, at).await?;
-        accesslog::append(&mut tx, &log).await?;
-        tx.commit().await.store()
+        let code_hash = code_hash.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    revoke_code_family_in(tx, &code_hash, at).await?;
+                    accesslog::append(tx, &log).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
@@ -603,39 +644,51 @@ impl OAuthStore for SqlStore {
         tokens: TokenPair,
         log: &LogDraft,
     ) -> StoreResult<Rotation> {
-        let mut tx = self.writer.begin().await.store()?;
-        let rotated = sqlx::query(
-            "UPDATE oauth_tokens SET rotated_at = $2 \
-             WHERE token_hash = $1 AND kind = 'refresh' AND rotated_at IS NULL",
-        )
-        .bind(&old.0)
-        .bind(tokens.created_at.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        if rotated.rows_affected() == 0 {
-            let reason = Denial::RefreshTokenReused;
-            revoke_family_in(&mut tx, family_id, tokens.created_at, reason).await?;
-            accesslog::append(&mut tx, &log.denied(reason)).await?;
-            tx.commit().await.store()?;
-            return Ok(Rotation::Reused);
-        }
-        insert_pair(&mut tx, family_id, &tokens).await?;
-        accesslog::append(&mut tx, &log.allowed()).await?;
-        tx.commit().await.store()?;
-        Ok(Rotation::Rotated)
+        let old = old.to_owned();
+        let log = log.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let rotated = sqlx::query(
+                        "UPDATE oauth_tokens SET rotated_at = $2 \
+                     WHERE token_hash = $1 AND kind = 'refresh' AND rotated_at IS NULL",
+                    )
+                    .bind(&old.0)
+                    .bind(tokens.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    if rotated.rows_affected() == 0 {
+                        let reason = Denial::RefreshTokenReused;
+                        revoke_family_in(tx, family_id, tokens.created_at, reason).await?;
+                        accesslog::append(tx, &log.denied(reason)).await?;
+                        return Ok(Rotation::Reused);
+                    }
+                    insert_pair(tx, family_id, &tokens).await?;
+                    accesslog::append(tx, &log.allowed()).await?;
+                    Ok(Rotation::Rotated)
+                })
+            })
+            .await
     }
 
     async fn delete_token(&self, token_hash: &TokenHash, log: NewLogEntry) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        tombstone_tokens(&mut tx, Revoking::Token(token_hash), Denial::TokenRevoked).await?;
-        sqlx::query("DELETE FROM oauth_tokens WHERE token_hash = $1")
-            .bind(&token_hash.0)
-            .execute(&mut *tx)
+        let token_hash = token_hash.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    tombstone_tokens(tx, Revoking::Token(&token_hash), Denial::TokenRevoked)
+                        .await?;
+                    sqlx::query("DELETE FROM oauth_tokens WHERE token_hash = $1")
+                        .bind(&token_hash.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    accesslog::append(tx, &log).await?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        accesslog::append(&mut tx, &log).await?;
-        tx.commit().await.store()
     }
 
     async fn revoke_family(
@@ -644,37 +697,48 @@ impl OAuthStore for SqlStore {
         at: Timestamp,
         log: NewLogEntry,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        // A family revoked as a refusal (a reused refresh token) keeps that reason for its
-        // tokens; otherwise the app gave the family up itself.
-        let reason = log.reason.unwrap_or(Denial::TokenRevoked);
-        revoke_family_in(&mut tx, family_id, at, reason).await?;
-        accesslog::append(&mut tx, &log).await?;
-        tx.commit().await.store()
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    // A family revoked as a refusal (a reused refresh token) keeps that reason for its
+                    // tokens; otherwise the app gave the family up itself.
+                    let reason = log.reason.unwrap_or(Denial::TokenRevoked);
+                    revoke_family_in(tx, family_id, at, reason).await?;
+                    accesslog::append(tx, &log).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn delete_expired_oauth(&self, now: Timestamp) -> StoreResult<u64> {
-        let mut deleted = 0;
-        // Codes stay a day past expiry so that a late replay still revokes what they issued;
-        // rotated refresh tokens stay until their family expires, since they detect reuse.
-        let day_ago = now.plus_secs(-24 * 3600);
-        for (sql, cutoff) in [
-            (
-                "DELETE FROM authorization_codes WHERE expires_at <= $1",
-                day_ago,
-            ),
-            ("DELETE FROM oauth_tokens WHERE expires_at <= $1", now),
-            ("DELETE FROM revoked_tokens WHERE expires_at <= $1", now),
-            ("DELETE FROM thread_grants WHERE expires_at <= $1", now),
-            ("DELETE FROM token_families WHERE expires_at <= $1", now),
-        ] {
-            deleted += sqlx::query(sql)
-                .bind(cutoff.0)
-                .execute(&self.writer)
-                .await
-                .store()?
-                .rows_affected();
-        }
-        Ok(deleted)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut deleted = 0;
+                    // Codes stay a day past expiry so that a late replay still revokes what they issued;
+                    // rotated refresh tokens stay until their family expires, since they detect reuse.
+                    let day_ago = now.plus_secs(-24 * 3600);
+                    for (sql, cutoff) in [
+                        (
+                            "DELETE FROM authorization_codes WHERE expires_at <= $1",
+                            day_ago,
+                        ),
+                        ("DELETE FROM oauth_tokens WHERE expires_at <= $1", now),
+                        ("DELETE FROM revoked_tokens WHERE expires_at <= $1", now),
+                        ("DELETE FROM thread_grants WHERE expires_at <= $1", now),
+                        ("DELETE FROM token_families WHERE expires_at <= $1", now),
+                    ] {
+                        deleted += sqlx::query(sql)
+                            .bind(cutoff.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?
+                            .rows_affected();
+                    }
+                    Ok(deleted)
+                })
+            })
+            .await
     }
 }

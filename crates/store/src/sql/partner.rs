@@ -80,105 +80,109 @@ impl PartnerStore for SqlStore {
         send: NewPartnerSend,
         log: NewLogEntry,
     ) -> StoreResult<SendOutcome> {
-        let mut tx = self.writer.begin().await.store()?;
-        if let Some(key) = &send.idempotency_key {
-            let earlier: Option<(i64, String)> = sqlx::query_as(
-                "SELECT id, request_hash FROM partner_sends \
-                 WHERE client_id = $1 AND member_id = $2 AND idempotency_key = $3",
-            )
-            .bind(&send.client_id)
-            .bind(send.member_id.0)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .store()?;
-            if let Some((id, hash)) = earlier {
-                if hash != send.request_hash {
-                    return Ok(SendOutcome::KeyReused);
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                if let Some(key) = &send.idempotency_key {
+                    let earlier: Option<(i64, String)> = sqlx::query_as(
+                        "SELECT id, request_hash FROM partner_sends \
+                         WHERE client_id = $1 AND member_id = $2 AND idempotency_key = $3",
+                    )
+                    .bind(&send.client_id)
+                    .bind(send.member_id.0)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?;
+                    if let Some((id, hash)) = earlier {
+                        if hash != send.request_hash {
+                            return Ok(SendOutcome::KeyReused);
+                        }
+                        let record = send_record(tx, &send.client_id, send.member_id, id).await?;
+                        return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+                    }
                 }
-                let record = send_record(&mut tx, &send.client_id, send.member_id, id).await?;
-                return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
-            }
-        }
-        let send_id: i64 = sqlx::query_scalar(
-            "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
-             created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(&send.client_id)
-        .bind(send.member_id.0)
-        .bind(&send.idempotency_key)
-        .bind(&send.request_hash)
-        .bind(send.created_at.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        let mut ids = Vec::with_capacity(send.messages.len());
-        let mut advanced = Vec::new();
-        for message in &send.messages {
-            let new = NewMessage {
-                conversation_id: message.conversation_id,
-                sender: send.member_id,
-                body: message.body.clone(),
-                created_at: send.created_at,
-            };
-            let via = Via {
-                client_id: &send.client_id,
-                send_id,
-            };
-            let (id, feeds) = insert_message_in(&mut tx, &new, Some(via)).await?;
-            if let Some(card) = &message.card {
-                sqlx::query(
-                    "INSERT INTO recommendation_cards (message_id, title, url, image_url, \
-                     description, item_id, interface, surface, variation, token) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                let send_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
+                     created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
-                .bind(id.0)
-                .bind(&card.title)
-                .bind(&card.url)
-                .bind(&card.image_url)
-                .bind(&card.description)
-                .bind(&card.item_id)
-                .bind(&card.interface)
-                .bind(&card.surface)
-                .bind(&card.variation)
-                .bind(&card.token)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-            }
-            ids.push(id);
-            advanced.extend(feeds);
-        }
-        for contribution in &send.contributions {
-            contribute_in(&mut tx, contribution).await?;
-        }
-        accesslog::append(&mut tx, &log).await?;
-        // A send is a use of the grant, like a read: it keeps the grant from going idle.
-        sqlx::query("UPDATE grants SET last_used_at = $3 WHERE member_id = $1 AND client_id = $2")
-            .bind(send.member_id.0)
-            .bind(&send.client_id)
-            .bind(send.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        let mut messages = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
-                .bind(id.0)
+                .bind(&send.client_id)
+                .bind(send.member_id.0)
+                .bind(&send.idempotency_key)
+                .bind(&send.request_hash)
+                .bind(send.created_at.0)
                 .fetch_one(&mut *tx)
                 .await
                 .store()?;
-            messages.push(Message::from(row));
-        }
-        let record = send_record(&mut tx, &send.client_id, send.member_id, send_id)
-            .await?
-            .expect("the send was stored in this transaction");
-        tx.commit().await.store()?;
-        Ok(SendOutcome::Sent {
-            record,
-            messages,
-            advanced,
-        })
+                let mut ids = Vec::with_capacity(send.messages.len());
+                let mut advanced = Vec::new();
+                for message in &send.messages {
+                    let new = NewMessage {
+                        conversation_id: message.conversation_id,
+                        sender: send.member_id,
+                        body: message.body.clone(),
+                        created_at: send.created_at,
+                    };
+                    let via = Via {
+                        client_id: &send.client_id,
+                        send_id,
+                    };
+                    let (id, feeds) = insert_message_in(tx, &new, Some(via)).await?;
+                    if let Some(card) = &message.card {
+                        sqlx::query(
+                            "INSERT INTO recommendation_cards (message_id, title, url, image_url, \
+                             description, item_id, interface, surface, variation, token) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(id.0)
+                        .bind(&card.title)
+                        .bind(&card.url)
+                        .bind(&card.image_url)
+                        .bind(&card.description)
+                        .bind(&card.item_id)
+                        .bind(&card.interface)
+                        .bind(&card.surface)
+                        .bind(&card.variation)
+                        .bind(&card.token)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    }
+                    ids.push(id);
+                    advanced.extend(feeds);
+                }
+                for contribution in &send.contributions {
+                    contribute_in(tx, contribution).await?;
+                }
+                accesslog::append(tx, &log).await?;
+                // A send is a use of the grant, like a read: it keeps the grant from going idle.
+                sqlx::query("UPDATE grants SET last_used_at = $3 WHERE member_id = $1 AND client_id = $2")
+                    .bind(send.member_id.0)
+                    .bind(&send.client_id)
+                    .bind(send.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                let mut messages = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+                        .bind(id.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .store()?;
+                    messages.push(Message::from(row));
+                }
+                let record = send_record(tx, &send.client_id, send.member_id, send_id)
+                    .await?
+                    .expect("the send was stored in this transaction");
+                Ok(SendOutcome::Sent {
+                    record,
+                    messages,
+                    advanced,
+                })
+                })
+            })
+            .await
     }
 
     async fn partner_send(
@@ -192,36 +196,52 @@ impl PartnerStore for SqlStore {
     }
 
     async fn mute_app(&self, member: MemberId, client_id: &str, at: Timestamp) -> StoreResult<()> {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT client_id FROM apps WHERE client_id = $1")
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let exists: Option<String> =
+                        sqlx::query_scalar("SELECT client_id FROM apps WHERE client_id = $1")
+                            .bind(&client_id)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .store()?;
+                    if exists.is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query(
+                    "INSERT INTO app_mutes (member_id, client_id, muted_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (member_id, client_id) DO NOTHING",
+                )
+                .bind(member.0)
                 .bind(client_id)
-                .fetch_optional(&self.writer)
+                .bind(at.0)
+                .execute(&mut *tx)
                 .await
                 .store()?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO app_mutes (member_id, client_id, muted_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (member_id, client_id) DO NOTHING",
-        )
-        .bind(member.0)
-        .bind(client_id)
-        .bind(at.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
-        Ok(())
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn unmute_app(&self, member: MemberId, client_id: &str) -> StoreResult<bool> {
-        let deleted = sqlx::query("DELETE FROM app_mutes WHERE member_id = $1 AND client_id = $2")
-            .bind(member.0)
-            .bind(client_id)
-            .execute(&self.writer)
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let deleted = sqlx::query(
+                        "DELETE FROM app_mutes WHERE member_id = $1 AND client_id = $2",
+                    )
+                    .bind(member.0)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(deleted.rows_affected() > 0)
+                })
+            })
             .await
-            .store()?;
-        Ok(deleted.rows_affected() > 0)
     }
 
     async fn muted_apps(&self, member: MemberId) -> StoreResult<Vec<ViaApp>> {
@@ -240,13 +260,19 @@ impl PartnerStore for SqlStore {
     }
 
     async fn set_count_clicks(&self, member: MemberId, count: bool) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET count_clicks = $2 WHERE id = $1")
-            .bind(member.0)
-            .bind(i64::from(count))
-            .execute(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE members SET count_clicks = $2 WHERE id = $1")
+                        .bind(member.0)
+                        .bind(i64::from(count))
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(())
+                })
+            })
             .await
-            .store()?;
-        Ok(())
     }
 
     async fn count_clicks(&self, member: MemberId) -> StoreResult<bool> {

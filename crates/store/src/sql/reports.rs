@@ -17,6 +17,12 @@ const SUMMARY_COLUMNS: &str = "r.id, r.client_id, r.first_day, r.days, r.mechani
 const FROM_RELEASES: &str =
     "FROM report_releases r LEFT JOIN webhook_deliveries w ON w.id = r.webhook_id";
 
+/// What the release transaction did: decided, or found the release already made.
+enum Written {
+    Outcome(ReleaseOutcome),
+    Existing(String),
+}
+
 #[async_trait]
 impl ReportStore for SqlStore {
     async fn store_release(
@@ -25,96 +31,105 @@ impl ReportStore for SqlStore {
         budget: BudgetLimit,
         webhook: Option<NewWebhook>,
     ) -> StoreResult<ReleaseOutcome> {
-        let mut tx = self.writer.begin().await.store()?;
-        // Holds the app's budget row until commit: releases of one app take turns, so two
-        // can never both fit in the budget that only one of them fits in.
-        sqlx::query(
-            "INSERT INTO report_budgets (client_id, releases) VALUES ($1, 1) \
-             ON CONFLICT (client_id) DO UPDATE SET releases = report_budgets.releases + 1",
-        )
-        .bind(&release.client_id)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        let earlier: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM report_releases WHERE client_id = $1 AND first_day = $2 \
-             AND days = $3 AND mechanism = $4",
-        )
-        .bind(&release.client_id)
-        .bind(release.first_day)
-        .bind(release.days)
-        .bind(&release.mechanism)
-        .fetch_optional(&mut *tx)
-        .await
-        .store()?;
-        if let Some((id,)) = earlier {
-            if release.mechanism != SELF_TEST {
-                tx.rollback().await.store()?;
+        let written = self
+            .writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    // Holds the app's budget row until commit: releases of one app take turns, so two
+                    // can never both fit in the budget that only one of them fits in.
+                    sqlx::query(
+                        "INSERT INTO report_budgets (client_id, releases) VALUES ($1, 1) \
+                     ON CONFLICT (client_id) DO UPDATE SET releases = report_budgets.releases + 1",
+                    )
+                    .bind(&release.client_id)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    let earlier: Option<(String,)> = sqlx::query_as(
+                        "SELECT id FROM report_releases WHERE client_id = $1 AND first_day = $2 \
+                     AND days = $3 AND mechanism = $4",
+                    )
+                    .bind(&release.client_id)
+                    .bind(release.first_day)
+                    .bind(release.days)
+                    .bind(&release.mechanism)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?;
+                    if let Some((id,)) = earlier {
+                        if release.mechanism != SELF_TEST {
+                            return Ok(Written::Existing(id));
+                        }
+                        sqlx::query("DELETE FROM report_releases WHERE id = $1")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    let (spent,): (f64,) = sqlx::query_as(
+                        "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
+                     WHERE client_id = $1 AND created_at >= $2",
+                    )
+                    .bind(&release.client_id)
+                    .bind(budget.since.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .store()?;
+                    if release.rho > 0.0 && spent + release.rho > budget.limit {
+                        return Ok(Written::Outcome(ReleaseOutcome::OverBudget { spent }));
+                    }
+                    let webhook_id = match &webhook {
+                        Some(webhook) => Some(webhooks::enqueue(tx, webhook).await?),
+                        None => None,
+                    };
+                    sqlx::query(
+                    "INSERT INTO report_releases (id, client_id, first_day, days, mechanism, rho, \
+                     created_at, body, webhook_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&release.id)
+                .bind(&release.client_id)
+                .bind(release.first_day)
+                .bind(release.days)
+                .bind(&release.mechanism)
+                .bind(release.rho)
+                .bind(release.created_at.0)
+                .bind(&release.body)
+                .bind(webhook_id)
+                .execute(&mut *tx)
+                .await
+                .store()?;
+                    let delivery = webhook.map(|_| DeliveryStatus {
+                        attempts: 0,
+                        next_attempt_at: Some(release.created_at),
+                        delivered_at: None,
+                        last_error: None,
+                    });
+                    Ok(Written::Outcome(ReleaseOutcome::Stored(StoredRelease {
+                        summary: ReleaseSummary {
+                            id: release.id,
+                            client_id: release.client_id,
+                            first_day: release.first_day,
+                            days: release.days,
+                            mechanism: release.mechanism,
+                            rho: release.rho,
+                            created_at: release.created_at,
+                            delivery,
+                        },
+                        body: release.body,
+                    })))
+                })
+            })
+            .await?;
+        match written {
+            Written::Outcome(outcome) => Ok(outcome),
+            Written::Existing(id) => {
                 let stored = self
                     .release(&id)
                     .await?
                     .ok_or_else(|| super::corrupt("report release", format!("{id} (vanished)")))?;
-                return Ok(ReleaseOutcome::Existing(stored));
+                Ok(ReleaseOutcome::Existing(stored))
             }
-            sqlx::query("DELETE FROM report_releases WHERE id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .store()?;
         }
-        let (spent,): (f64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
-             WHERE client_id = $1 AND created_at >= $2",
-        )
-        .bind(&release.client_id)
-        .bind(budget.since.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store()?;
-        if release.rho > 0.0 && spent + release.rho > budget.limit {
-            tx.rollback().await.store()?;
-            return Ok(ReleaseOutcome::OverBudget { spent });
-        }
-        let webhook_id = match &webhook {
-            Some(webhook) => Some(webhooks::enqueue(&mut tx, webhook).await?),
-            None => None,
-        };
-        sqlx::query(
-            "INSERT INTO report_releases (id, client_id, first_day, days, mechanism, rho, \
-             created_at, body, webhook_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&release.id)
-        .bind(&release.client_id)
-        .bind(release.first_day)
-        .bind(release.days)
-        .bind(&release.mechanism)
-        .bind(release.rho)
-        .bind(release.created_at.0)
-        .bind(&release.body)
-        .bind(webhook_id)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        tx.commit().await.store()?;
-        let delivery = webhook.map(|_| DeliveryStatus {
-            attempts: 0,
-            next_attempt_at: Some(release.created_at),
-            delivered_at: None,
-            last_error: None,
-        });
-        Ok(ReleaseOutcome::Stored(StoredRelease {
-            summary: ReleaseSummary {
-                id: release.id,
-                client_id: release.client_id,
-                first_day: release.first_day,
-                days: release.days,
-                mechanism: release.mechanism,
-                rho: release.rho,
-                created_at: release.created_at,
-                delivery,
-            },
-            body: release.body,
-        }))
     }
 
     async fn release_for_period(

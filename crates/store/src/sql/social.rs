@@ -67,17 +67,21 @@ impl SocialStore for SqlStore {
         to: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        sqlx::query("INSERT INTO friend_requests (from_id, to_id, created_at) VALUES ($1, $2, $3)")
-            .bind(from.0)
-            .bind(to.0)
-            .bind(at.0)
-            .execute(&mut *tx)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                sqlx::query("INSERT INTO friend_requests (from_id, to_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(from.0)
+                    .bind(to.0)
+                    .bind(at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                let advanced = feed::append(tx, &[to], &LiveEvent::Friends, at).await?;
+                Ok(advanced)
+                })
+            })
             .await
-            .store()?;
-        let advanced = feed::append(&mut tx, &[to], &LiveEvent::Friends, at).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
     }
 
     async fn accept_friend_request(
@@ -86,91 +90,121 @@ impl SocialStore for SqlStore {
         to: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
-        let mut tx = self.writer.begin().await.store()?;
-        let removed = sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
-            .bind(from.0)
-            .bind(to.0)
-            .execute(&mut *tx)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                let removed = sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
+                    .bind(from.0)
+                    .bind(to.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                if removed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                // A crossing request in the other direction is settled by the same friendship.
+                sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
+                    .bind(to.0)
+                    .bind(from.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                for (a, b) in [(from, to), (to, from)] {
+                    sqlx::query(
+                        "INSERT INTO friendships (member_id, friend_id, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(a.0)
+                    .bind(b.0)
+                    .bind(at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                }
+                let advanced = feed::append(tx, &[from, to], &LiveEvent::Friends, at).await?;
+                Ok(advanced)
+                })
+            })
             .await
-            .store()?;
-        if removed.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        // A crossing request in the other direction is settled by the same friendship.
-        sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
-            .bind(to.0)
-            .bind(from.0)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        for (a, b) in [(from, to), (to, from)] {
-            sqlx::query(
-                "INSERT INTO friendships (member_id, friend_id, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(a.0)
-            .bind(b.0)
-            .bind(at.0)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        }
-        let advanced = feed::append(&mut tx, &[from, to], &LiveEvent::Friends, at).await?;
-        tx.commit().await.store()?;
-        Ok(advanced)
     }
 
     async fn delete_friend_request(&self, from: MemberId, to: MemberId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
-            .bind(from.0)
-            .bind(to.0)
-            .execute(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2",
+                    )
+                    .bind(from.0)
+                    .bind(to.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
             .await
-            .store()?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_friendship(&self, a: MemberId, b: MemberId) -> StoreResult<bool> {
-        let done = sqlx::query(DELETE_FRIENDSHIP)
-            .bind(a.0)
-            .bind(b.0)
-            .execute(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done = sqlx::query(DELETE_FRIENDSHIP)
+                        .bind(a.0)
+                        .bind(b.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
             .await
-            .store()?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.store()?;
-        sqlx::query(
-            "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(blocker.0)
-        .bind(blocked.0)
-        .bind(at.0)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-        for statement in [DELETE_FRIENDSHIP, DELETE_REQUESTS_BETWEEN] {
-            sqlx::query(statement)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query(
+                    "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
                 .bind(blocker.0)
                 .bind(blocked.0)
+                .bind(at.0)
                 .execute(&mut *tx)
                 .await
                 .store()?;
-        }
-        tx.commit().await.store()
+                    for statement in [DELETE_FRIENDSHIP, DELETE_REQUESTS_BETWEEN] {
+                        sqlx::query(statement)
+                            .bind(blocker.0)
+                            .bind(blocked.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn unblock(&self, blocker: MemberId, blocked: MemberId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
-            .bind(blocker.0)
-            .bind(blocked.0)
-            .execute(&self.writer)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done =
+                        sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+                            .bind(blocker.0)
+                            .bind(blocked.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
             .await
-            .store()?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn friends(&self, me: MemberId) -> StoreResult<Vec<Member>> {

@@ -62,17 +62,23 @@ impl WebhookStore for SqlStore {
         seen: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
-        let claimed = sqlx::query(
-            "UPDATE webhook_deliveries SET next_attempt_at = $3 \
-             WHERE id = $1 AND next_attempt_at = $2",
-        )
-        .bind(id)
-        .bind(seen.0)
-        .bind(lease_until.0)
-        .execute(&self.writer)
-        .await
-        .store()?;
-        Ok(claimed.rows_affected() == 1)
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let claimed = sqlx::query(
+                        "UPDATE webhook_deliveries SET next_attempt_at = $3 \
+                     WHERE id = $1 AND next_attempt_at = $2",
+                    )
+                    .bind(id)
+                    .bind(seen.0)
+                    .bind(lease_until.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(claimed.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn finish_webhook_attempt(
@@ -81,22 +87,28 @@ impl WebhookStore for SqlStore {
         at: Timestamp,
         outcome: WebhookOutcome,
     ) -> StoreResult<()> {
-        let query = match &outcome {
-            WebhookOutcome::Delivered => sqlx::query(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = $2, \
-                 next_attempt_at = NULL, last_error = NULL WHERE id = $1",
-            )
-            .bind(id)
-            .bind(at.0),
-            WebhookOutcome::Failed { error, retry_at } => sqlx::query(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2, \
-                 next_attempt_at = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(error.clone())
-            .bind(retry_at.map(|t| t.0)),
-        };
-        query.execute(&self.writer).await.store()?;
-        Ok(())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let query = match &outcome {
+                    WebhookOutcome::Delivered => sqlx::query(
+                        "UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = $2, \
+                         next_attempt_at = NULL, last_error = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(at.0),
+                    WebhookOutcome::Failed { error, retry_at } => sqlx::query(
+                        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2, \
+                         next_attempt_at = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(error.clone())
+                    .bind(retry_at.map(|t| t.0)),
+                };
+                    query.execute(&mut *tx).await.store()?;
+                    Ok(())
+                })
+            })
+            .await
     }
 }
