@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{
     ConversationKind, ConversationSummary, FeedEntry, Message, NewConversation, NewMessage,
-    Participant,
+    Participant, Roster,
 };
 use crate::{Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
 
@@ -284,12 +284,12 @@ impl Confidant {
         body: &str,
     ) -> Result<Message, Error> {
         let body = MessageBody::parse(body)?;
-        let detail = self.conversation(me, id).await?;
-        let direct_peer = (detail.summary.kind == ConversationKind::Direct)
-            .then(|| detail.participants.iter().find(|p| p.member.id != me))
+        let roster = self.roster_of(me, id).await?;
+        let direct_peer = (roster.kind == ConversationKind::Direct)
+            .then(|| roster.members.iter().find(|member| **member != me))
             .flatten();
         if let Some(other) = direct_peer {
-            self.ensure_not_blocked(me, other.member.id).await?;
+            self.ensure_not_blocked(me, *other).await?;
         }
         let new = NewMessage {
             conversation_id: id,
@@ -314,10 +314,7 @@ impl Confidant {
         before: Option<MessageId>,
         limit: i64,
     ) -> Result<MessagePage, Error> {
-        self.store
-            .conversation(id, me)
-            .await?
-            .ok_or(Error::NotFound)?;
+        self.roster_of(me, id).await?;
         let limit = limit.clamp(1, MAX_PAGE);
         let mut messages = self.store.messages(id, before, limit + 1).await?;
         let next_before = if messages.len() as i64 > limit {
@@ -330,6 +327,15 @@ impl Confidant {
             messages,
             next_before,
         })
+    }
+
+    /// Who is in the conversation; `NotFound` unless `me` is.
+    async fn roster_of(&self, me: MemberId, id: ConversationId) -> Result<Roster, Error> {
+        self.store
+            .roster(id)
+            .await?
+            .filter(|roster| roster.includes(me))
+            .ok_or(Error::NotFound)
     }
 
     /// A single message, if `me` is in its conversation.

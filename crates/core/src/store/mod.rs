@@ -181,6 +181,19 @@ impl ConversationSummary {
     }
 }
 
+/// Who is in a conversation: what sending to it and reading it check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    pub kind: ConversationKind,
+    pub members: Vec<MemberId>,
+}
+
+impl Roster {
+    pub fn includes(&self, member: MemberId) -> bool {
+        self.members.contains(&member)
+    }
+}
+
 /// One member of a conversation and how far they have read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Participant {
@@ -308,6 +321,8 @@ pub trait MessagingStore: Send + Sync {
         member: MemberId,
     ) -> StoreResult<Option<ConversationSummary>>;
     async fn participants(&self, id: ConversationId) -> StoreResult<Vec<Participant>>;
+    /// The conversation's kind and members; `None` if it does not exist.
+    async fn roster(&self, id: ConversationId) -> StoreResult<Option<Roster>>;
     /// The member's conversations, most recently active first.
     async fn conversations(&self, member: MemberId) -> StoreResult<Vec<ConversationSummary>>;
     /// Adds members; fails with `Conflict("member_limit")` past `max_members`.

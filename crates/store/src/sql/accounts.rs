@@ -21,6 +21,30 @@ struct SessionRow {
     expires_at: i64,
 }
 
+impl SqlStore {
+    async fn load_session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at \
+             FROM sessions WHERE token_hash = $1",
+        )
+        .bind(&token_hash.0)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.and_then(|row| {
+            Some(SessionRecord {
+                token_hash: TokenHash(row.token_hash),
+                member_id: MemberId(row.member_id),
+                kind: SessionKind::parse(&row.kind)?,
+                csrf_token: row.csrf_token,
+                created_at: Timestamp(row.created_at),
+                last_seen_at: Timestamp(row.last_seen_at),
+                expires_at: Timestamp(row.expires_at),
+            })
+        }))
+    }
+}
+
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_member(&self, new: NewMember) -> StoreResult<Member> {
@@ -47,13 +71,17 @@ impl AccountStore for SqlStore {
     }
 
     async fn member(&self, id: MemberId) -> StoreResult<Option<Member>> {
-        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
-        let row: Option<MemberRow> = sqlx::query_as(&sql)
-            .bind(id.0)
-            .fetch_optional(&self.readers)
-            .await
-            .store()?;
-        Ok(row.map(Member::from))
+        let load = async {
+            let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
+            let row: Option<MemberRow> = sqlx::query_as(&sql)
+                .bind(id.0)
+                .fetch_optional(&self.readers)
+                .await
+                .store()?;
+            Ok(row.map(Member::from))
+        };
+        let caches = &self.caches;
+        caches.get(&self.readers, &caches.members, id.0, load).await
     }
 
     async fn member_by_handle(&self, handle: &Handle) -> StoreResult<Option<Member>> {
@@ -206,28 +234,16 @@ impl AccountStore for SqlStore {
     }
 
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at \
-             FROM sessions WHERE token_hash = $1",
-        )
-        .bind(&token_hash.0)
-        .fetch_optional(&self.readers)
-        .await
-        .store()?;
-        Ok(row.and_then(|row| {
-            Some(SessionRecord {
-                token_hash: TokenHash(row.token_hash),
-                member_id: MemberId(row.member_id),
-                kind: SessionKind::parse(&row.kind)?,
-                csrf_token: row.csrf_token,
-                created_at: Timestamp(row.created_at),
-                last_seen_at: Timestamp(row.last_seen_at),
-                expires_at: Timestamp(row.expires_at),
-            })
-        }))
+        let caches = &self.caches;
+        let load = self.load_session(token_hash);
+        caches
+            .get(&self.readers, &caches.sessions, token_hash.0.clone(), load)
+            .await
     }
 
     async fn touch_session(&self, token_hash: &TokenHash, at: Timestamp) -> StoreResult<()> {
+        // The last-seen time does not move the cache epoch; the next lookup reloads it.
+        self.caches.sessions.forget(&token_hash.0);
         let token_hash = token_hash.to_owned();
         self.writer
             .write(move |tx| {

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
-use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, feed, member_ref};
+use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, member_ref};
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
     ConversationKind, ConversationSummary, FeedEntry, Member, Message, MessagingStore,
-    NewConversation, NewMessage, Participant, RecommendationCard, StoreResult, ViaApp,
+    NewConversation, NewMessage, Participant, RecommendationCard, Roster, StoreResult, ViaApp,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
@@ -321,6 +321,33 @@ impl MessagingStore for SqlStore {
             .await
             .store()?;
         Ok(row.map(ConversationSummary::from))
+    }
+
+    async fn roster(&self, id: ConversationId) -> StoreResult<Option<Roster>> {
+        let load = async {
+            let kind: Option<String> =
+                sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&self.readers)
+                    .await
+                    .store()?;
+            let Some(kind) = kind else {
+                return Ok(None);
+            };
+            let members: Vec<i64> = sqlx::query_scalar(
+                "SELECT member_id FROM conversation_members WHERE conversation_id = $1",
+            )
+            .bind(id.0)
+            .fetch_all(&self.readers)
+            .await
+            .store()?;
+            Ok(Some(Roster {
+                kind: ConversationKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                members: members.into_iter().map(MemberId).collect(),
+            }))
+        };
+        let caches = &self.caches;
+        caches.get(&self.readers, &caches.rosters, id.0, load).await
     }
 
     async fn participants(&self, id: ConversationId) -> StoreResult<Vec<Participant>> {

@@ -2,6 +2,7 @@
 
 mod accesslog;
 mod accounts;
+mod cache;
 mod engagement;
 mod feed;
 mod messaging;
@@ -12,10 +13,13 @@ mod social;
 mod webhooks;
 mod writer;
 
+use std::sync::Arc;
+
 use sqlx::AnyPool;
 
 use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
+use cache::Caches;
 use confidant_core::store::{Member, MemberRef};
 use confidant_core::{MemberId, StoreError, Timestamp};
 pub use writer::GroupCommits;
@@ -32,6 +36,8 @@ pub struct SqlStore {
     writer: Writer,
     /// The pool the writer draws on (a single connection on SQLite), for migrations.
     write_pool: AnyPool,
+    /// Hot lookups, as fresh as the database (see `cache`).
+    caches: Arc<Caches>,
 }
 
 impl SqlStore {
@@ -47,6 +53,7 @@ impl SqlStore {
             readers,
             writer,
             write_pool,
+            caches: Arc::new(Caches::new(true)),
         })
     }
 
@@ -57,6 +64,13 @@ impl SqlStore {
             .run(&self.write_pool)
             .await
             .map_err(ConnectError::Migrate)
+    }
+
+    /// Turns the in-memory caches off: every lookup goes to the database. For comparing,
+    /// and for diagnosing a suspected stale answer.
+    pub fn without_caches(mut self) -> Self {
+        self.caches = Arc::new(Caches::new(false));
+        self
     }
 
     /// On SQLite, how many writes the group commits have made durable, and in how many commits.

@@ -227,6 +227,41 @@ fn families_under(condition: &str) -> String {
     )
 }
 
+impl SqlStore {
+    async fn load_token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
+        let sql = format!(
+            "SELECT t.token_hash, t.kind, t.family_id, t.scopes AS token_scopes, \
+             t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.rotated_at, \
+             a.status AS app_status, {GRANT_COLUMNS} \
+             FROM oauth_tokens t \
+             JOIN token_families f ON f.id = t.family_id \
+             JOIN grants g ON g.id = f.grant_id \
+             JOIN apps a ON a.client_id = g.client_id \
+             WHERE t.token_hash = $1 AND f.revoked_at IS NULL"
+        );
+        let row: Option<TokenRow> = sqlx::query_as(&sql)
+            .bind(&token_hash.0)
+            .fetch_optional(&self.readers)
+            .await
+            .store()?;
+        row.map(|row| {
+            Ok(TokenRecord {
+                kind: TokenKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?,
+                app_status: AppStatus::parse(&row.app_status)
+                    .ok_or_else(|| corrupt("status", &row.app_status))?,
+                scopes: scopes(&row.token_scopes)?,
+                token_hash: TokenHash(row.token_hash),
+                family_id: row.family_id,
+                created_at: Timestamp(row.token_created_at),
+                expires_at: Timestamp(row.token_expires_at),
+                rotated_at: row.rotated_at.map(Timestamp),
+                grant: Grant::try_from(row.grant)?,
+            })
+        })
+        .transpose()
+    }
+}
+
 #[async_trait]
 impl OAuthStore for SqlStore {
     async fn create_app(&self, app: App) -> StoreResult<()> {
@@ -263,13 +298,18 @@ impl OAuthStore for SqlStore {
     }
 
     async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
-        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
-        let row: Option<AppRow> = sqlx::query_as(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.readers)
-            .await
-            .store()?;
-        row.map(App::try_from).transpose()
+        let load = async {
+            let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+            let row: Option<AppRow> = sqlx::query_as(&sql)
+                .bind(client_id)
+                .fetch_optional(&self.readers)
+                .await
+                .store()?;
+            row.map(App::try_from).transpose()
+        };
+        let caches = &self.caches;
+        let key = client_id.to_owned();
+        caches.get(&self.readers, &caches.apps, key, load).await
     }
 
     async fn apps(&self) -> StoreResult<Vec<App>> {
@@ -605,36 +645,11 @@ impl OAuthStore for SqlStore {
     }
 
     async fn token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
-        let sql = format!(
-            "SELECT t.token_hash, t.kind, t.family_id, t.scopes AS token_scopes, \
-             t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.rotated_at, \
-             a.status AS app_status, {GRANT_COLUMNS} \
-             FROM oauth_tokens t \
-             JOIN token_families f ON f.id = t.family_id \
-             JOIN grants g ON g.id = f.grant_id \
-             JOIN apps a ON a.client_id = g.client_id \
-             WHERE t.token_hash = $1 AND f.revoked_at IS NULL"
-        );
-        let row: Option<TokenRow> = sqlx::query_as(&sql)
-            .bind(&token_hash.0)
-            .fetch_optional(&self.readers)
+        let caches = &self.caches;
+        let load = self.load_token(token_hash);
+        caches
+            .get(&self.readers, &caches.tokens, token_hash.0.clone(), load)
             .await
-            .store()?;
-        row.map(|row| {
-            Ok(TokenRecord {
-                kind: TokenKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?,
-                app_status: AppStatus::parse(&row.app_status)
-                    .ok_or_else(|| corrupt("status", &row.app_status))?,
-                scopes: scopes(&row.token_scopes)?,
-                token_hash: TokenHash(row.token_hash),
-                family_id: row.family_id,
-                created_at: Timestamp(row.token_created_at),
-                expires_at: Timestamp(row.token_expires_at),
-                rotated_at: row.rotated_at.map(Timestamp),
-                grant: Grant::try_from(row.grant)?,
-            })
-        })
-        .transpose()
     }
 
     async fn rotate_refresh_token(

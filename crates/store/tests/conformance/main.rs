@@ -2,6 +2,7 @@
 
 mod accesslog;
 mod accounts;
+mod caches;
 mod messaging;
 mod oauth;
 mod reports;

@@ -1,0 +1,149 @@
+//! In-memory caches for the lookups every request makes (sessions, members, apps, tokens,
+//! conversation rosters), kept exactly as fresh as the database where it matters.
+//!
+//! Every change that could make a cached answer wrong — a logout, a revoked grant or token, a
+//! suspended app, a member leaving a conversation — bumps the single `cache_epoch` counter in
+//! the same transaction, by trigger (migration 0011), whichever process or node made it. Each
+//! cached value is tagged with the epoch read *before* it was loaded, and a lookup trusts it
+//! only if the epoch, read *after* the lookup began, is still the same. So a revocation that
+//! has been acknowledged is seen by the very next request, on every node.
+//!
+//! Reading the epoch costs one tiny query, but concurrent lookups share it: a lookup waits
+//! for the first epoch read that *starts* after it arrived, and every lookup that arrived
+//! before that read started takes its answer. Under load, one read serves a whole wave.
+//!
+//! Fields that change on every request and never turn a "no" into a "yes" (a session's last
+//! use, a grant's last use) do not bump the epoch; entries are reloaded after [`MAX_AGE`] so
+//! those stay close to the database too.
+
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::AnyPool;
+
+use super::ResultExt;
+use confidant_core::store::{App, Member, Roster, SessionRecord, StoreResult, TokenRecord};
+
+/// How long an entry is trusted for the fields the epoch does not cover.
+const MAX_AGE: Duration = Duration::from_secs(30);
+/// Entries per cache; beyond it the least useful are evicted (S3-FIFO).
+const CAPACITY: usize = 100_000;
+
+pub(crate) struct Caches {
+    epoch: EpochGate,
+    pub sessions: Cache<String, SessionRecord>,
+    pub members: Cache<i64, Member>,
+    pub apps: Cache<String, App>,
+    pub tokens: Cache<String, TokenRecord>,
+    pub rosters: Cache<i64, Roster>,
+}
+
+impl Caches {
+    pub fn new(enabled: bool) -> Self {
+        Caches {
+            epoch: EpochGate::default(),
+            sessions: Cache::new(enabled),
+            members: Cache::new(enabled),
+            apps: Cache::new(enabled),
+            tokens: Cache::new(enabled),
+            rosters: Cache::new(enabled),
+        }
+    }
+
+    /// The value for `key`: from `cache` if it is still current, else from `load`.
+    pub async fn get<K, V, F>(
+        &self,
+        readers: &AnyPool,
+        cache: &Cache<K, V>,
+        key: K,
+        load: F,
+    ) -> StoreResult<Option<V>>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone,
+        F: Future<Output = StoreResult<Option<V>>>,
+    {
+        let Some(entries) = &cache.entries else {
+            return load.await;
+        };
+        let epoch = self.epoch.current(readers).await?;
+        if let Some(entry) = entries.get(&key)
+            && entry.epoch == epoch
+            && entry.loaded.elapsed() < MAX_AGE
+        {
+            return Ok(Some(entry.value));
+        }
+        let value = load.await?;
+        if let Some(value) = &value {
+            let entry = Entry {
+                value: value.clone(),
+                epoch,
+                loaded: Instant::now(),
+            };
+            entries.insert(key, entry);
+        }
+        Ok(value)
+    }
+}
+
+pub(crate) struct Cache<K, V> {
+    /// `None` when caching is off.
+    entries: Option<quick_cache::sync::Cache<K, Entry<V>>>,
+}
+
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    /// The epoch read before the value was loaded: the value is at least that fresh.
+    epoch: i64,
+    loaded: Instant,
+}
+
+impl<K: Eq + Hash, V: Clone> Cache<K, V> {
+    fn new(enabled: bool) -> Self {
+        Cache {
+            entries: enabled.then(|| quick_cache::sync::Cache::new(CAPACITY)),
+        }
+    }
+
+    /// Forgets `key`, for changes made here that do not bump the epoch.
+    pub fn forget(&self, key: &K) {
+        if let Some(entries) = &self.entries {
+            entries.remove(key);
+        }
+    }
+}
+
+/// Reads of `cache_epoch`, shared by every lookup that can use them.
+#[derive(Default)]
+struct EpochGate {
+    /// Orders arrivals and the starts of reads.
+    ticks: AtomicU64,
+    /// One read at a time; the others wait for it and, if it started after they arrived,
+    /// use its answer.
+    turn: tokio::sync::Mutex<()>,
+    /// The latest read: the tick it started at and the epoch it saw.
+    latest: Mutex<(u64, i64)>,
+}
+
+impl EpochGate {
+    /// An epoch read that began after this call did: it reflects every commit acknowledged
+    /// before the call.
+    async fn current(&self, readers: &AnyPool) -> StoreResult<i64> {
+        let arrived = self.ticks.fetch_add(1, Ordering::SeqCst);
+        let _turn = self.turn.lock().await;
+        let (started, epoch) = *self.latest.lock().expect("epoch lock");
+        if started > arrived {
+            return Ok(epoch);
+        }
+        let started = self.ticks.fetch_add(1, Ordering::SeqCst);
+        let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM cache_epoch WHERE id = 1")
+            .fetch_one(readers)
+            .await
+            .store()?;
+        *self.latest.lock().expect("epoch lock") = (started, epoch);
+        Ok(epoch)
+    }
+}
