@@ -152,6 +152,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 }
 
 impl Server {
+    /// The database, for tools that run beside the server (benchmarks, tests).
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, ends live streams, lets
     /// in-flight requests finish, and closes the database (every acknowledged write is
     /// already committed).

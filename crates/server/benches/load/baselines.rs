@@ -1,0 +1,132 @@
+//! What the machine allows without Confidant: HTTP alone, and raw inserts into the same
+//! schema (SQLite in process; PostgreSQL through pgbench).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::response::Redirect;
+use axum::routing::get;
+
+use crate::measure::{Measured, drive};
+
+/// A bare axum server answering `hello` at `/` and a 302 at `/r`.
+pub async fn bare_axum() -> String {
+    crate::serve(
+        axum::Router::new()
+            .route("/", get(|| async { "hello" }))
+            .route("/r", get(|| async { Redirect::to("https://example.org/") })),
+    )
+    .await
+}
+
+/// GETs `url` on every connection; the answer must be a 2xx or a redirect.
+pub async fn get_loop(
+    what: &str,
+    http: &reqwest::Client,
+    url: String,
+    connections: usize,
+    duration: Duration,
+) -> Measured {
+    let http = http.clone();
+    drive(what, connections, duration, move |_, _| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http.get(&url).send().await.unwrap();
+            assert!(response.status().is_success() || response.status().is_redirection());
+            response.bytes().await.unwrap();
+        }
+    })
+    .await
+}
+
+/// Raw inserts into the `messages` table of a migrated database, bypassing Confidant,
+/// `batch` to a committed transaction, on one connection.
+pub async fn raw_inserts(url: &str, duration: Duration, batch: usize) -> Measured {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let (conversation, member) = a_participant(&pool).await;
+    let start = Instant::now();
+    let mut latencies = Vec::new();
+    let mut rows = 0;
+    while start.elapsed() < duration {
+        let began = Instant::now();
+        let mut tx = pool.begin().await.unwrap();
+        for _ in 0..batch {
+            sqlx::query(
+                "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(conversation)
+            .bind(member)
+            .bind("a baseline message")
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        latencies.push(began.elapsed());
+        rows += batch as u64;
+    }
+    let elapsed = start.elapsed();
+    pool.close().await;
+    let what =
+        format!("baseline: raw INSERT into messages, {batch} per commit, 1 connection (rows)");
+    Measured::new(what, rows, elapsed, latencies)
+}
+
+async fn a_participant(pool: &sqlx::AnyPool) -> (i64, i64) {
+    sqlx::query_as("SELECT conversation_id, member_id FROM conversation_members LIMIT 1")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// pgbench's rate of single-row inserts into the same `messages` table (in `schema` of the
+/// database at `admin_url`), each its own transaction, on `clients` connections.
+/// `None` if pgbench is not installed.
+pub async fn pgbench(
+    url: &str,
+    admin_url: &str,
+    schema: &str,
+    clients: usize,
+    duration: Duration,
+) -> Option<Measured> {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let (conversation, member) = a_participant(&pool).await;
+    pool.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("insert.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO {schema}.messages (conversation_id, sender_id, body, created_at) \
+             VALUES ({conversation}, {member}, 'a baseline message', 0);\n"
+        ),
+    )
+    .unwrap();
+    let secs = duration.as_secs().max(1).to_string();
+    let clients = clients.to_string();
+    let output = Command::new("pgbench")
+        .args(["-n", "-c", &clients, "-j", "2", "-T", &secs, "-f"])
+        .arg(&script)
+        .arg(admin_url)
+        .output()
+        .ok()?;
+    assert!(
+        output.status.success(),
+        "pgbench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let tps: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench's output:\n{text}"));
+    Some(Measured::rate_only(
+        format!("baseline: pgbench single-row INSERT into messages, {clients} clients"),
+        tps,
+    ))
+}

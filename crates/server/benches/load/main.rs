@@ -1,0 +1,383 @@
+//! Load benchmark: Confidant on loopback with a fresh, durable database (SQLite in WAL mode
+//! with `synchronous=FULL`; PostgreSQL with `synchronous_commit=on`), driven by an in-process
+//! load generator over HTTP/1.1 keep-alive, against baselines measured in the same run on the
+//! same machine:
+//!
+//! - a bare axum handler answering `hello` and a bare 302 (what HTTP alone costs here);
+//! - raw inserts into the same `messages` table: one per commit and 1,000 per commit on
+//!   SQLite; pgbench's single-row inserts at the same concurrency on PostgreSQL.
+//!
+//! `cargo bench -p confidant-server --bench load`. `LOAD_BENCH_SECS` sets each workload's
+//! duration (default 10); `CONFIDANT_BENCH_POSTGRES_URL` (or the tests' variable) adds the
+//! PostgreSQL rows. Under `cargo test` every workload runs for a fraction of a second, with
+//! 100 event streams instead of 10,000, so it keeps working.
+//!
+//! Prints one table: throughput, p50, p99, the ratio to the workload's baseline, and the goal.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the report on standard output is what a benchmark is for"
+)]
+
+mod baselines;
+mod measure;
+mod memory;
+mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use measure::{Measured, Row, drive};
+use target::{Member, Target, card};
+
+/// Connections for the concurrent workloads.
+const CONNECTIONS: usize = 64;
+/// Events per `POST /partner/v1/events`.
+const EVENTS_PER_BATCH: usize = 1000;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(CONNECTIONS * 2)
+        .build()
+        .unwrap()
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+/// Every member sends a message to their conversation, on their own connection.
+async fn send_messages(
+    what: &str,
+    http: &reqwest::Client,
+    target: &Target,
+    members: &Arc<Vec<Member>>,
+    duration: Duration,
+) -> Measured {
+    let (http, url, members) = (http.clone(), target.url.clone(), members.clone());
+    drive(what, CONNECTIONS, duration, move |connection, n| {
+        let (http, url, members) = (http.clone(), url.clone(), members.clone());
+        async move {
+            let member = &members[connection];
+            let response = http
+                .post(format!(
+                    "{url}/api/v1/conversations/{}/messages",
+                    member.conversation
+                ))
+                .bearer_auth(&member.token)
+                .json(&json!({ "body": format!("message {n}") }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    })
+    .await
+}
+
+async fn read_messages(
+    http: &reqwest::Client,
+    target: &Target,
+    members: &Arc<Vec<Member>>,
+    duration: Duration,
+) -> Measured {
+    let (http, url, members) = (http.clone(), target.url.clone(), members.clone());
+    drive(
+        "read the last 50 messages, 64 connections",
+        CONNECTIONS,
+        duration,
+        move |connection, _| {
+            let (http, url, members) = (http.clone(), url.clone(), members.clone());
+            async move {
+                let member = &members[connection];
+                let response = http
+                    .get(format!(
+                        "{url}/api/v1/conversations/{}/messages?limit=50",
+                        member.conversation
+                    ))
+                    .bearer_auth(&member.token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                // The send workload before this one filled every conversation (past 50
+                // messages each, in a measuring run).
+                let page: Value = response.json().await.unwrap();
+                let got = page["messages"].as_array().unwrap().len();
+                assert!((1..=50).contains(&got), "{got} messages");
+            }
+        },
+    )
+    .await
+}
+
+/// Clicks from browsers without a session, spread over every link.
+async fn click_links(
+    http: &reqwest::Client,
+    target: &Target,
+    links: Vec<String>,
+    duration: Duration,
+) -> Measured {
+    let (http, url, links) = (http.clone(), target.url.clone(), Arc::new(links));
+    drive(
+        "/r/{token}, click recorded durably, 64 connections",
+        CONNECTIONS,
+        duration,
+        move |_, n| {
+            let (http, url, links) = (http.clone(), url.clone(), links.clone());
+            async move {
+                let link = &links[n as usize % links.len()];
+                let response = http
+                    .get(format!("{url}{link}"))
+                    .header(
+                        "user-agent",
+                        "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 302);
+            }
+        },
+    )
+    .await
+}
+
+/// Off-platform counts, 1,000 events to a batch, each event with its own idempotency key.
+async fn ingest_events(
+    http: &reqwest::Client,
+    target: &Target,
+    partner: &target::Partner,
+    duration: Duration,
+) -> Measured {
+    let (http, url) = (http.clone(), target.url.clone());
+    let (client_id, secret) = (partner.client_id.clone(), partner.secret.clone());
+    let mut measured = drive(
+        "partner events ingest, batches of 1,000, 4 connections (events; latency per batch)",
+        4,
+        duration,
+        move |_, n| {
+            let (http, url) = (http.clone(), url.clone());
+            let (client_id, secret) = (client_id.clone(), secret.clone());
+            async move {
+                let events: Vec<Value> = (0..EVENTS_PER_BATCH)
+                    .map(|i| {
+                        json!({
+                            "day": "2026-11-01", "channel": "off_platform", "interface": "web",
+                            "initiation_surface": "title_page", "variation": "default",
+                            "sends": 3, "clicks": 1,
+                            "idempotency_key": format!("batch-{n}-{i}"),
+                        })
+                    })
+                    .collect();
+                let response = http
+                    .post(format!("{url}/partner/v1/events"))
+                    .basic_auth(&client_id, Some(&secret))
+                    .json(&json!({ "events": events }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        },
+    )
+    .await;
+    measured.units *= EVENTS_PER_BATCH as u64;
+    measured
+}
+
+/// Each member's app sends a recommendation card to the member's neighbour, through the
+/// member's OAuth access token; every send is written to the member's access log.
+async fn partner_sends(
+    http: &reqwest::Client,
+    target: &Target,
+    partner: &target::Partner,
+    members: &[Member],
+    duration: Duration,
+) -> Measured {
+    let mut tokens = Vec::new();
+    for member in members {
+        tokens.push(target.access_token(partner, member).await);
+    }
+    let mut pseudonyms = Vec::new();
+    for token in &tokens {
+        let me = target::ok_json(
+            http.get(format!("{}/partner/v1/me", target.url))
+                .bearer_auth(token),
+        )
+        .await;
+        pseudonyms.push(me["id"].as_str().unwrap().to_owned());
+    }
+    let (http, url) = (http.clone(), target.url.clone());
+    let (tokens, pseudonyms) = (Arc::new(tokens), Arc::new(pseudonyms));
+    drive(
+        "partner send through an OAuth token + access log, 64 connections",
+        CONNECTIONS,
+        duration,
+        move |connection, _| {
+            let (http, url) = (http.clone(), url.clone());
+            let (tokens, pseudonyms) = (tokens.clone(), pseudonyms.clone());
+            async move {
+                let to = &pseudonyms[(connection + 1) % pseudonyms.len()];
+                let response = http
+                    .post(format!("{url}/partner/v1/messages"))
+                    .bearer_auth(&tokens[connection])
+                    .json(&json!({ "to": [to], "card": card() }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+            }
+        },
+    )
+    .await
+}
+
+fn postgres_url() -> Option<String> {
+    std::env::var("CONFIDANT_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var(confidant_store::testing::POSTGRES_URL_VAR))
+        .ok()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` does not.
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let secs: f64 = std::env::var("LOAD_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if measuring { 10.0 } else { 0.2 });
+    let duration = Duration::from_secs_f64(secs);
+    let streams = if measuring { 10_000 } else { 100 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let http = client();
+        let mut rows = Vec::new();
+
+        let bare = baselines::bare_axum().await;
+        let hello = baselines::get_loop(
+            "baseline: bare axum hello world, 64 connections",
+            &http,
+            format!("{bare}/"),
+            CONNECTIONS,
+            duration,
+        )
+        .await;
+        let redirect = baselines::get_loop(
+            "baseline: bare axum 302, 64 connections",
+            &http,
+            format!("{bare}/r"),
+            CONNECTIONS,
+            duration,
+        )
+        .await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("confidant.db").display());
+        let sqlite = Target::start(dir.path(), &database).await;
+        let members = Arc::new(sqlite.members(&http, CONNECTIONS).await);
+        let partner = sqlite.partner().await;
+        let sent = send_messages(
+            "send a message, 64 connections",
+            &http,
+            &sqlite,
+            &members,
+            duration,
+        )
+        .await;
+        let read = read_messages(&http, &sqlite, &members, duration).await;
+        let links = sqlite.links(&http, &partner, &members).await;
+        let clicked = click_links(&http, &sqlite, links, duration).await;
+        let ingested = ingest_events(&http, &sqlite, &partner, duration).await;
+        let partner_sent = partner_sends(&http, &sqlite, &partner, &members, duration).await;
+        let one_per_commit = baselines::raw_inserts(&database, duration, 1).await;
+        let batched = baselines::raw_inserts(&database, duration, 1000).await;
+
+        let group_commits = sqlite.store.group_commits();
+
+        let sent = Row::against(sent, &batched, "raw batched", "≥ 15,000/s, p99 ≤ 10 ms");
+        let read = Row::against(read, &hello, "hello", "≥ 15,000/s");
+        let clicked = Row::against(clicked, &redirect, "bare 302", "≥ 0.5× bare 302");
+        let ingested = Row::against(ingested, &batched, "raw batched", "≥ 150,000 events/s");
+        let partner_sent = Row::against(partner_sent, &batched, "raw batched", "≥ 8,000/s");
+        rows.extend([
+            Row::baseline(hello),
+            Row::baseline(redirect),
+            Row::baseline(one_per_commit),
+            Row::baseline(batched),
+            sent,
+            read,
+            clicked,
+            ingested,
+            partner_sent,
+        ]);
+
+        let memory = memory::measure(&http, streams).await;
+        let mib = |bytes: u64| format!("{:.1} MiB RSS", bytes as f64 / (1024.0 * 1024.0));
+        rows.push(Row::Figure {
+            what: "memory: idle, separate process".into(),
+            value: mib(memory.idle),
+            goal: "≤ 30 MB",
+        });
+        rows.push(Row::Figure {
+            what: format!("memory: {} open event streams", memory.streams),
+            value: mib(memory.with_streams),
+            goal: "≤ 300 MB (10,000 streams)",
+        });
+
+        if let Some(admin_url) = postgres_url() {
+            let db = confidant_store::testing::TestDatabase::postgres("load benchmark")
+                .await
+                .unwrap();
+            let schema = db.url.rsplit("search_path%3D").next().unwrap().to_owned();
+            db.store.close().await;
+            let pg_dir = tempfile::tempdir().unwrap();
+            let postgres = Target::start(pg_dir.path(), &db.url).await;
+            let pg_members = Arc::new(postgres.members(&http, CONNECTIONS).await);
+            let pg_sent = send_messages(
+                "PostgreSQL: send a message, 64 connections",
+                &http,
+                &postgres,
+                &pg_members,
+                duration,
+            )
+            .await;
+            match baselines::pgbench(&db.url, &admin_url, &schema, CONNECTIONS, duration).await {
+                Some(pgbench) => {
+                    let pg_sent = Row::against(pg_sent, &pgbench, "pgbench", "≥ 0.4× pgbench");
+                    rows.extend([Row::baseline(pgbench), pg_sent]);
+                }
+                None => {
+                    println!("pgbench is not installed: the PostgreSQL baseline is missing");
+                    rows.push(Row::baseline(pg_sent));
+                }
+            }
+            db.remove().await;
+        } else {
+            println!("SKIPPED: the PostgreSQL rows (set CONFIDANT_BENCH_POSTGRES_URL)");
+        }
+
+        println!("\n## Load ({CONNECTIONS} connections; {secs} s per workload; durable commits)\n");
+        println!("| workload | throughput | p50 | p99 | vs. baseline | goal |");
+        println!("|---|---|---|---|---|---|");
+        for row in &rows {
+            row.print();
+        }
+        if let Some(counts) = group_commits {
+            println!(
+                "\nSQLite group commits: {} writes in {} commits ({:.1} writes per commit)",
+                counts.writes,
+                counts.commits,
+                counts.writes as f64 / counts.commits.max(1) as f64
+            );
+        }
+    });
+}

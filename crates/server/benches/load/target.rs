@@ -1,0 +1,244 @@
+//! Confidant under test, in this process on loopback, and the members, tokens and links the
+//! workloads use, made through its HTTP API and its core.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use confidant_core::oauth::{AppRegistration, AuthorizationRequest, Consent};
+use confidant_core::partner::{CardInput, ShareParams};
+use confidant_core::{Confidant, MemberId};
+use confidant_server::config::{Config, DatabaseUrl};
+use confidant_server::startup;
+
+pub const REDIRECT_URI: &str = "https://load.example/callback";
+const SHARED_URI: &str = "https://load.example/shared";
+
+/// A running Confidant.
+pub struct Target {
+    pub url: String,
+    pub core: Confidant,
+    pub store: confidant_store::SqlStore,
+}
+
+/// A member with an API token, and a conversation with their neighbour.
+pub struct Member {
+    pub id: i64,
+    pub token: String,
+    pub conversation: i64,
+}
+
+/// A partner app and its client credentials.
+pub struct Partner {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// The configuration a benchmark server runs with: the defaults, except what is not measured.
+pub fn config(data_dir: &Path, database: &str) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_owned(),
+        ..Config::default()
+    };
+    config.database.url = Some(DatabaseUrl(database.to_owned()));
+    config.log.filter = "warn".into();
+    // Password hashing is not what is measured here.
+    config.accounts.argon2_memory_kib = 64;
+    config.accounts.argon2_iterations = 1;
+    // Nor is the anti-spam limit on partner sends.
+    config.oauth.sends_per_member_per_hour = u32::MAX;
+    config
+}
+
+impl Target {
+    pub async fn start(data_dir: &Path, database: &str) -> Target {
+        let mut config = config(data_dir, database);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        config.server.public_url = Some(url.clone());
+        let server = startup::build(&config).await.unwrap();
+        let core = server.state.app.clone();
+        let store = server.store().clone();
+        tokio::spawn(server.serve(listener, std::future::pending()));
+        Target { url, core, store }
+    }
+
+    /// `count` members, each a friend of the next, each with a 1:1 conversation with them.
+    pub async fn members(&self, http: &reqwest::Client, count: usize) -> Vec<Member> {
+        let url = &self.url;
+        let mut tokens = Vec::new();
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let handle = format!("load{n:04}");
+            let created = ok_json(http.post(format!("{url}/api/v1/accounts")).json(
+                &json!({ "handle": handle, "password": "a long enough password", "display_name": handle }),
+            ))
+            .await;
+            ids.push(created["id"].as_i64().unwrap());
+            let session = ok_json(
+                http.post(format!("{url}/api/v1/sessions"))
+                    .json(&json!({ "handle": handle, "password": "a long enough password" })),
+            )
+            .await;
+            tokens.push(session["token"].as_str().unwrap().to_owned());
+        }
+        let mut members = Vec::new();
+        for n in 0..count {
+            let next = (n + 1) % count;
+            for (from, to) in [(n, next), (next, n)] {
+                let response = http
+                    .post(format!("{url}/api/v1/friends/requests"))
+                    .bearer_auth(&tokens[from])
+                    .json(&json!({ "handle": format!("load{to:04}") }))
+                    .send()
+                    .await
+                    .unwrap();
+                // The second request of a pair may find them friends already.
+                assert!(response.status().is_success() || response.status() == 409);
+            }
+            let conversation = ok_json(
+                http.post(format!("{url}/api/v1/conversations"))
+                    .bearer_auth(&tokens[n])
+                    .json(&json!({ "kind": "direct", "member_id": ids[next] })),
+            )
+            .await;
+            members.push(Member {
+                id: ids[n],
+                token: tokens[n].clone(),
+                conversation: conversation["id"].as_i64().unwrap(),
+            });
+        }
+        members
+    }
+
+    /// An approved confidential app that reports on the `title_page` surface.
+    pub async fn partner(&self) -> Partner {
+        let registered = self
+            .core
+            .register_app(AppRegistration {
+                name: "Load".into(),
+                redirect_uris: vec![REDIRECT_URI.into(), SHARED_URI.into()],
+                surfaces: vec!["title_page".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        self.core
+            .approve_app(&registered.app.client_id)
+            .await
+            .unwrap();
+        Partner {
+            client_id: registered.app.client_id,
+            secret: registered.client_secret.unwrap(),
+        }
+    }
+
+    /// An access token of `partner` for `member`, through the whole authorization code flow
+    /// with PKCE (consent given in the core, as the consent page would).
+    pub async fn access_token(&self, partner: &Partner, member: &Member) -> String {
+        let verifier = format!("{:0>64}", member.id);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        let request = AuthorizationRequest {
+            response_type: Some("code".into()),
+            client_id: Some(partner.client_id.clone()),
+            redirect_uri: Some(REDIRECT_URI.into()),
+            scope: Some("profile friends:read messages:send".into()),
+            state: None,
+            code_challenge: Some(challenge),
+            code_challenge_method: Some("S256".into()),
+            authorization_details: None,
+        };
+        let valid = self.core.check_authorization(&request).await.unwrap();
+        let me = self.core.member(MemberId(member.id)).await.unwrap();
+        let consent = Consent {
+            scopes: valid.scopes.clone(),
+            threads: vec![],
+            thread_days: 1,
+            share_history: false,
+        };
+        let code = self
+            .core
+            .consent(&me, &valid, consent, "load")
+            .await
+            .unwrap();
+        let app = self.core.app(&partner.client_id).await.unwrap();
+        self.core
+            .exchange_code(&app, &code, Some(REDIRECT_URI), Some(&verifier), "load")
+            .await
+            .unwrap()
+            .access_token
+    }
+
+    /// One tracked `/r/…` link per member: a card each member shared with their neighbour
+    /// through the send dialog.
+    pub async fn links(
+        &self,
+        http: &reqwest::Client,
+        partner: &Partner,
+        members: &[Member],
+    ) -> Vec<String> {
+        let dialog = self
+            .core
+            .open_share_dialog(ShareParams {
+                client_id: partner.client_id.clone(),
+                redirect_uri: SHARED_URI.into(),
+                state: None,
+                card: card_input(),
+            })
+            .await
+            .unwrap();
+        let mut links = Vec::new();
+        for (n, member) in members.iter().enumerate() {
+            let sender = self.core.member(MemberId(member.id)).await.unwrap();
+            let recipient = &members[(n + 1) % members.len()];
+            self.core
+                .share(&sender, &dialog, &[MemberId(recipient.id)], None, "load")
+                .await
+                .unwrap();
+            let page = ok_json(
+                http.get(format!(
+                    "{}/api/v1/conversations/{}/messages?limit=1",
+                    self.url, member.conversation
+                ))
+                .bearer_auth(&recipient.token),
+            )
+            .await;
+            links.push(
+                page["messages"][0]["card"]["link"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        links
+    }
+}
+
+fn card_input() -> CardInput {
+    CardInput {
+        title: "A film".into(),
+        url: "https://load.example/title/1".into(),
+        item_id: "1".into(),
+        interface: "web".into(),
+        initiation_surface: "title_page".into(),
+        variation: "default".into(),
+        ..Default::default()
+    }
+}
+
+/// The card a partner sends, as JSON.
+pub fn card() -> Value {
+    json!({
+        "title": "A film", "url": "https://load.example/title/1", "item_id": "1",
+        "interface": "web", "initiation_surface": "title_page", "variation": "default",
+    })
+}
+
+pub async fn ok_json(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{:?}", response.status());
+    response.json().await.unwrap()
+}
