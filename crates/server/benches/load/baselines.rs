@@ -1,6 +1,7 @@
 //! What the machine allows without Confidant: HTTP alone, and raw inserts into the same
 //! schema (SQLite in process; PostgreSQL through pgbench).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,11 +40,40 @@ pub async fn get_loop(
     .await
 }
 
-/// Raw inserts into the `messages` table of a migrated database, bypassing Confidant,
-/// `batch` to a committed transaction, on one connection.
-pub async fn raw_inserts(url: &str, duration: Duration, batch: usize) -> Measured {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+/// Raw inserts into the `messages` table of a fresh database with Confidant's schema (in
+/// `dir`, durable like Confidant's), bypassing Confidant, `batch` to a committed transaction,
+/// on one connection.
+pub async fn raw_inserts(dir: &Path, duration: Duration, batch: usize) -> Measured {
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("baseline-{batch}.db")).display()
+    );
+    let store = confidant_store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    for statement in [
+        "INSERT INTO members (id, handle, display_name, password_hash, created_at) \
+         VALUES (1, 'a', 'A', '-', 0)",
+        "INSERT INTO conversations (id, kind, created_by, created_at, last_activity_at) \
+         VALUES (1, 'group', 1, 0, 0)",
+        "INSERT INTO conversation_members (conversation_id, member_id, joined_at) VALUES (1, 1, 0)",
+    ] {
+        store.execute_raw(statement).await.unwrap();
+    }
+    store.close().await;
+    // The same durability settings as Confidant's own connections.
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .unwrap();
     let (conversation, member) = a_participant(&pool).await;
     let start = Instant::now();
     let mut latencies = Vec::new();

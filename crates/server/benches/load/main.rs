@@ -106,11 +106,8 @@ async fn read_messages(
                     .await
                     .unwrap();
                 assert_eq!(response.status(), 200);
-                // The send workload before this one filled every conversation (past 50
-                // messages each, in a measuring run).
                 let page: Value = response.json().await.unwrap();
-                let got = page["messages"].as_array().unwrap().len();
-                assert!((1..=50).contains(&got), "{got} messages");
+                assert_eq!(page["messages"].as_array().unwrap().len(), 50);
             }
         },
     )
@@ -245,6 +242,13 @@ fn postgres_url() -> Option<String> {
         .ok()
 }
 
+/// `LOAD_BENCH_ONLY=read,send` runs only those workloads (for profiling one at a time); the
+/// baselines always run. Keys: send, read, click, ingest, partner, memory, postgres.
+fn selected(workload: &str) -> bool {
+    std::env::var("LOAD_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|w| w.trim() == workload))
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test` does not.
     let measuring = std::env::args().any(|arg| arg == "--bench");
@@ -260,7 +264,6 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let http = client();
-        let mut rows = Vec::new();
 
         let bare = baselines::bare_axum().await;
         let hello = baselines::get_loop(
@@ -279,90 +282,85 @@ fn main() {
             duration,
         )
         .await;
+        let baseline_dir = tempfile::tempdir().unwrap();
+        let one_per_commit = baselines::raw_inserts(baseline_dir.path(), duration, 1).await;
+        let batched = baselines::raw_inserts(baseline_dir.path(), duration, 1000).await;
 
         let dir = tempfile::tempdir().unwrap();
         let database = format!("sqlite://{}", dir.path().join("confidant.db").display());
         let sqlite = Target::start(dir.path(), &database).await;
         let members = Arc::new(sqlite.members(&http, CONNECTIONS).await);
         let partner = sqlite.partner().await;
-        let sent = send_messages(
-            "send a message, 64 connections",
-            &http,
-            &sqlite,
-            &members,
-            duration,
-        )
-        .await;
-        let read = read_messages(&http, &sqlite, &members, duration).await;
-        let links = sqlite.links(&http, &partner, &members).await;
-        let clicked = click_links(&http, &sqlite, links, duration).await;
-        let ingested = ingest_events(&http, &sqlite, &partner, duration).await;
-        let partner_sent = partner_sends(&http, &sqlite, &partner, &members, duration).await;
-        let one_per_commit = baselines::raw_inserts(&database, duration, 1).await;
-        let batched = baselines::raw_inserts(&database, duration, 1000).await;
-
+        let mut measured = Vec::new();
+        if selected("send") {
+            let what = "send a message, 64 connections";
+            let sent = send_messages(what, &http, &sqlite, &members, duration).await;
+            measured.push(Row::against(
+                sent,
+                &batched,
+                "raw batched",
+                "≥ 15,000/s, p99 ≤ 10 ms",
+            ));
+        }
+        if selected("read") {
+            sqlite.fill_conversations(&members, 50).await;
+            let read = read_messages(&http, &sqlite, &members, duration).await;
+            measured.push(Row::against(read, &hello, "hello", "≥ 15,000/s"));
+        }
+        if selected("click") {
+            let links = sqlite.links(&http, &partner, &members).await;
+            let clicked = click_links(&http, &sqlite, links, duration).await;
+            measured.push(Row::against(
+                clicked,
+                &redirect,
+                "bare 302",
+                "≥ 0.5× bare 302",
+            ));
+        }
+        if selected("ingest") {
+            let ingested = ingest_events(&http, &sqlite, &partner, duration).await;
+            measured.push(Row::against(
+                ingested,
+                &batched,
+                "raw batched",
+                "≥ 150,000 events/s",
+            ));
+        }
+        if selected("partner") {
+            let sent = partner_sends(&http, &sqlite, &partner, &members, duration).await;
+            measured.push(Row::against(sent, &batched, "raw batched", "≥ 8,000/s"));
+        }
         let group_commits = sqlite.store.group_commits();
 
-        let sent = Row::against(sent, &batched, "raw batched", "≥ 15,000/s, p99 ≤ 10 ms");
-        let read = Row::against(read, &hello, "hello", "≥ 15,000/s");
-        let clicked = Row::against(clicked, &redirect, "bare 302", "≥ 0.5× bare 302");
-        let ingested = Row::against(ingested, &batched, "raw batched", "≥ 150,000 events/s");
-        let partner_sent = Row::against(partner_sent, &batched, "raw batched", "≥ 8,000/s");
-        rows.extend([
+        let mut rows = vec![
             Row::baseline(hello),
             Row::baseline(redirect),
             Row::baseline(one_per_commit),
             Row::baseline(batched),
-            sent,
-            read,
-            clicked,
-            ingested,
-            partner_sent,
-        ]);
+        ];
+        rows.extend(measured);
 
-        let memory = memory::measure(&http, streams).await;
-        let mib = |bytes: u64| format!("{:.1} MiB RSS", bytes as f64 / (1024.0 * 1024.0));
-        rows.push(Row::Figure {
-            what: "memory: idle, separate process".into(),
-            value: mib(memory.idle),
-            goal: "≤ 30 MB",
-        });
-        rows.push(Row::Figure {
-            what: format!("memory: {} open event streams", memory.streams),
-            value: mib(memory.with_streams),
-            goal: "≤ 300 MB (10,000 streams)",
-        });
+        if selected("memory") {
+            let memory = memory::measure(&http, streams).await;
+            let mib = |bytes: u64| format!("{:.1} MiB RSS", bytes as f64 / (1024.0 * 1024.0));
+            rows.push(Row::Figure {
+                what: "memory: idle, separate process".into(),
+                value: mib(memory.idle),
+                goal: "≤ 30 MB",
+            });
+            rows.push(Row::Figure {
+                what: format!("memory: {} open event streams", memory.streams),
+                value: mib(memory.with_streams),
+                goal: "≤ 300 MB (10,000 streams)",
+            });
+        }
 
-        if let Some(admin_url) = postgres_url() {
-            let db = confidant_store::testing::TestDatabase::postgres("load benchmark")
-                .await
-                .unwrap();
-            let schema = db.url.rsplit("search_path%3D").next().unwrap().to_owned();
-            db.store.close().await;
-            let pg_dir = tempfile::tempdir().unwrap();
-            let postgres = Target::start(pg_dir.path(), &db.url).await;
-            let pg_members = Arc::new(postgres.members(&http, CONNECTIONS).await);
-            let pg_sent = send_messages(
-                "PostgreSQL: send a message, 64 connections",
-                &http,
-                &postgres,
-                &pg_members,
-                duration,
-            )
-            .await;
-            match baselines::pgbench(&db.url, &admin_url, &schema, CONNECTIONS, duration).await {
-                Some(pgbench) => {
-                    let pg_sent = Row::against(pg_sent, &pgbench, "pgbench", "≥ 0.4× pgbench");
-                    rows.extend([Row::baseline(pgbench), pg_sent]);
-                }
-                None => {
-                    println!("pgbench is not installed: the PostgreSQL baseline is missing");
-                    rows.push(Row::baseline(pg_sent));
-                }
+        match postgres_url() {
+            Some(admin_url) if selected("postgres") => {
+                rows.extend(postgres_rows(&http, &admin_url, duration).await);
             }
-            db.remove().await;
-        } else {
-            println!("SKIPPED: the PostgreSQL rows (set CONFIDANT_BENCH_POSTGRES_URL)");
+            Some(_) => {}
+            None => println!("SKIPPED: the PostgreSQL rows (set CONFIDANT_BENCH_POSTGRES_URL)"),
         }
 
         println!("\n## Load ({CONNECTIONS} connections; {secs} s per workload; durable commits)\n");
@@ -380,4 +378,29 @@ fn main() {
             );
         }
     });
+}
+
+/// Message sends on PostgreSQL against pgbench's single-row inserts at the same concurrency.
+async fn postgres_rows(http: &reqwest::Client, admin_url: &str, duration: Duration) -> Vec<Row> {
+    let db = confidant_store::testing::TestDatabase::postgres("load benchmark")
+        .await
+        .unwrap();
+    let schema = db.url.rsplit("search_path%3D").next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Target::start(dir.path(), &db.url).await;
+    let members = Arc::new(postgres.members(http, CONNECTIONS).await);
+    let what = "PostgreSQL: send a message, 64 connections";
+    let sent = send_messages(what, http, &postgres, &members, duration).await;
+    let rows = match baselines::pgbench(&db.url, admin_url, &schema, CONNECTIONS, duration).await {
+        Some(pgbench) => {
+            let sent = Row::against(sent, &pgbench, "pgbench", "≥ 0.4× pgbench");
+            vec![Row::baseline(pgbench), sent]
+        }
+        None => {
+            println!("pgbench is not installed: the PostgreSQL baseline is missing");
+            vec![Row::baseline(sent)]
+        }
+    };
+    db.remove().await;
+    rows
 }

@@ -113,6 +113,23 @@ impl Target {
         members
     }
 
+    /// Sends messages until each member's conversation holds at least `messages`.
+    pub async fn fill_conversations(&self, members: &[Member], messages: usize) {
+        let sends = members.iter().map(|member| async move {
+            for n in 0..messages {
+                self.core
+                    .send_message(
+                        MemberId(member.id),
+                        confidant_core::ConversationId(member.conversation),
+                        &format!("filler {n}"),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+
     /// An approved confidential app that reports on the `title_page` surface.
     pub async fn partner(&self) -> Partner {
         let registered = self
