@@ -7,7 +7,7 @@ use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, membe
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
-    ConversationKind, ConversationSummary, FeedEntry, Member, Message, MessagingStore,
+    ConversationKind, ConversationSummary, FeedEntry, Member, MemberRef, Message, MessagingStore,
     NewConversation, NewMessage, Participant, RecommendationCard, Roster, StoreResult, ViaApp,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
@@ -94,6 +94,16 @@ pub(crate) async fn insert_message_in(
     if !everyone.contains(&new.sender) {
         return Err(StoreError::NotFound);
     }
+    insert_checked_message_in(conn, new, via, &everyone).await
+}
+
+/// [`insert_message_in`] once the caller has checked that the sender is among `everyone`.
+async fn insert_checked_message_in(
+    conn: &mut AnyConnection,
+    new: &NewMessage,
+    via: Option<Via<'_>>,
+    everyone: &[MemberId],
+) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
          partner_send_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -123,7 +133,7 @@ pub(crate) async fn insert_message_in(
         conversation_id: new.conversation_id,
         message_id: MessageId(id),
     };
-    let advanced = feed::append(conn, &everyone, &event, new.created_at).await?;
+    let advanced = feed::append(conn, everyone, &event, new.created_at).await?;
     Ok((MessageId(id), advanced))
 }
 
@@ -484,14 +494,38 @@ impl MessagingStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    let (id, advanced) = insert_message_in(tx, &new, None).await?;
-                    let row: MessageRow =
-                        sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
-                            .bind(id.0)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .store()?;
-                    Ok((row.into(), advanced))
+                    // Who is in the conversation, and who the sender is, in one query.
+                    let everyone: Vec<(i64, String, String)> = sqlx::query_as(
+                        "SELECT cm.member_id, m.handle, m.display_name \
+                         FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
+                         WHERE cm.conversation_id = $1",
+                    )
+                    .bind(new.conversation_id.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .store()?;
+                    let sender = everyone
+                        .iter()
+                        .find(|(id, _, _)| *id == new.sender.0)
+                        .map(|(id, handle, name)| MemberRef {
+                            id: MemberId(*id),
+                            handle: handle.clone(),
+                            display_name: name.clone(),
+                        })
+                        .ok_or(StoreError::NotFound)?;
+                    let ids: Vec<MemberId> =
+                        everyone.iter().map(|(id, _, _)| MemberId(*id)).collect();
+                    let (id, advanced) = insert_checked_message_in(tx, &new, None, &ids).await?;
+                    let message = Message {
+                        id,
+                        conversation_id: new.conversation_id,
+                        sender: Some(sender),
+                        body: new.body,
+                        created_at: new.created_at,
+                        via_app: None,
+                        card: None,
+                    };
+                    Ok((message, advanced))
                 })
             })
             .await

@@ -208,30 +208,35 @@ async fn commit_batch(
         Ok(tx) => tx,
         Err(error) => return (outcomes, Some(error)),
     };
-    // A lone write needs no savepoint: the transaction is its savepoint.
+    // A lone write needs no savepoint: the transaction is its savepoint. Otherwise closing
+    // one write's savepoint and opening the next one's take a single round trip.
     let alone = jobs.len() == 1;
+    let mut before_next = (!alone).then_some("SAVEPOINT write");
     for job in jobs.by_ref() {
-        if !alone && let Err(error) = tx.execute("SAVEPOINT write").await {
+        if let Some(sql) = before_next
+            && let Err(error) = tx.execute(sql).await
+        {
             job.refuse(StoreError::Backend(error.to_string().into()));
             return (outcomes, Some(error));
         }
         let outcome = job.run(&mut tx).await;
-        let end = match (alone, outcome.failed) {
-            (true, _) => None,
-            (false, false) => Some("RELEASE write"),
-            (false, true) => Some("ROLLBACK TO write; RELEASE write"),
-        };
-        outcomes.push(outcome);
-        if let Some(end) = end
-            && let Err(error) = tx.execute(end).await
-        {
-            return (outcomes, Some(error));
+        if !alone {
+            before_next = Some(if outcome.failed {
+                "ROLLBACK TO write; RELEASE write; SAVEPOINT write"
+            } else {
+                "RELEASE write; SAVEPOINT write"
+            });
         }
+        outcomes.push(outcome);
     }
-    let result = if alone && outcomes[0].failed {
+    let last_failed = outcomes.last().is_some_and(|outcome| outcome.failed);
+    let result = if alone && last_failed {
         // Nothing to keep; the write's own error is its answer.
         tx.rollback().await
+    } else if last_failed && let Err(error) = tx.execute("ROLLBACK TO write").await {
+        Err(error)
     } else {
+        // COMMIT also releases the savepoint still open.
         tx.commit().await
     };
     (outcomes, result.err())
@@ -329,6 +334,16 @@ mod tests {
         let counts = writer.counts().unwrap();
         assert_eq!(counts.writes, 500);
         assert!(counts.commits < 500, "{counts:?}: no write shared a commit");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_last_write_of_a_batch_fails_alone() {
+        let (writer, readers, _dir) = sqlite().await;
+        let (first, last) = tokio::join!(writer.write(insert(1)), writer.write(insert(1)));
+        assert_eq!(first.unwrap(), 1);
+        assert!(matches!(last, Err(StoreError::Conflict(_))));
+        assert_eq!(stored(&readers).await, [1]);
+        assert_eq!(writer.counts().unwrap().commits, 1);
     }
 
     #[tokio::test(flavor = "current_thread")]
