@@ -1,5 +1,5 @@
--- Confidant caches hot lookups (sessions, members, apps, tokens, conversation rosters) in
--- memory. Any change to those tables that could make a cached answer wrong — a logout, a
+-- Confidant caches hot lookups (sessions, members, apps, tokens, conversation rosters,
+-- tracked links) in memory. Any change to those tables that could make a cached answer wrong — a logout, a
 -- revocation, a suspension, someone leaving a conversation — bumps this one counter, in the
 -- same transaction, whichever process or node made it (the server, the `confidant` command,
 -- another node, or an operator at the SQL prompt). Before trusting its caches, a request
@@ -24,7 +24,7 @@ CREATE TRIGGER sessions_epoch_update AFTER UPDATE OF token_hash, member_id, kind
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
 CREATE TRIGGER sessions_epoch_delete AFTER DELETE ON sessions
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
-CREATE TRIGGER members_epoch_update AFTER UPDATE OF id, handle, display_name, is_admin ON members
+CREATE TRIGGER members_epoch_update AFTER UPDATE OF id, handle, display_name, is_admin, count_clicks ON members
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
 CREATE TRIGGER members_epoch_delete AFTER DELETE ON members
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
@@ -49,4 +49,10 @@ CREATE TRIGGER conversation_members_epoch_insert AFTER INSERT ON conversation_me
 CREATE TRIGGER conversation_members_epoch_update AFTER UPDATE OF conversation_id, member_id ON conversation_members
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
 CREATE TRIGGER conversation_members_epoch_delete AFTER DELETE ON conversation_members
+    FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
+CREATE TRIGGER recommendation_cards_epoch_update AFTER UPDATE ON recommendation_cards
+    FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
+CREATE TRIGGER recommendation_cards_epoch_delete AFTER DELETE ON recommendation_cards
+    FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();
+CREATE TRIGGER messages_epoch_update AFTER UPDATE OF conversation_id, sender_id, via_app ON messages
     FOR EACH ROW EXECUTE FUNCTION bump_cache_epoch();

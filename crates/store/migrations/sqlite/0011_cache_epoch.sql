@@ -1,5 +1,5 @@
--- Confidant caches hot lookups (sessions, members, apps, tokens, conversation rosters) in
--- memory. Any change to those tables that could make a cached answer wrong — a logout, a
+-- Confidant caches hot lookups (sessions, members, apps, tokens, conversation rosters,
+-- tracked links) in memory. Any change to those tables that could make a cached answer wrong — a logout, a
 -- revocation, a suspension, someone leaving a conversation — bumps this one counter, in the
 -- same transaction, whichever process or node made it (the server, the `confidant` command,
 -- another node, or an operator at the SQL prompt). Before trusting its caches, a request
@@ -18,7 +18,7 @@ BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER sessions_epoch_delete AFTER DELETE ON sessions
 BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
 
-CREATE TRIGGER members_epoch_update AFTER UPDATE OF id, handle, display_name, is_admin ON members
+CREATE TRIGGER members_epoch_update AFTER UPDATE OF id, handle, display_name, is_admin, count_clicks ON members
 BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER members_epoch_delete AFTER DELETE ON members
 BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
@@ -48,4 +48,11 @@ BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER conversation_members_epoch_update AFTER UPDATE OF conversation_id, member_id ON conversation_members
 BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
 CREATE TRIGGER conversation_members_epoch_delete AFTER DELETE ON conversation_members
+BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
+
+CREATE TRIGGER recommendation_cards_epoch_update AFTER UPDATE ON recommendation_cards
+BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER recommendation_cards_epoch_delete AFTER DELETE ON recommendation_cards
+BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;
+CREATE TRIGGER messages_epoch_update AFTER UPDATE OF conversation_id, sender_id, via_app ON messages
 BEGIN UPDATE cache_epoch SET epoch = epoch + 1; END;

@@ -1,5 +1,6 @@
 //! In-memory caches for the lookups every request makes (sessions, members, apps, tokens,
-//! conversation rosters), kept exactly as fresh as the database where it matters.
+//! conversation rosters, tracked links), kept exactly as fresh as the database where it
+//! matters.
 //!
 //! Every change that could make a cached answer wrong — a logout, a revoked grant or token, a
 //! suspended app, a member leaving a conversation — bumps the single `cache_epoch` counter in
@@ -24,7 +25,9 @@ use std::time::{Duration, Instant};
 use sqlx::AnyPool;
 
 use super::ResultExt;
-use confidant_core::store::{App, Member, Roster, SessionRecord, StoreResult, TokenRecord};
+use confidant_core::store::{
+    App, CardTarget, Member, Roster, SessionRecord, StoreResult, TokenRecord,
+};
 
 /// How long an entry is trusted for the fields the epoch does not cover.
 const MAX_AGE: Duration = Duration::from_secs(30);
@@ -38,6 +41,10 @@ pub(crate) struct Caches {
     pub apps: Cache<String, App>,
     pub tokens: Cache<String, TokenRecord>,
     pub rosters: Cache<i64, Roster>,
+    /// Tracked links, by token.
+    pub cards: Cache<String, CardTarget>,
+    /// Whether a member lets their clicks be counted.
+    pub click_consent: Cache<i64, bool>,
 }
 
 impl Caches {
@@ -49,6 +56,8 @@ impl Caches {
             apps: Cache::new(enabled),
             tokens: Cache::new(enabled),
             rosters: Cache::new(enabled),
+            cards: Cache::new(enabled),
+            click_consent: Cache::new(enabled),
         }
     }
 

@@ -155,37 +155,11 @@ impl EngagementStore for SqlStore {
     }
 
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
-        let row: Option<(
-            String,
-            i64,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-        )> = sqlx::query_as(
-            "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
-                 (SELECT cm.member_id FROM conversation_members cm \
-                  WHERE cm.conversation_id = m.conversation_id \
-                  AND cm.member_id <> m.sender_id LIMIT 1) \
-                 FROM recommendation_cards rc JOIN messages m ON m.id = rc.message_id \
-                 WHERE rc.token = $1 AND m.via_app IS NOT NULL",
-        )
-        .bind(token)
-        .fetch_optional(&self.readers)
-        .await
-        .store()?;
-        Ok(row.map(
-            |(url, message, client_id, surface, variation, sender, recipient)| CardTarget {
-                url,
-                message_id: MessageId(message),
-                client_id,
-                surface,
-                variation,
-                sender: sender.map(MemberId),
-                recipient: recipient.map(MemberId),
-            },
-        ))
+        let caches = &self.caches;
+        let load = self.load_card_target(token);
+        caches
+            .get(&self.readers, &caches.cards, token.to_owned(), load)
+            .await
     }
 
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
@@ -330,6 +304,40 @@ impl EngagementStore for SqlStore {
 }
 
 impl SqlStore {
+    async fn load_card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
+        let row: Option<(
+            String,
+            i64,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
+                 (SELECT cm.member_id FROM conversation_members cm \
+                  WHERE cm.conversation_id = m.conversation_id \
+                  AND cm.member_id <> m.sender_id LIMIT 1) \
+                 FROM recommendation_cards rc JOIN messages m ON m.id = rc.message_id \
+                 WHERE rc.token = $1 AND m.via_app IS NOT NULL",
+        )
+        .bind(token)
+        .fetch_optional(&self.readers)
+        .await
+        .store()?;
+        Ok(row.map(
+            |(url, message, client_id, surface, variation, sender, recipient)| CardTarget {
+                url,
+                message_id: MessageId(message),
+                client_id,
+                surface,
+                variation,
+                sender: sender.map(MemberId),
+                recipient: recipient.map(MemberId),
+            },
+        ))
+    }
+
     /// Runs a query selecting a cell's columns and two counts, over one app and a day range.
     async fn cells(
         &self,

@@ -276,12 +276,19 @@ impl PartnerStore for SqlStore {
     }
 
     async fn count_clicks(&self, member: MemberId) -> StoreResult<bool> {
-        let count: Option<i64> =
-            sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
-                .bind(member.0)
-                .fetch_optional(&self.readers)
-                .await
-                .store()?;
-        count.map(|count| count != 0).ok_or(StoreError::NotFound)
+        let load = async {
+            let count: Option<i64> =
+                sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
+                    .bind(member.0)
+                    .fetch_optional(&self.readers)
+                    .await
+                    .store()?;
+            Ok(count.map(|count| count != 0))
+        };
+        let caches = &self.caches;
+        caches
+            .get(&self.readers, &caches.click_consent, member.0, load)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }

@@ -5,7 +5,7 @@
 use confidant_core::accesslog::Action;
 use confidant_core::store::{
     AccountStore, AppStatus, ConversationKind, LogDraft, MessagingStore, NewConversation,
-    OAuthStore, SessionKind, SessionRecord,
+    OAuthStore, PartnerStore, SessionKind, SessionRecord,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, Timestamp};
@@ -90,6 +90,11 @@ async fn changes_made_by_another_node_are_seen_by_the_next_lookup(db: TestDataba
         here.member(alice.id).await.unwrap().unwrap().display_name,
         "Alice A."
     );
+
+    // A member who stops letting their clicks be counted.
+    assert!(here.count_clicks(alice.id).await.unwrap());
+    there.set_count_clicks(alice.id, false).await.unwrap();
+    assert!(!here.count_clicks(alice.id).await.unwrap());
 
     // An app approved, a token in use, then the app suspended elsewhere.
     here.create_app(app("cfd_app_a")).await.unwrap();
