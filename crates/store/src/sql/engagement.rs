@@ -303,17 +303,20 @@ impl EngagementStore for SqlStore {
     }
 }
 
+/// A tracked link's URL, message, app, surface, variation, sender and recipient.
+type CardRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+);
+
 impl SqlStore {
     async fn load_card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
-        let row: Option<(
-            String,
-            i64,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-        )> = sqlx::query_as(
+        let row: Option<CardRow> = sqlx::query_as(
             "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
                  (SELECT cm.member_id FROM conversation_members cm \
                   WHERE cm.conversation_id = m.conversation_id \
