@@ -391,6 +391,8 @@ async fn postgres_rows(http: &reqwest::Client, admin_url: &str, duration: Durati
     let members = Arc::new(postgres.members(http, CONNECTIONS).await);
     let what = "PostgreSQL: send a message, 64 connections";
     let sent = send_messages(what, http, &postgres, &members, duration).await;
+    // pgbench needs the connections Confidant holds.
+    postgres.stop().await;
     let rows = match baselines::pgbench(&db.url, admin_url, &schema, CONNECTIONS, duration).await {
         Some(pgbench) => {
             let sent = Row::against(sent, &pgbench, "pgbench", "≥ 0.4× pgbench");

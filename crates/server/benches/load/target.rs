@@ -21,6 +21,8 @@ pub struct Target {
     pub url: String,
     pub core: Confidant,
     pub store: confidant_store::SqlStore,
+    stop: tokio::sync::oneshot::Sender<()>,
+    stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 /// A member with an API token, and a conversation with their neighbour.
@@ -64,8 +66,23 @@ impl Target {
         let server = startup::build(&config).await.unwrap();
         let core = server.state.app.clone();
         let store = server.store().clone();
-        tokio::spawn(server.serve(listener, std::future::pending()));
-        Target { url, core, store }
+        let (stop, stopping) = tokio::sync::oneshot::channel();
+        let stopped = tokio::spawn(server.serve(listener, async move {
+            let _ = stopping.await;
+        }));
+        Target {
+            url,
+            core,
+            store,
+            stop,
+            stopped,
+        }
+    }
+
+    /// Shuts the server down and closes its database connections.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.stopped.await.unwrap().unwrap();
     }
 
     /// `count` members, each a friend of the next, each with a 1:1 conversation with them.
