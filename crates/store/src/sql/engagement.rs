@@ -46,24 +46,35 @@ fn placeholders(rows: usize, columns: usize) -> String {
 
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
 /// for this cell and day. Returns whether it counted.
+///
+/// The common case, a member's cell that already exists and is under its cap, takes two
+/// statements: the bump and the daily cell.
 pub(crate) async fn contribute_in(
     conn: &mut AnyConnection,
     contribution: &Contribution,
 ) -> StoreResult<bool> {
     let cell = &contribution.cell;
-    let column = contribution.counter.column();
-    let insert_contribution = format!(
-        "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
-         VALUES ($7, $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
-    );
-    let new_cell = with_cell(sqlx::query(&insert_contribution), cell)
-        .bind(contribution.member.0)
-        .execute(&mut *conn)
-        .await
-        .store()?
-        .rows_affected()
-        == 1;
-    if new_cell {
+    if !bump(conn, contribution).await? {
+        // Either the member's cell is full, or they have not touched it today.
+        let insert_contribution = format!(
+            "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
+             VALUES ($7, $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        );
+        let new_cell = with_cell(sqlx::query(&insert_contribution), cell)
+            .bind(contribution.member.0)
+            .execute(&mut *conn)
+            .await
+            .store()?
+            .rows_affected()
+            == 1;
+        if !new_cell {
+            // The cell is full, or a concurrent transaction has just made it: try once more.
+            return if bump(conn, contribution).await? {
+                count_daily(conn, contribution).await
+            } else {
+                Ok(false)
+            };
+        }
         // A cell the member had not touched today: it must fit in their cells for the day.
         // The conditional upsert holds the member's day row, so concurrent contributions
         // count one after the other.
@@ -93,31 +104,44 @@ pub(crate) async fn contribute_in(
                 .store()?;
             return Ok(false);
         }
+        if !bump(conn, contribution).await? {
+            // A cap of zero counts nothing.
+            return Ok(false);
+        }
     }
-    let bump = format!(
-        "UPDATE engagement_contributions SET {column} = {column} + 1 \
-         WHERE member_id = $7 AND client_id = $1 AND day = $2 AND interface = $3 \
-         AND surface = $4 AND variation = $5 AND channel = $6 AND {column} < $8"
-    );
-    let bumped = with_cell(sqlx::query(&bump), cell)
-        .bind(contribution.member.0)
-        .bind(i64::from(contribution.cap))
-        .execute(&mut *conn)
-        .await
-        .store()?;
-    if bumped.rows_affected() == 0 {
-        return Ok(false);
-    }
+    count_daily(conn, contribution).await
+}
+
+/// Adds one to the app's daily cell, the sum of every member's capped contributions.
+async fn count_daily(conn: &mut AnyConnection, contribution: &Contribution) -> StoreResult<bool> {
+    let column = contribution.counter.column();
     let count = format!(
         "INSERT INTO engagement_daily ({CELL_COLUMNS}, {column}) \
          VALUES ($1, $2, $3, $4, $5, $6, 1) \
          ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET {column} = engagement_daily.{column} + 1"
     );
-    with_cell(sqlx::query(&count), cell)
+    with_cell(sqlx::query(&count), &contribution.cell)
         .execute(&mut *conn)
         .await
         .store()?;
     Ok(true)
+}
+
+/// Adds one to the member's cell if it exists and is under the cap; whether it did.
+async fn bump(conn: &mut AnyConnection, contribution: &Contribution) -> StoreResult<bool> {
+    let column = contribution.counter.column();
+    let bump = format!(
+        "UPDATE engagement_contributions SET {column} = {column} + 1 \
+         WHERE member_id = $7 AND client_id = $1 AND day = $2 AND interface = $3 \
+         AND surface = $4 AND variation = $5 AND channel = $6 AND {column} < $8"
+    );
+    let done = with_cell(sqlx::query(&bump), &contribution.cell)
+        .bind(contribution.member.0)
+        .bind(i64::from(contribution.cap))
+        .execute(&mut *conn)
+        .await
+        .store()?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]

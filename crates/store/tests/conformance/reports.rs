@@ -64,6 +64,14 @@ async fn contributions_are_capped_per_cell_and_per_day(db: TestDatabase) {
         counts,
         [(100, "tv", 0, 1), (100, "web", 1, 3), (101, "ios", 0, 1)]
     );
+
+    // Twenty clicks at once in a cell nobody has touched yet: exactly the cap counts.
+    let at_once = (0..20).map(|_| contribute(cell(102, "web"), Counter::Clicks));
+    let counted = futures::future::join_all(at_once).await;
+    assert_eq!(counted.iter().filter(|counted| **counted).count(), 3);
+    let cells = store.engagement("cfd_app_a", 102, 102).await.unwrap();
+    assert_eq!(cells.len(), 1);
+    assert_eq!((cells[0].sends, cells[0].clicks), (0, 3));
 }
 
 async fn an_import_adds_up_like_live_contributions_or_changes_nothing(db: TestDatabase) {
