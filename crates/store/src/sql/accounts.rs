@@ -51,20 +51,21 @@ impl AccountStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                let sql = format!(
-                    "INSERT INTO members (handle, display_name, password_hash, is_admin, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
-                );
-                let row: MemberRow = sqlx::query_as(&sql)
-                    .bind(new.handle.as_str())
-                    .bind(&new.display_name)
-                    .bind(&new.password_hash)
-                    .bind(i64::from(new.is_admin))
-                    .bind(new.created_at.0)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .store()?;
-                Ok(row.into())
+                    let sql = format!(
+                        "INSERT INTO members (handle, display_name, password_hash, is_admin, \
+                         created_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+                    );
+                    let row: MemberRow = sqlx::query_as(&sql)
+                        .bind(new.handle.as_str())
+                        .bind(&new.display_name)
+                        .bind(&new.password_hash)
+                        .bind(i64::from(new.is_admin))
+                        .bind(new.created_at.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(row.into())
                 })
             })
             .await
@@ -175,34 +176,35 @@ impl AccountStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                // Their words leave every conversation; the slots stay so others' threads still read
-                // in order, shown as an erased message from "deleted member".
-                sqlx::query(
-                    "UPDATE messages SET body = '', erased = 1, sender_id = NULL WHERE sender_id = $1",
-                )
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-                let conversations: Vec<i64> = sqlx::query_scalar(
-                    "SELECT conversation_id FROM conversation_members WHERE member_id = $1",
-                )
-                .bind(id.0)
-                .fetch_all(&mut *tx)
-                .await
-                .store()?;
-                let deleted = sqlx::query("DELETE FROM members WHERE id = $1")
+                    // Their words leave every conversation; the slots stay so others' threads still
+                    // read in order, shown as an erased message from "deleted member".
+                    sqlx::query(
+                        "UPDATE messages SET body = '', erased = 1, sender_id = NULL WHERE \
+                         sender_id = $1",
+                    )
                     .bind(id.0)
                     .execute(&mut *tx)
                     .await
                     .store()?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                for conversation in conversations {
-                    super::messaging::drop_if_empty(tx, conversation).await?;
-                }
-                Ok(())
+                    let conversations: Vec<i64> = sqlx::query_scalar(
+                        "SELECT conversation_id FROM conversation_members WHERE member_id = $1",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .store()?;
+                    let deleted = sqlx::query("DELETE FROM members WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    for conversation in conversations {
+                        super::messaging::drop_if_empty(tx, conversation).await?;
+                    }
+                    Ok(())
                 })
             })
             .await
@@ -212,22 +214,23 @@ impl AccountStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO sessions \
-                     (token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&session.token_hash.0)
-                .bind(session.member_id.0)
-                .bind(session.kind.as_str())
-                .bind(&session.csrf_token)
-                .bind(session.created_at.0)
-                .bind(session.last_seen_at.0)
-                .bind(session.expires_at.0)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-                Ok(())
+                    sqlx::query(
+                        "INSERT INTO sessions \
+                         (token_hash, member_id, kind, csrf_token, created_at, last_seen_at, \
+                          expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&session.token_hash.0)
+                    .bind(session.member_id.0)
+                    .bind(session.kind.as_str())
+                    .bind(&session.csrf_token)
+                    .bind(session.created_at.0)
+                    .bind(session.last_seen_at.0)
+                    .bind(session.expires_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(())
                 })
             })
             .await

@@ -155,24 +155,25 @@ impl EngagementStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                let mut stored = 0;
-                for event in events {
-                    let sql = format!(
-                        "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
-                         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                         ON CONFLICT (client_id, idempotency_key) DO NOTHING"
-                    );
-                    stored += with_cell(sqlx::query(&sql), &event.cell)
-                        .bind(&event.idempotency_key)
-                        .bind(event.sends)
-                        .bind(event.clicks)
-                        .bind(received_at.0)
-                        .execute(&mut *tx)
-                        .await
-                        .store()?
-                        .rows_affected();
-                }
-                Ok(stored)
+                    let mut stored = 0;
+                    for event in events {
+                        let sql = format!(
+                            "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, \
+                             clicks, \
+                             received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                             ON CONFLICT (client_id, idempotency_key) DO NOTHING"
+                        );
+                        stored += with_cell(sqlx::query(&sql), &event.cell)
+                            .bind(&event.idempotency_key)
+                            .bind(event.sends)
+                            .bind(event.clicks)
+                            .bind(received_at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?
+                            .rows_affected();
+                    }
+                    Ok(stored)
                 })
             })
             .await
@@ -207,82 +208,86 @@ impl EngagementStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                // Rows per statement: well under both backends' bound-parameter limits.
-                const ROWS: usize = 1000;
-                let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
-                let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
-                for c in &import.contributions {
-                    let counts = daily.entry(&c.cell).or_default();
-                    counts.0 += c.sends;
-                    counts.1 += c.clicks;
-                    *member_days
-                        .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
-                        .or_default() += 1;
-                }
-                for chunk in import.contributions.chunks(ROWS) {
-                    let sql = format!(
-                        "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, sends, clicks) \
-                         VALUES {}",
-                        placeholders(chunk.len(), 9)
-                    );
-                    let mut insert = sqlx::query(&sql);
-                    for c in chunk {
-                        insert = with_cell(insert.bind(c.member.0), &c.cell)
-                            .bind(c.sends)
-                            .bind(c.clicks);
+                    // Rows per statement: well under both backends' bound-parameter limits.
+                    const ROWS: usize = 1000;
+                    let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
+                    let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
+                    for c in &import.contributions {
+                        let counts = daily.entry(&c.cell).or_default();
+                        counts.0 += c.sends;
+                        counts.1 += c.clicks;
+                        *member_days
+                            .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
+                            .or_default() += 1;
                     }
-                    insert.execute(&mut *tx).await.store()?;
-                }
-                let member_days: Vec<_> = member_days.into_iter().collect();
-                for chunk in member_days.chunks(ROWS) {
-                    let sql = format!(
-                        "INSERT INTO engagement_member_days (member_id, client_id, day, cells) VALUES {} \
-                         ON CONFLICT (member_id, client_id, day) \
-                         DO UPDATE SET cells = engagement_member_days.cells + excluded.cells",
-                        placeholders(chunk.len(), 4)
-                    );
-                    let mut insert = sqlx::query(&sql);
-                    for ((member, client_id, day), cells) in chunk {
-                        insert = insert
-                            .bind(*member)
-                            .bind(*client_id)
-                            .bind(*day)
-                            .bind(*cells);
+                    for chunk in import.contributions.chunks(ROWS) {
+                        let sql = format!(
+                            "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, \
+                             sends, clicks) \
+                             VALUES {}",
+                            placeholders(chunk.len(), 9)
+                        );
+                        let mut insert = sqlx::query(&sql);
+                        for c in chunk {
+                            insert = with_cell(insert.bind(c.member.0), &c.cell)
+                                .bind(c.sends)
+                                .bind(c.clicks);
+                        }
+                        insert.execute(&mut *tx).await.store()?;
                     }
-                    insert.execute(&mut *tx).await.store()?;
-                }
-                let daily: Vec<_> = daily.into_iter().collect();
-                for chunk in daily.chunks(ROWS) {
-                    let sql = format!(
-                        "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) VALUES {} \
-                         ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
-                         sends = engagement_daily.sends + excluded.sends, \
-                         clicks = engagement_daily.clicks + excluded.clicks",
-                        placeholders(chunk.len(), 8)
-                    );
-                    let mut upsert = sqlx::query(&sql);
-                    for (cell, (sends, clicks)) in chunk {
-                        upsert = with_cell(upsert, cell).bind(*sends).bind(*clicks);
+                    let member_days: Vec<_> = member_days.into_iter().collect();
+                    for chunk in member_days.chunks(ROWS) {
+                        let sql = format!(
+                            "INSERT INTO engagement_member_days (member_id, client_id, day, \
+                             cells) VALUES {} \
+                             ON CONFLICT (member_id, client_id, day) \
+                             DO UPDATE SET cells = engagement_member_days.cells + excluded.cells",
+                            placeholders(chunk.len(), 4)
+                        );
+                        let mut insert = sqlx::query(&sql);
+                        for ((member, client_id, day), cells) in chunk {
+                            insert = insert
+                                .bind(*member)
+                                .bind(*client_id)
+                                .bind(*day)
+                                .bind(*cells);
+                        }
+                        insert.execute(&mut *tx).await.store()?;
                     }
-                    upsert.execute(&mut *tx).await.store()?;
-                }
-                for chunk in import.reported.chunks(ROWS) {
-                    let sql = format!(
-                        "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, clicks, \
-                         received_at) VALUES {}",
-                        placeholders(chunk.len(), 10)
-                    );
-                    let mut insert = sqlx::query(&sql);
-                    for event in chunk {
-                        insert = with_cell(insert, &event.cell)
-                            .bind(&event.idempotency_key)
-                            .bind(event.sends)
-                            .bind(event.clicks)
-                            .bind(received_at.0);
+                    let daily: Vec<_> = daily.into_iter().collect();
+                    for chunk in daily.chunks(ROWS) {
+                        let sql = format!(
+                            "INSERT INTO engagement_daily ({CELL_COLUMNS}, sends, clicks) VALUES \
+                             {} \
+                             ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET \
+                             sends = engagement_daily.sends + excluded.sends, \
+                             clicks = engagement_daily.clicks + excluded.clicks",
+                            placeholders(chunk.len(), 8)
+                        );
+                        let mut upsert = sqlx::query(&sql);
+                        for (cell, (sends, clicks)) in chunk {
+                            upsert = with_cell(upsert, cell).bind(*sends).bind(*clicks);
+                        }
+                        upsert.execute(&mut *tx).await.store()?;
                     }
-                    insert.execute(&mut *tx).await.store()?;
-                }
-                Ok(())
+                    for chunk in import.reported.chunks(ROWS) {
+                        let sql = format!(
+                            "INSERT INTO partner_events ({CELL_COLUMNS}, idempotency_key, sends, \
+                             clicks, \
+                             received_at) VALUES {}",
+                            placeholders(chunk.len(), 10)
+                        );
+                        let mut insert = sqlx::query(&sql);
+                        for event in chunk {
+                            insert = with_cell(insert, &event.cell)
+                                .bind(&event.idempotency_key)
+                                .bind(event.sends)
+                                .bind(event.clicks)
+                                .bind(received_at.0);
+                        }
+                        insert.execute(&mut *tx).await.store()?;
+                    }
+                    Ok(())
                 })
             })
             .await
@@ -296,7 +301,8 @@ impl EngagementStore for SqlStore {
     ) -> StoreResult<Vec<CellCounts>> {
         self.cells(
             &format!(
-                "SELECT {CELL_COLUMNS}, CAST(SUM(sends) AS BIGINT) AS sends, CAST(SUM(clicks) AS BIGINT) AS clicks FROM partner_events \
+                "SELECT {CELL_COLUMNS}, CAST(SUM(sends) AS BIGINT) AS sends, CAST(SUM(clicks) AS \
+                 BIGINT) AS clicks FROM partner_events \
                  WHERE client_id = $1 AND day >= $2 AND day <= $3 \
                  GROUP BY {CELL_COLUMNS} ORDER BY day, interface, surface, variation, channel"
             ),

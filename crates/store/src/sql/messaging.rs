@@ -439,25 +439,26 @@ impl MessagingStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                let removed = sqlx::query(
-                    "DELETE FROM conversation_members WHERE conversation_id = $1 AND member_id = $2",
-                )
-                .bind(id.0)
-                .bind(member.0)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-                if removed.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                let mut everyone = participant_ids(tx, id).await?;
-                everyone.push(member);
-                let event = LiveEvent::Conversation {
-                    conversation_id: id,
-                };
-                let advanced = feed::append(tx, &everyone, &event, at).await?;
-                drop_if_empty(tx, id.0).await?;
-                Ok(advanced)
+                    let removed = sqlx::query(
+                        "DELETE FROM conversation_members WHERE conversation_id = $1 AND \
+                         member_id = $2",
+                    )
+                    .bind(id.0)
+                    .bind(member.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    if removed.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    let mut everyone = participant_ids(tx, id).await?;
+                    everyone.push(member);
+                    let event = LiveEvent::Conversation {
+                        conversation_id: id,
+                    };
+                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    drop_if_empty(tx, id.0).await?;
+                    Ok(advanced)
                 })
             })
             .await
@@ -547,7 +548,8 @@ impl MessagingStore for SqlStore {
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
         let sql = format!(
-            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT \
+             $3"
         );
         let rows: Vec<MessageRow> = sqlx::query_as(&sql)
             .bind(id.0)

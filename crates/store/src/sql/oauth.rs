@@ -372,45 +372,49 @@ impl OAuthStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                // A grant revoked earlier starts afresh, but keeps its pseudonym.
-                let sql = format!(
-                    "INSERT INTO grants AS g (member_id, client_id, pseudonym, scopes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (member_id, client_id) DO UPDATE SET \
-                       scopes = excluded.scopes, updated_at = excluded.updated_at, \
-                       created_at = CASE WHEN g.revoked_at IS NULL THEN g.created_at ELSE excluded.created_at END, \
-                       last_used_at = CASE WHEN g.revoked_at IS NULL THEN g.last_used_at ELSE NULL END, \
-                       revoked_at = NULL \
-                     RETURNING {GRANT_COLUMNS_BARE}"
-                );
-                let row: GrantRow = sqlx::query_as(&sql)
-                    .bind(update.member_id.0)
-                    .bind(&update.client_id)
-                    .bind(&update.new_pseudonym)
-                    .bind(update.scopes.to_string())
-                    .bind(update.at.0)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .store()?;
-                for thread in &update.threads {
-                    sqlx::query(
-                        "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, expires_at, \
-                         readable_from) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
-                         granted_at = excluded.granted_at, expires_at = excluded.expires_at, \
-                         readable_from = excluded.readable_from",
-                    )
-                    .bind(row.id)
-                    .bind(thread.0)
-                    .bind(update.at.0)
-                    .bind(update.threads_expire_at.0)
-                    .bind(update.threads_history.then_some(0i64))
-                    .execute(&mut *tx)
-                    .await
-                    .store()?;
-                }
-                accesslog::append(tx, &log).await?;
-                Grant::try_from(row)
+                    // A grant revoked earlier starts afresh, but keeps its pseudonym.
+                    let sql = format!(
+                        "INSERT INTO grants AS g (member_id, client_id, pseudonym, scopes, \
+                         created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5) \
+                         ON CONFLICT (member_id, client_id) DO UPDATE SET \
+                           scopes = excluded.scopes, updated_at = excluded.updated_at, \
+                           created_at = CASE WHEN g.revoked_at IS NULL THEN g.created_at \
+                             ELSE excluded.created_at END, \
+                           last_used_at = CASE WHEN g.revoked_at IS NULL THEN g.last_used_at \
+                             ELSE NULL END, \
+                           revoked_at = NULL \
+                         RETURNING {GRANT_COLUMNS_BARE}"
+                    );
+                    let row: GrantRow = sqlx::query_as(&sql)
+                        .bind(update.member_id.0)
+                        .bind(&update.client_id)
+                        .bind(&update.new_pseudonym)
+                        .bind(update.scopes.to_string())
+                        .bind(update.at.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .store()?;
+                    for thread in &update.threads {
+                        sqlx::query(
+                            "INSERT INTO thread_grants (grant_id, conversation_id, granted_at, \
+                             expires_at, \
+                             readable_from) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (grant_id, conversation_id) DO UPDATE SET \
+                             granted_at = excluded.granted_at, expires_at = excluded.expires_at, \
+                             readable_from = excluded.readable_from",
+                        )
+                        .bind(row.id)
+                        .bind(thread.0)
+                        .bind(update.at.0)
+                        .bind(update.threads_expire_at.0)
+                        .bind(update.threads_history.then_some(0i64))
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    }
+                    accesslog::append(tx, &log).await?;
+                    Grant::try_from(row)
                 })
             })
             .await
@@ -524,23 +528,24 @@ impl OAuthStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
-                     scopes, code_challenge, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&code.code_hash.0)
-                .bind(code.grant_id)
-                .bind(&code.client_id)
-                .bind(&code.redirect_uri)
-                .bind(code.scopes.to_string())
-                .bind(&code.code_challenge)
-                .bind(code.created_at.0)
-                .bind(code.expires_at.0)
-                .execute(&mut *tx)
-                .await
-                .store()?;
-                Ok(())
+                    sqlx::query(
+                        "INSERT INTO authorization_codes (code_hash, grant_id, client_id, \
+                         redirect_uri, \
+                         scopes, code_challenge, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&code.code_hash.0)
+                    .bind(code.grant_id)
+                    .bind(&code.client_id)
+                    .bind(&code.redirect_uri)
+                    .bind(code.scopes.to_string())
+                    .bind(&code.code_challenge)
+                    .bind(code.created_at.0)
+                    .bind(code.expires_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    Ok(())
                 })
             })
             .await
@@ -585,7 +590,8 @@ impl OAuthStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    // The conditional update is the single point that decides which redemption wins.
+                    // The conditional update is the single point that decides which redemption
+                    // wins.
                     let grant_id: Option<i64> = sqlx::query_scalar(
                         "UPDATE authorization_codes SET redeemed_at = $2 \
                      WHERE code_hash = $1 AND redeemed_at IS NULL RETURNING grant_id",
@@ -715,8 +721,8 @@ impl OAuthStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    // A family revoked as a refusal (a reused refresh token) keeps that reason for its
-                    // tokens; otherwise the app gave the family up itself.
+                    // A family revoked as a refusal (a reused refresh token) keeps that reason for
+                    // its tokens; otherwise the app gave the family up itself.
                     let reason = log.reason.unwrap_or(Denial::TokenRevoked);
                     revoke_family_in(tx, family_id, at, reason).await?;
                     accesslog::append(tx, &log).await?;
@@ -731,8 +737,9 @@ impl OAuthStore for SqlStore {
             .write(move |tx| {
                 Box::pin(async move {
                     let mut deleted = 0;
-                    // Codes stay a day past expiry so that a late replay still revokes what they issued;
-                    // rotated refresh tokens stay until their family expires, since they detect reuse.
+                    // Codes stay a day past expiry so that a late replay still revokes what they
+                    // issued; rotated refresh tokens stay until their family expires, since they
+                    // detect reuse.
                     let day_ago = now.plus_secs(-24 * 3600);
                     for (sql, cutoff) in [
                         (

@@ -83,103 +83,112 @@ impl PartnerStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                if let Some(key) = &send.idempotency_key {
-                    let earlier: Option<(i64, String)> = sqlx::query_as(
-                        "SELECT id, request_hash FROM partner_sends \
-                         WHERE client_id = $1 AND member_id = $2 AND idempotency_key = $3",
+                    if let Some(key) = &send.idempotency_key {
+                        let earlier: Option<(i64, String)> = sqlx::query_as(
+                            "SELECT id, request_hash FROM partner_sends \
+                             WHERE client_id = $1 AND member_id = $2 AND idempotency_key = $3",
+                        )
+                        .bind(&send.client_id)
+                        .bind(send.member_id.0)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .store()?;
+                        if let Some((id, hash)) = earlier {
+                            if hash != send.request_hash {
+                                return Ok(SendOutcome::KeyReused);
+                            }
+                            let record =
+                                send_record(tx, &send.client_id, send.member_id, id).await?;
+                            return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+                        }
+                    }
+                    let send_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO partner_sends (client_id, member_id, idempotency_key, \
+                         request_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     )
                     .bind(&send.client_id)
                     .bind(send.member_id.0)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
+                    .bind(&send.idempotency_key)
+                    .bind(&send.request_hash)
+                    .bind(send.created_at.0)
+                    .fetch_one(&mut *tx)
                     .await
                     .store()?;
-                    if let Some((id, hash)) = earlier {
-                        if hash != send.request_hash {
-                            return Ok(SendOutcome::KeyReused);
+                    let mut ids = Vec::with_capacity(send.messages.len());
+                    let mut advanced = Vec::new();
+                    for message in &send.messages {
+                        let new = NewMessage {
+                            conversation_id: message.conversation_id,
+                            sender: send.member_id,
+                            body: message.body.clone(),
+                            created_at: send.created_at,
+                        };
+                        let via = Via {
+                            client_id: &send.client_id,
+                            send_id,
+                        };
+                        let (id, feeds) = insert_message_in(tx, &new, Some(via)).await?;
+                        if let Some(card) = &message.card {
+                            sqlx::query(
+                                "INSERT INTO recommendation_cards (message_id, title, url, \
+                                 image_url, \
+                                 description, item_id, interface, surface, variation, token) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                            )
+                            .bind(id.0)
+                            .bind(&card.title)
+                            .bind(&card.url)
+                            .bind(&card.image_url)
+                            .bind(&card.description)
+                            .bind(&card.item_id)
+                            .bind(&card.interface)
+                            .bind(&card.surface)
+                            .bind(&card.variation)
+                            .bind(&card.token)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
                         }
-                        let record = send_record(tx, &send.client_id, send.member_id, id).await?;
-                        return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+                        ids.push(id);
+                        advanced.extend(feeds);
                     }
-                }
-                let send_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
-                     created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(&send.client_id)
-                .bind(send.member_id.0)
-                .bind(&send.idempotency_key)
-                .bind(&send.request_hash)
-                .bind(send.created_at.0)
-                .fetch_one(&mut *tx)
-                .await
-                .store()?;
-                let mut ids = Vec::with_capacity(send.messages.len());
-                let mut advanced = Vec::new();
-                for message in &send.messages {
-                    let new = NewMessage {
-                        conversation_id: message.conversation_id,
-                        sender: send.member_id,
-                        body: message.body.clone(),
-                        created_at: send.created_at,
-                    };
-                    let via = Via {
-                        client_id: &send.client_id,
-                        send_id,
-                    };
-                    let (id, feeds) = insert_message_in(tx, &new, Some(via)).await?;
-                    if let Some(card) = &message.card {
-                        sqlx::query(
-                            "INSERT INTO recommendation_cards (message_id, title, url, image_url, \
-                             description, item_id, interface, surface, variation, token) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        )
-                        .bind(id.0)
-                        .bind(&card.title)
-                        .bind(&card.url)
-                        .bind(&card.image_url)
-                        .bind(&card.description)
-                        .bind(&card.item_id)
-                        .bind(&card.interface)
-                        .bind(&card.surface)
-                        .bind(&card.variation)
-                        .bind(&card.token)
-                        .execute(&mut *tx)
-                        .await
-                        .store()?;
+                    for contribution in &send.contributions {
+                        contribute_in(tx, contribution).await?;
                     }
-                    ids.push(id);
-                    advanced.extend(feeds);
-                }
-                for contribution in &send.contributions {
-                    contribute_in(tx, contribution).await?;
-                }
-                accesslog::append(tx, &log).await?;
-                // A send is a use of the grant, like a read: it keeps the grant from going idle.
-                sqlx::query("UPDATE grants SET last_used_at = $3 WHERE member_id = $1 AND client_id = $2")
+                    accesslog::append(tx, &log).await?;
+                    // A send is a use of the grant, like a read: it keeps the grant from going
+                    // idle.
+                    sqlx::query(
+                        "UPDATE grants SET last_used_at = $3 WHERE member_id = $1 AND \
+                        client_id = $2",
+                    )
                     .bind(send.member_id.0)
                     .bind(&send.client_id)
                     .bind(send.created_at.0)
                     .execute(&mut *tx)
                     .await
                     .store()?;
-                let mut messages = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let row: MessageRow = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+                    let mut messages = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let row: MessageRow = sqlx::query_as(&format!(
+                            "{MESSAGE_SELECT} WHERE \
+                            m.id = $1"
+                        ))
                         .bind(id.0)
                         .fetch_one(&mut *tx)
                         .await
                         .store()?;
-                    messages.push(Message::from(row));
-                }
-                let record = send_record(tx, &send.client_id, send.member_id, send_id)
-                    .await?
-                    .expect("the send was stored in this transaction");
-                Ok(SendOutcome::Sent {
-                    record,
-                    messages,
-                    advanced,
-                })
+                        messages.push(Message::from(row));
+                    }
+                    let record = send_record(tx, &send.client_id, send.member_id, send_id)
+                        .await?
+                        .expect("the send was stored in this transaction");
+                    Ok(SendOutcome::Sent {
+                        record,
+                        messages,
+                        advanced,
+                    })
                 })
             })
             .await

@@ -35,8 +35,8 @@ impl ReportStore for SqlStore {
             .writer
             .write(move |tx| {
                 Box::pin(async move {
-                    // Holds the app's budget row until commit: releases of one app take turns, so two
-                    // can never both fit in the budget that only one of them fits in.
+                    // Holds the app's budget row until commit: releases of one app take turns, so
+                    // two can never both fit in the budget that only one of them fits in.
                     sqlx::query(
                         "INSERT INTO report_budgets (client_id, releases) VALUES ($1, 1) \
                      ON CONFLICT (client_id) DO UPDATE SET releases = report_budgets.releases + 1",

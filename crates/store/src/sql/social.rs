@@ -13,7 +13,8 @@ const DELETE_FRIENDSHIP: &str = "DELETE FROM friendships WHERE (member_id = $1 A
      OR (member_id = $2 AND friend_id = $1)";
 
 /// Requests either way between `$1` and `$2`.
-const DELETE_REQUESTS_BETWEEN: &str = "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) \
+const DELETE_REQUESTS_BETWEEN: &str = "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id \
+    = $2) \
      OR (from_id = $2 AND to_id = $1)";
 
 /// Members joined through a relation table, by name order.
@@ -70,15 +71,18 @@ impl SocialStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                sqlx::query("INSERT INTO friend_requests (from_id, to_id, created_at) VALUES ($1, $2, $3)")
+                    sqlx::query(
+                        "INSERT INTO friend_requests (from_id, to_id, created_at) VALUES \
+                        ($1, $2, $3)",
+                    )
                     .bind(from.0)
                     .bind(to.0)
                     .bind(at.0)
                     .execute(&mut *tx)
                     .await
                     .store()?;
-                let advanced = feed::append(tx, &[to], &LiveEvent::Friends, at).await?;
-                Ok(advanced)
+                    let advanced = feed::append(tx, &[to], &LiveEvent::Friends, at).await?;
+                    Ok(advanced)
                 })
             })
             .await
@@ -93,36 +97,40 @@ impl SocialStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                let removed = sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
-                    .bind(from.0)
-                    .bind(to.0)
-                    .execute(&mut *tx)
-                    .await
-                    .store()?;
-                if removed.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                // A crossing request in the other direction is settled by the same friendship.
-                sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
-                    .bind(to.0)
-                    .bind(from.0)
-                    .execute(&mut *tx)
-                    .await
-                    .store()?;
-                for (a, b) in [(from, to), (to, from)] {
-                    sqlx::query(
-                        "INSERT INTO friendships (member_id, friend_id, created_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT DO NOTHING",
+                    let removed = sqlx::query(
+                        "DELETE FROM friend_requests WHERE from_id = $1 AND \
+                        to_id = $2",
                     )
-                    .bind(a.0)
-                    .bind(b.0)
-                    .bind(at.0)
+                    .bind(from.0)
+                    .bind(to.0)
                     .execute(&mut *tx)
                     .await
                     .store()?;
-                }
-                let advanced = feed::append(tx, &[from, to], &LiveEvent::Friends, at).await?;
-                Ok(advanced)
+                    if removed.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    // A crossing request in the other direction is settled by the same friendship.
+                    sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
+                        .bind(to.0)
+                        .bind(from.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    for (a, b) in [(from, to), (to, from)] {
+                        sqlx::query(
+                            "INSERT INTO friendships (member_id, friend_id, created_at) VALUES \
+                             ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(a.0)
+                        .bind(b.0)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    }
+                    let advanced = feed::append(tx, &[from, to], &LiveEvent::Friends, at).await?;
+                    Ok(advanced)
                 })
             })
             .await

@@ -259,10 +259,19 @@ mod tests {
         (Writer::grouped(writer), readers, dir)
     }
 
-    fn insert(
-        x: i64,
-    ) -> impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<i64>> + Send + 'static
+    /// A write, as [`Writer::write`] takes it.
+    trait TestWrite:
+        for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<i64>> + Send + 'static
     {
+    }
+    impl<F> TestWrite for F where
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<i64>>
+            + Send
+            + 'static
+    {
+    }
+
+    fn insert(x: i64) -> impl TestWrite {
         move |conn| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO t (x) VALUES ($1)")
