@@ -13,6 +13,7 @@ on_both_backends!(
     the_settings_page_lists_apps_and_its_button_disconnects,
     the_public_registry_lists_approved_apps_and_their_report_dimensions,
     operators_register_approve_and_suspend_apps_and_suspension_kills_tokens,
+    a_suspension_by_another_process_refuses_the_very_next_request,
 );
 
 async fn members_see_their_connected_apps_and_revoking_kills_tokens_at_once(db: TestDatabase) {
@@ -273,4 +274,36 @@ async fn operators_register_approve_and_suspend_apps_and_suspension_kills_tokens
     );
     let refreshed = app.refresh(&partner, &tokens.refresh, None).await;
     assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The server caches tokens and apps; a change made outside it (here the `confidant`
+/// command, as an operator would run it beside the server) must still take effect at once.
+async fn a_suspension_by_another_process_refuses_the_very_next_request(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let browser = app.browser("alice").await;
+    let tokens = app.tokens(&browser, &streamflix, "profile").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.partner_me(&tokens.access).await.status(),
+            StatusCode::OK
+        );
+    }
+    let suspended = std::process::Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .arg("--data-dir")
+        .arg(app.data_dir.path())
+        .args([
+            "--database-url",
+            &app.db.url,
+            "apps",
+            "suspend",
+            &streamflix.client_id,
+        ])
+        .output()
+        .unwrap();
+    assert!(suspended.status.success(), "{suspended:?}");
+    assert_eq!(
+        app.partner_me(&tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
