@@ -348,7 +348,7 @@ fn main() {
         rows.extend(measured);
 
         if selected("memory") {
-            let memory = memory::measure(&http, streams).await;
+            let memory = memory::measure(&http, streams, duration).await;
             let mib = |bytes: u64| format!("{:.1} MiB RSS", bytes as f64 / (1024.0 * 1024.0));
             rows.push(Row::Figure {
                 what: "memory: idle, separate process".into(),
@@ -360,6 +360,13 @@ fn main() {
                 value: mib(memory.with_streams),
                 goal: "≤ 300 MB (10,000 streams)",
             });
+            let beside = Row::against(
+                memory.sends_beside_streams,
+                &memory.sends_alone,
+                "without the streams",
+                "",
+            );
+            rows.extend([Row::baseline(memory.sends_alone), beside]);
         }
 
         match postgres_url() {

@@ -9,13 +9,79 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::measure::{Measured, drive};
 use crate::target::ok_json;
 
-/// Resident set sizes, in bytes.
+/// Resident set sizes, in bytes, and message sends with and without the streams open.
 pub struct Memory {
     pub idle: u64,
     pub streams: usize,
     pub with_streams: u64,
+    pub sends_alone: Measured,
+    pub sends_beside_streams: Measured,
+}
+
+/// Sends between two other members, 8 connections: what the open streams cost everyone else.
+async fn sends(
+    what: &str,
+    http: &reqwest::Client,
+    url: &str,
+    pair: &(String, i64),
+    duration: Duration,
+) -> Measured {
+    let (http, url, pair) = (http.clone(), url.to_owned(), pair.clone());
+    drive(what, 8, duration, move |_, n| {
+        let (http, url, (token, conversation)) = (http.clone(), url.clone(), pair.clone());
+        async move {
+            let response = http
+                .post(format!(
+                    "{url}/api/v1/conversations/{conversation}/messages"
+                ))
+                .bearer_auth(&token)
+                .json(&json!({ "body": format!("message {n}") }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    })
+    .await
+}
+
+/// Two friends with a conversation: the sender's token and the conversation.
+async fn a_pair(http: &reqwest::Client, url: &str) -> (String, i64) {
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for handle in ["sender", "receiver"] {
+        let created = ok_json(http.post(format!("{url}/api/v1/accounts")).json(
+            &json!({ "handle": handle, "password": "a long enough password", "display_name": handle }),
+        ))
+        .await;
+        ids.push(created["id"].as_i64().unwrap());
+        let session = ok_json(
+            http.post(format!("{url}/api/v1/sessions"))
+                .json(&json!({ "handle": handle, "password": "a long enough password" })),
+        )
+        .await;
+        tokens.push(session["token"].as_str().unwrap().to_owned());
+    }
+    for (from, to) in [(0, "receiver"), (1, "sender")] {
+        let response = http
+            .post(format!("{url}/api/v1/friends/requests"))
+            .bearer_auth(&tokens[from])
+            .json(&json!({ "handle": to }))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success() || response.status() == 409);
+    }
+    let conversation = ok_json(
+        http.post(format!("{url}/api/v1/conversations"))
+            .bearer_auth(&tokens[0])
+            .json(&json!({ "kind": "direct", "member_id": ids[1] })),
+    )
+    .await;
+    (tokens[0].clone(), conversation["id"].as_i64().unwrap())
 }
 
 struct Server {
@@ -76,13 +142,23 @@ impl Server {
     }
 }
 
-/// Idle RSS, then RSS with `streams` open `GET /api/v1/events` streams of one member.
-pub async fn measure(http: &reqwest::Client, streams: usize) -> Memory {
+/// Idle RSS, then RSS with `streams` open `GET /api/v1/events` streams of one member; and
+/// two other members' sends before and while those streams are open.
+pub async fn measure(http: &reqwest::Client, streams: usize, duration: Duration) -> Memory {
     let server = Server::start().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = server.rss();
 
     let url = &server.url;
+    let pair = a_pair(http, url).await;
+    let sends_alone = sends(
+        "baseline: send a message, separate process, 8 connections",
+        http,
+        url,
+        &pair,
+        duration,
+    )
+    .await;
     ok_json(http.post(format!("{url}/api/v1/accounts")).json(
         &json!({ "handle": "listener", "password": "a long enough password", "display_name": "L" }),
     ))
@@ -120,10 +196,15 @@ pub async fn measure(http: &reqwest::Client, streams: usize) -> Memory {
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let with_streams = server.rss();
+    let what =
+        format!("send a message beside {streams} idle streams of another member, 8 connections");
+    let sends_beside_streams = sends(&what, http, url, &pair, duration).await;
     drop(open);
     Memory {
         idle,
         streams,
         with_streams,
+        sends_alone,
+        sends_beside_streams,
     }
 }
