@@ -13,7 +13,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use confidant_core::messaging::LiveEvent;
@@ -59,7 +58,7 @@ pub async fn stream(
         })
         .transpose()?;
     // Subscribe before reading the head, so nothing committed in between is missed.
-    let mut announcements = state.app.live().subscribe();
+    let mut announcements = state.app.live().subscribe(me);
     let mut cursor = match header_id.or(query.last_event_id) {
         Some(id) => id,
         None => state.app.feed_head(me).await?,
@@ -92,12 +91,11 @@ pub async fn stream(
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    received = announcements.recv() => match received {
-                        Ok(advanced) if advanced.member == me && advanced.seq > cursor => break,
-                        Ok(_) => continue,
-                        // Missed announcements: re-read the feed, which is the truth anyway.
-                        Err(RecvError::Lagged(_)) => break,
-                        Err(RecvError::Closed) => return,
+                    changed = announcements.changed() => match changed {
+                        Ok(()) if *announcements.borrow_and_update() > cursor => break,
+                        Ok(()) => continue,
+                        // The bus is gone: the server is stopping.
+                        Err(_) => return,
                     }
                 }
             }
