@@ -69,20 +69,7 @@ async fn send_messages(
     let (http, url, members) = (http.clone(), target.url.clone(), members.clone());
     drive(what, CONNECTIONS, duration, move |connection, n| {
         let (http, url, members) = (http.clone(), url.clone(), members.clone());
-        async move {
-            let member = &members[connection];
-            let response = http
-                .post(format!(
-                    "{url}/api/v1/conversations/{}/messages",
-                    member.conversation
-                ))
-                .bearer_auth(&member.token)
-                .json(&json!({ "body": format!("message {n}") }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
+        async move { target::send_one(&http, &url, &members[connection], n).await }
     })
     .await
 }

@@ -2,6 +2,7 @@
 //! its own. Measured idle after start, then holding open event streams.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -10,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::measure::{Measured, drive};
-use crate::target::ok_json;
+use crate::target::{Member, members, ok_json, send_one};
 
 /// Resident set sizes, in bytes, and message sends with and without the streams open.
 pub struct Memory {
@@ -26,62 +27,15 @@ async fn sends(
     what: &str,
     http: &reqwest::Client,
     url: &str,
-    pair: &(String, i64),
+    sender: &Arc<Member>,
     duration: Duration,
 ) -> Measured {
-    let (http, url, pair) = (http.clone(), url.to_owned(), pair.clone());
+    let (http, url, sender) = (http.clone(), url.to_owned(), sender.clone());
     drive(what, 8, duration, move |_, n| {
-        let (http, url, (token, conversation)) = (http.clone(), url.clone(), pair.clone());
-        async move {
-            let response = http
-                .post(format!(
-                    "{url}/api/v1/conversations/{conversation}/messages"
-                ))
-                .bearer_auth(&token)
-                .json(&json!({ "body": format!("message {n}") }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
+        let (http, url, sender) = (http.clone(), url.clone(), sender.clone());
+        async move { send_one(&http, &url, &sender, n).await }
     })
     .await
-}
-
-/// Two friends with a conversation: the sender's token and the conversation.
-async fn a_pair(http: &reqwest::Client, url: &str) -> (String, i64) {
-    let mut tokens = Vec::new();
-    let mut ids = Vec::new();
-    for handle in ["sender", "receiver"] {
-        let created = ok_json(http.post(format!("{url}/api/v1/accounts")).json(
-            &json!({ "handle": handle, "password": "a long enough password", "display_name": handle }),
-        ))
-        .await;
-        ids.push(created["id"].as_i64().unwrap());
-        let session = ok_json(
-            http.post(format!("{url}/api/v1/sessions"))
-                .json(&json!({ "handle": handle, "password": "a long enough password" })),
-        )
-        .await;
-        tokens.push(session["token"].as_str().unwrap().to_owned());
-    }
-    for (from, to) in [(0, "receiver"), (1, "sender")] {
-        let response = http
-            .post(format!("{url}/api/v1/friends/requests"))
-            .bearer_auth(&tokens[from])
-            .json(&json!({ "handle": to }))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success() || response.status() == 409);
-    }
-    let conversation = ok_json(
-        http.post(format!("{url}/api/v1/conversations"))
-            .bearer_auth(&tokens[0])
-            .json(&json!({ "kind": "direct", "member_id": ids[1] })),
-    )
-    .await;
-    (tokens[0].clone(), conversation["id"].as_i64().unwrap())
 }
 
 struct Server {
@@ -150,12 +104,13 @@ pub async fn measure(http: &reqwest::Client, streams: usize, duration: Duration)
     let idle = server.rss();
 
     let url = &server.url;
-    let pair = a_pair(http, url).await;
+    // Two members of their own, who send to each other.
+    let sender = Arc::new(members(http, url, 2).await.remove(0));
     let sends_alone = sends(
         "baseline: send a message, separate process, 8 connections",
         http,
         url,
-        &pair,
+        &sender,
         duration,
     )
     .await;
@@ -198,7 +153,7 @@ pub async fn measure(http: &reqwest::Client, streams: usize, duration: Duration)
     let with_streams = server.rss();
     let what =
         format!("send a message beside {streams} idle streams of another member, 8 connections");
-    let sends_beside_streams = sends(&what, http, url, &pair, duration).await;
+    let sends_beside_streams = sends(&what, http, url, &sender, duration).await;
     drop(open);
     Memory {
         idle,

@@ -87,50 +87,7 @@ impl Target {
 
     /// `count` members, each a friend of the next, each with a 1:1 conversation with them.
     pub async fn members(&self, http: &reqwest::Client, count: usize) -> Vec<Member> {
-        let url = &self.url;
-        let mut tokens = Vec::new();
-        let mut ids = Vec::new();
-        for n in 0..count {
-            let handle = format!("load{n:04}");
-            let created = ok_json(http.post(format!("{url}/api/v1/accounts")).json(
-                &json!({ "handle": handle, "password": "a long enough password", "display_name": handle }),
-            ))
-            .await;
-            ids.push(created["id"].as_i64().unwrap());
-            let session = ok_json(
-                http.post(format!("{url}/api/v1/sessions"))
-                    .json(&json!({ "handle": handle, "password": "a long enough password" })),
-            )
-            .await;
-            tokens.push(session["token"].as_str().unwrap().to_owned());
-        }
-        let mut members = Vec::new();
-        for n in 0..count {
-            let next = (n + 1) % count;
-            for (from, to) in [(n, next), (next, n)] {
-                let response = http
-                    .post(format!("{url}/api/v1/friends/requests"))
-                    .bearer_auth(&tokens[from])
-                    .json(&json!({ "handle": format!("load{to:04}") }))
-                    .send()
-                    .await
-                    .unwrap();
-                // The second request of a pair may find them friends already.
-                assert!(response.status().is_success() || response.status() == 409);
-            }
-            let conversation = ok_json(
-                http.post(format!("{url}/api/v1/conversations"))
-                    .bearer_auth(&tokens[n])
-                    .json(&json!({ "kind": "direct", "member_id": ids[next] })),
-            )
-            .await;
-            members.push(Member {
-                id: ids[n],
-                token: tokens[n].clone(),
-                conversation: conversation["id"].as_i64().unwrap(),
-            });
-        }
-        members
+        members(http, &self.url, count).await
     }
 
     /// Sends messages until each member's conversation holds at least `messages`.
@@ -264,6 +221,68 @@ fn card_input() -> CardInput {
         variation: "default".into(),
         ..Default::default()
     }
+}
+
+/// `count` members of the server at `url`, each a friend of the next, each with a 1:1 conversation with them.
+pub async fn members(http: &reqwest::Client, url: &str, count: usize) -> Vec<Member> {
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let handle = format!("load{n:04}");
+        let created = ok_json(http.post(format!("{url}/api/v1/accounts")).json(
+            &json!({ "handle": handle, "password": "a long enough password", "display_name": handle }),
+        ))
+        .await;
+        ids.push(created["id"].as_i64().unwrap());
+        let session = ok_json(
+            http.post(format!("{url}/api/v1/sessions"))
+                .json(&json!({ "handle": handle, "password": "a long enough password" })),
+        )
+        .await;
+        tokens.push(session["token"].as_str().unwrap().to_owned());
+    }
+    let mut members = Vec::new();
+    for n in 0..count {
+        let next = (n + 1) % count;
+        for (from, to) in [(n, next), (next, n)] {
+            let response = http
+                .post(format!("{url}/api/v1/friends/requests"))
+                .bearer_auth(&tokens[from])
+                .json(&json!({ "handle": format!("load{to:04}") }))
+                .send()
+                .await
+                .unwrap();
+            // The second request of a pair may find them friends already.
+            assert!(response.status().is_success() || response.status() == 409);
+        }
+        let conversation = ok_json(
+            http.post(format!("{url}/api/v1/conversations"))
+                .bearer_auth(&tokens[n])
+                .json(&json!({ "kind": "direct", "member_id": ids[next] })),
+        )
+        .await;
+        members.push(Member {
+            id: ids[n],
+            token: tokens[n].clone(),
+            conversation: conversation["id"].as_i64().unwrap(),
+        });
+    }
+    members
+}
+
+/// Sends message `n` to the member's conversation; it must be accepted.
+pub async fn send_one(http: &reqwest::Client, url: &str, member: &Member, n: u64) {
+    let response = http
+        .post(format!(
+            "{url}/api/v1/conversations/{}/messages",
+            member.conversation
+        ))
+        .bearer_auth(&member.token)
+        .json(&json!({ "body": format!("message {n}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
 }
 
 /// The card a partner sends, as JSON.
