@@ -39,8 +39,8 @@ pub struct Click<'a> {
 
 impl Confidant {
     /// The card's URL; `NotFound` for an unknown or malformed token, so a tracked link can
-    /// never be made to redirect anywhere else. Counts the click when a person — not a
-    /// preview fetcher, not the sender — follows it and the recipient lets clicks be counted.
+    /// never be made to redirect anywhere else. Counts the click when the recipient, signed
+    /// in, follows it (not a preview fetcher, not anyone else) and lets clicks be counted.
     pub async fn follow_link(&self, click: Click<'_>) -> Result<String, Error> {
         let well_formed = (16..=64).contains(&click.token.len())
             && click
@@ -56,12 +56,15 @@ impl Confidant {
             .await?
             .ok_or(Error::NotFound)?;
         let user_agent = click.user_agent.unwrap_or("").to_ascii_lowercase();
-        let by_person = !click.head
-            && !PREVIEW_FETCHERS.iter().any(|bot| user_agent.contains(bot))
-            && click
-                .viewer
-                .is_none_or(|viewer| Some(viewer) != target.sender);
-        let Some(recipient) = target.recipient.filter(|_| by_person) else {
+        let by_person = !click.head && !PREVIEW_FETCHERS.iter().any(|bot| user_agent.contains(bot));
+        // Only the recipient's own click counts, against the recipient's own cap. A click by
+        // anyone else — the sender, a member the link was forwarded to, someone signed out —
+        // could otherwise move cells under another member's cap, and no bound on what one
+        // person contributes would hold.
+        let Some(recipient) = target
+            .recipient
+            .filter(|recipient| by_person && click.viewer == Some(*recipient))
+        else {
             return Ok(target.url);
         };
         if !self.store.count_clicks(recipient).await? {

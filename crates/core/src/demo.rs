@@ -17,7 +17,7 @@ use crate::oauth::AppRegistration;
 use crate::partner::INTERFACES;
 use crate::reports::CHANNELS;
 use crate::store::{
-    CHANNEL_CONFIDANT, Cell, EngagementImport, ImportedContribution, NewMember, ReportedEvent,
+    CHANNEL_CONFIDANT, CapsInForce, Cell, EngagementImport, ImportedContribution, NewMember, ReportedEvent,
     day_of,
 };
 use crate::{Confidant, Error, MemberId};
@@ -303,7 +303,13 @@ impl Generator<'_> {
             variation: VARIATIONS[variation].to_owned(),
             channel: channel.to_owned(),
         };
-        let mut import = EngagementImport::default();
+        let mut import = EngagementImport {
+            caps: Some(CapsInForce {
+                contribution_cap: u32::try_from(self.cap).unwrap_or(u32::MAX),
+                cells_per_day: u32::try_from(self.cells_per_day).unwrap_or(u32::MAX),
+            }),
+            ..EngagementImport::default()
+        };
         // What the app itself saw, per cell: every send and click, uncapped.
         let mut seen: HashMap<CellKey, (i64, i64)> = HashMap::new();
         for ((member, cell), (sends, clicks)) in &counts {

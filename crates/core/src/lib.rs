@@ -13,6 +13,7 @@ pub mod ids;
 pub mod live;
 pub mod messaging;
 pub mod oauth;
+pub mod pairwise;
 pub mod partner;
 pub mod reports;
 pub mod social;
@@ -64,7 +65,11 @@ pub struct Confidant {
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
     log_signer: Arc<LogSigner>,
+    /// Derives the ids apps see for threads and messages; different for every app.
+    pairwise: Arc<pairwise::PairwiseIds>,
     reports: ReportPolicy,
+    /// Names this process when it takes a lease on a periodic job.
+    node_id: String,
 }
 
 impl Confidant {
@@ -73,10 +78,13 @@ impl Confidant {
         clock: Arc<dyn Clock>,
         live: Arc<dyn LiveBus>,
         log_signer: LogSigner,
+        pairwise: pairwise::PairwiseIds,
         settings: Settings,
     ) -> Result<Self, Error> {
         Ok(Self {
             log_signer: Arc::new(log_signer),
+            pairwise: Arc::new(pairwise),
+            node_id: tokens::random_url_safe(12),
             reports: settings.reports,
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
@@ -109,5 +117,9 @@ impl Confidant {
 
     pub fn oauth_policy(&self) -> &oauth::OAuthPolicy {
         &self.oauth
+    }
+
+    pub fn report_policy(&self) -> &ReportPolicy {
+        &self.reports
     }
 }

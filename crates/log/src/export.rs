@@ -28,8 +28,16 @@ pub struct Export {
     pub checkpoint: String,
     /// `true` if `entries` is the whole log, in order; `false` for a selection with proofs.
     pub complete: bool,
+    /// What the file can prove, in words; set on a selection ([`SELECTION_NOTE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub entries: Vec<ExportedEntry>,
 }
+
+/// The words every selection carries: it proves inclusion, never completeness.
+pub const SELECTION_NOTE: &str = "This file holds a selection of the log. It proves that each \
+     entry in it is in the log at the checkpoint, not that the log holds no other entries of \
+     the kind selected: for that, verify the whole log's export.";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportedEntry {

@@ -82,13 +82,16 @@ pub enum Command {
     },
     /// Release an app's engagement report for a period, or print the release already made
     /// for it (a period is released once; its noise is never drawn again).
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Report {
+        #[command(subcommand)]
+        action: Option<ReportAction>,
         /// The app's client id.
-        #[arg(long)]
-        app: String,
+        #[arg(long, required = true)]
+        app: Option<String>,
         /// First day, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
+        #[arg(long, required = true)]
+        from: Option<String>,
         /// How many days the report covers.
         #[arg(long, default_value_t = 14)]
         days: i64,
@@ -120,6 +123,15 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Let a deployment that has made private (noisy) releases switch to
+    /// `reports.noise = "self_test"`. From then on reports are exact and go to the partners.
+    /// Days that private releases already cover stay private: exact reports of them are
+    /// refused, since they would undo that noise. Without this, such a server refuses to start.
+    AllowSelfTest,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// Verify an exported access log: recompute its Merkle root, check the checkpoint's
     /// signature, and check it only grew since an earlier checkpoint.
@@ -127,10 +139,15 @@ pub enum LogCommand {
         /// The export file (Settings → Access log → Download, or
         /// GET /api/v1/me/access-log/export).
         file: PathBuf,
-        /// The server's public key (`name+id+key`, from /.well-known/confidant-log-key), or
-        /// a file holding it [default: the key written in the export]
+        /// The server's public key (`name+id+key`, from /.well-known/confidant-log-key or
+        /// /apps), or a file holding it. Required: a key taken from the file itself proves
+        /// nothing, since whoever wrote the file chose it.
         #[arg(long)]
         public_key: Option<String>,
+        /// Check against the key written in the export instead of a pinned one; proves only
+        /// that the file is self-consistent, and says so.
+        #[arg(long, conflicts_with = "public_key")]
+        trust_embedded_key: bool,
         /// A checkpoint saved earlier (a file): the log must be consistent with it.
         #[arg(long)]
         previous: Option<PathBuf>,
@@ -169,6 +186,17 @@ pub enum AppsCommand {
         /// Space-separated experiment arms for reports, e.g. "arm_a arm_b".
         #[arg(long, default_value = "")]
         variations: String,
+        /// Where recommendations lead, with {item_id} once, e.g.
+        /// "https://streamflix.example/title/{item_id}". Needed to send cards.
+        #[arg(long)]
+        item_url_template: Option<String>,
+    },
+    /// Change a registered app.
+    Update {
+        client_id: String,
+        /// The new item-URL template ("" removes it: the app can no longer send cards).
+        #[arg(long)]
+        item_url_template: Option<String>,
     },
     /// List every app as JSON.
     List,
@@ -234,9 +262,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 LogCommand::Verify {
                     file,
                     public_key,
+                    trust_embedded_key,
                     previous,
                 },
-        } => return verify_log(&file, public_key.as_deref(), previous.as_deref()),
+        } => {
+            let key = match (public_key, trust_embedded_key) {
+                (Some(key), _) => VerifyKey::Pinned(key),
+                (None, true) => VerifyKey::Embedded,
+                (None, false) => {
+                    return Err(UsageError(
+                        "log verify needs the server's key: pass --public-key KEY (from \
+                         /.well-known/confidant-log-key or the server's /apps page). A key \
+                         taken from the file itself proves nothing; --trust-embedded-key checks \
+                         only that the file is self-consistent."
+                            .into(),
+                    )
+                    .into());
+                }
+            };
+            return verify_log(&file, key, previous.as_deref());
+        }
         _ => {}
     }
     let config = Config::load(cli.global.config.as_deref(), cli.overrides())
@@ -254,6 +299,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Users { command } => users(config, command).await,
             Command::Apps { command } => apps(config, command).await,
             Command::Report {
+                action: Some(ReportAction::AllowSelfTest),
+                ..
+            } => allow_self_test(config).await,
+            Command::Report {
+                action: None,
                 app,
                 from,
                 days,
@@ -262,8 +312,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 self_test,
             } => {
                 let request = ReportCommand {
-                    client_id: app,
-                    from,
+                    client_id: app.unwrap_or_default(),
+                    from: from.unwrap_or_default(),
                     days,
                     format,
                     out,
@@ -315,7 +365,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
         .context("cannot read the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
     let store = startup::open_store(&config).await?;
-    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
     let created = app
         .sign_up(SignUp {
             handle,
@@ -336,7 +386,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
 
 async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
     let store = startup::open_store(&config).await?;
-    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
     let result = match command {
         AppsCommand::Create {
             name,
@@ -349,6 +399,7 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
             report_webhook,
             surfaces,
             variations,
+            item_url_template,
         } => app
             .register_app(AppRegistration {
                 name,
@@ -361,6 +412,7 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
                 report_webhook,
                 surfaces: vec![surfaces],
                 variations: vec![variations],
+                item_url_template,
             })
             .await
             .map(|registered| {
@@ -377,6 +429,16 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
             .apps()
             .await
             .map(|apps| Value::Array(apps.iter().map(app_json).collect())),
+        AppsCommand::Update {
+            client_id,
+            item_url_template,
+        } => match item_url_template {
+            Some(template) => app
+                .set_item_url_template(&client_id, Some(&template))
+                .await
+                .map(|a| app_json(&a)),
+            None => app.app(&client_id).await.map(|a| app_json(&a)),
+        },
         AppsCommand::Approve { client_id } => {
             app.approve_app(&client_id).await.map(|a| app_json(&a))
         }
@@ -405,7 +467,7 @@ async fn report_command(config: Config, command: ReportCommand) -> anyhow::Resul
     let first_day = reports::parse_day(&command.from)
         .with_context(|| format!("--from `{}` is not a YYYY-MM-DD date", command.from))?;
     let store = startup::open_store(&config).await?;
-    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
     // Reading the counts takes a while only on long ranges; the bar is drawn only on a
     // terminal.
     let bar = indicatif::ProgressBar::new(u64::try_from(command.days).unwrap_or(0));
@@ -463,9 +525,22 @@ async fn report_command(config: Config, command: ReportCommand) -> anyhow::Resul
     Ok(())
 }
 
+async fn allow_self_test(config: Config) -> anyhow::Result<()> {
+    let store = startup::open_store(&config).await?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
+    let private = app.allow_exact_reports().await;
+    store.close().await;
+    let private = private.map_err(|e| anyhow::anyhow!("{e}"))?;
+    report(&format!(
+        "self-test reports allowed: with reports.noise = \"self_test\" this deployment now \
+         releases exact counts to partners. Its {private} private releases stay private, and \
+         exact reports of the days they cover are refused."
+    ))
+}
+
 async fn seed_demo(config: Config, seed: DemoSeed) -> anyhow::Result<()> {
     let store = startup::open_store(&config).await?;
-    let app = startup::application(&config, &store, Arc::new(SystemClock))?;
+    let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -517,30 +592,42 @@ fn app_json(app: &App) -> Value {
         "report_webhook": app.report_webhook,
         "surfaces": app.surfaces,
         "variations": app.variations,
+        "item_url_template": app.item_url_template,
     })
 }
 
-fn verify_log(
-    file: &Path,
-    public_key: Option<&str>,
-    previous: Option<&Path>,
-) -> anyhow::Result<()> {
+/// Which key `log verify` checks the checkpoint with.
+enum VerifyKey {
+    /// Given by the user: a key or a file holding one.
+    Pinned(String),
+    /// The one written in the export: explicitly asked for, and warned about.
+    Embedded,
+}
+
+fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::Result<()> {
     let read = |path: &Path| {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
     };
     let export: Export = serde_json::from_str(&read(file)?)
         .with_context(|| format!("{} is not an access-log export", file.display()))?;
-    let public_key = public_key
-        .map(|key| {
+    let public_key = match key {
+        VerifyKey::Pinned(key) => {
             // A key is `name+id+base64`; anything else is taken as a file holding one.
-            let text = if Path::new(key).is_file() {
-                read(Path::new(key))?
+            let text = if Path::new(&key).is_file() {
+                read(Path::new(&key))?
             } else {
-                key.to_owned()
+                key
             };
-            PublicKey::parse(&text).context("invalid --public-key")
-        })
-        .transpose()?;
+            Some(PublicKey::parse(&text).context("invalid --public-key")?)
+        }
+        VerifyKey::Embedded => {
+            eprintln!(
+                "warning: checking with the key written in the file (--trust-embedded-key): this \
+                 shows only that the file is self-consistent, not that the server signed it"
+            );
+            None
+        }
+    };
     let previous = previous.map(read).transpose()?;
     let verified = confidant_log::export::verify(&export, public_key.as_ref(), previous.as_deref())
         .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
@@ -554,18 +641,24 @@ fn verify_log(
         "log: {} (size {})",
         verified.origin, verified.size
     ))?;
+    if !verified.complete {
+        report(&format!(
+            "note: {}",
+            confidant_log::export::SELECTION_NOTE
+        ))?;
+    }
     if let Some(size) = verified.consistent_with {
         report(&format!(
             "consistent with the earlier checkpoint of {size} entries: nothing was changed or removed"
         ))?;
     }
-    if verified.key_from_file {
-        report(
-            "note: checked with the key written in the file; pass --public-key to pin the server's key",
-        )?;
-    }
     Ok(())
 }
+
+/// A command used wrongly: `main` exits with status 2, as for a usage error of the parser.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// What a command prints for its user (not a log line).
 fn report(line: &str) -> anyhow::Result<()> {

@@ -34,8 +34,12 @@ pub struct ReportsConfig {
     pub noise: Mechanism,
     /// Privacy budget (ρ, zero-concentrated DP) one report spends.
     pub rho_per_report: f64,
-    /// Privacy budget an app's reports may spend together in any 365 days.
-    pub rho_per_year: f64,
+    /// ρ all of an app's releases together may spend on any one day of data.
+    pub rho_per_data_day: f64,
+    /// The δ at which ρ is also stated as (ε, δ) on reports and /apps.
+    pub delta: f64,
+    /// Days engagement data is kept; older days are deleted and cannot be reported on.
+    pub retention_days: i64,
     /// The most one member adds to one report cell per day, in sends and in clicks.
     pub contribution_cap: u32,
     /// The most cells of one app one member adds to per day.
@@ -54,7 +58,9 @@ impl Default for ReportsConfig {
         Self {
             noise: policy.privacy.mechanism,
             rho_per_report: policy.privacy.rho_per_report,
-            rho_per_year: policy.privacy.rho_per_year,
+            rho_per_data_day: policy.privacy.rho_per_data_day,
+            delta: policy.privacy.delta,
+            retention_days: policy.privacy.retention_days,
             contribution_cap: policy.privacy.contribution_cap,
             cells_per_member_per_day: policy.privacy.cells_per_day,
             schedule_anchor: reports::format_day(policy.schedule_anchor),
@@ -74,11 +80,23 @@ impl ReportsConfig {
             ));
         }
         let positive = |value: f64| value.is_finite() && value > 0.0;
-        if !positive(self.rho_per_report) || !positive(self.rho_per_year) {
-            return Err("reports.rho_per_report and rho_per_year must be positive".into());
+        if !positive(self.rho_per_report) || !positive(self.rho_per_data_day) {
+            return Err("reports.rho_per_report and rho_per_data_day must be positive".into());
         }
-        if self.rho_per_year < self.rho_per_report {
-            return Err("reports.rho_per_year is less than one report's rho_per_report".into());
+        if self.rho_per_data_day < self.rho_per_report {
+            return Err(
+                "reports.rho_per_data_day is less than one report's rho_per_report: no report \
+                 could ever be released"
+                    .into(),
+            );
+        }
+        if !(self.delta > 0.0 && self.delta < 1e-3) {
+            return Err("reports.delta must be above 0 and below 0.001".into());
+        }
+        if !(15..=3650).contains(&self.retention_days) {
+            return Err(
+                "reports.retention_days must be 15 to 3650: long enough for a 14-day period".into(),
+            );
         }
         if self.contribution_cap == 0 || self.cells_per_member_per_day == 0 {
             return Err(
@@ -309,7 +327,9 @@ impl Config {
                 privacy: PrivacyPolicy {
                     mechanism: self.reports.noise,
                     rho_per_report: self.reports.rho_per_report,
-                    rho_per_year: self.reports.rho_per_year,
+                    rho_per_data_day: self.reports.rho_per_data_day,
+                    delta: self.reports.delta,
+                    retention_days: self.reports.retention_days,
                     contribution_cap: self.reports.contribution_cap.max(1),
                     cells_per_day: self.reports.cells_per_member_per_day.max(1),
                 },

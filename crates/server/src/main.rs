@@ -2,7 +2,18 @@
 
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = confidant_server::cli::Cli::parse();
-    confidant_server::cli::run(cli)
+    match confidant_server::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:?}");
+            // A command used wrongly exits 2, like a usage error the parser catches.
+            if error.is::<confidant_server::cli::UsageError>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
 }

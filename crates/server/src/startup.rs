@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use confidant_core::live::LocalBus;
+use confidant_core::pairwise::PairwiseIds;
+use confidant_core::store::{DeploymentStore, setting};
 use confidant_core::{Clock, Confidant, SystemClock};
 use confidant_log::LogSigner;
 use confidant_store::SqlStore;
@@ -43,7 +45,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
 
 pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
     let store = open_store(config).await?;
-    let app = application(config, &store, clock)?;
+    let app = application(config, &store, clock).await?;
+    app.check_report_mode().await?;
     let state = AppState {
         app,
         web: Arc::new(WebSettings::new(
@@ -66,17 +69,25 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     })
 }
 
-/// The use cases over an open store, with the single-node live bus.
-pub fn application(
+/// The use cases over an open store, with the single-node live bus, the deployment's pinned
+/// access-log key and its pairwise-id secret.
+pub async fn application(
     config: &Config,
     store: &SqlStore,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Confidant> {
+    let signer = pinned_log_signer(config, store).await?;
+    let pairwise = store
+        .init_setting(setting::PAIRWISE_KEY, &PairwiseIds::generate_hex())
+        .await?;
+    let pairwise = PairwiseIds::from_hex(&pairwise)
+        .context("the database's pairwise-id secret is not 64 hex digits")?;
     Ok(Confidant::new(
         Arc::new(store.clone()),
         clock,
         Arc::new(LocalBus::default()),
-        log_signer(config)?,
+        signer,
+        pairwise,
         config.settings(),
     )?)
 }
@@ -88,10 +99,52 @@ pub fn log_key_path(config: &Config) -> PathBuf {
 
 const LOG_KEY_FILE: &str = "access-log.key";
 
-/// The access-log checkpoint signing key, read from the data directory or created there on
-/// first run, readable by its owner only. Keeping it out of the database means a copy or an
-/// edit of the database cannot forge checkpoints. Nodes sharing one database must share this
-/// file too.
+/// The access-log signing key, checked against the one the database pinned.
+///
+/// The first start pins the key's public half in the database. From then on a node whose
+/// key differs — another data dir, a lost file replaced by a fresh one — refuses to start,
+/// since checkpoints under another key would not verify against what members saved. A
+/// missing key file is created only for a database that holds no log yet.
+pub async fn pinned_log_signer(config: &Config, store: &SqlStore) -> anyhow::Result<LogSigner> {
+    let pinned = store.setting(setting::LOG_PUBLIC_KEY).await?;
+    let path = log_key_path(config);
+    if !path.exists() {
+        if let Some(pinned) = &pinned {
+            anyhow::bail!(
+                "the access-log key file {} is missing, and this database's logs are signed by \
+                 {pinned}. Restore the file from a backup (or copy it from another node); \
+                 Confidant will not sign with a new key, since members' saved checkpoints \
+                 would stop verifying.",
+                path.display()
+            );
+        }
+        if store.has_log_entries().await? {
+            anyhow::bail!(
+                "the access-log key file {} is missing, and this database already holds access \
+                 logs signed by another key. Restore the file from a backup.",
+                path.display()
+            );
+        }
+    }
+    let signer = log_signer(config)?;
+    let stored = store
+        .init_setting(setting::LOG_PUBLIC_KEY, signer.public_key())
+        .await?;
+    if stored != signer.public_key() {
+        anyhow::bail!(
+            "the access-log key in {} ({}) is not the one this deployment pinned ({stored}). \
+             Every node must use the same key file: copy it from the first node.",
+            path.display(),
+            signer.public_key()
+        );
+    }
+    Ok(signer)
+}
+
+/// The access-log checkpoint signing key, read from the data directory or created there,
+/// readable by its owner only. Keeping it out of the database means a copy or an edit of the
+/// database cannot forge checkpoints. Nodes sharing one database must share this file too;
+/// [`pinned_log_signer`] holds them to it.
 pub fn log_signer(config: &Config) -> anyhow::Result<LogSigner> {
     let path = log_key_path(config);
     match std::fs::read_to_string(&path) {
@@ -121,9 +174,11 @@ pub fn log_signer(config: &Config) -> anyhow::Result<LogSigner> {
     }
 }
 
-/// A key name from the public URL's host and port, e.g. `confidant.example.org`.
+/// A key name that identifies this deployment: the public URL's host and port, and a random
+/// suffix, e.g. `chat.example.org/k3f9a61c2`. The suffix keeps two installs on the same
+/// default address (every `127.0.0.1:8080`) from naming their logs alike.
 fn key_name(public_url: &str) -> String {
-    url::Url::parse(public_url)
+    let host = url::Url::parse(public_url)
         .ok()
         .and_then(|url| {
             let host = url.host_str()?.to_owned();
@@ -132,7 +187,12 @@ fn key_name(public_url: &str) -> String {
                 None => host,
             })
         })
-        .unwrap_or_else(|| "confidant".to_owned())
+        .unwrap_or_else(|| "confidant".to_owned());
+    let suffix: String = confidant_core::tokens::random_url_safe(8)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { 'x' })
+        .collect();
+    format!("{host}/k{suffix}")
 }
 
 /// Opens and migrates the configured database.
@@ -244,7 +304,8 @@ async fn release_reports_periodically(app: Confidant, every: Duration, cancel: C
     }
 }
 
-/// Hourly: drops expired sessions, OAuth codes and tokens, and thread grants.
+/// Hourly, and once at start: drops expired sessions, OAuth codes and tokens, and thread
+/// grants, and engagement data that is no longer needed (on one node at a time).
 async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -265,6 +326,15 @@ async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "removed expired OAuth codes and tokens"),
                     Err(error) => tracing::warn!(%error, "could not remove expired OAuth rows"),
+                }
+                match app.purge_engagement().await {
+                    Ok(Some(purged)) if purged != Default::default() => tracing::info!(
+                        member_rows = purged.member_rows,
+                        expired_rows = purged.expired_rows,
+                        "forgot who contributed on days that are over, and engagement past retention"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "could not purge engagement data"),
                 }
             }
         }

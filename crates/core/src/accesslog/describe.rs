@@ -14,6 +14,9 @@ pub struct DescribedEntry {
     pub entry: Entry,
     pub app_name: String,
     pub text: String,
+    /// How many accesses of that app, action and day this entry stands for: more than one
+    /// for an entry about you that repeats of the same kind were folded into.
+    pub count: u64,
 }
 
 impl Confidant {
@@ -49,6 +52,8 @@ impl Confidant {
                 }
             }
         }
+        let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
+        let tallies: HashMap<u64, u64> = self.store.log_tallies(me, &seqs).await?.into_iter().collect();
         Ok(entries
             .into_iter()
             .map(|entry| {
@@ -56,6 +61,7 @@ impl Confidant {
                 let names: Vec<&str> = entry.objects.iter().map(|o| objects[o].as_str()).collect();
                 let text = sentence(&entry, &app_name, &names);
                 DescribedEntry {
+                    count: tallies.get(&entry.seq).copied().unwrap_or(1),
                     entry,
                     app_name,
                     text,
@@ -81,6 +87,8 @@ impl Confidant {
                     None => format!("#{id}, which you are not in"),
                 }
             }
+            ("messages", Some(count)) if count == 1 => "1 of your messages".to_owned(),
+            ("messages", Some(count)) => format!("{count} of your messages"),
             _ => object.to_owned(),
         })
     }
@@ -89,6 +97,7 @@ impl Confidant {
 fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
     let action = Action::parse(&entry.action);
     let scope = entry.scope.as_deref().unwrap_or("");
+    let names_list = names;
     let names = join(names);
     match entry.outcome {
         Outcome::Allowed => match action {
@@ -119,6 +128,19 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
             Some(Action::ConsentExpire) => {
                 format!("{app} lost its access: it went unused for too long")
             }
+            // Entries about you, made when the app reached you through someone else.
+            Some(Action::FriendListed) => {
+                format!("{app} was shown your name when {names} listed their friends")
+            }
+            Some(Action::ThreadMessagesRead) => match names_of(entry, names_list) {
+                (Some(thread), Some(sharer), Some(messages)) => format!(
+                    "{app} read {messages} in thread {thread}, which {sharer} shared with it"
+                ),
+                _ => format!("{app} read a thread you are in that someone shared with it"),
+            },
+            Some(Action::MessageReceived) => {
+                format!("{app} sent you a message from {names}")
+            }
             None => format!("{app}: {}", entry.action),
         },
         Outcome::Denied => {
@@ -138,6 +160,9 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
                 Some(Action::ConsentRevoke) => "disconnecting".to_owned(),
                 Some(Action::ShareDialog) => "sharing".to_owned(),
                 Some(Action::ConsentExpire) => "expiring".to_owned(),
+                Some(Action::FriendListed) => "your name".to_owned(),
+                Some(Action::ThreadMessagesRead) => "your messages".to_owned(),
+                Some(Action::MessageReceived) => "sending you a message".to_owned(),
                 None => entry.action.clone(),
             };
             let reason = match entry.reason.as_deref() {
@@ -147,6 +172,22 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
             format!("{app} was refused {what}: {reason}")
         }
     }
+}
+
+/// The thread, the member who shared it and the message count of a thread-read entry about
+/// a co-member, by the kinds of its objects.
+fn names_of<'a>(
+    entry: &Entry,
+    names: &[&'a str],
+) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
+    let named = |kind: &str| {
+        entry
+            .objects
+            .iter()
+            .position(|o| o.starts_with(kind))
+            .and_then(|i| names.get(i).copied())
+    };
+    (named("conversation:"), named("member:"), named("messages:"))
 }
 
 /// "Ann", "Ann and Bob", "Ann, Bob and Cy".

@@ -38,10 +38,16 @@ pub enum Action {
     ConsentRevoke,
     ShareDialog,
     ConsentExpire,
+    /// Logged for a friend whom a member's friends listing showed to the app.
+    FriendListed,
+    /// Logged for a co-member whose messages the app read in a thread someone else shared.
+    ThreadMessagesRead,
+    /// Logged for the recipient of a message an app sent on a member's behalf.
+    MessageReceived,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 16] = [
         Action::ProfileRead,
         Action::FriendsList,
         Action::MessageSend,
@@ -55,6 +61,9 @@ impl Action {
         Action::ConsentRevoke,
         Action::ShareDialog,
         Action::ConsentExpire,
+        Action::FriendListed,
+        Action::ThreadMessagesRead,
+        Action::MessageReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +81,9 @@ impl Action {
             Action::ConsentRevoke => "consent.revoke",
             Action::ShareDialog => "share.dialog",
             Action::ConsentExpire => "consent.expire",
+            Action::FriendListed => "friend.listed",
+            Action::ThreadMessagesRead => "thread.messages_read",
+            Action::MessageReceived => "message.received",
         }
     }
 
@@ -347,6 +359,9 @@ impl Confidant {
             origin,
             public_key: self.log_public_key().to_owned(),
             complete: app.is_none(),
+            note: app
+                .is_some()
+                .then(|| confidant_log::export::SELECTION_NOTE.to_owned()),
             entries: exported,
         })
     }

@@ -4,6 +4,7 @@
 use url::Url;
 
 use super::{RedirectUri, Scopes};
+use crate::partner::ItemUrlTemplate;
 use crate::store::{App, AppStatus};
 use crate::tokens::{self, MintedToken};
 use crate::{Confidant, Error, StoreError};
@@ -26,6 +27,8 @@ pub struct AppRegistration {
     pub report_webhook: Option<String>,
     pub surfaces: Vec<String>,
     pub variations: Vec<String>,
+    /// Where its recommendations lead, with `{item_id}`; see [`ItemUrlTemplate`].
+    pub item_url_template: Option<String>,
 }
 
 /// A registered app and, for confidential clients, its secret, which is shown only now.
@@ -91,6 +94,7 @@ impl Confidant {
         }
         let secret = (!form.public).then(|| tokens::mint("cfd_cs_"));
         let report_webhook = web_url("report_webhook", form.report_webhook)?;
+        let item_url_template = item_url_template(form.item_url_template.as_deref())?;
         let app = App {
             client_id: format!("cfd_app_{}", tokens::random_url_safe(12)),
             name: name.to_owned(),
@@ -107,6 +111,7 @@ impl Confidant {
             scopes,
             surfaces,
             variations,
+            item_url_template,
             status: AppStatus::Pending,
             created_at: self.clock.now(),
         };
@@ -148,6 +153,25 @@ impl Confidant {
         self.set_app_status(client_id, AppStatus::Suspended).await
     }
 
+    /// Sets (or, with `None` or an empty text, removes) the app's item-URL template. Cards
+    /// sent from then on link to its expansions; an app without one cannot send cards.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_item_url_template(
+        &self,
+        client_id: &str,
+        template: Option<&str>,
+    ) -> Result<App, Error> {
+        let template = item_url_template(template)?;
+        self.store
+            .set_item_url_template(client_id, template.as_deref())
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound => Error::NotFound,
+                other => other.into(),
+            })?;
+        self.app(client_id).await
+    }
+
     async fn set_app_status(&self, client_id: &str, status: AppStatus) -> Result<App, Error> {
         self.store
             .set_app_status(client_id, status)
@@ -159,6 +183,15 @@ impl Confidant {
         tracing::info!(client_id, status = status.as_str(), "app status changed");
         self.app(client_id).await
     }
+}
+
+/// A checked item-URL template, or none for an empty value.
+fn item_url_template(value: Option<&str>) -> Result<Option<String>, Error> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| ItemUrlTemplate::parse("item_url_template", v).map(|t| t.as_str().to_owned()))
+        .transpose()
 }
 
 /// An optional http(s) URL shown to members or called by the server.

@@ -1,7 +1,7 @@
 //! `GET /partner/v1/friends`: the member's friends who also connected this app, under their
 //! pseudonyms for it. Friends who did not connect it do not exist for the app.
 
-use super::{PartnerError, PartnerRequest};
+use super::{PartnerError, PartnerRequest, about_other};
 use crate::Confidant;
 use crate::accesslog::Action;
 
@@ -56,7 +56,14 @@ impl Confidant {
             .iter()
             .map(|(_, friend)| format!("member:{}", friend.id.0))
             .collect();
-        self.log_partner_read(&access, draft.allowed().with_objects(objects))
+        let entry = draft.allowed().with_objects(objects);
+        // Each friend listed learns it from their own log.
+        let lister = vec![format!("member:{}", access.member.id.0)];
+        let about_friends = page
+            .iter()
+            .map(|(_, friend)| about_other(&entry, friend.id, Action::FriendListed, lister.clone()))
+            .collect();
+        self.log_partner_read_about(&access, entry, about_friends)
             .await?;
         Ok(PartnerFriends {
             friends: page

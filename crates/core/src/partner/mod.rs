@@ -7,10 +7,14 @@
 
 mod controls;
 mod friends;
+mod item_url;
+mod promises;
 mod send;
 mod share;
 mod threads;
 
+pub use item_url::{ITEM_ID_PLACEHOLDER, ItemUrlTemplate};
+pub use promises::app_limits;
 pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
 pub use send::{CardInput, INTERFACES, MAX_RECIPIENTS, MAX_TEXT_BYTES, PartnerSend, SendInput};
 pub use share::{ShareDialog, ShareParams};
@@ -72,6 +76,22 @@ pub struct PartnerProfile {
     /// The member's pairwise pseudonym for this app.
     pub id: String,
     pub display_name: String,
+}
+
+/// The entry to log for `member`, another member whom the access described by `entry`
+/// reached, about `objects`.
+pub(crate) fn about_other(
+    entry: &NewLogEntry,
+    member: MemberId,
+    action: Action,
+    objects: Vec<String>,
+) -> NewLogEntry {
+    NewLogEntry {
+        member_id: member,
+        action,
+        objects,
+        ..entry.clone()
+    }
 }
 
 impl Action {
@@ -170,14 +190,47 @@ impl Confidant {
         ))
     }
 
+    /// The app a partner request's token belongs to, live or revoked early, without
+    /// deciding anything yet: ids in the request are that app's pairwise ids.
+    pub(crate) async fn partner_client_of(
+        &self,
+        request: &PartnerRequest,
+    ) -> Result<Option<String>, Error> {
+        let Some(token) = request.token.as_deref() else {
+            return Ok(None);
+        };
+        let hash = tokens::hash(token);
+        if let Some(record) = self.store.token(&hash).await? {
+            return Ok(Some(record.grant.client_id));
+        }
+        Ok(self
+            .store
+            .revoked_token(&hash)
+            .await?
+            .map(|revoked| revoked.client_id))
+    }
+
     /// Logs an allowed read before its data is released, and marks the grant used.
     pub(crate) async fn log_partner_read(
         &self,
         access: &PartnerAccess,
         entry: NewLogEntry,
     ) -> Result<(), Error> {
+        self.log_partner_read_about(access, entry, Vec::new()).await
+    }
+
+    /// As [`Confidant::log_partner_read`], and logs the read in the log of every other
+    /// member whose data it releases too (`about_others`), in the same transaction.
+    pub(crate) async fn log_partner_read_about(
+        &self,
+        access: &PartnerAccess,
+        entry: NewLogEntry,
+        about_others: Vec<NewLogEntry>,
+    ) -> Result<(), Error> {
         let touch = stale(access.grant.last_used_at, entry.at).then_some(access.grant.id);
-        self.store.append_log(entry, touch).await?;
+        self.store
+            .append_log_about(entry, about_others, touch)
+            .await?;
         Ok(())
     }
 

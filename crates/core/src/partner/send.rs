@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{PartnerError, PartnerRequest};
+use super::{ItemUrlTemplate, PartnerError, PartnerRequest, about_other};
 use crate::accesslog::{Action, Denial};
 use crate::store::{
     App, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
@@ -33,7 +33,9 @@ pub struct SendInput {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CardInput {
     pub title: String,
-    pub url: String,
+    /// Optional: Confidant builds it from the app's item-URL template. If given, it must be
+    /// exactly that expansion.
+    pub url: Option<String>,
     pub image_url: Option<String>,
     pub description: Option<String>,
     pub item_id: String,
@@ -206,6 +208,17 @@ impl Confidant {
                 cells_per_day: self.reports.privacy.cells_per_day,
             })
             .collect();
+        let log = log.with_objects(objects);
+        let from_sender = vec![
+            format!("member:{}", delivery.sender.0),
+        ];
+        let about_recipients = delivery
+            .to
+            .iter()
+            .map(|recipient| {
+                about_other(&log, *recipient, Action::MessageReceived, from_sender.clone())
+            })
+            .collect();
         let send = NewPartnerSend {
             client_id: delivery.app.client_id.clone(),
             member_id: delivery.sender,
@@ -214,12 +227,10 @@ impl Confidant {
             created_at: delivery.at,
             messages,
             contributions,
+            about_recipients,
         };
         Ok(
-            match self
-                .store
-                .send_partner_messages(send, log.with_objects(objects))
-                .await?
+            match self.store.send_partner_messages(send, log).await?
             {
                 SendOutcome::Sent {
                     record, advanced, ..
@@ -342,7 +353,15 @@ pub(super) fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCa
             format!("a title has 1 to {MAX_TITLE_CHARS} characters"),
         ));
     }
-    let url = web_url("card.url", &card.url)?;
+    let item_id = card.item_id.trim();
+    if item_id.is_empty() || item_id.len() > MAX_TITLE_CHARS {
+        return Err(Error::invalid(
+            "card.item_id",
+            "invalid_card",
+            "item_id is the app's own id for the item, 1 to 200 characters",
+        ));
+    }
+    let url = card_url(card, item_id, app)?;
     let image_url = card
         .image_url
         .as_deref()
@@ -357,14 +376,6 @@ pub(super) fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCa
             "card.description",
             "invalid_card",
             format!("a description has at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    let item_id = card.item_id.trim();
-    if item_id.is_empty() || item_id.len() > MAX_TITLE_CHARS {
-        return Err(Error::invalid(
-            "card.item_id",
-            "invalid_card",
-            "item_id is the app's own id for the item, 1 to 200 characters",
         ));
     }
     if !INTERFACES.contains(&card.interface.as_str()) {
@@ -405,6 +416,34 @@ pub(super) fn check_card(card: &CardInput, app: &App) -> Result<RecommendationCa
         variation: card.variation.clone(),
         token: String::new(),
     })
+}
+
+/// The card's link: the app's item-URL template expanded for the item, the same for every
+/// recipient. A `url` the app sends along must be exactly that; anything else would be a way
+/// to give each recipient a link of their own.
+fn card_url(card: &CardInput, item_id: &str, app: &App) -> Result<String, Error> {
+    let Some(template) = app.item_url_template.as_deref() else {
+        return Err(Error::invalid(
+            "card.url",
+            "no_item_url_template",
+            "this app has no item-URL template registered, so it cannot send cards; its \
+             operator sets one with `confidant apps update --item-url-template`",
+        ));
+    };
+    let template = ItemUrlTemplate::parse("card.url", template)?;
+    let url = template.expand(item_id);
+    match card.url.as_deref().map(str::trim) {
+        None | Some("") => Ok(url),
+        Some(given) if web_url("card.url", given)? == url => Ok(url),
+        Some(_) => Err(Error::invalid(
+            "card.url",
+            "card_url_mismatch",
+            format!(
+                "a card's url is built from the app's item-URL template: for this item_id it \
+                 is {url}; send that or leave url out"
+            ),
+        )),
+    }
 }
 
 /// An absolute http(s) URL, which is all a card may link to.

@@ -3,10 +3,12 @@
 //! the thread grant expires. Anything else is "not found", whether or not it exists, and the
 //! attempt is recorded in the member's log.
 
-use super::{PartnerError, PartnerRequest};
+use std::collections::BTreeMap;
+
+use super::{PartnerError, PartnerRequest, about_other};
 use crate::accesslog::{Action, Denial};
 use crate::store::{ConversationKind, ThreadGrant};
-use crate::{Confidant, ConversationId, MessageId, Timestamp};
+use crate::{Confidant, Error, MemberId, Timestamp};
 
 /// Most messages per page.
 pub const MAX_THREAD_PAGE: i64 = 100;
@@ -14,7 +16,8 @@ pub const MAX_THREAD_PAGE: i64 = 100;
 /// A conversation the member shared with the app.
 #[derive(Debug, Clone)]
 pub struct SharedThread {
-    pub id: ConversationId,
+    /// The thread's id for this app alone ([`crate::pairwise`]).
+    pub id: String,
     pub kind: ConversationKind,
     pub title: String,
     /// When the member shared it.
@@ -28,7 +31,8 @@ pub struct SharedThread {
 /// A message of a shared thread, as the app sees it: no member ids, only names.
 #[derive(Debug, Clone)]
 pub struct ThreadMessage {
-    pub id: MessageId,
+    /// The message's id for this app alone.
+    pub id: String,
     pub sent_at: Timestamp,
     /// The sender's display name (`None` once they deleted their account).
     pub from: Option<String>,
@@ -48,25 +52,31 @@ impl Confidant {
             .partner_authorize(request, Action::ThreadsList, Vec::new())
             .await?;
         let me = access.member.id;
-        let mut threads = Vec::new();
+        let mut shared = Vec::new();
         for grant in self.live_threads(access.grant.id, draft.0.at).await? {
             if let Some(conversation) = self.store.conversation(grant.conversation_id, me).await? {
-                threads.push(SharedThread {
-                    id: grant.conversation_id,
-                    kind: conversation.kind,
-                    title: conversation.display_title(),
-                    shared_at: grant.granted_at,
-                    readable_from: grant.readable_from,
-                    expires_at: grant.expires_at,
-                });
+                shared.push((grant, conversation));
             }
         }
-        let objects = threads
+        let objects = shared
             .iter()
-            .map(|thread| format!("conversation:{}", thread.id.0))
+            .map(|(grant, _)| format!("conversation:{}", grant.conversation_id.0))
             .collect();
         self.log_partner_read(&access, draft.allowed().with_objects(objects))
             .await?;
+        let threads = shared
+            .into_iter()
+            .map(|(grant, conversation)| SharedThread {
+                id: self
+                    .pairwise
+                    .thread(&access.client_id, grant.conversation_id),
+                kind: conversation.kind,
+                title: conversation.display_title(),
+                shared_at: grant.granted_at,
+                readable_from: grant.readable_from,
+                expires_at: grant.expires_at,
+            })
+            .collect();
         Ok(threads)
     }
 
@@ -75,16 +85,47 @@ impl Confidant {
     pub async fn partner_thread_messages(
         &self,
         request: &PartnerRequest,
-        id: ConversationId,
-        before: Option<MessageId>,
+        thread_id: &str,
+        before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ThreadMessage>, PartnerError> {
-        let thread = vec![format!("conversation:{}", id.0)];
+        // The ids are the app's own: which thread, if any, is known only once the token
+        // says which app is asking.
+        let client_id = self.partner_client_of(request).await?;
+        let named = client_id
+            .as_deref()
+            .and_then(|client_id| self.pairwise.parse_thread(client_id, thread_id));
+        let objects = named
+            .map(|id| vec![format!("conversation:{}", id.0)])
+            .unwrap_or_default();
         let (access, draft) = self
-            .partner_authorize(request, Action::ThreadRead, thread)
+            .partner_authorize(request, Action::ThreadRead, objects)
             .await?;
         let me = access.member.id;
         let now = draft.0.at;
+        let before = match before {
+            None => None,
+            Some(cursor) => match self.pairwise.parse_message(&access.client_id, cursor) {
+                Some(message) => Some(message),
+                None => {
+                    self.store
+                        .append_log(draft.denied(Denial::InvalidRequest), None)
+                        .await?;
+                    return Err(Error::invalid(
+                        "before",
+                        "invalid_cursor",
+                        "before is the id of a message this thread returned",
+                    )
+                    .into());
+                }
+            },
+        };
+        let Some(id) = named else {
+            self.store
+                .append_log(draft.denied(Denial::NotGranted), None)
+                .await?;
+            return Err(PartnerError::NotFound);
+        };
         let shared: Option<ThreadGrant> = self
             .live_threads(access.grant.id, now)
             .await?
@@ -97,14 +138,40 @@ impl Confidant {
                 .await?;
             return Err(PartnerError::NotFound);
         };
-        self.log_partner_read(&access, draft.allowed()).await?;
         let limit = limit.clamp(1, MAX_THREAD_PAGE);
-        let messages = self.store.messages(id, before, limit).await?;
-        Ok(messages
+        let messages: Vec<_> = self
+            .store
+            .messages(id, before, limit)
+            .await?
             .into_iter()
             .take_while(|message| message.created_at >= shared.readable_from)
+            .collect();
+        // Every co-member whose messages this page holds finds the read in their own log,
+        // with the thread, who shared it, and how many of their messages it returned.
+        let mut theirs: BTreeMap<MemberId, usize> = BTreeMap::new();
+        for sender in messages.iter().filter_map(|m| m.sender.as_ref()) {
+            if sender.id != me {
+                *theirs.entry(sender.id).or_default() += 1;
+            }
+        }
+        let entry = draft.allowed();
+        let about_senders = theirs
+            .into_iter()
+            .map(|(member, count)| {
+                let objects = vec![
+                    format!("conversation:{}", id.0),
+                    format!("member:{}", me.0),
+                    format!("messages:{count}"),
+                ];
+                about_other(&entry, member, Action::ThreadMessagesRead, objects)
+            })
+            .collect();
+        self.log_partner_read_about(&access, entry, about_senders)
+            .await?;
+        Ok(messages
+            .into_iter()
             .map(|message| ThreadMessage {
-                id: message.id,
+                id: self.pairwise.message(&access.client_id, message.id),
                 sent_at: message.created_at,
                 from_member: message.sender.as_ref().is_some_and(|s| s.id == me),
                 from: message.sender.map(|sender| sender.display_name),

@@ -8,6 +8,7 @@ use time::macros::format_description;
 mod events;
 pub mod privacy;
 mod release;
+mod retention;
 mod schedule;
 mod table;
 

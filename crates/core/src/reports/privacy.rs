@@ -19,6 +19,7 @@ use opendp::metrics::{L1Distance, L2Distance};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::store::CapsInForce;
 
 /// Which noise a report's measured counts get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +58,14 @@ pub struct PrivacyPolicy {
     pub mechanism: Mechanism,
     /// ρ (zCDP) one report spends.
     pub rho_per_report: f64,
-    /// ρ an app's reports may spend in any 365 days together.
-    pub rho_per_year: f64,
+    /// ρ all of an app's releases together may spend on any one day of data. A release
+    /// spends its ρ on every day it covers, so releasing a day again — overlapping periods,
+    /// hand-made reruns — draws on the same day's budget and is refused once it is spent.
+    pub rho_per_data_day: f64,
+    /// The δ that ρ is converted to (ε, δ)-DP at, for people who read ε.
+    pub delta: f64,
+    /// Days engagement data is kept; older days are deleted and cannot be released.
+    pub retention_days: i64,
     /// The most one member adds to one cell per day, in sends and in clicks.
     pub contribution_cap: u32,
     /// The most cells of one app one member adds to per day.
@@ -70,12 +77,34 @@ impl Default for PrivacyPolicy {
         Self {
             mechanism: Mechanism::DiscreteGaussian,
             rho_per_report: 0.5,
-            // 26 biweekly reports a year, plus a little for reruns an operator asks for.
-            rho_per_year: 15.0,
+            // One scheduled release per day of data.
+            rho_per_data_day: 0.5,
+            delta: 1e-6,
+            retention_days: 400,
             contribution_cap: 3,
             cells_per_day: 4,
         }
     }
+}
+
+impl PrivacyPolicy {
+    /// The same policy with the contribution bounds that counts were actually taken under.
+    pub fn with_caps(self, caps: CapsInForce) -> Self {
+        Self {
+            contribution_cap: caps.contribution_cap,
+            cells_per_day: caps.cells_per_day,
+            ..self
+        }
+    }
+}
+
+/// The ε of (ε, δ)-DP that ρ-zCDP implies: ε = ρ + 2√(ρ · ln(1/δ)) (Bun and Steinke 2016,
+/// Proposition 1.3). Not tight, but standard and easy to check by hand.
+pub fn epsilon(rho: f64, delta: f64) -> f64 {
+    if rho <= 0.0 {
+        return 0.0;
+    }
+    rho + 2.0 * (rho * (1.0 / delta).ln()).sqrt()
 }
 
 /// Two-sided probability that noise alone moves a count past the discrepancy threshold.
@@ -93,6 +122,11 @@ pub struct NoiseParameters {
     pub rho: f64,
     pub contribution_cap: u32,
     pub cells_per_day: u32,
+    /// The δ and ε this release's ρ gives as (ε, δ)-DP; see [`epsilon`].
+    #[serde(default)]
+    pub delta: f64,
+    #[serde(default)]
+    pub epsilon: f64,
     /// A released count farther than this from the partner's own figure is flagged: noise
     /// alone gets that far with probability [`FLAG_FALSE_ALARM`].
     pub flag_threshold: f64,
@@ -141,6 +175,8 @@ pub fn calibrate(policy: &PrivacyPolicy, days: i64) -> Result<NoiseParameters, E
         rho,
         contribution_cap: policy.contribution_cap,
         cells_per_day: policy.cells_per_day,
+        delta: policy.delta,
+        epsilon: epsilon(rho, policy.delta),
         flag_threshold,
     })
 }
@@ -222,6 +258,25 @@ mod tests {
         let expected = noise.scale * noise.scale;
         assert!((var / expected - 1.0).abs() < 0.1, "{var} vs {expected}");
         assert!(drawn.iter().any(|x| *x != 100));
+    }
+
+    #[test]
+    fn rho_converts_to_epsilon_delta() {
+        assert_eq!(epsilon(0.0, 1e-6), 0.0);
+        // 0.5 + 2·√(0.5 · ln 10⁶) = 5.757…
+        assert!((epsilon(0.5, 1e-6) - 5.7567).abs() < 1e-3);
+        // Noise calibrated to higher caps is wider for the same ρ.
+        let low = calibrate(&PrivacyPolicy::default(), 14).unwrap();
+        let high = calibrate(
+            &PrivacyPolicy::default().with_caps(CapsInForce {
+                contribution_cap: 6,
+                cells_per_day: 4,
+            }),
+            14,
+        )
+        .unwrap();
+        assert!((high.scale / low.scale - 2.0).abs() < 1e-6);
+        assert_eq!(high.contribution_cap, 6);
     }
 
     #[test]

@@ -132,6 +132,18 @@ pub trait AccessLogStore: Send + Sync {
     /// read, a refusal) — and, if `touch_grant` is given, marks that grant used at the same
     /// time. The entry is committed before the caller releases any data.
     async fn append_log(&self, entry: NewLogEntry, touch_grant: Option<i64>) -> StoreResult<Entry>;
+    /// As [`AccessLogStore::append_log`], and in the same transaction an entry in the log of
+    /// each other member the access touches (`about_others`). Those are coalesced: the first
+    /// per member, app, action and day is appended, and later ones add to its tally.
+    async fn append_log_about(
+        &self,
+        entry: NewLogEntry,
+        about_others: Vec<NewLogEntry>,
+        touch_grant: Option<i64>,
+    ) -> StoreResult<Entry>;
+    /// How many accesses each of these entries stands for, where more than one was folded
+    /// into it: `(seq, count)`.
+    async fn log_tallies(&self, member: MemberId, seqs: &[u64]) -> StoreResult<Vec<(u64, u64)>>;
     async fn log_head(&self, member: MemberId) -> StoreResult<LogHead>;
     /// The stored tree hashes at these indexes, in the same order; `Corrupt` if one is missing.
     async fn log_hashes(&self, member: MemberId, indexes: &[u64]) -> StoreResult<Vec<Hash>>;

@@ -96,6 +96,24 @@ pub struct ImportedContribution {
 pub struct EngagementImport {
     pub contributions: Vec<ImportedContribution>,
     pub reported: Vec<ReportedEvent>,
+    /// The caps the importer applied, recorded for every day it adds counts to.
+    pub caps: Option<CapsInForce>,
+}
+
+/// The contribution bounds that were in force: what a release must calibrate its noise to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapsInForce {
+    pub contribution_cap: u32,
+    pub cells_per_day: u32,
+}
+
+/// What a purge of engagement data removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngagementPurge {
+    /// Per-member rows (contributions and cells touched) of days that are over.
+    pub member_rows: u64,
+    /// Daily cells, partner-reported counts and recorded caps past retention.
+    pub expired_rows: u64,
 }
 
 #[async_trait]
@@ -109,7 +127,8 @@ pub trait EngagementStore: Send + Sync {
     ) -> StoreResult<u64>;
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>>;
     /// Counts the contribution in its own transaction; returns whether it counted (the
-    /// member was under the cap).
+    /// member was under the cap). Records the contribution's caps as in force for its app
+    /// and day (the largest, if they changed during the day).
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool>;
     /// What the app reported itself, summed per cell, from `first_day` to `last_day`.
     async fn reported_engagement(
@@ -118,14 +137,26 @@ pub trait EngagementStore: Send + Sync {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Vec<CellCounts>>;
-    /// Adds the import in one transaction: the contributions, each member's cells per day,
-    /// the daily cells they sum to, and the reported counts. Fails, changing nothing, if a
+    /// Adds the import in one transaction: the daily cells the contributions sum to, the
+    /// caps they were taken under, the reported counts, and — for days not yet over at
+    /// `received_at` — the contributions and each member's cells per day. Fails, changing nothing, if a
     /// contribution's member, cell and day already has counts.
     async fn import_engagement(
         &self,
         import: &EngagementImport,
         received_at: Timestamp,
     ) -> StoreResult<()>;
+    /// The largest caps recorded for the app's days from `first_day` to `last_day`;
+    /// `None` if nothing was counted then.
+    async fn caps_in_force(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Option<CapsInForce>>;
+    /// Deletes every per-member row of days before `today` — they exist only to enforce
+    /// the caps while a day runs — and all engagement data of days before `keep_from`.
+    async fn purge_engagement(&self, today: i64, keep_from: i64) -> StoreResult<EngagementPurge>;
     /// The app's non-empty cells from `first_day` to `last_day`, inclusive.
     async fn engagement(
         &self,

@@ -5,6 +5,7 @@
 //! [`FeedAdvanced`] announcements to publish once the transaction has committed.
 
 mod accesslog;
+mod deployment;
 mod engagement;
 mod oauth;
 mod partner;
@@ -12,8 +13,10 @@ mod reports;
 mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
+pub use deployment::{DeploymentStore, setting};
 pub use engagement::{
-    CHANNEL_CONFIDANT, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementImport,
+    CHANNEL_CONFIDANT, CapsInForce, CardTarget, Cell, CellCounts, Contribution, Counter,
+    EngagementImport, EngagementPurge,
     EngagementStore, ImportedContribution, ReportedEvent, day_of,
 };
 pub use oauth::{
@@ -386,6 +389,7 @@ pub trait Store:
     + WebhookStore
     + EngagementStore
     + ReportStore
+    + DeploymentStore
     + Send
     + Sync
     + 'static
@@ -402,6 +406,7 @@ impl<T> Store for T where
         + WebhookStore
         + EngagementStore
         + ReportStore
+        + DeploymentStore
         + Send
         + Sync
         + 'static

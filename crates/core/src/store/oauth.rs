@@ -57,6 +57,10 @@ pub struct App {
     /// Report dimensions the app declared: initiation surfaces and experiment arms.
     pub surfaces: Vec<String>,
     pub variations: Vec<String>,
+    /// Where a recommendation of an item leads: an http(s) URL with one `{item_id}`.
+    /// Confidant builds every card's link from it, so all recipients of an item get the
+    /// same URL. Without one, the app cannot send cards.
+    pub item_url_template: Option<String>,
     pub status: AppStatus,
     pub created_at: Timestamp,
 }
@@ -205,6 +209,12 @@ pub trait OAuthStore: Send + Sync {
     /// Sets the status; suspending also deletes every token and unredeemed code of the app
     /// in the same transaction. `NotFound` if there is no such app.
     async fn set_app_status(&self, client_id: &str, status: AppStatus) -> StoreResult<()>;
+    /// `NotFound` if there is no such app.
+    async fn set_item_url_template(
+        &self,
+        client_id: &str,
+        template: Option<&str>,
+    ) -> StoreResult<()>;
 
     async fn grant(&self, member: MemberId, client_id: &str) -> StoreResult<Option<Grant>>;
     /// Creates or renews the member's grant to the app with these scopes, and adds (or

@@ -56,6 +56,8 @@ pub struct NewPartnerSend {
     pub messages: Vec<PartnerMessage>,
     /// The sends to count in the app's report, in the same transaction.
     pub contributions: Vec<Contribution>,
+    /// An entry for each recipient's own access log, coalesced per day.
+    pub about_recipients: Vec<NewLogEntry>,
 }
 
 /// A send as the app may see it later: who it went to and when it was delivered.

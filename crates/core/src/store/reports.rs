@@ -1,5 +1,5 @@
-//! Released reports: stored once, served again, and each one a debit on its app's privacy
-//! budget.
+//! Released reports: stored once, served again, and each one a debit on the privacy budget
+//! of every data day it covers.
 
 use async_trait::async_trait;
 
@@ -20,14 +20,15 @@ pub struct NewRelease {
     pub created_at: Timestamp,
     /// The report as served, JSON.
     pub body: String,
+    /// Whether the app may fetch it and gets it by webhook: decided now, never later.
+    pub partner_visible: bool,
 }
 
-/// The budget a release must fit in: what the app spent since `since`, plus this release,
-/// may not exceed `limit`.
+/// The budget a release must fit in: on every day it covers, what the app's releases spent
+/// on that day plus this release may not exceed `rho_per_data_day`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetLimit {
-    pub since: Timestamp,
-    pub limit: f64,
+    pub rho_per_data_day: f64,
 }
 
 /// How the `report.ready` webhook of a release is faring.
@@ -49,6 +50,7 @@ pub struct ReleaseSummary {
     pub mechanism: String,
     pub rho: f64,
     pub created_at: Timestamp,
+    pub partner_visible: bool,
     /// `None` if the app has no webhook URL.
     pub delivery: Option<DeliveryStatus>,
 }
@@ -65,15 +67,20 @@ pub enum ReleaseOutcome {
     Stored(StoredRelease),
     /// The period was released before (perhaps concurrently): that release, unchanged.
     Existing(StoredRelease),
-    /// Nothing stored: the release would take the app past its budget.
+    /// Nothing stored: the release would take a day it covers past its budget; `spent` is
+    /// the most any of those days had spent.
     OverBudget { spent: f64 },
+    /// Nothing stored: an exact release for the partner would undo the noise of private
+    /// releases that cover some of the same days.
+    WouldExposePrivate,
 }
 
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// Stores the release and queues its webhook in one transaction, under a per-app lock,
-    /// unless the same period was already released with the same mechanism or the budget
-    /// would be exceeded.
+    /// Stores the release, charges its ρ to each day it covers and queues its webhook in one
+    /// transaction, under a per-app lock, unless the same period was already released with
+    /// the same mechanism, a day's budget would be exceeded, or an exact release for the
+    /// partner covers a day that private releases spent budget on.
     async fn store_release(
         &self,
         release: NewRelease,
@@ -90,6 +97,9 @@ pub trait ReportStore: Send + Sync {
     async fn release(&self, id: &str) -> StoreResult<Option<StoredRelease>>;
     /// The app's releases, newest period first.
     async fn releases(&self, client_id: &str, limit: i64) -> StoreResult<Vec<ReleaseSummary>>;
-    /// ρ spent by the app's releases created at or after `since`.
-    async fn privacy_spent(&self, client_id: &str, since: Timestamp) -> StoreResult<f64>;
+    /// The most ρ the app's releases spent on any one day from `first_day` to `last_day`.
+    async fn privacy_spent(&self, client_id: &str, first_day: i64, last_day: i64)
+    -> StoreResult<f64>;
+    /// How many private (noisy) releases the deployment has made, for every app.
+    async fn private_releases(&self) -> StoreResult<i64>;
 }

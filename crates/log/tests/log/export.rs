@@ -66,6 +66,7 @@ impl Log {
     /// Exports `entries` as the whole log under the checkpoint the server holds for them.
     fn export(&self, entries: Vec<Entry>, checkpoint: String) -> Export {
         Export {
+            note: None,
             format: EXPORT_FORMAT.into(),
             origin: self.origin(),
             public_key: self.signer.public_key().into(),

@@ -49,18 +49,26 @@ pub fn render(report: &Report, format: ReportFormat) -> Result<String, String> {
     }
 }
 
-/// One line on the privacy of the numbers, for headers.
+/// One line on the privacy of the numbers, for headers: the release's ρ with the (ε, δ) it
+/// gives, and what the days it covers have spent over every release so far.
 pub fn privacy_line(report: &Report) -> String {
     let p = &report.privacy;
     match p.mechanism {
         Mechanism::SelfTest => "no noise (self-test)".to_owned(),
         mechanism => format!(
-            "{} noise of scale {:.2} on Confidant's counts, spending rho = {:.3} (zero-concentrated DP, \
-             per member); each member adds at most {} per cell per day to at most {} cells a day; \
-             `differs` marks counts more than {:.1} from the app's own",
+            "{} noise of scale {:.2} on Confidant's counts, spending rho = {:.3} \
+             (zero-concentrated DP, per member over the period), i.e. (epsilon = {:.2}, \
+             delta = {:e})-DP by epsilon = rho + 2*sqrt(rho*ln(1/delta)); with this release the \
+             most any day of the period has spent is rho = {:.3} (epsilon = {:.2}); each member \
+             adds at most {} per cell per day to at most {} cells a day; `differs` marks counts \
+             more than {:.1} from the app's own",
             mechanism.as_str().replace('_', " "),
             p.scale,
             p.rho,
+            p.epsilon,
+            p.delta,
+            report.data_day_rho,
+            report.data_day_epsilon,
             p.contribution_cap,
             p.cells_per_day,
             p.flag_threshold
@@ -151,8 +159,12 @@ mod tests {
                 rho: 0.5,
                 contribution_cap: 3,
                 cells_per_day: 4,
+                delta: 1e-6,
+                epsilon: 5.76,
                 flag_threshold: 11.5,
             },
+            data_day_rho: 0.5,
+            data_day_epsilon: 5.76,
             rows: vec![
                 row("web", "confidant", Some(8)),
                 row("web", "off_platform", None),
@@ -167,6 +179,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("# Confidant engagement report rpt_test"));
         assert!(lines[1].contains("discrete gaussian noise of scale 3.50"));
+        // Every format states the privacy loss as (ε, δ) too, for this release and its days.
+        assert!(lines[1].contains("(epsilon = 5.76, delta = 1e-6)-DP"), "{}", lines[1]);
+        assert!(lines[1].contains("has spent is rho = 0.500 (epsilon = 5.76)"));
+        let html = render(&report(Mechanism::DiscreteGaussian), ReportFormat::Html).unwrap();
+        assert!(html.contains("epsilon = 5.76"));
         assert_eq!(
             lines[2],
             "day,interface,initiation_surface,variation,channel,sends,clicks,reported_sends,\

@@ -14,6 +14,7 @@ use confidant_core::accesslog::Denial;
 use confidant_core::store::{
     AccessLogStore, LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult,
 };
+use confidant_core::store::day_of;
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
 use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
@@ -168,6 +169,64 @@ pub(crate) async fn append(conn: &mut AnyConnection, new: &NewLogEntry) -> Store
     Ok(entry)
 }
 
+/// Appends an entry about a member whom an access touched through someone else, unless an
+/// entry for the same app, action and day is already in their log: then that entry's tally
+/// grows instead, so a friend listed 120 times a day reads as one line with a count.
+pub(crate) async fn append_tallied(conn: &mut AnyConnection, new: &NewLogEntry) -> StoreResult<()> {
+    let day = day_of(new.at);
+    let repeated = sqlx::query(
+        "UPDATE access_log_tallies SET count = count + 1 \
+         WHERE member_id = $1 AND app = $2 AND action = $3 AND day = $4",
+    )
+    .bind(new.member_id.0)
+    .bind(&new.app)
+    .bind(new.action.as_str())
+    .bind(day)
+    .execute(&mut *conn)
+    .await
+    .store()?
+    .rows_affected()
+        == 1;
+    if repeated {
+        return Ok(());
+    }
+    let entry = append(conn, new).await?;
+    sqlx::query(
+        "INSERT INTO access_log_tallies (member_id, app, action, day, seq, count) \
+         VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (member_id, app, action, day) \
+         DO UPDATE SET count = access_log_tallies.count + 1",
+    )
+    .bind(new.member_id.0)
+    .bind(&new.app)
+    .bind(new.action.as_str())
+    .bind(day)
+    .bind(to_i64(entry.seq)?)
+    .execute(&mut *conn)
+    .await
+    .store()?;
+    Ok(())
+}
+
+/// Appends `entry` and, tallied, the entries about others it touched, in member order so
+/// that concurrent multi-log appends lock heads in one order and cannot deadlock.
+pub(crate) async fn append_with_others(
+    conn: &mut AnyConnection,
+    entry: &NewLogEntry,
+    others: &[NewLogEntry],
+) -> StoreResult<Entry> {
+    let mut order: Vec<Option<&NewLogEntry>> = others.iter().map(Some).collect();
+    order.push(None);
+    order.sort_by_key(|other| other.map_or(entry.member_id, |o| o.member_id).0);
+    let mut appended = None;
+    for next in order {
+        match next {
+            Some(other) => append_tallied(conn, other).await?,
+            None => appended = Some(append(conn, entry).await?),
+        }
+    }
+    appended.ok_or_else(|| corrupt("access-log append", "lost its own entry"))
+}
+
 /// Which tokens are being revoked, for [`tombstone_tokens`].
 pub(crate) enum Revoking<'a> {
     Grant(i64),
@@ -226,6 +285,52 @@ impl AccessLogStore for SqlStore {
                 })
             })
             .await
+    }
+
+    async fn append_log_about(
+        &self,
+        entry: NewLogEntry,
+        about_others: Vec<NewLogEntry>,
+        touch_grant: Option<i64>,
+    ) -> StoreResult<Entry> {
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let appended = append_with_others(tx, &entry, &about_others).await?;
+                    if let Some(grant_id) = touch_grant {
+                        sqlx::query("UPDATE grants SET last_used_at = $2 WHERE id = $1")
+                            .bind(grant_id)
+                            .bind(entry.at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    Ok(appended)
+                })
+            })
+            .await
+    }
+
+    async fn log_tallies(&self, member: MemberId, seqs: &[u64]) -> StoreResult<Vec<(u64, u64)>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT seq, count FROM access_log_tallies WHERE member_id = $1 AND count > 1 \
+             AND seq IN ({})",
+            placeholders(2, seqs.len())
+        );
+        let mut select = sqlx::query_as::<_, (i64, i64)>(&sql).bind(member.0);
+        for seq in seqs {
+            select = select.bind(to_i64(*seq)?);
+        }
+        select
+            .fetch_all(&self.readers)
+            .await
+            .store()?
+            .into_iter()
+            .map(|(seq, count)| Ok((to_u64(seq)?, to_u64(count)?)))
+            .collect()
     }
 
     async fn log_head(&self, member: MemberId) -> StoreResult<LogHead> {

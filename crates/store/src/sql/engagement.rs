@@ -2,16 +2,17 @@
 //! A member adds at most the cap to a cell and touches at most `cells_per_day` cells of an
 //! app per day: the bounds the privacy layer's noise is calibrated to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
 use confidant_core::store::{
-    CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementStore, ReportedEvent,
+    CapsInForce, CardTarget, EngagementPurge, Cell, CellCounts, Contribution, EngagementImport, EngagementStore, ReportedEvent,
     StoreResult,
 };
+use confidant_core::store::day_of;
 use confidant_core::{MemberId, MessageId, Timestamp};
 
 const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
@@ -112,8 +113,19 @@ pub(crate) async fn contribute_in(
     count_daily(conn, contribution).await
 }
 
-/// Adds one to the app's daily cell, the sum of every member's capped contributions.
+/// Adds one to the app's daily cell, the sum of every member's capped contributions, and
+/// records the caps it was counted under.
 async fn count_daily(conn: &mut AnyConnection, contribution: &Contribution) -> StoreResult<bool> {
+    record_caps(
+        conn,
+        &contribution.cell.client_id,
+        contribution.cell.day,
+        CapsInForce {
+            contribution_cap: contribution.cap,
+            cells_per_day: contribution.cells_per_day,
+        },
+    )
+    .await?;
     let column = contribution.counter.column();
     let count = format!(
         "INSERT INTO engagement_daily ({CELL_COLUMNS}, {column}) \
@@ -125,6 +137,34 @@ async fn count_daily(conn: &mut AnyConnection, contribution: &Contribution) -> S
         .await
         .store()?;
     Ok(true)
+}
+
+/// Records `caps` as in force for the app's day, keeping the larger of each if the day has
+/// caps already: a release must be calibrated to the largest bound any count was taken under.
+async fn record_caps(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    day: i64,
+    caps: CapsInForce,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO engagement_caps (client_id, day, contribution_cap, cells_per_day) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, day) DO UPDATE SET \
+         contribution_cap = CASE WHEN excluded.contribution_cap > engagement_caps.contribution_cap \
+         THEN excluded.contribution_cap ELSE engagement_caps.contribution_cap END, \
+         cells_per_day = CASE WHEN excluded.cells_per_day > engagement_caps.cells_per_day \
+         THEN excluded.cells_per_day ELSE engagement_caps.cells_per_day END \
+         WHERE excluded.contribution_cap > engagement_caps.contribution_cap \
+         OR excluded.cells_per_day > engagement_caps.cells_per_day",
+    )
+    .bind(client_id)
+    .bind(day)
+    .bind(i64::from(caps.contribution_cap))
+    .bind(i64::from(caps.cells_per_day))
+    .execute(&mut *conn)
+    .await
+    .store()?;
+    Ok(())
 }
 
 /// Adds one to the member's cell if it exists and is under the cap; whether it did.
@@ -212,15 +252,31 @@ impl EngagementStore for SqlStore {
                     const ROWS: usize = 1000;
                     let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
                     let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
+                    let mut days: BTreeSet<(&str, i64)> = BTreeSet::new();
                     for c in &import.contributions {
                         let counts = daily.entry(&c.cell).or_default();
                         counts.0 += c.sends;
                         counts.1 += c.clicks;
+                        days.insert((c.cell.client_id.as_str(), c.cell.day));
+                    }
+                    if let Some(caps) = import.caps {
+                        for (client_id, day) in days {
+                            record_caps(tx, client_id, day, caps).await?;
+                        }
+                    }
+                    // Who contributed is kept only while their day runs, to enforce the caps.
+                    let today = day_of(received_at);
+                    let running: Vec<_> = import
+                        .contributions
+                        .iter()
+                        .filter(|c| c.cell.day >= today)
+                        .collect();
+                    for c in &running {
                         *member_days
                             .entry((c.member.0, c.cell.client_id.as_str(), c.cell.day))
                             .or_default() += 1;
                     }
-                    for chunk in import.contributions.chunks(ROWS) {
+                    for chunk in running.chunks(ROWS) {
                         let sql = format!(
                             "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}, \
                              sends, clicks) \
@@ -288,6 +344,63 @@ impl EngagementStore for SqlStore {
                         insert.execute(&mut *tx).await.store()?;
                     }
                     Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn caps_in_force(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<Option<CapsInForce>> {
+        let row: (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT MAX(contribution_cap), MAX(cells_per_day) FROM engagement_caps \
+             WHERE client_id = $1 AND day >= $2 AND day <= $3",
+        )
+        .bind(client_id)
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_one(&self.readers)
+        .await
+        .store()?;
+        let bound = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+        Ok(match (bound(row.0), bound(row.1)) {
+            (Some(contribution_cap), Some(cells_per_day)) => Some(CapsInForce {
+                contribution_cap,
+                cells_per_day,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn purge_engagement(&self, today: i64, keep_from: i64) -> StoreResult<EngagementPurge> {
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut purge = EngagementPurge::default();
+                    for table in ["engagement_contributions", "engagement_member_days"] {
+                        purge.member_rows += sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE day < $1"
+                        ))
+                        .bind(today)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?
+                        .rows_affected();
+                    }
+                    for table in ["engagement_daily", "partner_events", "engagement_caps"] {
+                        purge.expired_rows += sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE day < $1"
+                        ))
+                        .bind(keep_from)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?
+                        .rows_affected();
+                    }
+                    Ok(purge)
                 })
             })
             .await

@@ -3,6 +3,7 @@
 mod accesslog;
 mod accounts;
 mod cache;
+mod deployment;
 mod engagement;
 mod feed;
 mod messaging;

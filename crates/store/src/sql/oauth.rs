@@ -25,7 +25,7 @@ fn words(value: &str) -> Vec<String> {
 
 const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
      redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at, \
-     webhook_secret";
+     webhook_secret, item_url_template";
 
 #[derive(sqlx::FromRow)]
 struct AppRow {
@@ -44,6 +44,7 @@ struct AppRow {
     status: String,
     created_at: i64,
     webhook_secret: Option<String>,
+    item_url_template: Option<String>,
 }
 
 impl TryFrom<AppRow> for App {
@@ -65,6 +66,7 @@ impl TryFrom<AppRow> for App {
             secret_hash: row.secret_hash.map(TokenHash),
             surfaces: words(&row.surfaces),
             variations: words(&row.variations),
+            item_url_template: row.item_url_template,
             created_at: Timestamp(row.created_at),
         })
     }
@@ -270,7 +272,7 @@ impl OAuthStore for SqlStore {
                 Box::pin(async move {
                     let sql = format!(
                         "INSERT INTO apps ({APP_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                     );
                     sqlx::query(&sql)
                         .bind(&app.client_id)
@@ -288,6 +290,7 @@ impl OAuthStore for SqlStore {
                         .bind(app.status.as_str())
                         .bind(app.created_at.0)
                         .bind(&app.webhook_secret)
+                        .bind(&app.item_url_template)
                         .execute(&mut *tx)
                         .await
                         .store()?;
@@ -348,6 +351,32 @@ impl OAuthStore for SqlStore {
                             .execute(&mut *tx)
                             .await
                             .store()?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn set_item_url_template(
+        &self,
+        client_id: &str,
+        template: Option<&str>,
+    ) -> StoreResult<()> {
+        let client_id = client_id.to_owned();
+        let template = template.map(str::to_owned);
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let updated =
+                        sqlx::query("UPDATE apps SET item_url_template = $2 WHERE client_id = $1")
+                            .bind(&client_id)
+                            .bind(&template)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
                     }
                     Ok(())
                 })

@@ -156,7 +156,7 @@ impl PartnerStore for SqlStore {
                     for contribution in &send.contributions {
                         contribute_in(tx, contribution).await?;
                     }
-                    accesslog::append(tx, &log).await?;
+                    accesslog::append_with_others(tx, &log, &send.about_recipients).await?;
                     // A send is a use of the grant, like a read: it keeps the grant from going
                     // idle.
                     sqlx::query(

@@ -1,6 +1,7 @@
 //! Released reports and the privacy ledger they form.
 
 use async_trait::async_trait;
+use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore, webhooks};
 use confidant_core::Timestamp;
@@ -13,7 +14,7 @@ use confidant_core::store::{
 const SELF_TEST: &str = "self_test";
 
 const SUMMARY_COLUMNS: &str = "r.id, r.client_id, r.first_day, r.days, r.mechanism, r.rho, \
-     r.created_at, w.id AS webhook, w.attempts, w.next_attempt_at, w.delivered_at, w.last_error";
+     r.created_at, r.partner_visible, w.id AS webhook, w.attempts, w.next_attempt_at, w.delivered_at, w.last_error";
 const FROM_RELEASES: &str =
     "FROM report_releases r LEFT JOIN webhook_deliveries w ON w.id = r.webhook_id";
 
@@ -66,17 +67,27 @@ impl ReportStore for SqlStore {
                             .await
                             .store()?;
                     }
+                    let last_day = release.first_day + release.days - 1;
                     let (spent,): (f64,) = sqlx::query_as(
-                        "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
-                     WHERE client_id = $1 AND created_at >= $2",
+                        "SELECT COALESCE(MAX(rho), 0.0) FROM privacy_ledger \
+                         WHERE client_id = $1 AND day >= $2 AND day <= $3",
                     )
                     .bind(&release.client_id)
-                    .bind(budget.since.0)
+                    .bind(release.first_day)
+                    .bind(last_day)
                     .fetch_one(&mut *tx)
                     .await
                     .store()?;
-                    if release.rho > 0.0 && spent + release.rho > budget.limit {
-                        return Ok(Written::Outcome(ReleaseOutcome::OverBudget { spent }));
+                    let exact = release.mechanism == SELF_TEST;
+                    if exact && release.partner_visible && spent > 0.0 {
+                        return Ok(Written::Outcome(ReleaseOutcome::WouldExposePrivate));
+                    }
+                    if release.rho > 0.0 {
+                        if spent + release.rho > budget.rho_per_data_day {
+                            return Ok(Written::Outcome(ReleaseOutcome::OverBudget { spent }));
+                        }
+                        charge_days(tx, &release.client_id, release.first_day, last_day, release.rho)
+                            .await?;
                     }
                     let webhook_id = match &webhook {
                         Some(webhook) => Some(webhooks::enqueue(tx, webhook).await?),
@@ -84,7 +95,8 @@ impl ReportStore for SqlStore {
                     };
                     sqlx::query(
                     "INSERT INTO report_releases (id, client_id, first_day, days, mechanism, rho, \
-                     created_at, body, webhook_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     created_at, body, webhook_id, partner_visible) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&release.id)
                 .bind(&release.client_id)
@@ -95,6 +107,7 @@ impl ReportStore for SqlStore {
                 .bind(release.created_at.0)
                 .bind(&release.body)
                 .bind(webhook_id)
+                .bind(i64::from(release.partner_visible))
                 .execute(&mut *tx)
                 .await
                 .store()?;
@@ -113,6 +126,7 @@ impl ReportStore for SqlStore {
                             mechanism: release.mechanism,
                             rho: release.rho,
                             created_at: release.created_at,
+                            partner_visible: release.partner_visible,
                             delivery,
                         },
                         body: release.body,
@@ -177,18 +191,56 @@ impl ReportStore for SqlStore {
         Ok(rows.into_iter().map(ReleaseSummary::from).collect())
     }
 
-    async fn privacy_spent(&self, client_id: &str, since: Timestamp) -> StoreResult<f64> {
+    async fn privacy_spent(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<f64> {
         let (spent,): (f64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(rho), 0.0) FROM report_releases \
-             WHERE client_id = $1 AND created_at >= $2",
+            "SELECT COALESCE(MAX(rho), 0.0) FROM privacy_ledger \
+             WHERE client_id = $1 AND day >= $2 AND day <= $3",
         )
         .bind(client_id)
-        .bind(since.0)
+        .bind(first_day)
+        .bind(last_day)
         .fetch_one(&self.readers)
         .await
         .store()?;
         Ok(spent)
     }
+
+    async fn private_releases(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM report_releases WHERE mechanism <> $1")
+            .bind(SELF_TEST)
+            .fetch_one(&self.readers)
+            .await
+            .store()
+    }
+}
+
+/// Adds `rho` to the ledger of every day from `first_day` to `last_day`, in one statement.
+async fn charge_days(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    first_day: i64,
+    last_day: i64,
+    rho: f64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "WITH RECURSIVE covered(day) AS (SELECT CAST($2 AS BIGINT) UNION ALL \
+         SELECT day + 1 FROM covered WHERE day < $3) \
+         INSERT INTO privacy_ledger (client_id, day, rho) SELECT $1, day, $4 FROM covered \
+         WHERE true ON CONFLICT (client_id, day) DO UPDATE SET rho = privacy_ledger.rho + excluded.rho",
+    )
+    .bind(client_id)
+    .bind(first_day)
+    .bind(last_day)
+    .bind(rho)
+    .execute(&mut *conn)
+    .await
+    .store()?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -200,6 +252,7 @@ struct SummaryRow {
     mechanism: String,
     rho: f64,
     created_at: i64,
+    partner_visible: i64,
     webhook: Option<i64>,
     attempts: Option<i64>,
     next_attempt_at: Option<i64>,
@@ -233,6 +286,7 @@ impl From<SummaryRow> for ReleaseSummary {
             mechanism: row.mechanism,
             rho: row.rho,
             created_at: Timestamp(row.created_at),
+            partner_visible: row.partner_visible != 0,
             delivery,
         }
     }

@@ -247,6 +247,8 @@ struct ConsentPage<'a> {
     hidden: Vec<(&'a str, &'a str)>,
     scopes: Vec<ScopeChoice>,
     thread_read: bool,
+    /// What the app can never do, as every promise page words it.
+    limits: Vec<&'static str>,
     threads: Vec<ThreadChoice>,
     day_choices: [i64; 3],
     default_days: i64,
@@ -300,6 +302,7 @@ async fn consent_page(
             })
             .collect(),
         thread_read: valid.details.thread_read,
+        limits: confidant_core::partner::app_limits(valid.details.thread_read),
         threads,
         day_choices: [1, THREAD_GRANT_DEFAULT_DAYS, THREAD_GRANT_MAX_DAYS],
         default_days: THREAD_GRANT_DEFAULT_DAYS,

@@ -25,8 +25,9 @@ pub struct SendIn {
 #[serde(deny_unknown_fields)]
 pub struct CardIn {
     pub title: String,
-    /// http or https.
-    pub url: String,
+    /// Optional: Confidant builds the link from your app's item-URL template and `item_id`,
+    /// the same for every recipient. If you send it, it must be exactly that expansion.
+    pub url: Option<String>,
     pub image_url: Option<String>,
     pub description: Option<String>,
     /// Your own id for the item.

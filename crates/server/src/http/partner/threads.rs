@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use confidant_core::partner::{MAX_THREAD_PAGE, PartnerError};
-use confidant_core::{ConversationId, MessageId};
+use confidant_core::partner::MAX_THREAD_PAGE;
 
 use super::{PartnerCall, PartnerErrorResponse};
 use crate::http::error::AppQuery;
@@ -14,7 +13,8 @@ use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct SharedThreadOut {
-    pub id: i64,
+    /// This app's own id for the thread: another app given the same thread sees another id.
+    pub id: String,
     /// `direct` or `group`.
     pub kind: String,
     pub title: String,
@@ -45,7 +45,7 @@ pub async fn threads(
         threads
             .into_iter()
             .map(|thread| SharedThreadOut {
-                id: thread.id.0,
+                id: thread.id,
                 kind: thread.kind.as_str().to_owned(),
                 title: thread.title,
                 shared_at: thread.shared_at.0,
@@ -58,7 +58,8 @@ pub async fn threads(
 
 #[derive(Serialize, ToSchema)]
 pub struct ThreadMessageOut {
-    pub id: i64,
+    /// This app's own id for the message.
+    pub id: String,
     pub sent_at: i64,
     /// The sender's display name; `null` once they deleted their account.
     pub from: Option<String>,
@@ -69,8 +70,8 @@ pub struct ThreadMessageOut {
 
 #[derive(Deserialize, IntoParams)]
 pub struct ThreadParams {
-    /// Only messages older than this message id.
-    pub before: Option<i64>,
+    /// Only messages older than this one (an `id` this thread returned).
+    pub before: Option<String>,
     /// At most this many (default 50, at most 100).
     pub limit: Option<i64>,
 }
@@ -92,17 +93,12 @@ pub async fn thread_messages(
     Path(id): Path<String>,
     AppQuery(params): AppQuery<ThreadParams>,
 ) -> Result<axum::Json<Vec<ThreadMessageOut>>, PartnerErrorResponse> {
-    // An id that is not a number names no thread: the same 404 as any other.
-    let id = id
-        .parse()
-        .map(ConversationId)
-        .map_err(|_| PartnerError::NotFound)?;
     let messages = state
         .app
         .partner_thread_messages(
             &call,
-            id,
-            params.before.map(MessageId),
+            &id,
+            params.before.as_deref(),
             params.limit.unwrap_or(50).min(MAX_THREAD_PAGE),
         )
         .await?;
@@ -110,7 +106,7 @@ pub async fn thread_messages(
         messages
             .into_iter()
             .map(|message| ThreadMessageOut {
-                id: message.id.0,
+                id: message.id,
                 sent_at: message.sent_at.0,
                 from: message.from,
                 from_member: message.from_member,

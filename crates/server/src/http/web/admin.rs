@@ -66,6 +66,15 @@ pub struct AppForm {
     surfaces: String,
     #[serde(default)]
     variations: String,
+    #[serde(default)]
+    item_url_template: String,
+}
+
+/// The item-URL template form of one app.
+#[derive(Debug, Default, Deserialize)]
+pub struct TemplateForm {
+    #[serde(default)]
+    item_url_template: String,
 }
 
 impl AppForm {
@@ -140,6 +149,7 @@ pub async fn create(
         report_webhook: optional(&form.report_webhook),
         surfaces: vec![form.surfaces.clone()],
         variations: vec![form.variations.clone()],
+        item_url_template: optional(&form.item_url_template),
     };
     match state.app.register_app(registration).await {
         Ok(registered) => {
@@ -179,4 +189,23 @@ pub async fn act(
         _ => return Err(confidant_core::Error::NotFound.into()),
     };
     Ok(see_other("/admin/apps"))
+}
+
+/// `POST /admin/apps/{client_id}/item-url-template`: sets, changes or (empty) removes it.
+pub async fn set_item_url_template(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(client_id): Path<String>,
+    Form(form): Form<TemplateForm>,
+) -> Result<Response, PageError> {
+    let me = operator(current)?;
+    let template = Some(form.item_url_template.as_str()).filter(|t| !t.trim().is_empty());
+    match state.app.set_item_url_template(&client_id, template).await {
+        Ok(_) => Ok(see_other("/admin/apps")),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            admin_page(&state, me, csrf, AppForm::default(), errors, None, status).await
+        }
+    }
 }

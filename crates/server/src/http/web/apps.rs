@@ -8,6 +8,9 @@ use axum::response::Response;
 
 use axum::Form;
 use confidant_core::oauth::Scope;
+use confidant_core::partner::app_limits;
+use confidant_core::reports::Mechanism;
+use confidant_core::reports::privacy::epsilon;
 use serde::Deserialize;
 
 use confidant_core::store::{App, ViaApp};
@@ -44,6 +47,20 @@ struct RegistryPage {
     page: Page,
     apps: Vec<RegistryEntry>,
     log_public_key: String,
+    limits: Vec<&'static str>,
+    privacy: RegistryPrivacy,
+}
+
+/// How private the engagement reports of every app are, in figures.
+struct RegistryPrivacy {
+    self_test: bool,
+    rho_per_report: String,
+    rho_per_data_day: String,
+    epsilon_per_data_day: String,
+    delta: String,
+    contribution_cap: u32,
+    cells_per_day: u32,
+    retention_days: i64,
 }
 
 /// `GET /apps`: every approved app, who runs it, what it may ask for, and what it counts.
@@ -62,12 +79,25 @@ pub async fn registry(
             app,
         })
         .collect();
+    let policy = &state.app.report_policy().privacy;
+    let privacy = RegistryPrivacy {
+        self_test: policy.mechanism == Mechanism::SelfTest,
+        rho_per_report: format!("{}", policy.rho_per_report),
+        rho_per_data_day: format!("{}", policy.rho_per_data_day),
+        epsilon_per_data_day: format!("{:.2}", epsilon(policy.rho_per_data_day, policy.delta)),
+        delta: format!("{:e}", policy.delta),
+        contribution_cap: policy.contribution_cap,
+        cells_per_day: policy.cells_per_day,
+        retention_days: policy.retention_days,
+    };
     render(
         StatusCode::OK,
         &RegistryPage {
             page: Page::new("Apps", session.map(|s| s.member), csrf),
             apps,
             log_public_key: state.app.log_public_key().to_owned(),
+            limits: app_limits(true),
+            privacy,
         },
     )
 }

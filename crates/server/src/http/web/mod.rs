@@ -61,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/share", get(share::dialog).post(share::decide))
         .route("/r/{token}", get(links::follow))
         .route("/admin/apps", get(admin::page).post(admin::create))
+        .route(
+            "/admin/apps/{client_id}/item-url-template",
+            post(admin::set_item_url_template),
+        )
         .route("/admin/apps/{client_id}/{action}", post(admin::act))
         .route(
             "/admin/reports",

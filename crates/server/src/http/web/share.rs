@@ -25,8 +25,7 @@ pub struct ShareQuery {
     #[serde(default)]
     redirect_uri: String,
     state: Option<String>,
-    #[serde(default)]
-    url: String,
+    url: Option<String>,
     #[serde(default)]
     title: String,
     description: Option<String>,
@@ -45,11 +44,11 @@ impl ShareQuery {
             state: self.state.clone(),
             card: CardInput {
                 title: self.title.clone(),
-                url: self.url.clone(),
+                url: self.url.clone().filter(|u| !u.is_empty()),
                 image_url: self.image_url.clone().filter(|u| !u.is_empty()),
                 description: self.description.clone().filter(|d| !d.is_empty()),
-                // Without an item id of its own, the link identifies the item.
-                item_id: self.item_id.clone().unwrap_or_else(|| self.url.clone()),
+                // The link is built from the app's item-URL template and this id.
+                item_id: self.item_id.clone().unwrap_or_default(),
                 interface: self.interface.clone().unwrap_or_else(|| "web".into()),
                 initiation_surface: self.surface.clone().unwrap_or_default(),
                 variation: self.variation.clone().unwrap_or_else(|| "default".into()),
@@ -62,7 +61,7 @@ impl ShareQuery {
             ("client_id", Some(&self.client_id)),
             ("redirect_uri", Some(&self.redirect_uri)),
             ("state", self.state.as_ref()),
-            ("url", Some(&self.url)),
+            ("url", self.url.as_ref()),
             ("title", Some(&self.title)),
             ("description", self.description.as_ref()),
             ("image_url", self.image_url.as_ref()),
