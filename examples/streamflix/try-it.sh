@@ -22,7 +22,8 @@ app=$(confidant apps create --name Streamflix --owner 'Streamflix demo' \
   --redirect-uri "$streamflix_url/callback" --redirect-uri "$streamflix_url/shared" \
   --scopes 'profile friends:read messages:send' --homepage "$streamflix_url" \
   --report-webhook "$streamflix_url/webhooks/confidant" \
-  --surfaces 'title_page player_end' --variations 'control big_button')
+  --surfaces 'title_page player_end' --variations 'control big_button' \
+  --item-url-template "$streamflix_url/title/{item_id}?via=confidant")
 client_id=$(field client_id <<<"$app")
 client_secret=$(field client_secret <<<"$app")
 webhook_secret=$(field webhook_secret <<<"$app")

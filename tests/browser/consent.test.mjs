@@ -69,7 +69,7 @@ test("the consent page explains scopes, lets one be unticked, and returns to the
   await page.getByRole("heading", { name: "Connect Streamflix to your account?" }).waitFor();
   await page.getByText("See the list of your friends (their display names)").waitFor();
   await page.getByText("Send a recommendation to a friend you choose").waitFor();
-  await page.getByText("Read your messages or your inbox").waitFor();
+  await page.getByText("read your messages or your inbox", { exact: false }).first().waitFor();
   const profile = page.getByLabel(/See your display name/);
   assert.equal(await profile.isDisabled(), true, "the profile is needed to connect");
   await page.getByLabel(/See the list of your friends/).uncheck();

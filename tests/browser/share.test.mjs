@@ -23,6 +23,7 @@ before(async () => {
     server.cli(
       "apps", "create", "--name", "Streamflix", "--owner", "Streamflix Inc.",
       "--redirect-uri", redirectUri, "--surfaces", "title_page",
+      "--item-url-template", "https://streamflix.example/title/{item_id}",
     ),
   );
   server.cli("apps", "approve", app.client_id);
@@ -48,7 +49,7 @@ test("a recommendation shared through the dialog arrives labelled via the app", 
   const params = new URLSearchParams({
     client_id: app.client_id,
     redirect_uri: redirectUri,
-    url: "https://streamflix.example/title/7",
+    item_id: "7",
     title: "Seven Seas",
     description: "Pirates, mostly",
     surface: "title_page",

@@ -81,6 +81,7 @@ before(async () => {
       "--scopes", "profile friends:read messages:send", "--homepage", site,
       "--report-webhook", `${site}/webhooks/confidant`,
       "--surfaces", "title_page player_end", "--variations", "control big_button",
+      "--item-url-template", `${site}/title/{item_id}?via=confidant`,
     ),
   );
   server.cli("apps", "approve", app.client_id);

@@ -49,6 +49,11 @@ impl ManualClock {
     pub fn advance_secs(&self, secs: i64) {
         self.0.fetch_add(secs * 1000, Ordering::SeqCst);
     }
+
+    /// Moves the clock to `at`, back or forth.
+    pub fn set(&self, at: Timestamp) {
+        self.0.store(at.0, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

@@ -17,8 +17,8 @@ use crate::oauth::AppRegistration;
 use crate::partner::INTERFACES;
 use crate::reports::CHANNELS;
 use crate::store::{
-    CHANNEL_CONFIDANT, CapsInForce, Cell, EngagementImport, ImportedContribution, NewMember, ReportedEvent,
-    day_of,
+    CHANNEL_CONFIDANT, CapsInForce, Cell, EngagementImport, ImportedContribution, NewMember,
+    ReportedEvent, day_of,
 };
 use crate::{Confidant, Error, MemberId};
 

@@ -111,14 +111,20 @@ mod tests {
         let ids = ids();
         let thread = ids.thread("cfd_app_a", ConversationId(7));
         assert_eq!(ids.thread("cfd_app_a", ConversationId(7)), thread);
-        assert_eq!(ids.parse_thread("cfd_app_a", &thread), Some(ConversationId(7)));
+        assert_eq!(
+            ids.parse_thread("cfd_app_a", &thread),
+            Some(ConversationId(7))
+        );
         // Another app sees another id, and cannot use this one.
         assert_ne!(ids.thread("cfd_app_b", ConversationId(7)), thread);
         assert_eq!(ids.parse_thread("cfd_app_b", &thread), None);
         // A thread id is not a message id, and garbage names nothing.
         let message = ids.message("cfd_app_a", MessageId(7));
         assert_eq!(ids.parse_message("cfd_app_a", &message), Some(MessageId(7)));
-        assert_eq!(ids.parse_message("cfd_app_a", &thread.replacen("th_", "msg_", 1)), None);
+        assert_eq!(
+            ids.parse_message("cfd_app_a", &thread.replacen("th_", "msg_", 1)),
+            None
+        );
         for junk in ["", "th_", "th_AAAA", "7", "th_!!!!!!!!!!!!!!!!!!!!!!"] {
             assert_eq!(ids.parse_thread("cfd_app_a", junk), None, "{junk}");
         }

@@ -642,10 +642,7 @@ fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::R
         verified.origin, verified.size
     ))?;
     if !verified.complete {
-        report(&format!(
-            "note: {}",
-            confidant_log::export::SELECTION_NOTE
-        ))?;
+        report(&format!("note: {}", confidant_log::export::SELECTION_NOTE))?;
     }
     if let Some(size) = verified.consistent_with {
         report(&format!(

@@ -53,7 +53,12 @@ impl Confidant {
             }
         }
         let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
-        let tallies: HashMap<u64, u64> = self.store.log_tallies(me, &seqs).await?.into_iter().collect();
+        let tallies: HashMap<u64, u64> = self
+            .store
+            .log_tallies(me, &seqs)
+            .await?
+            .into_iter()
+            .collect();
         Ok(entries
             .into_iter()
             .map(|entry| {

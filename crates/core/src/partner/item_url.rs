@@ -82,14 +82,18 @@ mod tests {
 
     #[test]
     fn expansions_escape_the_item_id() {
-        let template = ItemUrlTemplate::parse("t", "https://films.example/title/{item_id}").unwrap();
+        let template =
+            ItemUrlTemplate::parse("t", "https://films.example/title/{item_id}").unwrap();
         assert_eq!(template.expand("tt42"), "https://films.example/title/tt42");
         assert_eq!(
             template.expand("a/b?r=alice#x"),
             "https://films.example/title/a%2Fb%3Fr%3Dalice%23x"
         );
         let query = ItemUrlTemplate::parse("t", "https://shop.example/item?id={item_id}").unwrap();
-        assert_eq!(query.expand("x&r=1"), "https://shop.example/item?id=x%26r%3D1");
+        assert_eq!(
+            query.expand("x&r=1"),
+            "https://shop.example/item?id=x%26r%3D1"
+        );
     }
 
     #[test]

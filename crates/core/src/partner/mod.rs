@@ -13,9 +13,9 @@ mod send;
 mod share;
 mod threads;
 
+pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
 pub use item_url::{ITEM_ID_PLACEHOLDER, ItemUrlTemplate};
 pub use promises::app_limits;
-pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
 pub use send::{CardInput, INTERFACES, MAX_RECIPIENTS, MAX_TEXT_BYTES, PartnerSend, SendInput};
 pub use share::{ShareDialog, ShareParams};
 pub use threads::{MAX_THREAD_PAGE, SharedThread, ThreadMessage};

@@ -209,14 +209,17 @@ impl Confidant {
             })
             .collect();
         let log = log.with_objects(objects);
-        let from_sender = vec![
-            format!("member:{}", delivery.sender.0),
-        ];
+        let from_sender = vec![format!("member:{}", delivery.sender.0)];
         let about_recipients = delivery
             .to
             .iter()
             .map(|recipient| {
-                about_other(&log, *recipient, Action::MessageReceived, from_sender.clone())
+                about_other(
+                    &log,
+                    *recipient,
+                    Action::MessageReceived,
+                    from_sender.clone(),
+                )
             })
             .collect();
         let send = NewPartnerSend {
@@ -229,19 +232,16 @@ impl Confidant {
             contributions,
             about_recipients,
         };
-        Ok(
-            match self.store.send_partner_messages(send, log).await?
-            {
-                SendOutcome::Sent {
-                    record, advanced, ..
-                } => {
-                    self.live.publish(&advanced);
-                    Some(record)
-                }
-                SendOutcome::Replayed(record) => Some(record),
-                SendOutcome::KeyReused => None,
-            },
-        )
+        Ok(match self.store.send_partner_messages(send, log).await? {
+            SendOutcome::Sent {
+                record, advanced, ..
+            } => {
+                self.live.publish(&advanced);
+                Some(record)
+            }
+            SendOutcome::Replayed(record) => Some(record),
+            SendOutcome::KeyReused => None,
+        })
     }
 
     /// `GET /partner/v1/messages/{id}`: a send of this app for this member — its recipients

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::privacy::{self, Mechanism, NoiseParameters, PrivacyPolicy};
 use super::{ReportRow, format_day};
 use crate::store::{
-    App, BudgetLimit, CHANNEL_CONFIDANT, CapsInForce, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
-    StoredRelease, day_of, setting,
+    App, BudgetLimit, CHANNEL_CONFIDANT, CapsInForce, NewRelease, NewWebhook, ReleaseOutcome,
+    ReleaseSummary, StoredRelease, day_of, setting,
 };
 use crate::{Confidant, Error, tokens};
 

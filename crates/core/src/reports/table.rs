@@ -109,6 +109,7 @@ mod tests {
             scopes: Scopes::default(),
             surfaces: vec!["title_page".into(), "player_end".into()],
             variations: vec!["arm_a".into(), "arm_b".into(), "arm_c".into()],
+            item_url_template: None,
             status: AppStatus::Approved,
             created_at: Timestamp(0),
         }

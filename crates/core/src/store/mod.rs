@@ -16,8 +16,8 @@ pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, Re
 pub use deployment::{DeploymentStore, setting};
 pub use engagement::{
     CHANNEL_CONFIDANT, CapsInForce, CardTarget, Cell, CellCounts, Contribution, Counter,
-    EngagementImport, EngagementPurge,
-    EngagementStore, ImportedContribution, ReportedEvent, day_of,
+    EngagementImport, EngagementPurge, EngagementStore, ImportedContribution, ReportedEvent,
+    day_of,
 };
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,

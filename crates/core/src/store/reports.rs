@@ -98,8 +98,12 @@ pub trait ReportStore: Send + Sync {
     /// The app's releases, newest period first.
     async fn releases(&self, client_id: &str, limit: i64) -> StoreResult<Vec<ReleaseSummary>>;
     /// The most ρ the app's releases spent on any one day from `first_day` to `last_day`.
-    async fn privacy_spent(&self, client_id: &str, first_day: i64, last_day: i64)
-    -> StoreResult<f64>;
+    async fn privacy_spent(
+        &self,
+        client_id: &str,
+        first_day: i64,
+        last_day: i64,
+    ) -> StoreResult<f64>;
     /// How many private (noisy) releases the deployment has made, for every app.
     async fn private_releases(&self) -> StoreResult<i64>;
 }

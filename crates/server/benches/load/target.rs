@@ -115,6 +115,7 @@ impl Target {
                 name: "Load".into(),
                 redirect_uris: vec![REDIRECT_URI.into(), SHARED_URI.into()],
                 surfaces: vec!["title_page".into()],
+                item_url_template: Some("https://load.example/title/{item_id}".into()),
                 ..Default::default()
             })
             .await

@@ -180,7 +180,11 @@ mod tests {
         assert!(lines[0].starts_with("# Confidant engagement report rpt_test"));
         assert!(lines[1].contains("discrete gaussian noise of scale 3.50"));
         // Every format states the privacy loss as (ε, δ) too, for this release and its days.
-        assert!(lines[1].contains("(epsilon = 5.76, delta = 1e-6)-DP"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("(epsilon = 5.76, delta = 1e-6)-DP"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[1].contains("has spent is rho = 0.500 (epsilon = 5.76)"));
         let html = render(&report(Mechanism::DiscreteGaussian), ReportFormat::Html).unwrap();
         assert!(html.contains("epsilon = 5.76"));

@@ -226,12 +226,23 @@ fn log_verify_explains_files_it_cannot_use() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (ok, err) = run(&dir.path().join("missing.json"), &[]);
+    // Without a pinned key it refuses, as a usage error, and says why.
+    let missing = dir.path().join("missing.json");
+    let refused = Command::new(BIN)
+        .args(["log", "verify"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("needs the server's key"), "{err}");
+
+    let (ok, err) = run(&missing, &["--trust-embedded-key"]);
     assert!(!ok && err.contains("cannot read"), "{err}");
 
     let not_an_export = dir.path().join("other.json");
     std::fs::write(&not_an_export, r#"{"hello": "world"}"#).unwrap();
-    let (ok, err) = run(&not_an_export, &[]);
+    let (ok, err) = run(&not_an_export, &["--trust-embedded-key"]);
     assert!(!ok && err.contains("is not an access-log export"), "{err}");
 
     let (signer, _) = confidant_log::LogSigner::generate("test").unwrap();
@@ -245,15 +256,22 @@ fn log_verify_explains_files_it_cannot_use() {
     });
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, export.to_string()).unwrap();
+    // The key written in the file is used only when asked for, with a warning.
     let out = Command::new(BIN)
-        .args(["log", "verify"])
+        .args(["log", "verify", "--trust-embedded-key"])
         .arg(&empty)
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("verified 0 entries"), "{text}");
-    assert!(text.contains("pass --public-key"), "{text}");
+    let warning = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        warning.contains("warning") && warning.contains("self-consistent"),
+        "{warning}"
+    );
+    let pinned = run(&empty, &["--public-key", signer.public_key()]);
+    assert!(pinned.0, "{}", pinned.1);
     let (ok, err) = run(&empty, &["--public-key", "garbage"]);
     assert!(!ok && err.contains("invalid --public-key"), "{err}");
 }

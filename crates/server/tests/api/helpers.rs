@@ -41,8 +41,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDatabase, adjust: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::default();
+        Self::spawn_in(db, tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// Another server on this one's database, as a second node would run: with a data
+    /// directory of its own that holds a copy of the deployment's access-log key.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
+        let key = startup::log_key_path(&Config {
+            data_dir: self.data_dir.path().to_owned(),
+            ..Config::default()
+        });
+        std::fs::copy(&key, data_dir.path().join(key.file_name().unwrap())).unwrap();
+        Self::spawn_in(self.db.clone(), data_dir, adjust).await
+    }
+
+    async fn spawn_in(
+        db: TestDatabase,
+        data_dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = Config::default();
         config.data_dir = data_dir.path().to_owned();
         config.database.url = Some(DatabaseUrl(db.url.clone()));
         config.server.listen = "127.0.0.1:0".parse().unwrap();

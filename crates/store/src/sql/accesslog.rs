@@ -11,10 +11,10 @@ use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore, corrupt};
 use confidant_core::accesslog::Denial;
+use confidant_core::store::day_of;
 use confidant_core::store::{
     AccessLogStore, LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult,
 };
-use confidant_core::store::day_of;
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
 use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
-use confidant_core::store::{
-    CapsInForce, CardTarget, EngagementPurge, Cell, CellCounts, Contribution, EngagementImport, EngagementStore, ReportedEvent,
-    StoreResult,
-};
 use confidant_core::store::day_of;
+use confidant_core::store::{
+    CapsInForce, CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementPurge,
+    EngagementStore, ReportedEvent, StoreResult,
+};
 use confidant_core::{MemberId, MessageId, Timestamp};
 
 const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
@@ -381,24 +381,22 @@ impl EngagementStore for SqlStore {
                 Box::pin(async move {
                     let mut purge = EngagementPurge::default();
                     for table in ["engagement_contributions", "engagement_member_days"] {
-                        purge.member_rows += sqlx::query(&format!(
-                            "DELETE FROM {table} WHERE day < $1"
-                        ))
-                        .bind(today)
-                        .execute(&mut *tx)
-                        .await
-                        .store()?
-                        .rows_affected();
+                        purge.member_rows +=
+                            sqlx::query(&format!("DELETE FROM {table} WHERE day < $1"))
+                                .bind(today)
+                                .execute(&mut *tx)
+                                .await
+                                .store()?
+                                .rows_affected();
                     }
                     for table in ["engagement_daily", "partner_events", "engagement_caps"] {
-                        purge.expired_rows += sqlx::query(&format!(
-                            "DELETE FROM {table} WHERE day < $1"
-                        ))
-                        .bind(keep_from)
-                        .execute(&mut *tx)
-                        .await
-                        .store()?
-                        .rows_affected();
+                        purge.expired_rows +=
+                            sqlx::query(&format!("DELETE FROM {table} WHERE day < $1"))
+                                .bind(keep_from)
+                                .execute(&mut *tx)
+                                .await
+                                .store()?
+                                .rows_affected();
                     }
                     Ok(purge)
                 })

@@ -135,4 +135,10 @@ impl SqlStore {
         use sqlx::Executor;
         self.write_pool.execute(sql).await.map(|_| ())
     }
+
+    /// Runs a query outside the storage traits that selects one integer (`SELECT COUNT(*)
+    /// …`); for tests that check what a table holds.
+    pub async fn count_raw(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql).fetch_one(&self.readers).await
+    }
 }

@@ -86,8 +86,14 @@ impl ReportStore for SqlStore {
                         if spent + release.rho > budget.rho_per_data_day {
                             return Ok(Written::Outcome(ReleaseOutcome::OverBudget { spent }));
                         }
-                        charge_days(tx, &release.client_id, release.first_day, last_day, release.rho)
-                            .await?;
+                        charge_days(
+                            tx,
+                            &release.client_id,
+                            release.first_day,
+                            last_day,
+                            release.rho,
+                        )
+                        .await?;
                     }
                     let webhook_id = match &webhook {
                         Some(webhook) => Some(webhooks::enqueue(tx, webhook).await?),

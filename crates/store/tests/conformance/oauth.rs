@@ -38,6 +38,7 @@ pub fn app(client_id: &str) -> App {
         scopes: Scopes::parse("profile messages:send").unwrap(),
         surfaces: vec!["title_page".into(), "player_end".into()],
         variations: vec!["arm_a".into()],
+        item_url_template: None,
         status: AppStatus::Pending,
         created_at: T0,
     }

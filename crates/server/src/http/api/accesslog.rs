@@ -37,6 +37,9 @@ pub struct AccessLogEntryOut {
     pub request_id: String,
     /// The entry in words.
     pub text: String,
+    /// How many accesses it stands for: above 1 for an entry about you (a friend listing
+    /// you, a thread read, a message received) that later same-day repeats were folded into.
+    pub count: u64,
 }
 
 impl From<DescribedEntry> for AccessLogEntryOut {
@@ -54,6 +57,7 @@ impl From<DescribedEntry> for AccessLogEntryOut {
             reason: entry.reason,
             request_id: entry.request_id,
             text: described.text,
+            count: described.count,
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use confidant_core::Timestamp;
-use confidant_core::store::LogQuery;
+use confidant_core::store::{LogQuery, day_of};
 
 use super::{Page, PageError, render, when};
 use crate::http::session::{CsrfToken, CurrentMember};
@@ -22,6 +22,13 @@ struct AppOption {
 
 struct EntryRow {
     seq: u64,
+    /// The oldest entry folded into this row, when it stands for a run of repeats.
+    first_seq: u64,
+    /// How many accesses the row stands for: repeats in a row, and the tally of an entry
+    /// about you that same-day repeats were folded into.
+    count: u64,
+    /// The day and what happened, which consecutive rows must share to be grouped.
+    group: (i64, String, String, &'static str, Option<String>),
     when: String,
     iso: String,
     text: String,
@@ -83,24 +90,37 @@ pub async fn page(
             name,
         })
         .collect();
-    let entries = log
-        .entries
-        .into_iter()
-        .map(|described| {
-            let entry = described.entry;
-            let (when, iso) = when(Timestamp(entry.at_ms));
-            EntryRow {
-                seq: entry.seq,
-                when,
-                iso,
-                text: described.text,
-                outcome: entry.outcome.as_str(),
-                action: entry.action,
-                scope: entry.scope,
-                request_id: entry.request_id,
-            }
-        })
-        .collect();
+    // Repeats of the same access on the same day read as one line with a count.
+    let mut entries: Vec<EntryRow> = Vec::new();
+    for described in log.entries {
+        let entry = described.entry;
+        let group = (
+            day_of(Timestamp(entry.at_ms)),
+            entry.app.clone(),
+            entry.action.clone(),
+            entry.outcome.as_str(),
+            entry.reason.clone(),
+        );
+        if let Some(last) = entries.last_mut().filter(|last| last.group == group) {
+            last.count += described.count;
+            last.first_seq = entry.seq;
+            continue;
+        }
+        let (when, iso) = when(Timestamp(entry.at_ms));
+        entries.push(EntryRow {
+            seq: entry.seq,
+            first_seq: entry.seq,
+            count: described.count,
+            group,
+            when,
+            iso,
+            text: described.text,
+            outcome: entry.outcome.as_str(),
+            action: entry.action,
+            scope: entry.scope,
+            request_id: entry.request_id,
+        });
+    }
     let checkpoint = state.app.log_checkpoint(me.id).await?;
     render(
         StatusCode::OK,

@@ -26,9 +26,17 @@ async fn consent_explains_scopes_and_grants_only_what_stays_ticked(db: TestDatab
     assert!(html.contains("Connect Streamflix to your account?"));
     assert!(html.contains("See the list of your friends"));
     assert!(html.contains("Send a recommendation to a friend you choose"));
+    // What it can never do, worded to hold in every case, as on /apps.
+    assert!(html.contains("Streamflix can never"), "what it never can");
+    for limit in confidant_core::partner::app_limits(false) {
+        let shown = ["&#39;", "&#x27;"]
+            .iter()
+            .any(|quote| html.contains(&limit.replace('\'', quote)));
+        assert!(shown, "{limit}");
+    }
     assert!(
-        html.contains("Read your messages or your inbox"),
-        "what it never can"
+        !html.contains("who you talk to,"),
+        "no promise that a thread grant would break"
     );
     assert!(html.contains("Streamflix Inc."), "who runs it");
     assert!(

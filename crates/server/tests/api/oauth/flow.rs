@@ -126,7 +126,7 @@ async fn an_oauth2_crate_client_connects_refreshes_and_revokes(db: TestDatabase)
             "text": "We should watch this",
             "card": {
                 "title": "The Long Night",
-                "url": "https://streamflix.example/title/42",
+                "url": "https://streamflix.example/title/title-42",
                 "item_id": "title-42",
                 "interface": "web",
                 "initiation_surface": "title_page",

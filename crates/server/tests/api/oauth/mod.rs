@@ -17,6 +17,8 @@ use confidant_core::oauth::{AppRegistration, challenge_of};
 use crate::helpers::{PASSWORD, TestApp, csrf_of};
 
 pub const REDIRECT_URI: &str = "https://streamflix.example/callback";
+/// Where the test partners' recommendations lead.
+pub const ITEM_URL_TEMPLATE: &str = "https://streamflix.example/title/{item_id}";
 pub const VERIFIER: &str = "a-perfectly-fine-pkce-verifier-of-forty-three-or-more.chars";
 
 /// A registered partner app.
@@ -91,6 +93,7 @@ impl TestApp {
                 public,
                 scopes: Some("profile friends:read messages:send messages:read.app".into()),
                 surfaces: vec!["title_page player_end".into()],
+                item_url_template: Some(ITEM_URL_TEMPLATE.into()),
                 ..AppRegistration::default()
             })
             .await

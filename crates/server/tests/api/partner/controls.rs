@@ -18,7 +18,7 @@ on_both_backends!(
 
 async fn grants_unused_for_too_long_end_by_themselves(db: TestDatabase) {
     const DAY: i64 = 24 * 3600;
-    let app = TestApp::spawn(db.clone()).await;
+    let app = TestApp::spawn(db).await;
     let streamflix = app.partner("Streamflix", false).await;
     let (_, browser) = app.member("alice").await;
     let tokens = app.tokens(&browser, &streamflix, "profile").await;
@@ -50,7 +50,9 @@ async fn grants_unused_for_too_long_end_by_themselves(db: TestDatabase) {
     );
 
     // With a short limit, the next call of an idle app ends it on the spot.
-    let app = TestApp::spawn_with(db, |config| config.oauth.grant_idle_days = 1).await;
+    let app = app
+        .spawn_beside(|config| config.oauth.grant_idle_days = 1)
+        .await;
     let bookshop = app.partner("Bookshop", false).await;
     let browser = app.browser_for("alice").await;
     let tokens = app.tokens(&browser, &bookshop, "profile").await;

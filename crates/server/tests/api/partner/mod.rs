@@ -28,6 +28,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The app's id for the (first) thread the member shared with it.
+    pub async fn partner_thread_id(&self, access: &str) -> String {
+        let threads = self.partner_json("/partner/v1/threads", access).await;
+        threads[0]["id"].as_str().unwrap().to_owned()
+    }
+
     /// A partner GET that must succeed, as JSON.
     pub async fn partner_json(&self, path: &str, access: &str) -> Value {
         let response = self.partner_get(path, access).await;
@@ -154,7 +160,7 @@ impl TestApp {
 pub fn card() -> Value {
     json!({
         "title": "The Long Night",
-        "url": "https://streamflix.example/title/42",
+        "url": "https://streamflix.example/title/title-42",
         "description": "A film about stars",
         "item_id": "title-42",
         "interface": "tv",

@@ -30,9 +30,9 @@ const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 const SURFACES: [&str; 2] = ["title_page", "player_end"];
 
 impl TestApp {
-    async fn click(&self, link: &str, interface: &str) {
-        let response = self
-            .client
+    /// `recipient` follows `link`, signed in: only the recipient's own click counts.
+    async fn click(&self, recipient: &reqwest::Client, link: &str, interface: &str) {
+        let response = recipient
             .get(self.url(&format!("{link}?i={interface}")))
             .header("user-agent", FIREFOX)
             .send()
@@ -123,7 +123,8 @@ async fn self_test_reports_equal_the_ground_truth(db: TestDatabase) {
             let times = rng.gen_range(0..=5);
             let shown_on = INTERFACES[rng.gen_range(0..INTERFACES.len())];
             for _ in 0..times {
-                app.click(&link, shown_on).await;
+                app.click(&members[recipient].1.client, &link, shown_on)
+                    .await;
             }
             *clicks
                 .entry((recipient, day, shown_on.into(), surface.into()))
@@ -281,17 +282,18 @@ async fn private_reports_are_capped_stored_once_and_within_budget(db: TestDataba
     let app = TestApp::spawn_with(db, |config| {
         config.reports.noise = Mechanism::DiscreteGaussian;
         config.reports.rho_per_report = 0.5;
-        // Room for three reports a year.
-        config.reports.rho_per_year = 1.5;
+        // Room for two releases on any day of data.
+        config.reports.rho_per_data_day = 1.0;
     })
     .await;
     let streamflix = app.partner("Streamflix", false).await;
-    let link = app.send_a_card(&streamflix).await.link;
+    let sent = app.send_a_card(&streamflix).await;
+    let (link, bob) = (sent.link, sent.bob_browser.client);
     let today = day_of(app.clock.now());
 
     // A member with 1,000 clicks in a day moves the cell by the cap, no more.
     for _ in 0..1000 {
-        app.click(&link, "web").await;
+        app.click(&bob, &link, "web").await;
     }
     let exact = app
         .core
@@ -345,31 +347,61 @@ async fn private_reports_are_capped_stored_once_and_within_budget(db: TestDataba
             .privacy_budget(&streamflix.client_id)
             .await
             .unwrap(),
-        (noise.rho, 1.5)
+        (noise.rho, 1.0)
     );
+    assert!((first.report.data_day_rho - noise.rho).abs() < 1e-12);
+    assert!(first.report.privacy.epsilon > 5.0 && first.report.data_day_epsilon > 5.0);
 
-    // Six different periods at once, with room for two more: exactly two are released, and
-    // the others refused, whatever the interleaving.
+    // The hostile partner asks for six overlapping periods at once, each covering that day
+    // again, to average its noise away. The day has room for one more release: exactly one
+    // is made, whatever the interleaving, and the others are refused.
     let attempts = (1..=6).map(|back| {
         app.core
-            .release_report(app.release(&streamflix.client_id, today - back, 1))
+            .release_report(app.release(&streamflix.client_id, today - back, back + 1))
     });
     let results = futures::future::join_all(attempts).await;
     let released = results.iter().filter(|r| r.is_ok()).count();
     let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert_eq!(released, 2, "{refused:?}");
+    assert_eq!(released, 1, "{refused:?}");
     assert!(
         refused
             .iter()
             .all(|e| e.code() == "privacy_budget_exhausted")
     );
-    assert!(refused[0].to_string().contains("yearly privacy budget"));
+    assert!(
+        refused[0]
+            .to_string()
+            .contains("each day of data may spend at most")
+    );
     let (spent, limit) = app
         .core
         .privacy_budget(&streamflix.client_id)
         .await
         .unwrap();
-    assert!(spent <= limit, "{spent} of {limit}");
+    assert!(spent <= limit + 1e-9 && spent > 0.99, "{spent} of {limit}");
+    // The calendar does not refill a day: a year later, the same day is still spent.
+    let later = app.clock.now();
+    app.clock.advance_secs(365 * 24 * 3600);
+    let a_year_on = app
+        .core
+        .release_report(app.release(&streamflix.client_id, today, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(a_year_on.code(), "privacy_budget_exhausted");
+    // Data past retention is gone, and periods before it are refused outright.
+    app.clock.advance_secs(40 * 24 * 3600);
+    let expired = app
+        .core
+        .release_report(app.release(&streamflix.client_id, today, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(expired.code(), "period_expired");
+    app.clock.set(later);
+    // Days nobody released yet have their whole budget.
+    app.core
+        .release_report(app.release(&streamflix.client_id, today - 20, 3))
+        .await
+        .unwrap();
     assert_eq!(
         app.core
             .reports_of(&streamflix.client_id)

@@ -307,6 +307,8 @@ async fn the_authorization_matrix_holds_for_every_endpoint(db: TestDatabase) {
             let response = app.consent(&alice_browser, &path, &choices).await;
             let code = redirect_params(&response)["code"].clone();
             let mut tokens = tokens_of(app.exchange(&partner, &code).await).await;
+            // The app knows the thread only by its own id for it.
+            let thread = app.partner_thread_id(&tokens.access).await;
             // A send of the app's own, for the status endpoint.
             let sender = app.tokens(&bob_browser, &partner, ALL_SCOPES).await;
             let alice_pseudonym: Value = app.partner_me(&tokens.access).await.json().await.unwrap();
@@ -417,7 +419,7 @@ async fn the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outco
         .extend_pairs([
             ("client_id", streamflix.client_id.as_str()),
             ("redirect_uri", streamflix.redirect_uri.as_str()),
-            ("url", "https://streamflix.example/title/7"),
+            ("item_id", "7"),
             ("title", "Seven Seas"),
             ("surface", "title_page"),
             ("state", "xyz"),

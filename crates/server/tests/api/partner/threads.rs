@@ -14,6 +14,8 @@ on_both_backends!(
     friends_are_only_those_who_connected_the_app,
     a_hostile_partner_reads_only_the_threads_it_was_given,
     a_member_may_share_a_threads_history_too,
+    two_apps_given_the_same_thread_cannot_link_it,
+    every_member_an_app_reaches_finds_it_in_their_own_log,
 );
 
 async fn friends_are_only_those_who_connected_the_app(db: TestDatabase) {
@@ -121,9 +123,11 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
         .partner_json("/partner/v1/threads", &tokens.access)
         .await;
     assert_eq!(threads.as_array().unwrap().len(), 1);
-    assert_eq!(threads[0]["id"], family);
     assert_eq!(threads[0]["title"], "Family");
-    let family_path = format!("/partner/v1/threads/{family}/messages");
+    // The app's own id for the thread: not Confidant's.
+    let family_id = threads[0]["id"].as_str().unwrap().to_owned();
+    assert!(family_id.starts_with("th_") && family_id != family.to_string());
+    let family_path = format!("/partner/v1/threads/{family_id}/messages");
     let messages: Value = app.partner_json(&family_path, &tokens.access).await;
     let bodies: Vec<&str> = messages
         .as_array()
@@ -140,13 +144,31 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
     assert_eq!(messages[1]["from"], "BOB");
     assert!(messages[1].get("sender_id").is_none());
 
+    // Bob learns of the read from his own log: which thread, whose share, how many of his.
+    let bob_log: Value = app.json("/api/v1/me/access-log", &bob.token).await;
+    let about_bob = &bob_log["entries"][0];
+    assert_eq!(about_bob["action"], "thread.messages_read");
+    assert_eq!(
+        about_bob["text"],
+        "Streamflix read 1 of your messages in thread 'Family', which ALICE shared with it"
+    );
+
     // Every way in that it was not given: 404, the same as no thread at all.
     let not_found = |response: reqwest::Response| async move {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "not_found");
     };
-    for id in [work, not_hers, 999_999] {
+    // Confidant's own ids, a made-up one, and one of the app's ids bent out of shape.
+    let bent = format!("{}A", &family_id[..family_id.len() - 1]);
+    for id in [
+        work.to_string(),
+        not_hers.to_string(),
+        family.to_string(),
+        "999999".to_owned(),
+        "th_AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+        bent,
+    ] {
         let path = format!("/partner/v1/threads/{id}/messages");
         not_found(app.partner_get(&path, &tokens.access).await).await;
     }
@@ -158,7 +180,7 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
     // Bob connected the app too, but never shared Family: his token cannot read it.
     let bobs = app.tokens(&bob_browser, &streamflix, "profile").await;
     not_found(app.partner_get(&family_path, &bobs.access).await).await;
-    // Another app of Alice's, without a thread grant.
+    // Another app of Alice's, without a thread grant, trying Streamflix's id for it.
     let books = app.tokens(&alice_browser, &bookshop, "profile").await;
     not_found(app.partner_get(&family_path, &books.access).await).await;
 
@@ -183,7 +205,10 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
     let shared = app
         .share_threads(&alice_browser, &streamflix, &[work])
         .await;
-    let work_path = format!("/partner/v1/threads/{work}/messages");
+    let work_path = format!(
+        "/partner/v1/threads/{}/messages",
+        app.partner_thread_id(&shared.access).await
+    );
     assert_eq!(
         app.partner_get(&work_path, &shared.access).await.status(),
         StatusCode::OK
@@ -221,20 +246,19 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
         .iter()
         .filter(|e| e["action"] == "thread.read" && e["reason"] == "not_granted")
         .collect();
-    // Work, not hers, 999999, Bookshop on Family, Family after leaving, Work expired.
-    assert_eq!(refused.len(), 6, "{log:#}");
+    // Six ids that name nothing for Streamflix, "abc", Bookshop on Family, Family after
+    // leaving, Work expired.
+    assert_eq!(refused.len(), 10, "{log:#}");
     let texts: Vec<&str> = refused
         .iter()
         .map(|e| e["text"].as_str().unwrap())
         .collect();
-    assert!(
-        texts.contains(&"Streamflix was refused thread #999999, which you are not in: not granted")
-    );
+    assert!(texts.contains(&"Streamflix was refused a thread: not granted"));
     assert!(texts.contains(&"Streamflix was refused thread 'Work': not granted"));
     assert!(
         texts
             .iter()
-            .any(|t| t.starts_with("Bookshop was refused thread"))
+            .any(|t| t.starts_with("Bookshop was refused a thread"))
     );
     let after_disconnect = log["entries"]
         .as_array()
@@ -305,9 +329,160 @@ async fn a_member_may_share_a_threads_history_too(db: TestDatabase) {
     assert_eq!(threads[0]["readable_from"], 0);
     let messages: Value = app
         .partner_json(
-            &format!("/partner/v1/threads/{family}/messages"),
+            &format!(
+                "/partner/v1/threads/{}/messages",
+                threads[0]["id"].as_str().unwrap()
+            ),
             &tokens.access,
         )
         .await;
     assert_eq!(messages[0]["body"], "from last week");
+}
+
+async fn two_apps_given_the_same_thread_cannot_link_it(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let bookshop = app.partner("Bookshop", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let family = app.group(&alice, "Family", &[&bob]).await;
+    app.send(&alice, family, "hello").await;
+    app.clock.advance_secs(1);
+    // Alice shares Family with Streamflix, Bob shares it with Bookshop: two colluding apps.
+    let alices = app
+        .share_threads(&alice_browser, &streamflix, &[family])
+        .await;
+    let bobs = app.share_threads(&bob_browser, &bookshop, &[family]).await;
+    app.send(&bob, family, "a message both may read").await;
+
+    let at_streamflix = app.partner_thread_id(&alices.access).await;
+    let at_bookshop = app.partner_thread_id(&bobs.access).await;
+    assert_ne!(at_streamflix, at_bookshop, "thread ids are pairwise");
+    let app = &app;
+    let read = |id: String, access: String| async move {
+        app.partner_json(&format!("/partner/v1/threads/{id}/messages"), &access)
+            .await
+    };
+    let seen_by_streamflix = read(at_streamflix.clone(), alices.access.clone()).await;
+    let seen_by_bookshop = read(at_bookshop.clone(), bobs.access.clone()).await;
+    assert_eq!(seen_by_streamflix[0]["body"], "a message both may read");
+    assert_eq!(seen_by_bookshop[0]["body"], "a message both may read");
+    assert_ne!(
+        seen_by_streamflix[0]["id"], seen_by_bookshop[0]["id"],
+        "message ids are pairwise"
+    );
+    // Neither app's id works for the other, even on a thread the other was given.
+    for (id, access) in [
+        (&at_streamflix, &bobs.access),
+        (&at_bookshop, &alices.access),
+    ] {
+        let path = format!("/partner/v1/threads/{id}/messages");
+        assert_eq!(
+            app.partner_get(&path, access).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Paging goes by the app's own message ids; another app's is a bad cursor.
+    let before = seen_by_streamflix[0]["id"].as_str().unwrap();
+    let older: Value = app
+        .partner_json(
+            &format!("/partner/v1/threads/{at_streamflix}/messages?before={before}"),
+            &alices.access,
+        )
+        .await;
+    assert_eq!(older, json!([]), "nothing older than the share");
+    let foreign_cursor = seen_by_bookshop[0]["id"].as_str().unwrap();
+    let refused = app
+        .partner_get(
+            &format!("/partner/v1/threads/{at_streamflix}/messages?before={foreign_cursor}"),
+            &alices.access,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["field"], "before");
+}
+
+async fn every_member_an_app_reaches_finds_it_in_their_own_log(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
+    let tokens = app
+        .tokens(
+            &alice_browser,
+            &streamflix,
+            "profile friends:read messages:send",
+        )
+        .await;
+    let app = &app;
+    let entries = |token: String| async move {
+        let log: Value = app.json("/api/v1/me/access-log?limit=200", &token).await;
+        log["entries"].as_array().unwrap().clone()
+    };
+    let about_bob = |entries: &[Value], action: &str| -> Vec<Value> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    };
+
+    // Alice's friend list, asked 120 times in a day: one entry in Bob's log, with a count.
+    for _ in 0..120 {
+        app.partner_json("/partner/v1/friends", &tokens.access)
+            .await;
+    }
+    let bobs = entries(bob.token.clone()).await;
+    let listed = about_bob(&bobs, "friend.listed");
+    assert_eq!(listed.len(), 1, "{bobs:#?}");
+    assert_eq!(listed[0]["count"], 120);
+    assert_eq!(
+        listed[0]["text"],
+        "Streamflix was shown your name when ALICE listed their friends"
+    );
+    // Alice's own log keeps one entry per call; her page groups them.
+    let alices = entries(alice.token.clone()).await;
+    assert_eq!(about_bob(&alices, "friends.list").len(), 120);
+    let page = alice_browser.page(&app, "/settings/access-log").await;
+    assert!(page.contains(" times that day"), "grouped on the timeline");
+    // A new day: a new entry.
+    app.clock.advance_secs(24 * 3600);
+    let tokens = app
+        .tokens(
+            &alice_browser,
+            &streamflix,
+            "profile friends:read messages:send",
+        )
+        .await;
+    app.partner_json("/partner/v1/friends", &tokens.access)
+        .await;
+    assert_eq!(
+        about_bob(&entries(bob.token.clone()).await, "friend.listed").len(),
+        2
+    );
+
+    // A recommendation sent to Bob is in Bob's log too, before he opens it.
+    let sent = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "card": crate::partner::card() }),
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let received = about_bob(&entries(bob.token.clone()).await, "message.received");
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]["text"],
+        "Streamflix sent you a message from ALICE"
+    );
+    assert_eq!(received[0]["app"], streamflix.client_id.as_str());
+
+    // Bob's log still verifies as a Merkle log with those entries in it.
+    let export: Value = app.json("/api/v1/me/access-log/export", &bob.token).await;
+    assert!(export["entries"].as_array().unwrap().len() >= 3);
 }
