@@ -53,7 +53,9 @@ impl TestApp {
             ..Config::default()
         });
         std::fs::copy(&key, data_dir.path().join(key.file_name().unwrap())).unwrap();
-        Self::spawn_in(self.db.clone(), data_dir, adjust).await
+        Self::try_spawn_in(self.db.clone(), data_dir, adjust)
+            .await
+            .unwrap()
     }
 
     async fn spawn_in(
@@ -61,6 +63,15 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::try_spawn_in(db, data_dir, adjust).await.unwrap()
+    }
+
+    /// A server in `data_dir` on `db`, or why it refused to start.
+    pub async fn try_spawn_in(
+        db: TestDatabase,
+        data_dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let mut config = Config::default();
         config.data_dir = data_dir.path().to_owned();
         config.database.url = Some(DatabaseUrl(db.url.clone()));
@@ -81,15 +92,13 @@ impl TestApp {
             config.server.public_url = Some(address.clone());
         }
         let clock = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000)));
-        let server = startup::build_with_clock(&config, clock.clone())
-            .await
-            .unwrap();
+        let server = startup::build_with_clock(&config, clock.clone()).await?;
         let core = server.state.app.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server.serve(listener, async {
             let _ = stopped.await;
         }));
-        Self {
+        Ok(Self {
             address,
             core,
             client: Client::builder()
@@ -101,7 +110,7 @@ impl TestApp {
             data_dir,
             stop: Some(stop),
             server: Some(server),
-        }
+        })
     }
 
     /// Asks the server to shut down gracefully and waits until it has.

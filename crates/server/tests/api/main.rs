@@ -4,6 +4,7 @@ mod accesslog;
 mod accounts;
 mod cli;
 mod conversations;
+mod deployment;
 mod events;
 mod friends;
 mod helpers;
