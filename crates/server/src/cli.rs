@@ -468,6 +468,7 @@ async fn report_command(config: Config, command: ReportCommand) -> anyhow::Resul
         .with_context(|| format!("--from `{}` is not a YYYY-MM-DD date", command.from))?;
     let store = startup::open_store(&config).await?;
     let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
+    app.check_report_mode().await?;
     // Reading the counts takes a while only on long ranges; the bar is drawn only on a
     // terminal.
     let bar = indicatif::ProgressBar::new(u64::try_from(command.days).unwrap_or(0));

@@ -248,7 +248,6 @@ impl Confidant {
                 .append_pair("redirect_uri", redirect_uri)
                 .append_pair("state", state);
             for (name, field) in [
-                ("url", "url"),
                 ("title", "title"),
                 ("description", "description"),
                 ("image_url", "image_url"),

@@ -73,15 +73,11 @@ impl App {
         format!("{}/title/{id}", self.public_url)
     }
 
-    /// Where a recommendation leads: the title page, which then thanks the friend.
-    fn recommended_url(&self, id: &str) -> String {
-        format!("{}/title/{id}?via=confidant", self.public_url)
-    }
-
     fn card(&self, title: &Title, surface: &str, variation: &str) -> Value {
         json!({
             "title": title.title,
-            "url": self.recommended_url(&title.id),
+            // No "url": Confidant builds the link from the item-URL template registered for
+            // Streamflix (`…/title/{item_id}?via=confidant`), the same for every recipient.
             "image_url": format!("{}/poster/{}.svg", self.public_url, title.id),
             "description": title.synopsis,
             "item_id": title.id,

@@ -521,6 +521,21 @@ async fn the_settings_page_shows_the_timeline_and_filters_by_app(db: TestDatabas
     let verified =
         confidant_log::export::verify(&export, Some(&app.public_key().await), None).unwrap();
     assert_eq!((verified.entries, verified.size), (4, 7));
+    // It says what it proves: inclusion, not that nothing else of the app's is in the log.
+    assert_eq!(
+        export.note.as_deref(),
+        Some(confidant_log::export::SELECTION_NOTE)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("selection.json");
+    std::fs::write(&file, serde_json::to_string(&export).unwrap()).unwrap();
+    let (ok, out) = verify(&file, &app.public_key().await, None);
+    assert!(ok, "{out}");
+    assert!(out.contains("holds a selection of the log"), "{out}");
+    assert!(
+        out.contains("not that the log holds no other entries"),
+        "{out}"
+    );
 
     // The registry publishes the key; a visitor needs no account to read it.
     let registry = app

@@ -141,9 +141,15 @@ fn apps_are_registered_listed_approved_and_suspended_from_the_command_line() {
             "title_page player_end",
             "--variations",
             "arm_a arm_b",
+            "--item-url-template",
+            "https://streamflix.example/title/{item_id}",
         ],
     ));
     let client_id = created["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["item_url_template"],
+        "https://streamflix.example/title/{item_id}"
+    );
     assert!(client_id.starts_with("cfd_app_"));
     assert!(
         created["client_secret"]
@@ -179,6 +185,39 @@ fn apps_are_registered_listed_approved_and_suspended_from_the_command_line() {
     assert!(
         !String::from_utf8_lossy(&confidant(&data, &["apps", "list"]).stdout).contains("cfd_cs_")
     );
+
+    // The template changes with `apps update`, is checked, and "" removes it.
+    let updated = json_of(&confidant(
+        &data,
+        &[
+            "apps",
+            "update",
+            &client_id,
+            "--item-url-template",
+            "https://streamflix.example/watch?v={item_id}",
+        ],
+    ));
+    assert_eq!(
+        updated["item_url_template"],
+        "https://streamflix.example/watch?v={item_id}"
+    );
+    let bad = confidant(
+        &data,
+        &[
+            "apps",
+            "update",
+            &client_id,
+            "--item-url-template",
+            "https://{item_id}.example/",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("item-URL template"));
+    let cleared = json_of(&confidant(
+        &data,
+        &["apps", "update", &client_id, "--item-url-template", ""],
+    ));
+    assert!(cleared["item_url_template"].is_null());
 
     let approved = json_of(&confidant(&data, &["apps", "approve", &client_id]));
     assert_eq!(approved["status"], "approved");
@@ -403,4 +442,39 @@ fn seed_demo_fills_a_database_that_report_releases_once_in_every_format() {
             "{refused:?}"
         );
     }
+    // Every format states (ε, δ).
+    assert!(first_json.contains("\"epsilon\""));
+    assert!(report["data_day_epsilon"].as_f64().unwrap() > 0.0);
+
+    // This deployment has made a private release: switching it to self-test takes the
+    // operator's explicit word.
+    let self_test = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--data-dir"])
+            .arg(&data)
+            .args(args)
+            .env("CONFIDANT_REPORTS__NOISE", "self_test")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let refused = self_test(&[
+        "report", "--app", &client_id, "--from", &from, "--days", "1",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("confidant report allow-self-test"),
+        "{refused:?}"
+    );
+    let allowed = confidant(&data, &["report", "allow-self-test"]);
+    assert!(allowed.status.success(), "{allowed:?}");
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains("1 private releases stay private"));
+    let exposing = self_test(&[
+        "report", "--app", &client_id, "--from", &from, "--days", "1",
+    ]);
+    assert!(!exposing.status.success());
+    assert!(
+        String::from_utf8_lossy(&exposing.stderr).contains("would undo their noise"),
+        "{exposing:?}"
+    );
 }
