@@ -1,4 +1,4 @@
-//! Pairwise ids: what an app sees in place of Confidant's own thread and message ids.
+//! Pairwise ids: what an app sees in place of Confidant's own thread, message and send ids.
 //!
 //! Each app gets its own opaque ids, so two apps given the same thread cannot match their
 //! members by comparing ids, and no app learns how many conversations or messages exist.
@@ -18,6 +18,7 @@ use crate::{ConversationId, MessageId};
 
 const THREAD_TAG: [u8; 8] = *b"cfd-thr\0";
 const MESSAGE_TAG: [u8; 8] = *b"cfd-msg\0";
+const SEND_TAG: [u8; 8] = *b"cfd-snd\0";
 const KEY_CONTEXT: &[u8] = b"confidant pairwise ids v1\0";
 
 /// Derives and reads apps' pairwise ids from the deployment's secret.
@@ -49,6 +50,17 @@ impl PairwiseIds {
 
     pub fn message(&self, client_id: &str, id: MessageId) -> String {
         format!("msg_{}", self.seal(client_id, MESSAGE_TAG, id.0))
+    }
+
+    /// A send the app made, as the app refers to it: its own id, which tells nothing about
+    /// how many sends other apps made in between.
+    pub fn send(&self, client_id: &str, id: i64) -> String {
+        format!("snd_{}", self.seal(client_id, SEND_TAG, id))
+    }
+
+    pub fn parse_send(&self, client_id: &str, text: &str) -> Option<i64> {
+        let sealed = text.strip_prefix("snd_")?;
+        self.open(client_id, SEND_TAG, sealed)
     }
 
     /// The thread an id the app holds names; `None` for anything it was not given.

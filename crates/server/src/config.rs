@@ -40,6 +40,10 @@ pub struct ReportsConfig {
     pub delta: f64,
     /// Days engagement data is kept; older days are deleted and cannot be reported on.
     pub retention_days: i64,
+    /// Replaced by `rho_per_data_day`; still read, so that a config file that sets it gets
+    /// a clear error rather than a bare "unknown field".
+    #[serde(skip_serializing)]
+    pub rho_per_year: Option<f64>,
     /// The most one member adds to one report cell per day, in sends and in clicks.
     pub contribution_cap: u32,
     /// The most cells of one app one member adds to per day.
@@ -61,6 +65,7 @@ impl Default for ReportsConfig {
             rho_per_data_day: policy.privacy.rho_per_data_day,
             delta: policy.privacy.delta,
             retention_days: policy.privacy.retention_days,
+            rho_per_year: None,
             contribution_cap: policy.privacy.contribution_cap,
             cells_per_member_per_day: policy.privacy.cells_per_day,
             schedule_anchor: reports::format_day(policy.schedule_anchor),
@@ -78,6 +83,14 @@ impl ReportsConfig {
                 "reports.schedule_anchor `{}` is not a YYYY-MM-DD date",
                 self.schedule_anchor
             ));
+        }
+        if self.rho_per_year.is_some() {
+            return Err(
+                "reports.rho_per_year is no longer used: the privacy budget is now \
+                 charged to each day of data a report covers (reports.rho_per_data_day, default \
+                 one report's rho_per_report). Remove rho_per_year from the configuration."
+                    .into(),
+            );
         }
         let positive = |value: f64| value.is_finite() && value > 0.0;
         if !positive(self.rho_per_report) || !positive(self.rho_per_data_day) {
@@ -367,6 +380,21 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&parsed).unwrap(),
             serde_json::to_value(&default).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_retired_yearly_budget_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("confidant.toml");
+        std::fs::write(&file, "[reports]\nrho_per_year = 15.0\n").unwrap();
+        let error = Config::load(Some(&file), serde_json::json!({})).unwrap_err();
+        assert!(error.to_string().contains("rho_per_data_day"), "{error}");
+        std::fs::write(&file, "[reports]\nrho_per_data_day = 0.1\n").unwrap();
+        let error = Config::load(Some(&file), serde_json::json!({})).unwrap_err();
+        assert!(
+            error.to_string().contains("no report could ever"),
+            "{error}"
         );
     }
 

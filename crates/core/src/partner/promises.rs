@@ -7,8 +7,8 @@
 pub fn app_limits(thread_read: bool) -> Vec<&'static str> {
     vec![
         if thread_read {
-            "read your messages or your inbox, except the conversations you pick here: in \
-             those it sees the messages, their senders' display names and the conversation's \
+            "read your messages or your inbox, except the conversations you pick on its consent \
+             screen: in those it sees the messages, their senders' display names and the conversation's \
              title, from the time you choose until the grant ends or you leave"
         } else {
             "read your messages or your inbox, or see your conversations"

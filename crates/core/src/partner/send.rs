@@ -60,7 +60,8 @@ pub(super) struct Delivery<'a> {
 /// A send as the app sees it: whom it reached (by pseudonym) and when.
 #[derive(Debug, Clone)]
 pub struct PartnerSend {
-    pub id: i64,
+    /// The app's own id for the send ([`crate::pairwise`]).
+    pub id: String,
     pub created_at: Timestamp,
     pub recipients: Vec<(String, Timestamp)>,
 }
@@ -250,15 +251,28 @@ impl Confidant {
     pub async fn partner_message_status(
         &self,
         request: &PartnerRequest,
-        id: i64,
+        id: &str,
     ) -> Result<PartnerSend, PartnerError> {
+        // The id is the app's own: which send it names is known once the token says which
+        // app is asking.
+        let client_id = self.partner_client_of(request).await?;
+        let named = client_id
+            .as_deref()
+            .and_then(|client_id| self.pairwise.parse_send(client_id, id));
+        let objects = named
+            .map(|id| vec![format!("send:{id}")])
+            .unwrap_or_default();
         let (access, draft) = self
-            .partner_authorize(request, Action::MessageStatus, vec![format!("send:{id}")])
+            .partner_authorize(request, Action::MessageStatus, objects)
             .await?;
-        let record = self
-            .store
-            .partner_send(&access.client_id, access.member.id, id)
-            .await?;
+        let record = match named {
+            Some(id) => {
+                self.store
+                    .partner_send(&access.client_id, access.member.id, id)
+                    .await?
+            }
+            None => None,
+        };
         let Some(record) = record else {
             let refused = draft.denied(Denial::NotFound);
             self.store.append_log(refused, None).await?;
@@ -281,7 +295,7 @@ impl Confidant {
             }
         }
         Ok(PartnerSend {
-            id: record.id,
+            id: self.pairwise.send(client_id, record.id),
             created_at: record.created_at,
             recipients,
         })

@@ -215,7 +215,7 @@ impl Target {
 fn card_input() -> CardInput {
     CardInput {
         title: "A film".into(),
-        url: "https://load.example/title/1".into(),
+        // The link comes from the app's item-URL template.
         item_id: "1".into(),
         interface: "web".into(),
         initiation_surface: "title_page".into(),

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use confidant_core::partner::{CardInput, PartnerError, PartnerSend, SendInput};
+use confidant_core::partner::{CardInput, PartnerSend, SendInput};
 
 use super::{PartnerCall, PartnerErrorResponse};
 use crate::http::error::AppJson;
@@ -42,7 +42,8 @@ pub struct CardIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct SendOut {
-    pub id: i64,
+    /// This app's own id for the send, for `GET /partner/v1/messages/{id}`.
+    pub id: String,
     pub created_at: i64,
     pub recipients: Vec<RecipientOut>,
 }
@@ -132,7 +133,6 @@ pub async fn status(
     PartnerCall(call): PartnerCall,
     Path(id): Path<String>,
 ) -> Result<axum::Json<SendOut>, PartnerErrorResponse> {
-    let id = id.parse().map_err(|_| PartnerError::NotFound)?;
-    let send = state.app.partner_message_status(&call, id).await?;
+    let send = state.app.partner_message_status(&call, &id).await?;
     Ok(axum::Json(send.into()))
 }

@@ -236,3 +236,16 @@ async fn bad_consent_changes_nothing(db: TestDatabase) {
     let apps: Value = app.json("/api/v1/me/apps", &token).await;
     assert!(apps.as_array().unwrap().is_empty());
 }
+
+#[test]
+fn the_readme_words_what_apps_can_never_do_as_the_pages_do() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for limit in confidant_core::partner::app_limits(true) {
+        let line = format!(
+            "- {}.",
+            limit.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        assert!(readme.contains(&line), "README lacks: {line}");
+    }
+}

@@ -66,10 +66,12 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
         assert!(html.contains(&format!("href=\"{link}?i=web\"")));
     }
 
+    // The send's id is the app's own, not a global counter other apps' sends move.
+    assert!(sent["id"].as_str().unwrap().starts_with("snd_"), "{sent}");
     // The app may ask whom it reached and when — nothing more.
     let status: Value = app
         .partner_json(
-            &format!("/partner/v1/messages/{}", sent["id"]),
+            &format!("/partner/v1/messages/{}", sent["id"].as_str().unwrap()),
             &tokens.access,
         )
         .await;
@@ -87,7 +89,7 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     .await;
     let refused = app
         .partner_get(
-            &format!("/partner/v1/messages/{}", sent["id"]),
+            &format!("/partner/v1/messages/{}", sent["id"].as_str().unwrap()),
             &narrow.access,
         )
         .await;
@@ -96,7 +98,7 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     let bobs = app.tokens(&bob_browser, &streamflix, ALL_SCOPES).await;
     let foreign = app
         .partner_get(
-            &format!("/partner/v1/messages/{}", sent["id"]),
+            &format!("/partner/v1/messages/{}", sent["id"].as_str().unwrap()),
             &bobs.access,
         )
         .await;
@@ -322,7 +324,7 @@ async fn the_authorization_matrix_holds_for_every_endpoint(db: TestDatabase) {
                 .json()
                 .await
                 .unwrap();
-            let own_send = own["id"].as_i64().unwrap();
+            let own_send = own["id"].as_str().unwrap().to_owned();
             let alice_send: Value = if scopes == ALL_SCOPES {
                 app.partner_send(
                     &tokens.access,
@@ -364,7 +366,10 @@ async fn the_authorization_matrix_holds_for_every_endpoint(db: TestDatabase) {
                 (true, true, _) => StatusCode::OK,
                 (true, false, _) => StatusCode::NOT_FOUND,
             };
-            let status_path = format!("/partner/v1/messages/{}", alice_send["id"]);
+            let status_path = format!(
+                "/partner/v1/messages/{}",
+                alice_send["id"].as_str().unwrap()
+            );
             let thread_path = format!("/partner/v1/threads/{thread}/messages");
             let cells = [
                 ("/partner/v1/me", expect(true, false)),
