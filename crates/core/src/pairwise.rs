@@ -33,7 +33,7 @@ impl PairwiseIds {
 
     /// From the secret as stored (64 hex digits).
     pub fn from_hex(text: &str) -> Option<Self> {
-        let bytes = hex_decode(text.trim())?;
+        let bytes = hex::decode(text.trim()).ok()?;
         Some(Self::new(bytes.try_into().ok()?))
     }
 
@@ -41,7 +41,7 @@ impl PairwiseIds {
     pub fn generate_hex() -> String {
         let mut secret = [0u8; 32];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut secret);
-        secret.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(secret)
     }
 
     pub fn thread(&self, client_id: &str, id: ConversationId) -> String {
@@ -98,16 +98,6 @@ impl PairwiseIds {
         self.cipher(client_id).decrypt_block(&mut block);
         (block[..8] == tag).then(|| i64::from_be_bytes(block[8..].try_into().unwrap_or_default()))
     }
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ impl Confidant {
                     None => format!("#{id}, which you are not in"),
                 }
             }
-            ("messages", Some(count)) if count == 1 => "1 of your messages".to_owned(),
+            ("messages", Some(1)) => "1 of your messages".to_owned(),
             ("messages", Some(count)) => format!("{count} of your messages"),
             _ => object.to_owned(),
         })

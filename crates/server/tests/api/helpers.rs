@@ -72,8 +72,10 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut Config),
     ) -> anyhow::Result<Self> {
-        let mut config = Config::default();
-        config.data_dir = data_dir.path().to_owned();
+        let mut config = Config {
+            data_dir: data_dir.path().to_owned(),
+            ..Config::default()
+        };
         config.database.url = Some(DatabaseUrl(db.url.clone()));
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         // Cheap hashing keeps the suite fast; production uses OWASP's parameters.
