@@ -60,7 +60,7 @@ pub struct Confidant {
     throttle: Arc<LoginThrottle>,
     client_throttle: Arc<LoginThrottle>,
     /// Counts partner sends per app and member; refuses past the limit.
-    partner_sends: Arc<LoginThrottle>,
+    partner_sends: Arc<partner::SendLimiter>,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
@@ -89,7 +89,10 @@ impl Confidant {
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),
-            partner_sends: Arc::new(LoginThrottle::new(settings.partner_sends)),
+            partner_sends: Arc::new(partner::SendLimiter::new(
+                settings.partner_sends.per_handle,
+                settings.partner_sends.window_secs,
+            )),
             sessions: settings.sessions,
             oauth: settings.oauth,
             store,

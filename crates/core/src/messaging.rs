@@ -360,6 +360,22 @@ impl Confidant {
             .conversation(id, me)
             .await?
             .ok_or(Error::NotFound)?;
+        // A receipt names a message of this conversation; any other id would move the marker
+        // past messages not yet written, and the member's unread count would stay 0.
+        if let Some(up_to) = up_to {
+            let known = self
+                .store
+                .message(up_to)
+                .await?
+                .is_some_and(|message| message.conversation_id == id);
+            if !known {
+                return Err(Error::invalid(
+                    "message_id",
+                    "unknown_message",
+                    "message_id is not a message of this conversation",
+                ));
+            }
+        }
         let newest = summary.last_message.as_ref().map(|m| m.id);
         let Some(target) = up_to.or(newest) else {
             return Ok(());

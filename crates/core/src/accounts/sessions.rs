@@ -74,10 +74,18 @@ impl Confidant {
         client: Option<&str>,
     ) -> Result<NewSession, Error> {
         let now = self.clock.now();
-        if let Some(retry_after_secs) = self.throttle.check(handle, client, now) {
+        let parsed = Handle::parse(handle);
+        // Throttled per member: the handle as it is stored, so " alice", "ALICE" and "alice"
+        // share one allowance. Text that is no handle at all names nobody; it is keyed the
+        // same normalised way.
+        let throttle_key = match &parsed {
+            Ok(handle) => handle.as_str().to_owned(),
+            Err(_) => handle.trim().to_lowercase(),
+        };
+        if let Some(retry_after_secs) = self.throttle.check(&throttle_key, client, now) {
             return Err(Error::Throttled { retry_after_secs });
         }
-        let credentials = match Handle::parse(handle) {
+        let credentials = match parsed {
             Ok(parsed) if Password::parse(password).is_ok() => {
                 self.store.credentials(&parsed).await?
             }
@@ -95,10 +103,10 @@ impl Confidant {
             }
         };
         let Some(member) = verified else {
-            self.throttle.record_failure(handle, client, now);
+            self.throttle.record_failure(&throttle_key, client, now);
             return Err(Error::Unauthorized);
         };
-        self.throttle.record_success(handle);
+        self.throttle.record_success(&throttle_key);
         self.open_session(member, kind).await
     }
 

@@ -42,7 +42,19 @@ impl AuthorizationDetails {
         };
         let mut details = Self::default();
         for entry in entries {
+            // RFC 9396 §5: fields the type does not define make the request invalid, rather
+            // than being shown to the member as if they meant something.
+            let unknown_field = entry
+                .as_object()
+                .and_then(|fields| fields.keys().find(|key| key.as_str() != "type"));
             match entry.get("type").and_then(Value::as_str) {
+                Some("thread_read") if unknown_field.is_some() => {
+                    return Err(invalid(format!(
+                        "thread_read takes no field but `type` (found `{}`): the member picks \
+                         the conversations",
+                        unknown_field.map(String::as_str).unwrap_or_default()
+                    )));
+                }
                 Some("thread_read") if !details.thread_read => details.thread_read = true,
                 Some("thread_read") => {
                     return Err(invalid("thread_read may appear only once".into()));
@@ -78,6 +90,8 @@ mod tests {
             "{}",
             "not json",
             r#"[{"type":"inbox_read"}]"#,
+            r#"[{"type":"thread_read","conversations":[1,2]}]"#,
+            r#"[{"type":"thread_read","locations":["https://x.example"]}]"#,
             r#"[{"kind":"thread_read"}]"#,
             r#"[{"type":"thread_read"},{"type":"thread_read"}]"#,
         ] {

@@ -96,11 +96,16 @@ impl Confidant {
         };
         let now = draft.0.at;
         let limit_key = format!("{}:{}", access.client_id, me.0);
-        if let Some(retry_after_secs) = self.partner_sends.check(&limit_key, None, now) {
-            let refused = draft.denied(Denial::RateLimited);
-            self.store.append_log(refused, None).await?;
-            return Err(PartnerError::RateLimited { retry_after_secs });
-        }
+        // Taken now, kept only if the send goes out: parallel sends cannot all slip under
+        // the limit, and a refused or replayed one costs nothing.
+        let slot = match self.partner_sends.try_take(&limit_key, now) {
+            Ok(slot) => slot,
+            Err(retry_after_secs) => {
+                let refused = draft.denied(Denial::RateLimited);
+                self.store.append_log(refused, None).await?;
+                return Err(PartnerError::RateLimited { retry_after_secs });
+            }
+        };
 
         let mut recipients: Vec<(String, MemberId)> = Vec::new();
         for pseudonym in &input.to {
@@ -161,7 +166,7 @@ impl Confidant {
                 .into());
             }
         };
-        self.partner_sends.record_failure(&limit_key, None, now);
+        slot.keep();
         self.as_seen_by(&app.client_id, record).await
     }
 

@@ -124,6 +124,22 @@ async fn repeated_failed_log_ins_are_throttled_without_revealing_handles(db: Tes
         app.try_log_in("alice", PASSWORD).await.status(),
         StatusCode::CREATED
     );
+
+    // Spellings of one handle share one allowance: padding or capitals buy no new guesses.
+    let bob = app.sign_up("bob").await;
+    drop(bob);
+    for spelling in ["bob", " bob", "bob ", "BOB", "\tBob"] {
+        let wrong = app.try_log_in(spelling, "wrong password!").await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{spelling:?}");
+    }
+    for spelling in ["  bob  ", "Bob"] {
+        let throttled = app.try_log_in(spelling, PASSWORD).await;
+        assert_eq!(
+            throttled.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{spelling:?}"
+        );
+    }
 }
 
 async fn changing_the_password_ends_other_sessions(db: TestDatabase) {

@@ -110,6 +110,22 @@ async fn unread_counts_and_read_receipts(db: TestDatabase) {
         app.json("/api/v1/conversations", &bob.token).await[0]["unread"],
         1
     );
+    // A receipt for a message that is not in the conversation is refused and moves nothing:
+    // the unread count keeps working.
+    for bogus in [i64::MAX, 0, -5] {
+        let refused = app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/read"),
+                &bob.token,
+                json!({ "message_id": bogus }),
+            )
+            .await;
+        assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "unknown_message").await;
+    }
+    assert_eq!(
+        app.json("/api/v1/conversations", &bob.token).await[0]["unread"],
+        1
+    );
     let detail = app
         .json(
             &format!("/api/v1/conversations/{conversation}"),

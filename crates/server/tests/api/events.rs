@@ -131,6 +131,13 @@ async fn live_events_resume_from_last_event_id_without_loss_or_duplicates(db: Te
     assert_eq!(receipt.name, "read");
     assert_eq!(receipt.data["member_id"], bob.id);
 
+    // An id past the feed's head resumes from the head: what comes next still arrives.
+    let mut ahead = EventStream::open(&app, &bob, Some(i64::MAX)).await;
+    assert!(ahead.next().await.is_none(), "nothing is replayed");
+    app.send(&alice, conversation, "after a bogus id").await;
+    let next = ahead.next().await.expect("live events still arrive");
+    assert_eq!(next.data["message"]["body"], "after a bogus id");
+
     let bad = app
         .request(Method::GET, "/api/v1/events", Some(&bob.token))
         .header("Last-Event-ID", "not-a-number")

@@ -451,6 +451,17 @@ impl MessagingStore for SqlStore {
                     if removed.rows_affected() == 0 {
                         return Err(StoreError::NotFound);
                     }
+                    // Leaving ends every app's read grant on the conversation for good: being
+                    // added back later does not bring it back.
+                    sqlx::query(
+                        "DELETE FROM thread_grants WHERE conversation_id = $1 AND grant_id IN \
+                         (SELECT id FROM grants WHERE member_id = $2)",
+                    )
+                    .bind(id.0)
+                    .bind(member.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
                     let mut everyone = participant_ids(tx, id).await?;
                     everyone.push(member);
                     let event = LiveEvent::Conversation {

@@ -186,7 +186,7 @@ pub async fn send(
 /// Mark the conversation read (a read receipt for the others).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "conversations",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = ReadIn,
-    responses((status = 204), (status = 404, body = ErrorOut)))]
+    responses((status = 204), (status = 404, body = ErrorOut), (status = 422, body = ErrorOut)))]
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: ApiCaller,

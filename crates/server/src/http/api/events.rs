@@ -59,9 +59,12 @@ pub async fn stream(
         .transpose()?;
     // Subscribe before reading the head, so nothing committed in between is missed.
     let mut announcements = state.app.live().subscribe(me);
+    let head = state.app.feed_head(me).await?;
     let mut cursor = match header_id.or(query.last_event_id) {
-        Some(id) => id,
-        None => state.app.feed_head(me).await?,
+        // An id past the head was never sent (a client from another server, or a guess):
+        // resume from the head, so the stream still delivers everything from now on.
+        Some(id) => id.clamp(0, head),
+        None => head,
     };
     let app = state.app.clone();
     let shutdown = state.shutdown.clone();

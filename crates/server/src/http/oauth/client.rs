@@ -103,15 +103,15 @@ impl FromRequest<AppState> for OAuthForm {
 pub(crate) fn basic_credentials(
     headers: &HeaderMap,
 ) -> Result<Option<(String, String)>, OAuthErrorResponse> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Ok(None);
-    };
+    }
     let malformed = || {
         OAuthErrorResponse(confidant_core::oauth::OAuthError::invalid_client(
             "malformed Basic credentials",
         ))
     };
-    let Some(encoded) = value.to_str().ok().and_then(|v| v.strip_prefix("Basic ")) else {
+    let Some(encoded) = crate::http::session::authorization(headers, "Basic") else {
         return Err(malformed());
     };
     let decoded = base64::engine::general_purpose::STANDARD

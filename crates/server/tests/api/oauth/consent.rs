@@ -202,6 +202,14 @@ async fn bad_consent_changes_nothing(db: TestDatabase) {
             ("authorization_details", r#"[{"type":"inbox_read"}]"#),
             "invalid_authorization_details",
         ),
+        // Fields thread_read does not define are refused, never shown (RFC 9396 §5).
+        (
+            (
+                "authorization_details",
+                r#"[{"type":"thread_read","conversations":["all"]}]"#,
+            ),
+            "invalid_authorization_details",
+        ),
     ] {
         let path = app.authorize_path(&partner, "profile", &[extra]);
         let response = browser.client.get(app.url(&path)).send().await.unwrap();

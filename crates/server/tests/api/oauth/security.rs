@@ -28,7 +28,56 @@ on_both_backends!(
     introspection_reveals_nothing_about_inactive_or_foreign_tokens,
     partner_calls_need_a_live_token_with_the_right_scope,
     the_metadata_document_describes_this_server,
+    authorization_schemes_are_matched_without_regard_to_case,
 );
+
+async fn authorization_schemes_are_matched_without_regard_to_case(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let partner = app.partner("Streamflix", false).await;
+    let browser = app.browser("alice").await;
+    let tokens = app.tokens(&browser, &partner, "profile").await;
+    // RFC 9110 §11.1: `bearer` is `Bearer`.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let me = app
+            .client
+            .get(app.url("/partner/v1/me"))
+            .header("authorization", format!("{scheme} {}", tokens.access))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::OK, "{scheme}");
+    }
+    // And `basic` is `Basic`, at the token endpoint.
+    let credentials = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!(
+            "{}:{}",
+            partner.client_id,
+            partner.secret.as_deref().unwrap()
+        ),
+    );
+    let refreshed = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", format!("basic {credentials}"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    // A scheme that only starts like one is still no bearer token.
+    let glued = app
+        .client
+        .get(app.url("/partner/v1/me"))
+        .header("authorization", format!("Bearer{}", tokens.access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(glued.status(), StatusCode::UNAUTHORIZED);
+}
 
 async fn status_and_location(
     app: &TestApp,

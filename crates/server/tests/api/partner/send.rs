@@ -16,7 +16,50 @@ on_both_backends!(
     bad_sends_are_refused_with_the_field_and_change_nothing,
     the_authorization_matrix_holds_for_every_endpoint,
     the_share_dialog_sends_without_a_token_and_tells_the_app_only_the_outcome,
+    parallel_sends_never_pass_the_per_member_limit,
 );
+
+async fn parallel_sends_never_pass_the_per_member_limit(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| config.oauth.sends_per_member_per_hour = 5).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
+    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    // A refused send takes nothing from the allowance.
+    let refused = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": ["cfd_u_nobody"], "text": "hi" }),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let sends = (0..20).map(|n| {
+        app.partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "text": format!("hi {n}") }),
+        )
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let sent = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((sent, limited), (5, 15), "{statuses:?}");
+    let (_, messages) = app.latest_conversation(&bob.token).await;
+    assert_eq!(messages.len(), 5);
+}
 
 async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     let app = TestApp::spawn(db).await;

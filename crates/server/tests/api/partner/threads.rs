@@ -196,6 +196,18 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
         .unwrap();
     assert_eq!(left.status(), StatusCode::NO_CONTENT);
     not_found(app.partner_get(&family_path, &tokens.access).await).await;
+    // Added back, she finds the grant ended for good: the app reads nothing, not even what
+    // was said while she was away.
+    app.send(&bob, family, "while alice was away").await;
+    let readded = app
+        .post(
+            &format!("/api/v1/conversations/{family}/members"),
+            &bob.token,
+            json!({ "member_ids": [alice.id] }),
+        )
+        .await;
+    assert!(readded.status().is_success(), "{}", readded.status());
+    not_found(app.partner_get(&family_path, &tokens.access).await).await;
     let threads: Value = app
         .partner_json("/partner/v1/threads", &tokens.access)
         .await;
@@ -247,8 +259,8 @@ async fn a_hostile_partner_reads_only_the_threads_it_was_given(db: TestDatabase)
         .filter(|e| e["action"] == "thread.read" && e["reason"] == "not_granted")
         .collect();
     // Six ids that name nothing for Streamflix, "abc", Bookshop on Family, Family after
-    // leaving, Work expired.
-    assert_eq!(refused.len(), 10, "{log:#}");
+    // leaving and after being added back, Work expired.
+    assert_eq!(refused.len(), 11, "{log:#}");
     let texts: Vec<&str> = refused
         .iter()
         .map(|e| e["text"].as_str().unwrap())
