@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use confidant_core::store::{App, ViaApp};
 
-use super::{Page, PageError, render, see_other, when};
+use super::{Page, PageError, local_path, render, see_other, when};
 use crate::http::api::schema::conversation_title;
 use crate::http::request_id::RequestId;
 use crate::http::session::{BrowserSession, CsrfToken, CurrentMember};
@@ -194,7 +194,8 @@ pub async fn mute(
     // Only paths on this server: never an open redirect.
     let back = form
         .back
-        .filter(|back| back.starts_with('/') && !back.starts_with("//"))
+        .as_deref()
+        .and_then(local_path)
         .unwrap_or_else(|| "/settings/apps".to_owned());
     Ok(see_other(&back))
 }

@@ -8,9 +8,10 @@ use axum_extra::extract::{CookieJar, Form};
 use serde::Deserialize;
 
 use confidant_core::accounts::{NewSession, SignUp};
-use confidant_core::store::SessionKind;
+use confidant_core::oauth::redirect_uri_matches;
+use confidant_core::store::{AppStatus, SessionKind};
 
-use super::{FormErrors, Page, PageError, render, see_other};
+use super::{FormErrors, Page, PageError, local_path, render, see_other};
 use crate::http::session::{BrowserSession, ClientAddr, CsrfToken, removal_cookie, session_cookie};
 use crate::state::AppState;
 
@@ -51,15 +52,6 @@ pub struct LogInForm {
 pub struct NextQuery {
     #[serde(default)]
     next: String,
-}
-
-/// Only same-site paths are followed after log-in, never another site.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
-        "/"
-    }
 }
 
 pub async fn signup_form(CsrfToken(csrf): CsrfToken) -> Result<Response, PageError> {
@@ -110,26 +102,30 @@ pub async fn sign_up(
 }
 
 pub async fn login_form(
+    State(state): State<AppState>,
     CsrfToken(csrf): CsrfToken,
     Query(query): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     login_page(
+        &state,
         StatusCode::OK,
         csrf,
         String::new(),
         query.next,
         FormErrors::default(),
     )
+    .await
 }
 
-fn login_page(
+async fn login_page(
+    state: &AppState,
     status: StatusCode,
     csrf: String,
     handle: String,
     next: String,
     errors: FormErrors,
 ) -> Result<Response, PageError> {
-    let redirect_uri = authorization_redirect_uri(&next);
+    let redirect_uri = authorization_redirect_uri(state, &next).await;
     let mut response = render(
         status,
         &LogInPage {
@@ -146,12 +142,22 @@ fn login_page(
     Ok(response)
 }
 
-/// The `redirect_uri` of an OAuth authorization request that log-in will continue with.
-fn authorization_redirect_uri(next: &str) -> Option<String> {
+/// The `redirect_uri` of an OAuth authorization request that log-in will continue with —
+/// only if it is one that an approved app registered, since the page's CSP lets its form go
+/// there.
+async fn authorization_redirect_uri(state: &AppState, next: &str) -> Option<String> {
+    let next = local_path(next)?;
     let query = next.strip_prefix("/oauth/authorize?")?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "redirect_uri")
-        .map(|(_, value)| value.into_owned())
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let (client_id, redirect_uri) = (param("client_id")?, param("redirect_uri")?);
+    let app = state.app.app(&client_id).await.ok()?;
+    let registered = app.status == AppStatus::Approved
+        && redirect_uri_matches(&app.redirect_uris, &redirect_uri, !app.confidential);
+    registered.then_some(redirect_uri)
 }
 
 pub async fn log_in(
@@ -177,12 +183,13 @@ pub async fn log_in(
             if let Some(previous) = previous {
                 state.app.log_out(&previous).await?;
             }
-            Ok(start_session(&state, jar, opened, safe_next(&form.next)))
+            let next = local_path(&form.next).unwrap_or_else(|| "/".to_owned());
+            Ok(start_session(&state, jar, opened, &next))
         }
         Err(error) => {
             state.metrics.logins_failed.inc();
             let (status, errors) = FormErrors::from_error(error)?;
-            login_page(status, csrf, form.handle, form.next, errors)
+            login_page(&state, status, csrf, form.handle, form.next, errors).await
         }
     }
 }

@@ -281,6 +281,73 @@ pub fn when(at: Timestamp) -> (String, String) {
 }
 
 /// A redirect after a successful form post (303, so the browser follows with GET).
+/// `input` as a path on this server to redirect to, or `None` if it could lead anywhere
+/// else. It is parsed as a browser would resolve it against this origin — browsers drop tabs
+/// and newlines and read `\\` as `/`, which turns `/\t/evil.example` into
+/// `//evil.example` — and kept only if it stays on this origin and holds no control
+/// characters or backslashes. The result is the normalised path, query and fragment, always
+/// a valid `Location`.
+pub fn local_path(input: &str) -> Option<String> {
+    if !input.starts_with('/') || input.contains('\\') || input.chars().any(char::is_control) {
+        return None;
+    }
+    let base = url::Url::parse("https://confidant.invalid/").ok()?;
+    let resolved = base.join(input).ok()?;
+    if resolved.origin() != base.origin() {
+        return None;
+    }
+    let mut path = resolved.path().to_owned();
+    if let Some(query) = resolved.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if let Some(fragment) = resolved.fragment() {
+        path.push('#');
+        path.push_str(fragment);
+    }
+    // A path that starts `//` after normalising would be read as another host.
+    (!path.starts_with("//")).then_some(path)
+}
+
 pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_on_this_origin_survive() {
+        assert_eq!(local_path("/c/12").as_deref(), Some("/c/12"));
+        assert_eq!(
+            local_path("/oauth/authorize?client_id=a&redirect_uri=https%3A%2F%2Fx").as_deref(),
+            Some("/oauth/authorize?client_id=a&redirect_uri=https%3A%2F%2Fx")
+        );
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\\\\evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\n/evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/x\0",
+            "https://evil.example/",
+            "evil.example",
+            "",
+            "/\u{7f}",
+            "/.//evil.example",
+        ] {
+            let kept = local_path(hostile);
+            assert!(
+                kept.as_deref()
+                    .is_none_or(|p| p.starts_with('/') && !p.starts_with("//")),
+                "{hostile:?} -> {kept:?}"
+            );
+        }
+        assert_eq!(local_path("/\t/evil.example"), None);
+        assert_eq!(local_path("/x\r\nSet-Cookie: a=b"), None);
+        assert_eq!(local_path("/\\evil.example"), None);
+    }
 }

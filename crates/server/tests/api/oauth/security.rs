@@ -493,6 +493,21 @@ async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(
         .to_str()
         .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"));
+    // The log-in page lets its form lead on to the app's registered redirect URI only.
+    assert!(
+        csp.contains("form-action 'self' https://streamflix.example"),
+        "{csp}"
+    );
+    let forged = path.replace("streamflix.example%2Fcallback", "evil.example%2Fcallback");
+    let forged_login = format!(
+        "/login?next={}",
+        url::form_urlencoded::byte_serialize(forged.as_bytes()).collect::<String>()
+    );
+    let forged_page = anonymous.get(app.url(&forged_login)).send().await.unwrap();
+    let csp = forged_page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("evil.example"), "{csp}");
 
     let browser = app.browser("alice").await;
     let consent = browser.client.get(app.url(&path)).send().await.unwrap();

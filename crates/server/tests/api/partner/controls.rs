@@ -145,6 +145,12 @@ async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) 
     for (back, expected) in [
         (format!("/c/{conversation}"), format!("/c/{conversation}")),
         ("//evil.example/".to_owned(), "/settings/apps".to_owned()),
+        ("/\\evil.example".to_owned(), "/settings/apps".to_owned()),
+        ("/\t/evil.example".to_owned(), "/settings/apps".to_owned()),
+        (
+            "/x\r\nSet-Cookie: a=b".to_owned(),
+            "/settings/apps".to_owned(),
+        ),
     ] {
         let muted = bob_browser
             .client
