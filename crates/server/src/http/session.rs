@@ -79,10 +79,16 @@ pub async fn resolve(
     };
     let path = request.uri().path();
     let is_api = path.starts_with("/api/");
+    // Only the JSON API takes bearer tokens, and a bearer call there never falls back to the
+    // cookie session, so it needs no CSRF check. A web form acts on the cookie session
+    // alone and is always checked, whatever other headers the request carries.
+    let bearer_api = is_api && bearer(request.headers()).is_some();
     let needs_check = is_unsafe(request.method())
-        && bearer(request.headers()).is_none()
+        && !bearer_api
         && !never_reads_cookies(path)
         && (session.is_some() || !is_api);
+    // Pages need the token for their forms; API calls and cookie-free endpoints do not.
+    let new_csrf_cookie = new_csrf_cookie.filter(|_| !is_api && !never_reads_cookies(path));
     let mut request = request;
     if needs_check {
         match check_csrf(web, request, &csrf).await {

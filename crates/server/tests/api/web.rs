@@ -101,6 +101,31 @@ async fn browsers_sign_up_with_csrf_and_get_a_safe_session_cookie(db: TestDataba
         .await
         .unwrap();
     assert_eq!(forged_logout.status(), StatusCode::FORBIDDEN);
+    // A bearer header does not excuse a cookie-session form from its check, whatever token
+    // it carries: the form still acts on the cookie session.
+    let api_token = app.log_in("alice", PASSWORD).await;
+    for bearer in [api_token.as_str(), "anything"] {
+        let smuggled = browser
+            .post(app.url("/settings/password"))
+            .bearer_auth(bearer)
+            .header("origin", "https://evil.example")
+            .form(&[
+                ("current_password", PASSWORD),
+                ("new_password", "a new long password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(smuggled.status(), StatusCode::FORBIDDEN, "{bearer}");
+    }
+    assert_eq!(
+        app.try_log_in("alice", PASSWORD).await.status(),
+        StatusCode::CREATED,
+        "the password is unchanged"
+    );
+    // API calls with a bearer token get no CSRF cookie: they have no forms.
+    let api = app.get("/api/v1/me", &api_token).await;
+    assert!(api.headers().get(SET_COOKIE).is_none());
     let logout = browser
         .post(app.url("/logout"))
         .form(&[("csrf", session_csrf.as_str())])
