@@ -212,6 +212,22 @@ impl Confidant {
             .map(|revoked| revoked.client_id))
     }
 
+    /// A partner call refused before its use case could run — a body, query or path that
+    /// does not parse — recorded in the member's log like any other refusal. Fails with the
+    /// token's own refusal when the token is no good (which is logged too, where it names a
+    /// member).
+    pub async fn partner_refuse_malformed(
+        &self,
+        request: &PartnerRequest,
+        action: Action,
+    ) -> Result<(), PartnerError> {
+        let (_, draft) = self.partner_authorize(request, action, Vec::new()).await?;
+        self.store
+            .append_log(draft.denied(Denial::InvalidRequest), None)
+            .await?;
+        Ok(())
+    }
+
     /// Logs an allowed read before its data is released, and marks the grant used.
     pub(crate) async fn log_partner_read(
         &self,

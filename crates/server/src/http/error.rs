@@ -18,6 +18,12 @@ pub enum ApiError {
         message: String,
     },
     PayloadTooLarge,
+    /// Well-formed JSON of the wrong shape: a missing, unknown or mistyped field, named by
+    /// its path (`card.title`, `to[0]`).
+    InvalidField {
+        field: String,
+        message: String,
+    },
     /// No or invalid credentials.
     Unauthenticated,
     /// A cookie-authenticated request without the matching CSRF token.
@@ -91,6 +97,15 @@ impl IntoResponse for ApiError {
                 },
                 None,
             ),
+            ApiError::InvalidField { field, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Body {
+                    error: "invalid_field",
+                    message: message.clone(),
+                    field: Some(field),
+                },
+                None,
+            ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Body {
@@ -151,13 +166,48 @@ impl From<JsonRejection> for ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::PayloadTooLarge;
         }
-        let code = match rejection {
+        let code = match &rejection {
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            JsonRejection::JsonDataError(_) => "invalid_field",
+            JsonRejection::JsonDataError(error) => {
+                if let Some((field, message)) = misfit_field(error) {
+                    return ApiError::InvalidField { field, message };
+                }
+                "invalid_field"
+            }
             _ => "invalid_json",
         };
         ApiError::bad_request(code, rejection.body_text())
     }
+}
+
+/// The field a well-formed body got wrong, and why, from the path serde tracked: the path of
+/// the value that did not fit, or of an unknown field, or — for a missing field, which serde
+/// reports at its parent — the parent's path and the field's name (`card.title`).
+fn misfit_field(error: &axum::extract::rejection::JsonDataError) -> Option<(String, String)> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(tracked) = cause.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>()
+        {
+            let path = tracked.path().to_string();
+            let inner = tracked.inner().to_string();
+            // A missing field is reported at its parent's path; an unknown one at its own.
+            let named = inner
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let field = match (named, path.as_str()) {
+                (Some(name), "." | "") => name.to_owned(),
+                (Some(name), parent) => format!("{parent}.{name}"),
+                (None, path) => path.to_owned(),
+            };
+            let message = match inner.rsplit_once(" at line ") {
+                Some((message, _)) => message.to_owned(),
+                None => inner,
+            };
+            return Some((field, message));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {

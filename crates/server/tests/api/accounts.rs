@@ -76,7 +76,16 @@ async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
     let weak = sign_up(json!({ "handle": "bob", "password": "123456789" })).await;
     assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
     let wrong_type = sign_up(json!({ "handle": 42, "password": PASSWORD })).await;
-    assert_error(wrong_type, StatusCode::BAD_REQUEST, "invalid_field").await;
+    let body = assert_error(
+        wrong_type,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(body["field"], "handle");
+    let missing = sign_up(json!({ "password": PASSWORD })).await;
+    let body = assert_error(missing, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_eq!(body["field"], "handle");
     let malformed = app
         .request(Method::POST, "/api/v1/accounts", None)
         .header("content-type", "application/json")

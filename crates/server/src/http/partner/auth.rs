@@ -35,18 +35,32 @@ impl<S: Send + Sync> FromRequestParts<S> for PartnerCall {
     }
 }
 
-/// A partner API error as an HTTP response.
-pub struct PartnerErrorResponse(pub PartnerError);
+/// A partner API error as an HTTP response: a use case's refusal, or a request that did not
+/// parse (answered in the JSON API's shape).
+pub enum PartnerErrorResponse {
+    Refused(PartnerError),
+    Unparsed(ApiError),
+}
 
 impl From<PartnerError> for PartnerErrorResponse {
     fn from(error: PartnerError) -> Self {
-        PartnerErrorResponse(error)
+        PartnerErrorResponse::Refused(error)
+    }
+}
+
+impl From<ApiError> for PartnerErrorResponse {
+    fn from(error: ApiError) -> Self {
+        PartnerErrorResponse::Unparsed(error)
     }
 }
 
 impl IntoResponse for PartnerErrorResponse {
     fn into_response(self) -> Response {
-        let (status, challenge, code, message) = match self.0 {
+        let refusal = match self {
+            PartnerErrorResponse::Refused(refusal) => refusal,
+            PartnerErrorResponse::Unparsed(error) => return error.into_response(),
+        };
+        let (status, challenge, code, message) = match refusal {
             PartnerError::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 Some("Bearer realm=\"confidant\", error=\"invalid_token\"".to_owned()),

@@ -5,10 +5,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use confidant_core::accesslog::Action;
 use confidant_core::partner::{CardInput, PartnerSend, SendInput};
 
 use super::{PartnerCall, PartnerErrorResponse};
-use crate::http::error::AppJson;
+use crate::http::error::{ApiError, AppJson};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -93,8 +94,10 @@ pub async fn send(
     State(state): State<AppState>,
     PartnerCall(call): PartnerCall,
     headers: HeaderMap,
-    AppJson(input): AppJson<SendIn>,
+    input: Result<AppJson<SendIn>, ApiError>,
 ) -> Result<(StatusCode, axum::Json<SendOut>), PartnerErrorResponse> {
+    let AppJson(input) =
+        super::logged_unless_parsed(&state, &call, Action::MessageSend, input).await?;
     let key = headers
         .get("idempotency-key")
         .map(|value| value.to_str().unwrap_or_default());

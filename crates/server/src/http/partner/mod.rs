@@ -17,7 +17,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use confidant_core::partner::MAX_FRIENDS_PAGE;
 
-use crate::http::error::AppQuery;
+use confidant_core::accesslog::Action;
+use confidant_core::partner::PartnerRequest;
+
+use crate::http::error::{ApiError, AppQuery};
 use crate::state::AppState;
 
 pub use auth::{PartnerCall, PartnerErrorResponse};
@@ -93,6 +96,24 @@ pub struct FriendsParams {
     pub limit: Option<usize>,
 }
 
+/// What a request part parsed to; if it did not parse, the refusal is first recorded in the
+/// member's log (promise 3: refused calls are logged too), then answered with the parse
+/// error — or with the token's refusal, if the token is no good.
+pub(super) async fn logged_unless_parsed<T>(
+    state: &AppState,
+    call: &PartnerRequest,
+    action: Action,
+    parsed: Result<T, ApiError>,
+) -> Result<T, PartnerErrorResponse> {
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(malformed) => {
+            state.app.partner_refuse_malformed(call, action).await?;
+            Err(malformed.into())
+        }
+    }
+}
+
 /// `GET /partner/v1/friends` (scope `friends:read`): the member's friends who also use this
 /// app. Friends who do not are not shown, nor counted.
 #[utoipa::path(
@@ -107,8 +128,9 @@ pub struct FriendsParams {
 pub async fn friends(
     State(state): State<AppState>,
     PartnerCall(call): PartnerCall,
-    AppQuery(params): AppQuery<FriendsParams>,
+    params: Result<AppQuery<FriendsParams>, ApiError>,
 ) -> Result<axum::Json<PartnerFriendsOut>, PartnerErrorResponse> {
+    let AppQuery(params) = logged_unless_parsed(&state, &call, Action::FriendsList, params).await?;
     let page = state
         .app
         .partner_friends(

@@ -8,7 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use confidant_core::partner::MAX_THREAD_PAGE;
 
 use super::{PartnerCall, PartnerErrorResponse};
-use crate::http::error::AppQuery;
+use confidant_core::accesslog::Action;
+
+use crate::http::error::{ApiError, AppQuery};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -91,8 +93,10 @@ pub async fn thread_messages(
     State(state): State<AppState>,
     PartnerCall(call): PartnerCall,
     Path(id): Path<String>,
-    AppQuery(params): AppQuery<ThreadParams>,
+    params: Result<AppQuery<ThreadParams>, ApiError>,
 ) -> Result<axum::Json<Vec<ThreadMessageOut>>, PartnerErrorResponse> {
+    let AppQuery(params) =
+        super::logged_unless_parsed(&state, &call, Action::ThreadRead, params).await?;
     let messages = state
         .app
         .partner_thread_messages(

@@ -205,7 +205,8 @@ async fn recipients_mute_an_app_and_opt_out_of_click_counting(db: TestDatabase) 
             json!({ "count_clicks": "yes" }),
         )
         .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.json::<Value>().await.unwrap()["field"], "count_clicks");
 }
 
 async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatabase) {

@@ -84,6 +84,22 @@ async fn partners_report_their_own_counts_in_validated_idempotent_batches(db: Te
         .map(|i| (i["index"].as_u64().unwrap(), i["field"].as_str().unwrap()))
         .collect();
     assert_eq!(items, [(1, "interface"), (3, "day")]);
+    // An item missing a field is refused naming it by its path.
+    let mut incomplete = event("k8", "web", &today);
+    incomplete.as_object_mut().unwrap().remove("channel");
+    let missing = app
+        .report_events(
+            &streamflix,
+            Some(&secret),
+            json!({ "events": [incomplete] }),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["field"].as_str()),
+        (Some("invalid_field"), Some("events[0].channel"))
+    );
     let valid_part = json!({ "events": [event("k4", "web", &today), event("k6", "web", &today)] });
     let later = app
         .report_events(&streamflix, Some(&secret), valid_part)

@@ -215,6 +215,63 @@ async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabas
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["field"], field, "{error}");
     }
+    // Fields missing, unknown or of the wrong type: 422 naming the field by its path.
+    let without = |field: &str| {
+        let mut card = card();
+        card.as_object_mut().unwrap().remove(field);
+        json!({ "to": [bob_id], "card": card })
+    };
+    for (body, field) in [
+        (without("title"), "card.title"),
+        (without("item_id"), "card.item_id"),
+        (without("interface"), "card.interface"),
+        (with_card(json!({ "color": "red" })), "card.color"),
+        (with_card(json!({ "title": 42 })), "card.title"),
+        (json!({ "text": "hi" }), "to"),
+        (json!({ "to": [bob_id, 7], "text": "hi" }), "to[1]"),
+        (json!({ "to": [bob_id], "text": "hi", "bcc": [] }), "bcc"),
+    ] {
+        let response = app.partner_send(&tokens.access, None, body.clone()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {body}"
+        );
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_field", "{error}");
+        assert_eq!(error["field"], field, "{error}");
+    }
+    // Not JSON at all: 400, and like every refusal, in Alice's log.
+    let garbled = app
+        .client
+        .post(app.url("/partner/v1/messages"))
+        .bearer_auth(&tokens.access)
+        .header("content-type", "application/json")
+        .body("{\"to\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), StatusCode::BAD_REQUEST);
+    let bad_query = app
+        .partner_get("/partner/v1/friends?limit=lots", &tokens.access)
+        .await;
+    assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
+    let log: Value = app
+        .json("/api/v1/me/access-log?limit=200", &alice.token)
+        .await;
+    let malformed = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "invalid_request")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect::<Vec<_>>();
+    assert!(
+        malformed.iter().filter(|a| **a == "message.send").count() >= 9,
+        "{malformed:?}"
+    );
+    assert!(malformed.contains(&"friends.list"), "{malformed:?}");
+
     // A friend without the app (Carol has no id for it, so a partner can only guess one), a
     // stranger with it, a made-up id: one answer for all.
     let mut answers = Vec::new();
@@ -303,9 +360,10 @@ async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabas
         .filter(|e| e["action"] == "message.send" && e["outcome"] == "denied")
         .map(|e| e["reason"].as_str().unwrap())
         .collect();
+    // Ten bad values, eight bodies of the wrong shape and one that is not JSON.
     assert_eq!(
         reasons.iter().filter(|r| **r == "invalid_request").count(),
-        10
+        19
     );
     assert_eq!(
         reasons
