@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         .layer(static_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(bounded_headers))
+                // The request id is always the server's own: it goes into members' signed
+                // access logs, which a caller must not be able to write into.
+                .layer(tower::util::MapRequestLayer::new(
+                    |mut request: Request<axum::body::Body>| {
+                        request.headers_mut().remove(REQUEST_ID);
+                        request
+                    },
+                ))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -80,6 +90,30 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// The most header bytes (names and values) a request may carry; a browser sends a few KiB.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers are larger than any client needs, before anything reads or
+/// echoes them: 431, as RFC 6585 says.
+async fn bounded_headers(request: Request<axum::body::Body>, next: middleware::Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(serde_json::json!({
+                "error": "headers_too_large",
+                "message": format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
+            })),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Lets the forms of this page end at `redirect_uri`'s origin as well as at this server.

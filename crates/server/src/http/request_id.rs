@@ -1,5 +1,6 @@
-//! The request's id (`x-request-id`, set by the outer layer when the client sent none), for
-//! the records that must name the request they came from: access-log entries.
+//! The request's id (`x-request-id`, always set by the outer layer, which drops any the
+//! client sent), for the records that must name the request they came from: access-log
+//! entries.
 
 use std::convert::Infallible;
 
@@ -8,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::REQUEST_ID;
 
-/// Longest client-chosen request id kept; longer ones are cut.
+/// Longest request id kept; the server's own are UUIDs.
 const MAX_LEN: usize = 128;
 
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .get(&REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .unwrap_or("-");
-        // Partners may choose their own ids; keep them printable and short in the log.
+        // Always the server's UUID; kept printable and short all the same.
         let id: String = id
             .chars()
             .filter(|c| c.is_ascii_graphic())

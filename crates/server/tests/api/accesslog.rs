@@ -28,16 +28,26 @@ on_both_backends!(
 );
 
 impl TestApp {
-    /// `GET /partner/v1/me` with a request id of our choosing.
+    /// `GET /partner/v1/me`, the partner offering a request id of its own choosing.
     async fn me_as(&self, access: &str, request_id: &str) -> StatusCode {
-        self.client
+        self.me_with_id(access, request_id).await.0
+    }
+
+    /// The same, with the id the server gave the request (the one its log records).
+    async fn me_with_id(&self, access: &str, request_id: &str) -> (StatusCode, String) {
+        let response = self
+            .client
             .get(self.url("/partner/v1/me"))
             .bearer_auth(access)
             .header("x-request-id", request_id)
             .send()
             .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
             .unwrap()
-            .status()
+            .to_owned();
+        (response.status(), id)
     }
 
     async fn log_entries(&self, token: &str) -> Vec<Value> {
@@ -104,7 +114,12 @@ async fn partner_calls_token_changes_and_refusals_are_all_logged(db: TestDatabas
     let alice = app.log_in("alice", PASSWORD).await;
 
     let first = app.tokens(&browser, &streamflix, "profile").await;
-    assert_eq!(app.me_as(&first.access, "req-me-1").await, StatusCode::OK);
+    let (status, first_id) = app.me_with_id(&first.access, "req-me-1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(
+        first_id, "req-me-1",
+        "the request id is the server's, not the caller's"
+    );
     // A scope the token does not carry: refused, and the refusal is logged.
     let call = PartnerRequest {
         token: Some(first.access.clone()),
@@ -123,10 +138,8 @@ async fn partner_calls_token_changes_and_refusals_are_all_logged(db: TestDatabas
         .client_post(&streamflix, "/oauth/revoke", &first.access)
         .await;
     assert_eq!(revoked.status(), StatusCode::OK);
-    assert_eq!(
-        app.me_as(&first.access, "req-revoked").await,
-        StatusCode::UNAUTHORIZED
-    );
+    let (status, revoked_id) = app.me_with_id(&first.access, "req-revoked").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The old refresh token again: reuse, so the whole family goes.
     assert_eq!(
         app.refresh(&streamflix, &first.refresh, None)
@@ -206,10 +219,10 @@ async fn partner_calls_token_changes_and_refusals_are_all_logged(db: TestDatabas
             .iter()
             .all(|e| e["app"] == streamflix.client_id.as_str())
     );
-    assert_eq!(entries[2]["request_id"], "req-me-1");
+    assert_eq!(entries[2]["request_id"], first_id.as_str());
     assert_eq!(entries[2]["scope"], "profile");
     assert_eq!(entries[2]["text"], "Streamflix read your name");
-    assert_eq!(entries[6]["request_id"], "req-revoked");
+    assert_eq!(entries[6]["request_id"], revoked_id.as_str());
     assert_eq!(
         entries[13]["text"],
         "Streamflix was refused your name: you had disconnected it"

@@ -23,6 +23,25 @@ async fn health_readiness_metrics_and_api_description(db: TestDatabase) {
     let health = reqwest::get(app.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().contains_key("x-request-id"));
+    // A caller's own id is not echoed, and oversized headers are refused before anything
+    // reads them.
+    let mine = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "chosen-by-the-caller")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(mine.headers()["x-request-id"], "chosen-by-the-caller");
+    let huge = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "x".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(huge.text().await.unwrap().len() < 200, "nothing echoed");
     assert_eq!(
         reqwest::get(app.url("/readyz")).await.unwrap().status(),
         StatusCode::OK
