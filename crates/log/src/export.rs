@@ -48,6 +48,66 @@ pub struct ExportedEntry {
     pub inclusion_proof: Option<Vec<String>>,
 }
 
+/// The fields an export file may have, at the top and in each entry: the format is strict,
+/// so that nothing in a file escapes what verification covers.
+const EXPORT_FIELDS: [&str; 7] = [
+    "format",
+    "origin",
+    "public_key",
+    "checkpoint",
+    "complete",
+    "note",
+    "entries",
+];
+const ENTRY_FIELDS: [&str; 10] = [
+    "seq",
+    "at",
+    "app",
+    "action",
+    "scope",
+    "objects",
+    "outcome",
+    "reason",
+    "request_id",
+    "inclusion_proof",
+];
+
+/// Why a file is not an export at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not JSON of the export's shape: {0}")]
+    Shape(String),
+    #[error("`{field}` is not a field of {place}")]
+    UnknownField { place: String, field: String },
+}
+
+impl Export {
+    /// Reads an export file strictly: a field the format does not define, anywhere, is an
+    /// error rather than silently ignored.
+    pub fn parse(text: &str) -> Result<Export, ParseError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::Shape(e.to_string()))?;
+        let unknown = |object: &serde_json::Value, known: &[&str], place: String| {
+            let fields = object.as_object()?;
+            let field = fields.keys().find(|key| !known.contains(&key.as_str()))?;
+            Some(ParseError::UnknownField {
+                place,
+                field: field.clone(),
+            })
+        };
+        if let Some(error) = unknown(&value, &EXPORT_FIELDS, "the export".into()) {
+            return Err(error);
+        }
+        let entries = value.get("entries").and_then(|e| e.as_array());
+        for (index, entry) in entries.into_iter().flatten().enumerate() {
+            if let Some(error) = unknown(entry, &ENTRY_FIELDS, format!("entry {index}")) {
+                return Err(error);
+            }
+        }
+        serde_json::from_value(value).map_err(|e| ParseError::Shape(e.to_string()))
+    }
+}
+
 /// What a successful verification established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -229,4 +289,32 @@ pub fn verify(
         key_from_file: public_key.is_none(),
         consistent_with: previous.map(|previous| previous.size),
     })
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    #[test]
+    fn fields_the_format_does_not_define_are_refused() {
+        let export = r#"{"format":"confidant-access-log/1","origin":"o","public_key":"k",
+            "checkpoint":"c","complete":true,"entries":[]}"#;
+        assert!(Export::parse(export).is_ok());
+        let extra = export.replace("\"entries\"", "\"extra\":1,\"entries\"");
+        assert_eq!(
+            Export::parse(&extra).unwrap_err(),
+            ParseError::UnknownField {
+                place: "the export".into(),
+                field: "extra".into()
+            }
+        );
+        let entry = r#"{"seq":0,"at":"2026-11-30T00:00:00.000Z","app":"a","action":"profile.read",
+            "outcome":"allowed","request_id":"r","verified":true}"#;
+        let with_entry = export.replace("[]", &format!("[{entry}]"));
+        assert!(matches!(
+            Export::parse(&with_entry),
+            Err(ParseError::UnknownField { field, .. }) if field == "verified"
+        ));
+        assert!(matches!(Export::parse("[]"), Err(ParseError::Shape(_))));
+    }
 }

@@ -609,7 +609,7 @@ fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::R
     let read = |path: &Path| {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
     };
-    let export: Export = serde_json::from_str(&read(file)?)
+    let export = Export::parse(&read(file)?)
         .with_context(|| format!("{} is not an access-log export", file.display()))?;
     let public_key = match key {
         VerifyKey::Pinned(key) => {

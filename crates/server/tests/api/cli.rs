@@ -311,6 +311,16 @@ fn log_verify_explains_files_it_cannot_use() {
     );
     let pinned = run(&empty, &["--public-key", signer.public_key()]);
     assert!(pinned.0, "{}", pinned.1);
+    // The format is strict: a field it does not define is refused, not ignored.
+    let mut padded = export.clone();
+    padded["verified_by"] = serde_json::json!("the server");
+    let padded_file = dir.path().join("padded.json");
+    std::fs::write(&padded_file, padded.to_string()).unwrap();
+    let (ok, err) = run(&padded_file, &["--public-key", signer.public_key()]);
+    assert!(
+        !ok && err.contains("`verified_by` is not a field of the export"),
+        "{err}"
+    );
     let (ok, err) = run(&empty, &["--public-key", "garbage"]);
     assert!(!ok && err.contains("invalid --public-key"), "{err}");
 }
