@@ -8,6 +8,7 @@ pub mod ops;
 pub mod partner;
 pub mod request_id;
 pub mod session;
+mod text;
 pub mod web;
 
 use std::time::Duration;
@@ -47,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::resolve,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            text::refuse_nul,
         ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(static_header(

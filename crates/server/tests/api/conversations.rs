@@ -11,7 +11,63 @@ on_both_backends!(
     unread_counts_and_read_receipts,
     groups_add_rename_and_leave,
     message_rules_are_enforced,
+    nul_in_text_is_refused_alike_on_every_backend_and_surface,
 );
+
+async fn nul_in_text_is_refused_alike_on_every_backend_and_surface(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    // In a JSON body, in a query, in a partner's client id, at the token endpoint, in a form.
+    let sent = app
+        .post(&path, &alice.token, json!({ "body": "a\u{0}b" }))
+        .await;
+    assert_error(sent, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    let searched = app
+        .get("/api/v1/me/access-log?app=x%00y", &alice.token)
+        .await;
+    assert_error(searched, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    let token = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "a\0b"),
+            ("refresh_token", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        token.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let login = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("handle", "alice\0"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::BAD_REQUEST);
+    assert!(login.text().await.unwrap().contains("NUL"));
+    // The text `\u0000`, written out, is just text.
+    let literal = app
+        .post(
+            &path,
+            &alice.token,
+            json!({ "body": "type \\u0000 to see it" }),
+        )
+        .await;
+    assert_eq!(literal.status(), StatusCode::CREATED);
+    // Nothing else was stored.
+    let page = app.json(&path, &bob.token).await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+}
 
 async fn one_direct_conversation_per_pair_and_cursor_pages_stay_stable(db: TestDatabase) {
     let app = TestApp::spawn(db).await;

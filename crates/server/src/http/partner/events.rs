@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// The largest batch body accepted: 10,000 events of a few hundred bytes each.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Where apps post them.
+pub const PATH: &str = "/partner/v1/events";
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

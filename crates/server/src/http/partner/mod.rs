@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/partner/v1/friends", get(friends))
         .route("/partner/v1/messages", post(messages::send))
         .route(
-            "/partner/v1/events",
+            events::PATH,
             post(events::report).layer(DefaultBodyLimit::max(events::MAX_BODY_BYTES)),
         )
         .route("/partner/v1/messages/{id}", get(messages::status))

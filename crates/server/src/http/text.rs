@@ -1,0 +1,123 @@
+//! Text Confidant never stores: a NUL character. PostgreSQL cannot hold it in `TEXT` and SQLite
+//! can, so without one rule here the same input would be a 500 on one backend and stored on
+//! the other. Every request's path, query and (JSON or form) body is checked before any
+//! handler runs, and refused in the shape of its surface.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::web::PageError;
+use crate::state::AppState;
+
+const MESSAGE: &str = "Text may not contain the NUL character (U+0000).";
+
+pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let in_uri = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| has_encoded_nul(pq.as_str()));
+    if in_uri {
+        return refusal(&path);
+    }
+    let kind = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let (json, form) = (
+        kind.contains("json"),
+        kind.contains("x-www-form-urlencoded"),
+    );
+    if !json && !form {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // Event batches may be larger than other bodies; each route's extractor enforces the
+    // same limit again.
+    let limit = if path == super::partner::events::PATH {
+        super::partner::events::MAX_BODY_BYTES
+    } else {
+        state.web.max_body_bytes
+    };
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return too_large(&path);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let nul =
+        bytes.contains(&0) || (form && has_encoded_nul(&text)) || (json && has_json_nul(&text));
+    if nul {
+        return refusal(&path);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// `%00` in a URL or form body.
+fn has_encoded_nul(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+}
+
+/// `\u0000` in JSON as an escape — not as the text `\\u0000`, whose backslash is escaped.
+fn has_json_nul(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("u0000").map(|i| i + from) {
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+fn too_large(path: &str) -> Response {
+    if path.starts_with("/api/") || path.starts_with("/partner/") || path.starts_with("/oauth/") {
+        super::error::ApiError::PayloadTooLarge.into_response()
+    } else {
+        PageError::TooLarge.into_response()
+    }
+}
+
+fn refusal(path: &str) -> Response {
+    if path.starts_with("/api/") || path.starts_with("/partner/") {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({ "error": "invalid_text", "message": MESSAGE })),
+        )
+            .into_response()
+    } else if path.starts_with("/oauth/") {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_request", "error_description": MESSAGE })),
+        )
+            .into_response()
+    } else {
+        PageError::BadRequest(MESSAGE.into()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_is_found_however_it_is_written() {
+        assert!(has_encoded_nul("/api/v1/x?q=a%00b"));
+        assert!(has_json_nul(r#"{"body":"a\u0000b"}"#));
+        assert!(has_json_nul(r#"{"body":"\\\u0000"}"#));
+        assert!(!has_json_nul(r#"{"body":"the text \\u0000 is fine"}"#));
+        assert!(!has_encoded_nul("/api/v1/x?q=100"));
+    }
+}
