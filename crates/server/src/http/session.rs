@@ -12,7 +12,7 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -96,9 +96,23 @@ pub async fn resolve(
             Err(response) => return response,
         }
     }
+    // Anything answered to a signed-in caller, and everything the JSON API answers, may be
+    // private: no cache may keep it.
+    let private = session.is_some() || is_api || bearer(request.headers()).is_some();
     request.extensions_mut().insert(BrowserSession(session));
     request.extensions_mut().insert(CsrfToken(csrf));
     let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if private && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if web.secure_cookies {
+        // Served over https: browsers should never try plain http again.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     if let Some(token) = new_csrf_cookie {
         append_cookie(&mut response, csrf_cookie(web, token));
     }

@@ -123,9 +123,16 @@ async fn browsers_sign_up_with_csrf_and_get_a_safe_session_cookie(db: TestDataba
         StatusCode::CREATED,
         "the password is unchanged"
     );
-    // API calls with a bearer token get no CSRF cookie: they have no forms.
+    // API calls with a bearer token get no CSRF cookie: they have no forms. What is private
+    // is never cached, and a plain-http deployment sends no HSTS.
     let api = app.get("/api/v1/me", &api_token).await;
     assert!(api.headers().get(SET_COOKIE).is_none());
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    assert!(api.headers().get("strict-transport-security").is_none());
+    let inbox = browser.get(app.url("/")).send().await.unwrap();
+    assert_eq!(inbox.headers()["cache-control"], "no-store");
+    let public = reqwest::get(app.url("/apps")).await.unwrap();
+    assert!(public.headers().get("cache-control").is_none());
     let logout = browser
         .post(app.url("/logout"))
         .form(&[("csrf", session_csrf.as_str())])
@@ -314,5 +321,12 @@ async fn https_deployments_use_host_prefixed_secure_cookies(db: TestDatabase) {
     let response = reqwest::get(app.url("/login")).await.unwrap();
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("__Host-confidant_csrf="), "{cookie}");
+    // Served over https: browsers are told to stay on https.
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
     assert!(cookie.contains("Secure") && cookie.contains("Path=/"));
 }
