@@ -45,7 +45,10 @@
     item.dataset.message = message.id;
     const sender = document.createElement("span");
     sender.className = "sender";
-    sender.textContent = message.sender ? message.sender.display_name : "deleted member";
+    // A name is isolated from the text around it, whatever direction it is written in.
+    const name = document.createElement("bdi");
+    name.textContent = message.sender ? message.sender.display_name : "deleted member";
+    sender.append(name);
     if (message.via_app) {
       const via = document.createElement("span");
       via.className = "via";

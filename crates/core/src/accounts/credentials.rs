@@ -74,19 +74,50 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// The name shown beside messages: 1–64 characters, no control characters.
+/// The name shown beside messages: 1–64 characters, no control characters, no bidi
+/// overrides or isolates (which would reorder the text around the name, e.g. to make "txt.exe"
+/// read "exe.txt"), and something visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
+
+/// Characters that change the direction of the text that follows (U+202A–U+202E,
+/// U+2066–U+2069) or mark it (U+200E, U+200F, U+061C).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Characters that take no room on screen, so that a name of only these looks empty.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200D}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{00AD}'
+                | '\u{034F}'
+                | '\u{180E}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{2800}'
+        )
+}
 
 impl DisplayName {
     pub fn parse(input: &str) -> Result<Self, Error> {
         let name = input.trim();
         let count = name.chars().count();
-        if count == 0 || count > 64 || name.chars().any(char::is_control) {
+        let valid = (1..=64).contains(&count)
+            && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
+            && !name.chars().all(is_invisible);
+        if !valid {
             return Err(Error::invalid(
                 "display_name",
                 "invalid_display_name",
-                "A display name is 1 to 64 characters, without control characters.",
+                "A display name is 1 to 64 characters with something visible, without control \
+                 or text-direction characters.",
             ));
         }
         Ok(DisplayName(name.to_owned()))
@@ -105,6 +136,30 @@ impl DisplayName {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn display_names_cannot_reorder_text_or_look_empty() {
+        assert!(DisplayName::parse("Zoë 🎬").is_ok());
+        assert!(
+            DisplayName::parse("עדי").is_ok(),
+            "right-to-left names are fine"
+        );
+        for bad in [
+            "abc\u{202E}exe.txt",
+            "\u{2067}Bob",
+            "Al\u{200F}ice",
+            "\u{200B}\u{200B}",
+            "\u{3164}",
+            " \u{FEFF} ",
+            "",
+            "tab\there",
+        ] {
+            assert!(
+                DisplayName::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
 
     #[test]
     fn handles_are_lower_cased_and_checked() {

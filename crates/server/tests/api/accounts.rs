@@ -73,6 +73,17 @@ async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
         let refused = sign_up(json!({ "handle": handle, "password": PASSWORD })).await;
         assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle").await;
     }
+    // Names that would reorder the text around them, or look empty, are refused.
+    for name in ["abc\u{202E}exe.txt", "\u{200B}\u{200B}", "\u{2067}x"] {
+        let refused =
+            sign_up(json!({ "handle": "eve", "password": PASSWORD, "display_name": name })).await;
+        assert_error(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_display_name",
+        )
+        .await;
+    }
     let weak = sign_up(json!({ "handle": "bob", "password": "123456789" })).await;
     assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
     let wrong_type = sign_up(json!({ "handle": 42, "password": PASSWORD })).await;

@@ -131,6 +131,7 @@ async fn browsers_sign_up_with_csrf_and_get_a_safe_session_cookie(db: TestDataba
     assert!(api.headers().get("strict-transport-security").is_none());
     let inbox = browser.get(app.url("/")).send().await.unwrap();
     assert_eq!(inbox.headers()["cache-control"], "no-store");
+
     let public = reqwest::get(app.url("/apps")).await.unwrap();
     assert!(public.headers().get("cache-control").is_none());
     let logout = browser

@@ -106,6 +106,8 @@ async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     for browser in [&bob_browser, &alice_browser] {
         let html = browser.page(&app, &format!("/c/{conversation}")).await;
         assert!(html.contains("via Streamflix"), "{html}");
+        // Names are isolated from the text around them, whatever their direction.
+        assert!(html.contains("<bdi>ALICE</bdi>"), "{html}");
         assert!(html.contains(&format!("href=\"{link}?i=web\"")));
     }
 
