@@ -41,9 +41,13 @@ impl Confidant {
         &self,
         client_id: &str,
         secret: Option<&str>,
+        source: Option<&str>,
     ) -> Result<App, OAuthError> {
         let now = self.clock.now();
-        if let Some(retry_after_secs) = self.client_throttle.check(client_id, None, now) {
+        // Wrong secrets are throttled per client *and* source address: a stranger who knows
+        // a client id locks out only their own address, never the real app's servers.
+        let throttle_key = format!("{client_id} from {}", source.unwrap_or("unknown"));
+        if let Some(retry_after_secs) = self.client_throttle.check(&throttle_key, None, now) {
             return Err(OAuthError::Throttled { retry_after_secs });
         }
         let app = self.store.app(client_id).await?;
@@ -54,8 +58,13 @@ impl Confidant {
             (Some(app), None) => !app.confidential,
             _ => false,
         };
+        let guessable = app.as_ref().is_none_or(|app| app.confidential);
         let Some(app) = app.filter(|_| authenticated) else {
-            self.client_throttle.record_failure(client_id, None, now);
+            // A public client has no secret to guess: nothing to throttle.
+            if guessable {
+                self.client_throttle
+                    .record_failure(&throttle_key, None, now);
+            }
             return Err(OAuthError::invalid_client("client authentication failed"));
         };
         if app.status != AppStatus::Approved {

@@ -17,6 +17,8 @@ use crate::state::AppState;
 pub struct OAuthForm {
     pub params: HashMap<String, String>,
     pub headers: HeaderMap,
+    /// The peer's address, which failed client authentications are throttled by.
+    pub source: Option<String>,
 }
 
 impl OAuthForm {
@@ -64,7 +66,7 @@ impl OAuthForm {
         };
         Ok(state
             .app
-            .authenticate_client(&client_id, secret.as_deref())
+            .authenticate_client(&client_id, secret.as_deref(), self.source.as_deref())
             .await?)
     }
 }
@@ -84,6 +86,7 @@ impl FromRequest<AppState> for OAuthForm {
             ));
         }
         let headers = request.headers().clone();
+        let source = peer_address(request.extensions());
         let body = axum::body::to_bytes(request.into_body(), state.web.max_body_bytes)
             .await
             .map_err(|_| OAuthErrorResponse::invalid_request("the request body is too large"))?;
@@ -95,8 +98,19 @@ impl FromRequest<AppState> for OAuthForm {
                 )));
             }
         }
-        Ok(Self { params, headers })
+        Ok(Self {
+            params,
+            headers,
+            source,
+        })
     }
+}
+
+/// The address of the peer that sent the request, if it came over a socket.
+pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> Option<String> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
 }
 
 /// `Authorization: Basic` credentials, each part form-urlencoded (RFC 6749 §2.3.1).

@@ -15,7 +15,7 @@ use confidant_core::partner::{PartnerError, PartnerRequest};
 use confidant_core::store::App;
 
 use crate::http::error::ApiError;
-use crate::http::oauth::client::basic_credentials;
+use crate::http::oauth::client::{basic_credentials, peer_address};
 use crate::http::request_id::RequestId;
 use crate::http::session::bearer;
 use crate::state::AppState;
@@ -127,7 +127,11 @@ impl FromRequestParts<AppState> for PartnerClient {
         };
         let app = state
             .app
-            .authenticate_client(&client_id, Some(&secret))
+            .authenticate_client(
+                &client_id,
+                Some(&secret),
+                peer_address(&parts.extensions).as_deref(),
+            )
             .await
             .map_err(|_| unauthorized())?;
         Ok(PartnerClient(app))

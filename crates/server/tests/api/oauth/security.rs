@@ -468,9 +468,44 @@ async fn confidential_clients_authenticate_and_wrong_secrets_are_throttled(db: T
         )
         .await;
     assert_eq!(unknown_code.status(), StatusCode::BAD_REQUEST);
+    // And per source address: a stranger elsewhere who knows the client id locks out only
+    // their own address. (127.0.0.2 is loopback too, but another source.)
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let from_elsewhere = elsewhere
+        .post(app.url("/oauth/token"))
+        .basic_auth(&partner.client_id, partner.secret.as_deref())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        from_elsewhere.status(),
+        StatusCode::OK,
+        "the real app's other server"
+    );
     app.clock.advance_secs(16 * 60);
-    let later = app.refresh(&partner, &tokens.refresh, None).await;
+    let rotated = tokens_of(from_elsewhere).await;
+    let later = app.refresh(&partner, &rotated.refresh, None).await;
     assert_eq!(later.status(), StatusCode::OK);
+
+    // A public client has no secret to guess: wrong secrets never lock it out.
+    let public = app.partner("Desktop", true).await;
+    let mut guessing = public.clone();
+    guessing.secret = Some("cfd_cs_guess".into());
+    for _ in 0..20 {
+        let refused = app.client_post(&guessing, "/oauth/introspect", "x").await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    let revoke = app
+        .client_post(&public, "/oauth/revoke", "cfd_at_nothing")
+        .await;
+    assert_eq!(revoke.status(), StatusCode::OK);
 }
 
 async fn authorization_responses_carry_iss_and_state_and_pages_cannot_be_framed(db: TestDatabase) {
