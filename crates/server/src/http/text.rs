@@ -1,7 +1,9 @@
-//! Text Confidant never stores: a NUL character. PostgreSQL cannot hold it in `TEXT` and SQLite
-//! can, so without one rule here the same input would be a 500 on one backend and stored on
-//! the other. Every request's path, query and (JSON or form) body is checked before any
-//! handler runs, and refused in the shape of its surface.
+//! Text Confidant never stores: a NUL character, or form fields that are not UTF-8.
+//! PostgreSQL cannot hold NUL in `TEXT` and SQLite can, so without one rule here the same
+//! input would be a 500 on one backend and stored on the other; and a form field that is not
+//! UTF-8 would be stored with U+FFFD where the JSON API refuses it. Every request's path,
+//! query and (JSON or form) body is checked before any handler runs, and refused in the shape
+//! of its surface.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -13,7 +15,8 @@ use serde_json::json;
 use super::web::PageError;
 use crate::state::AppState;
 
-const MESSAGE: &str = "Text may not contain the NUL character (U+0000).";
+const NUL: &str = "Text may not contain the NUL character (U+0000).";
+const NOT_UTF8: &str = "Form fields must be UTF-8.";
 
 pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
@@ -22,7 +25,7 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
         .path_and_query()
         .is_some_and(|pq| has_encoded_nul(pq.as_str()));
     if in_uri {
-        return refusal(&path);
+        return refusal(&path, NUL);
     }
     let kind = request
         .headers()
@@ -47,14 +50,29 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
     let Ok(bytes) = to_bytes(body, limit).await else {
         return too_large(&path);
     };
+    if form && !form_is_utf8(&bytes) {
+        return refusal(&path, NOT_UTF8);
+    }
+    // JSON that is not UTF-8 is left to the JSON extractor, which refuses it as such.
     let text = String::from_utf8_lossy(&bytes);
     let nul =
         bytes.contains(&0) || (form && has_encoded_nul(&text)) || (json && has_json_nul(&text));
     if nul {
-        return refusal(&path);
+        return refusal(&path, NUL);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether a form body, and every name and value in it once percent-decoded, is UTF-8.
+fn form_is_utf8(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok_and(|text| {
+        text.split(['&', '=']).all(|piece| {
+            percent_encoding::percent_decode_str(piece)
+                .decode_utf8()
+                .is_ok()
+        })
+    })
 }
 
 /// `%00` in a URL or form body.
@@ -90,21 +108,21 @@ fn too_large(path: &str) -> Response {
     }
 }
 
-fn refusal(path: &str) -> Response {
+fn refusal(path: &str, message: &str) -> Response {
     if path.starts_with("/api/") || path.starts_with("/partner/") {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({ "error": "invalid_text", "message": MESSAGE })),
+            axum::Json(json!({ "error": "invalid_text", "message": message })),
         )
             .into_response()
     } else if path.starts_with("/oauth/") {
         (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "invalid_request", "error_description": MESSAGE })),
+            axum::Json(json!({ "error": "invalid_request", "error_description": message })),
         )
             .into_response()
     } else {
-        PageError::BadRequest(MESSAGE.into()).into_response()
+        PageError::BadRequest(message.into()).into_response()
     }
 }
 
@@ -119,5 +137,8 @@ mod tests {
         assert!(has_json_nul(r#"{"body":"\\\u0000"}"#));
         assert!(!has_json_nul(r#"{"body":"the text \\u0000 is fine"}"#));
         assert!(!has_encoded_nul("/api/v1/x?q=100"));
+        assert!(form_is_utf8(b"name=Zo%C3%AB&x=a+b"));
+        assert!(!form_is_utf8(b"name=Zo%FF"));
+        assert!(!form_is_utf8(b"name=Zo\xff"));
     }
 }

@@ -55,6 +55,17 @@ async fn nul_in_text_is_refused_alike_on_every_backend_and_surface(db: TestDatab
         .unwrap();
     assert_eq!(login.status(), StatusCode::BAD_REQUEST);
     assert!(login.text().await.unwrap().contains("NUL"));
+    // A form field that is not UTF-8 is refused too, rather than stored as U+FFFD.
+    let not_utf8 = app
+        .client
+        .post(app.url("/signup"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("handle=mallory&display_name=Mal%FFlory&password=correct+horse+battery")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_utf8.status(), StatusCode::BAD_REQUEST);
+    assert!(not_utf8.text().await.unwrap().contains("UTF-8"));
     // The text `\u0000`, written out, is just text.
     let literal = app
         .post(
