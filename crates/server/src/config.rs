@@ -149,6 +149,19 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How often queued webhooks to partner apps are looked for, in seconds.
     pub webhook_poll_secs: u64,
+    /// A bearer token `/metrics` requires; without one, `/metrics` answers loopback peers only.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The token a metrics scraper presents: `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,6 +223,7 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: 64 * 1024,
             webhook_poll_secs: 5,
+            metrics_token: None,
         }
     }
 }

@@ -49,10 +49,10 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     app.check_report_mode().await?;
     let state = AppState {
         app,
-        web: Arc::new(WebSettings::new(
-            config.public_url(),
-            config.server.max_body_bytes,
-        )),
+        web: Arc::new(
+            WebSettings::new(config.public_url(), config.server.max_body_bytes)
+                .with_metrics_token(config.server.metrics_token.clone()),
+        ),
         metrics: Arc::new(Metrics::new()),
         shutdown: CancellationToken::new(),
     };

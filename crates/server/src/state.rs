@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use confidant_core::Confidant;
 
+use crate::config::MetricsToken;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct WebSettings {
     pub session_cookie: &'static str,
     pub csrf_cookie: &'static str,
     pub max_body_bytes: usize,
+    /// What `/metrics` requires as a bearer token; `None` restricts it to loopback peers.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl WebSettings {
@@ -48,6 +51,14 @@ impl WebSettings {
                 "confidant_csrf"
             },
             max_body_bytes,
+            metrics_token: None,
+        }
+    }
+
+    pub fn with_metrics_token(self, metrics_token: Option<MetricsToken>) -> Self {
+        Self {
+            metrics_token,
+            ..self
         }
     }
 

@@ -1,10 +1,15 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use subtle::ConstantTimeEq;
+
+use crate::http::session::bearer;
 
 use crate::state::AppState;
 
@@ -31,7 +36,21 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics, for the operator's scraper only: with `[server] metrics_token`, to
+/// requests bearing it; without, to peers on the loopback interface. Anyone else gets 404, as
+/// if there were nothing here.
+async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    let allowed = match &state.web.metrics_token {
+        Some(token) => bearer(request.headers())
+            .is_some_and(|given| given.as_bytes().ct_eq(token.0.as_bytes()).into()),
+        None => request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|peer| peer.0.ip().is_loopback()),
+    };
+    if !allowed {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -39,4 +58,5 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }

@@ -8,6 +8,7 @@ use confidant_store::testing::TestDatabase;
 use crate::helpers::TestApp;
 
 on_both_backends!(
+    metrics_need_the_configured_token,
     health_readiness_metrics_and_api_description,
     graceful_shutdown_keeps_every_acknowledged_message
 );
@@ -115,4 +116,31 @@ async fn graceful_shutdown_keeps_every_acknowledged_message(db: TestDatabase) {
         reqwest::get(app.url("/healthz")).await.is_err(),
         "the server is gone"
     );
+}
+
+async fn metrics_need_the_configured_token(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.server.metrics_token = Some(confidant_server::config::MetricsToken(
+            "scrape-me-please".into(),
+        ));
+    })
+    .await;
+    // Without the token, or with another, there is nothing here.
+    for token in [None, Some("wrong"), Some("scrape-me-pleasE")] {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{token:?}");
+    }
+    let scraped = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-me-please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("# EOF"));
 }
