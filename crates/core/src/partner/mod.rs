@@ -24,6 +24,7 @@ pub use threads::{MAX_THREAD_PAGE, SharedThread, ThreadMessage};
 
 use crate::accesslog::{Action, Denial};
 use crate::oauth::{Scope, Scopes};
+use crate::pairwise::PairwiseIds;
 use crate::store::{AppStatus, Grant, LogDraft, Member, NewLogEntry, TokenKind};
 use crate::{Confidant, Error, MemberId, Timestamp, tokens};
 
@@ -192,24 +193,27 @@ impl Confidant {
         ))
     }
 
-    /// The app a partner request's token belongs to, live or revoked early, without
-    /// deciding anything yet: ids in the request are that app's pairwise ids.
-    pub(crate) async fn partner_client_of(
+    /// What an id in a partner request names, read with `parse` under the pairwise key of
+    /// the app the token belongs to (live or revoked early), before anything is decided:
+    /// `None` if it names nothing for that app, or the token names no app.
+    pub(crate) async fn partner_id<T>(
         &self,
         request: &PartnerRequest,
-    ) -> Result<Option<String>, Error> {
+        parse: impl FnOnce(&PairwiseIds, &str) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         let Some(token) = request.token.as_deref() else {
             return Ok(None);
         };
         let hash = tokens::hash(token);
-        if let Some(record) = self.store.token(&hash).await? {
-            return Ok(Some(record.grant.client_id));
-        }
-        Ok(self
-            .store
-            .revoked_token(&hash)
-            .await?
-            .map(|revoked| revoked.client_id))
+        let client_id = match self.store.token(&hash).await? {
+            Some(record) => Some(record.grant.client_id),
+            None => self
+                .store
+                .revoked_token(&hash)
+                .await?
+                .map(|revoked| revoked.client_id),
+        };
+        Ok(client_id.and_then(|client_id| parse(&self.pairwise, &client_id)))
     }
 
     /// A partner call refused before its use case could run — a body, query or path that

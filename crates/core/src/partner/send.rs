@@ -260,10 +260,9 @@ impl Confidant {
     ) -> Result<PartnerSend, PartnerError> {
         // The id is the app's own: which send it names is known once the token says which
         // app is asking.
-        let client_id = self.partner_client_of(request).await?;
-        let named = client_id
-            .as_deref()
-            .and_then(|client_id| self.pairwise.parse_send(client_id, id));
+        let named = self
+            .partner_id(request, |ids, app| ids.parse_send(app, id))
+            .await?;
         let objects = named
             .map(|id| vec![format!("send:{id}")])
             .unwrap_or_default();

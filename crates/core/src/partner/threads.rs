@@ -91,10 +91,9 @@ impl Confidant {
     ) -> Result<Vec<ThreadMessage>, PartnerError> {
         // The ids are the app's own: which thread, if any, is known only once the token
         // says which app is asking.
-        let client_id = self.partner_client_of(request).await?;
-        let named = client_id
-            .as_deref()
-            .and_then(|client_id| self.pairwise.parse_thread(client_id, thread_id));
+        let named = self
+            .partner_id(request, |ids, app| ids.parse_thread(app, thread_id))
+            .await?;
         let objects = named
             .map(|id| vec![format!("conversation:{}", id.0)])
             .unwrap_or_default();

@@ -14,7 +14,7 @@ use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
 use crate::helpers::TestApp;
-use crate::partner::ALL_SCOPES;
+use crate::partner::FriendsOnTheApp;
 
 on_both_backends!(
     the_log_key_is_pinned_and_never_silently_replaced,
@@ -218,11 +218,7 @@ async fn a_release_is_calibrated_to_the_largest_caps_in_force(db: TestDatabase) 
 async fn who_contributed_is_forgotten_once_the_day_is_over(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    let FriendsOnTheApp { bob_id, tokens, .. } = app.friends_on_the_app(&streamflix).await;
     let sent = app
         .partner_send(
             &tokens.access,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card};
+use super::{ALL_SCOPES, FriendsOnTheApp, card};
 use crate::helpers::{TestApp, csrf_of};
 
 on_both_backends!(
@@ -119,11 +119,12 @@ async fn every_recipient_of_an_item_gets_the_same_link(db: TestDatabase) {
 async fn operators_set_the_template_and_cards_need_one(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    let FriendsOnTheApp {
+        bob,
+        bob_id,
+        tokens,
+        ..
+    } = app.friends_on_the_app(&streamflix).await;
 
     // Templates that would let the app pick the site per item are refused.
     for bad in [

@@ -106,6 +106,19 @@ impl TestApp {
     }
 }
 
+/// Alice and Bob, friends who both connected the app: Alice with every scope, Bob under his
+/// pseudonym for it.
+pub struct FriendsOnTheApp {
+    pub alice: TestMember,
+    pub alice_browser: Browser,
+    pub bob: TestMember,
+    pub bob_browser: Browser,
+    /// Bob's id for the app.
+    pub bob_id: String,
+    /// Alice's tokens, with every scope.
+    pub tokens: Tokens,
+}
+
 /// Alice and Bob, friends who both use the app, after Alice sent Bob one recommendation.
 pub struct SentCard {
     pub alice_browser: Browser,
@@ -116,12 +129,31 @@ pub struct SentCard {
 }
 
 impl TestApp {
-    pub async fn send_a_card(&self, partner: &Partner) -> SentCard {
+    pub async fn friends_on_the_app(&self, partner: &Partner) -> FriendsOnTheApp {
         let (alice, alice_browser) = self.member("alice").await;
         let (bob, bob_browser) = self.member("bob").await;
         self.befriend(&alice, &bob).await;
         let bob_id = self.pseudonym(&bob_browser, partner).await;
         let tokens = self.tokens(&alice_browser, partner, ALL_SCOPES).await;
+        FriendsOnTheApp {
+            alice,
+            alice_browser,
+            bob,
+            bob_browser,
+            bob_id,
+            tokens,
+        }
+    }
+
+    pub async fn send_a_card(&self, partner: &Partner) -> SentCard {
+        let FriendsOnTheApp {
+            alice_browser,
+            bob,
+            bob_browser,
+            bob_id,
+            tokens,
+            ..
+        } = self.friends_on_the_app(partner).await;
         let sent = self
             .partner_send(
                 &tokens.access,

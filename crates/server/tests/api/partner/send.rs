@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card};
+use super::{ALL_SCOPES, FriendsOnTheApp, card};
 use crate::helpers::TestApp;
 use crate::oauth::{redirect_params, tokens_of};
 
@@ -22,11 +22,12 @@ on_both_backends!(
 async fn parallel_sends_never_pass_the_per_member_limit(db: TestDatabase) {
     let app = TestApp::spawn_with(db, |config| config.oauth.sends_per_member_per_hour = 5).await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    let FriendsOnTheApp {
+        bob,
+        bob_id,
+        tokens,
+        ..
+    } = app.friends_on_the_app(&streamflix).await;
     // A refused send takes nothing from the allowance.
     let refused = app
         .partner_send(
@@ -64,11 +65,14 @@ async fn parallel_sends_never_pass_the_per_member_limit(db: TestDatabase) {
 async fn partners_send_recommendations_labelled_via_the_app(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let bob_id = app.pseudonym(&bob_browser, &streamflix).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    let FriendsOnTheApp {
+        alice,
+        alice_browser,
+        bob,
+        bob_browser,
+        bob_id,
+        tokens,
+    } = app.friends_on_the_app(&streamflix).await;
 
     let body = json!({ "to": [bob_id], "text": "You have to see this", "card": card() });
     let sent = app
