@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-import { startConfidant, chromiumOptions } from "./server.mjs";
+import { startConfidant, chromiumOptions, streamOpen } from "./server.mjs";
 
 const output = join(import.meta.dirname, "output");
 let server;
@@ -46,7 +46,7 @@ test("a message appears live in the recipient's open conversation", async () => 
 
   // Mark Bob's page so a reload would be noticed.
   await bob.evaluate(() => { window.__notReloaded = true; });
-  await bob.waitForTimeout(500); // let the event stream connect
+  await streamOpen(bob);
 
   await alice.getByLabel("Message").fill("Have you seen <b>Arrival</b>? 🎬");
   await alice.getByRole("button", { name: "Send" }).click();
@@ -61,4 +61,29 @@ test("a message appears live in the recipient's open conversation", async () => 
   // Bob's reading reaches Alice as a receipt.
   await alice.locator("#receipt", { hasText: "Seen by Bob" }).waitFor({ timeout: 10_000 });
   await alice.screenshot({ path: join(output, "05-alice-sees-receipt.png") });
+
+  // The receipt re-rendered Alice's conversation; what Bob says next still appears live,
+  // and each reading goes back as a receipt, turn after turn.
+  await streamOpen(alice);
+  await bob.getByLabel("Message").fill("Not yet, is it good?");
+  await bob.getByRole("button", { name: "Send" }).click();
+  await alice.locator("#messages .message .body", { hasText: "Not yet, is it good?" }).waitFor({ timeout: 10_000 });
+  await bob.locator("#receipt", { hasText: "Seen by Alice" }).waitFor({ timeout: 10_000 });
+
+  await alice.getByLabel("Message").fill("Very.");
+  await alice.getByRole("button", { name: "Send" }).click();
+  await bob.locator("#messages .message .body", { hasText: "Very." }).waitFor({ timeout: 10_000 });
+  await alice.locator("#receipt", { hasText: "Seen by Bob" }).waitFor({ timeout: 10_000 });
+  await bob.getByLabel("Message").fill("Then tonight.");
+  await bob.getByRole("button", { name: "Send" }).click();
+  await alice.locator("#messages .message .body", { hasText: "Then tonight." }).waitFor({ timeout: 10_000 });
+  await alice.screenshot({ path: join(output, "06-alice-conversation-goes-on.png") });
+
+  for (const page of [alice, bob]) {
+    assert.equal(
+      await page.locator("#messages .message").count(),
+      4,
+      "every message is shown once, none twice",
+    );
+  }
 });

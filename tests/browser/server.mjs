@@ -64,3 +64,8 @@ export const chromiumOptions = {
     "--disable-sync",
   ],
 };
+
+/** Waits until the live event stream of `page` is connected (the page marks `#main`). */
+export async function streamOpen(page) {
+  await page.locator('#main[data-stream="open"]').waitFor({ timeout: 10_000 });
+}

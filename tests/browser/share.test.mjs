@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-import { startConfidant, chromiumOptions } from "./server.mjs";
+import { startConfidant, chromiumOptions, streamOpen } from "./server.mjs";
 
 const output = join(import.meta.dirname, "output");
 const redirectUri = "https://streamflix.example/shared";
@@ -44,7 +44,7 @@ test("a recommendation shared through the dialog arrives labelled via the app", 
   await bob.getByRole("button", { name: "Accept" }).click();
   await bob.getByRole("button", { name: "Message" }).click();
   await bob.waitForURL(/\/c\/\d+$/);
-  await bob.waitForTimeout(500); // let the event stream connect
+  await streamOpen(bob);
 
   const params = new URLSearchParams({
     client_id: app.client_id,

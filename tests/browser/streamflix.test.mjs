@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-import { startConfidant, chromiumOptions } from "./server.mjs";
+import { startConfidant, chromiumOptions, streamOpen } from "./server.mjs";
 
 const output = join(import.meta.dirname, "output");
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -129,7 +129,7 @@ test("a film shared from Streamflix is received, clicked, logged, reported and r
   const aliceSite = await connectStreamflix(aliceContext, "alice", "streamflix-01-consent.png");
   await connectStreamflix(bobContext, "bob");
   await bob.bringToFront();
-  await bob.waitForTimeout(500); // let Bob's event stream connect
+  await streamOpen(bob);
 
   // Alice shares the film with Bob from the title page.
   await aliceSite.reload();

@@ -10,19 +10,25 @@
   // Resume from where the server read this page, so nothing in between is missed.
   const source = new EventSource(`/api/v1/events?last_event_id=${Number(main.dataset.feed) || 0}`);
   const refresh = debounce(() => refreshMain(), 300);
+  // Whether the stream is connected, for the page's own styling and for tests that wait
+  // on it rather than on time.
+  source.addEventListener("open", () => { main.dataset.stream = "open"; });
+  source.addEventListener("error", () => { main.dataset.stream = "reconnecting"; });
+
+  // Messages that arrived live, newest last. A refresh may replace the list with a view
+  // the server rendered before some of them were sent; they are put back after it.
+  const arrived = new Map();
 
   if (live === "conversation") {
     const conversation = Number(main.dataset.conversation);
     const me = Number(main.dataset.me);
-    const list = document.getElementById("messages");
-    list.scrollTop = list.scrollHeight;
+    scrollToEnd();
     source.addEventListener("message", (event) => {
       const data = JSON.parse(event.data);
       if (data.conversation_id !== conversation) return;
       const message = data.message;
-      if (list.querySelector(`[data-message="${message.id}"]`)) return;
-      list.appendChild(renderMessage(message, me));
-      list.scrollTop = list.scrollHeight;
+      arrived.set(message.id, message);
+      showArrived(me);
       if (document.visibilityState === "visible") markRead(conversation, message.id);
     });
     source.addEventListener("read", (event) => {
@@ -38,11 +44,32 @@
     }
   }
 
+  // The list is looked up each time: a refresh replaces it.
+  function showArrived(me) {
+    const list = document.getElementById("messages");
+    if (!list) return;
+    for (const [id, message] of arrived) {
+      const item = list.querySelector(`[data-message="${id}"]`);
+      if (!item) {
+        list.appendChild(renderMessage(message, me));
+      } else if (!("live" in item.dataset)) {
+        arrived.delete(id); // the server's own view has it now
+      }
+    }
+    scrollToEnd();
+  }
+
+  function scrollToEnd() {
+    const list = document.getElementById("messages");
+    if (list) list.scrollTop = list.scrollHeight;
+  }
+
   function renderMessage(message, me) {
     const item = document.createElement("li");
     item.className = "message";
     if (message.sender && message.sender.id === me) item.classList.add("mine");
     item.dataset.message = message.id;
+    item.dataset.live = "";
     const sender = document.createElement("span");
     sender.className = "sender";
     // A name is isolated from the text around it, whatever direction it is written in.
@@ -115,8 +142,8 @@
     } else {
       main.innerHTML = fresh.innerHTML;
     }
-    const list = document.getElementById("messages");
-    if (list) list.scrollTop = list.scrollHeight;
+    if (live === "conversation") showArrived(Number(main.dataset.me));
+    else scrollToEnd();
   }
 
   function debounce(fn, ms) {
