@@ -10,6 +10,7 @@ pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod live;
 pub mod messaging;
 pub mod oauth;
@@ -46,6 +47,8 @@ pub struct Settings {
     pub client_auth_throttle: accounts::ThrottlePolicy,
     /// Messages one app may send for one member within the window (`per_handle`).
     pub partner_sends: accounts::ThrottlePolicy,
+    /// Directory searches allowed per member and per client address.
+    pub directory: accounts::DirectoryPolicy,
     pub reports: ReportPolicy,
 }
 
@@ -60,7 +63,8 @@ pub struct Confidant {
     throttle: Arc<LoginThrottle>,
     client_throttle: Arc<LoginThrottle>,
     /// Counts partner sends per app and member; refuses past the limit.
-    partner_sends: Arc<partner::SendLimiter>,
+    partner_sends: Arc<limits::WindowLimiter>,
+    directory: Arc<accounts::DirectoryLimits>,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
@@ -89,10 +93,11 @@ impl Confidant {
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),
-            partner_sends: Arc::new(partner::SendLimiter::new(
+            partner_sends: Arc::new(limits::WindowLimiter::new(
                 settings.partner_sends.per_handle,
                 settings.partner_sends.window_secs,
             )),
+            directory: Arc::new(accounts::DirectoryLimits::new(settings.directory)),
             sessions: settings.sessions,
             oauth: settings.oauth,
             store,

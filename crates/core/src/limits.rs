@@ -1,6 +1,7 @@
-//! How many messages one app may send for one member per window. The check and the count are
-//! one step under one lock, so parallel sends cannot all pass a check that only one of them
-//! fits under; a send that ends up delivering nothing gives its slot back.
+//! Fixed-window limits: how many messages one app may send for one member, how many
+//! directory searches one member or address may make. The check and the count are one step
+//! under one lock, so parallel requests cannot all pass a check that only one of them fits
+//! under; work that ends up doing nothing can give its slot back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,21 +16,21 @@ struct Window {
 
 /// A fixed-window counter per key, in memory on this node.
 #[derive(Debug)]
-pub struct SendLimiter {
+pub struct WindowLimiter {
     limit: u32,
     window_secs: i64,
     windows: Mutex<HashMap<String, Window>>,
 }
 
-/// A slot taken from a [`SendLimiter`]. Dropped without [`SendSlot::keep`], it is given back.
-pub struct SendSlot {
-    limiter: Arc<SendLimiter>,
+/// A slot taken from a [`WindowLimiter`]. Dropped without [`Slot::keep`], it is given back.
+pub struct Slot {
+    limiter: Arc<WindowLimiter>,
     key: String,
     started: Timestamp,
     kept: bool,
 }
 
-impl SendLimiter {
+impl WindowLimiter {
     pub fn new(limit: u32, window_secs: i64) -> Self {
         Self {
             limit,
@@ -39,7 +40,7 @@ impl SendLimiter {
     }
 
     /// A slot for `key`, or the seconds until the window ends if it is full.
-    pub fn try_take(self: &Arc<Self>, key: &str, now: Timestamp) -> Result<SendSlot, u64> {
+    pub fn try_take(self: &Arc<Self>, key: &str, now: Timestamp) -> Result<Slot, u64> {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() > 100_000 {
             let window_secs = self.window_secs;
@@ -59,7 +60,7 @@ impl SendLimiter {
             return Err(((ends.millis() - now.millis()) / 1000).max(1) as u64);
         }
         window.taken += 1;
-        Ok(SendSlot {
+        Ok(Slot {
             limiter: Arc::clone(self),
             key: key.to_owned(),
             started: window.started,
@@ -68,14 +69,14 @@ impl SendLimiter {
     }
 }
 
-impl SendSlot {
-    /// The send went out: the slot stays taken.
+impl Slot {
+    /// The work was done: the slot stays taken.
     pub fn keep(mut self) {
         self.kept = true;
     }
 }
 
-impl Drop for SendSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         if self.kept {
             return;
@@ -101,7 +102,7 @@ mod tests {
 
     #[test]
     fn parallel_takers_never_pass_the_limit_and_unused_slots_come_back() {
-        let limiter = Arc::new(SendLimiter::new(60, 3600));
+        let limiter = Arc::new(WindowLimiter::new(60, 3600));
         let t0 = Timestamp(1_000_000);
         for _ in 0..55 {
             limiter.try_take("app:1", t0).unwrap().keep();
@@ -109,7 +110,7 @@ mod tests {
         let threads: Vec<_> = (0..16)
             .map(|_| {
                 let limiter = Arc::clone(&limiter);
-                std::thread::spawn(move || limiter.try_take("app:1", t0).map(SendSlot::keep))
+                std::thread::spawn(move || limiter.try_take("app:1", t0).map(Slot::keep))
             })
             .collect();
         let passed = threads

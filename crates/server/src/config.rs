@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use confidant_core::accounts::{HashingCost, SessionPolicy, ThrottlePolicy};
+use confidant_core::accounts::{DirectoryPolicy, HashingCost, SessionPolicy, ThrottlePolicy};
 use confidant_core::oauth::OAuthPolicy;
 use confidant_core::reports::{self, Mechanism, PrivacyPolicy};
 use confidant_core::{ReportPolicy, Settings};
@@ -176,6 +176,10 @@ pub struct AccountsConfig {
     pub browser_session_max_secs: i64,
     pub api_session_idle_secs: i64,
     pub api_session_max_secs: i64,
+    /// Member directory searches allowed per member and per client address.
+    pub searches_per_member_per_minute: u32,
+    pub searches_per_member_per_day: u32,
+    pub searches_per_address_per_day: u32,
 }
 
 /// The OAuth authorization server for partner apps.
@@ -233,6 +237,7 @@ impl Default for AccountsConfig {
         let hashing = HashingCost::default();
         let throttle = ThrottlePolicy::default();
         let sessions = SessionPolicy::default();
+        let directory = DirectoryPolicy::default();
         Self {
             argon2_memory_kib: hashing.memory_kib,
             argon2_iterations: hashing.iterations,
@@ -243,6 +248,9 @@ impl Default for AccountsConfig {
             browser_session_max_secs: sessions.browser_absolute_secs,
             api_session_idle_secs: sessions.api_idle_secs,
             api_session_max_secs: sessions.api_absolute_secs,
+            searches_per_member_per_minute: directory.per_member_per_minute,
+            searches_per_member_per_day: directory.per_member_per_day,
+            searches_per_address_per_day: directory.per_address_per_day,
         }
     }
 }
@@ -349,6 +357,11 @@ impl Config {
                 per_handle: self.oauth.client_auth_failures,
                 per_client: u32::MAX,
                 window_secs: a.login_window_secs,
+            },
+            directory: DirectoryPolicy {
+                per_member_per_minute: a.searches_per_member_per_minute,
+                per_member_per_day: a.searches_per_member_per_day,
+                per_address_per_day: a.searches_per_address_per_day,
             },
             reports: ReportPolicy {
                 privacy: PrivacyPolicy {

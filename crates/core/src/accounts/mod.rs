@@ -1,11 +1,14 @@
 //! Accounts: sign-up, log-in, sessions, password changes and account deletion.
 
 mod credentials;
+mod directory;
 mod password;
 mod sessions;
 mod throttle;
 
 pub use credentials::{DisplayName, Handle, Password};
+pub(crate) use directory::DirectoryLimits;
+pub use directory::{DirectoryPolicy, MAX_RESULTS, MIN_QUERY_CHARS};
 pub use password::{HashingCost, PasswordHasher};
 pub use sessions::{NewSession, Session, SessionPolicy};
 pub use throttle::{LoginThrottle, ThrottlePolicy};
@@ -60,24 +63,6 @@ impl Confidant {
             .member_by_handle(&handle)
             .await?
             .ok_or(Error::NotFound)
-    }
-
-    /// Members whose handle starts with `query`, excluding the searcher.
-    pub async fn search_members(&self, me: MemberId, query: &str) -> Result<Vec<Member>, Error> {
-        let prefix: String = query
-            .trim()
-            .to_ascii_lowercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(32)
-            .collect();
-        if prefix.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut found = self.store.search_members(&prefix, 21).await?;
-        found.retain(|member| member.id != me);
-        found.truncate(20);
-        Ok(found)
     }
 
     #[tracing::instrument(skip_all, fields(member = %member))]

@@ -8,7 +8,6 @@
 mod controls;
 mod friends;
 mod item_url;
-mod limits;
 mod promises;
 mod send;
 mod share;
@@ -16,7 +15,6 @@ mod threads;
 
 pub use friends::{MAX_FRIENDS_PAGE, PartnerFriend, PartnerFriends};
 pub use item_url::{ITEM_ID_PLACEHOLDER, ItemUrlTemplate};
-pub use limits::{SendLimiter, SendSlot};
 pub use promises::app_limits;
 pub use send::{CardInput, INTERFACES, MAX_RECIPIENTS, MAX_TEXT_BYTES, PartnerSend, SendInput};
 pub use share::{ShareDialog, ShareParams};

@@ -13,6 +13,7 @@ on_both_backends!(
     changing_the_password_ends_other_sessions,
     deleting_an_account_leaves_only_deleted_member_behind,
     sessions_expire_when_idle,
+    the_directory_answers_a_few_members_and_cannot_be_walked,
 );
 
 async fn sign_up_log_in_and_log_out(db: TestDatabase) {
@@ -283,4 +284,88 @@ async fn sessions_expire_when_idle(db: TestDatabase) {
         app.get("/api/v1/me", &alice.token).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn the_directory_answers_a_few_members_and_cannot_be_walked(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.accounts.searches_per_member_per_minute = 100;
+        config.accounts.searches_per_member_per_day = 8;
+        config.accounts.searches_per_address_per_day = 12;
+    })
+    .await;
+    let alice = app.sign_up("alice").await;
+    for handle in ["bob", "bobby", "bob_1", "bob_2", "bob_3", "bob_4", "bob_5"] {
+        app.sign_up(handle).await;
+    }
+    let search = |q: &str| {
+        let path = format!("/api/v1/members?q={q}");
+        let (app, token) = (&app, &alice.token);
+        async move { app.get(&path, token).await }
+    };
+
+    // A whole handle, or its start: never more than five, and only what a request needs.
+    let found: Value = search("%40Bob").await.json().await.unwrap();
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 5, "{found:?}");
+    assert_eq!(found[0]["handle"], "bob", "the exact handle comes first");
+    let fields: Vec<&String> = found[0].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["display_name", "handle", "id"]);
+    // The searcher is not among what they find.
+    assert_eq!(
+        search("alice").await.json::<Value>().await.unwrap(),
+        json!([])
+    );
+
+    // Walking one- and two-letter prefixes is refused outright, and costs nothing.
+    for short in ["a", "b", "bo", "%40bo"] {
+        let refused = search(short).await;
+        let body = assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "query_too_short").await;
+        assert_eq!(body["field"], "q");
+    }
+    assert_error(
+        search("bo%25").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+    )
+    .await;
+
+    // Someone who blocked Alice is not in her answers.
+    let bob = app.log_in("bob", PASSWORD).await;
+    let blocked = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/blocks/{}", alice.id),
+            Some(&bob),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::NO_CONTENT);
+    let found: Value = search("bob").await.json().await.unwrap();
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["handle"] != "bob"),
+        "{found}"
+    );
+
+    // Alice has made 3 counted searches; her day allows 8.
+    for _ in 0..5 {
+        assert_eq!(search("bob_").await.status(), StatusCode::OK);
+    }
+    let spent = search("bob_").await;
+    assert!(spent.headers().contains_key("retry-after"));
+    assert_error(spent, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+
+    // The address has its own budget (12), shared by everyone behind it: Carol gets the
+    // four searches left on it, however many her own day allows.
+    let carol = app.sign_up("carol").await;
+    for _ in 0..4 {
+        let answer = app.get("/api/v1/members?q=bob", &carol.token).await;
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let spent = app.get("/api/v1/members?q=bob", &carol.token).await;
+    assert_error(spent, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
 }

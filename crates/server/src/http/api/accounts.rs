@@ -126,22 +126,39 @@ pub async fn delete_account(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// The start of a handle.
+    /// The start of a handle: at least 3 of its characters (a leading `@` is ignored).
+    #[param(min_length = 3, max_length = 33, pattern = "^@?[A-Za-z0-9_]+$")]
     pub q: String,
 }
 
-/// Find members by the start of their handle.
+/// Find members by the start of their handle: at most 5, leaving out the caller and anyone
+/// who blocked them. Each member and each address has a small budget of searches per
+/// minute and per day (429 with `Retry-After` past it).
 #[utoipa::path(get, path = "/api/v1/members", tag = "accounts", security(("bearer" = [])),
-    params(SearchQuery), responses((status = 200, body = Vec<MemberOut>)))]
+    params(SearchQuery), responses(
+        (status = 200, body = Vec<DirectoryMemberOut>),
+        (status = 422, description = "`query_too_short` or `invalid_query`", body = ErrorOut),
+        (status = 429, description = "The search budget is spent", body = ErrorOut)))]
 pub async fn search(
     State(state): State<AppState>,
     caller: ApiCaller,
+    ClientAddr(address): ClientAddr,
     AppQuery(query): AppQuery<SearchQuery>,
-) -> Result<AppJson<Vec<MemberOut>>, ApiError> {
+) -> Result<AppJson<Vec<DirectoryMemberOut>>, ApiError> {
     let found = state
         .app
-        .search_members(caller.member().id, &query.q)
+        .search_members(caller.member().id, &query.q, address.as_deref())
         .await?;
-    Ok(AppJson(found.into_iter().map(Into::into).collect()))
+    Ok(AppJson(
+        found
+            .into_iter()
+            .map(|member| DirectoryMemberOut {
+                id: member.id.0,
+                handle: member.handle,
+                display_name: member.display_name,
+            })
+            .collect(),
+    ))
 }

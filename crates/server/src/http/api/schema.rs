@@ -15,6 +15,14 @@ pub struct MemberOut {
     pub created_at: i64,
 }
 
+/// A member found in the directory: what a friend request needs, nothing more.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryMemberOut {
+    pub id: i64,
+    pub handle: String,
+    pub display_name: String,
+}
+
 impl From<Member> for MemberOut {
     fn from(member: Member) -> Self {
         Self {

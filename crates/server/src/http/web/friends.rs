@@ -7,11 +7,11 @@ use axum::response::Response;
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use confidant_core::MemberId;
 use confidant_core::store::Member;
+use confidant_core::{Error, MemberId};
 
 use super::{FormErrors, Page, PageError, render, see_other};
-use crate::http::session::{CsrfToken, CurrentMember};
+use crate::http::session::{ClientAddr, CsrfToken, CurrentMember};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -38,19 +38,53 @@ pub async fn page(
     State(state): State<AppState>,
     current: CurrentMember,
     CsrfToken(csrf): CsrfToken,
+    ClientAddr(address): ClientAddr,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, PageError> {
+    let searched = state
+        .app
+        .search_members(current.member().id, &query.q, address.as_deref())
+        .await;
+    let (results, status, errors) = match searched {
+        Ok(found) => (found, StatusCode::OK, FormErrors::default()),
+        Err(Error::Throttled { retry_after_secs }) => (
+            Vec::new(),
+            StatusCode::TOO_MANY_REQUESTS,
+            FormErrors::one(
+                "q",
+                format!(
+                    "That is a lot of searching. Try again in {} minutes, or ask your friend for their handle.",
+                    retry_after_secs.div_ceil(60)
+                ),
+            ),
+        ),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            (Vec::new(), status, errors)
+        }
+    };
+    let search = Search {
+        query: query.q,
+        results,
+    };
     friends_page(
         &state,
         current,
         csrf,
-        query.q,
+        search,
         String::new(),
-        FormErrors::default(),
-        StatusCode::OK,
+        errors,
+        status,
         None,
     )
     .await
+}
+
+/// What the directory search box holds and found.
+#[derive(Default)]
+struct Search {
+    query: String,
+    results: Vec<Member>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -58,7 +92,7 @@ async fn friends_page(
     state: &AppState,
     current: CurrentMember,
     csrf: String,
-    query: String,
+    search: Search,
     request_handle: String,
     errors: FormErrors,
     status: StatusCode,
@@ -67,7 +101,6 @@ async fn friends_page(
     let me = current.0.member;
     let mut page = Page::live(state, "Friends", me.clone(), csrf).await?;
     let overview = state.app.friends_overview(me.id).await?;
-    let results = state.app.search_members(me.id, &query).await?;
     page.notice = notice;
     render(
         status,
@@ -77,8 +110,8 @@ async fn friends_page(
             incoming: overview.requests.incoming,
             outgoing: overview.requests.outgoing,
             blocked: overview.blocked,
-            query,
-            results,
+            query: search.query,
+            results: search.results,
             request_handle,
             errors,
         },
@@ -108,7 +141,7 @@ pub async fn request(
                 &state,
                 current,
                 csrf,
-                String::new(),
+                Search::default(),
                 form.handle,
                 errors,
                 status,

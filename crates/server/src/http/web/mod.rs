@@ -116,6 +116,10 @@ impl Page {
 pub struct FormErrors(Vec<(&'static str, String)>);
 
 impl FormErrors {
+    pub fn one(field: &'static str, message: impl Into<String>) -> Self {
+        Self(vec![(field, message.into())])
+    }
+
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0
             .iter()
@@ -246,15 +250,20 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let page = ErrorPage {
-            page: Page::new(heading, None, String::new()),
-            heading,
-            message,
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => status.into_response(),
-        }
+        error_page(status, heading, message)
+    }
+}
+
+/// A page that says what went wrong, with `status`.
+pub fn error_page(status: StatusCode, heading: &str, message: String) -> Response {
+    let page = ErrorPage {
+        page: Page::new(heading, None, String::new()),
+        heading,
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => status.into_response(),
     }
 }
 

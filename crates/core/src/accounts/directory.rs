@@ -1,0 +1,176 @@
+//! The member directory: how a member finds someone to add as a friend, without letting
+//! anyone walk it (the class of the 2021 scrape of 533 million profiles). A query is the
+//! start of a handle, at least as long as the shortest handle; it answers a handful of
+//! members with only what a friend request needs; and each member and each client address
+//! has a small budget of searches per minute and per day.
+
+use std::sync::Arc;
+
+use crate::limits::{Slot, WindowLimiter};
+use crate::store::Member;
+use crate::{Confidant, Error, MemberId, Timestamp};
+
+/// The fewest characters a query needs: the length of the shortest handle.
+pub const MIN_QUERY_CHARS: usize = 3;
+/// The most members one search answers.
+pub const MAX_RESULTS: usize = 5;
+
+const MINUTE: i64 = 60;
+const DAY: i64 = 24 * 3600;
+
+/// How many searches one member and one client address may make.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectoryPolicy {
+    pub per_member_per_minute: u32,
+    pub per_member_per_day: u32,
+    pub per_address_per_day: u32,
+}
+
+impl Default for DirectoryPolicy {
+    fn default() -> Self {
+        Self {
+            per_member_per_minute: 10,
+            per_member_per_day: 100,
+            per_address_per_day: 300,
+        }
+    }
+}
+
+/// The budgets of [`DirectoryPolicy`], counted in memory on this node.
+#[derive(Debug)]
+pub(crate) struct DirectoryLimits {
+    member_per_minute: Arc<WindowLimiter>,
+    member_per_day: Arc<WindowLimiter>,
+    address_per_day: Arc<WindowLimiter>,
+}
+
+impl DirectoryLimits {
+    pub(crate) fn new(policy: DirectoryPolicy) -> Self {
+        Self {
+            member_per_minute: Arc::new(WindowLimiter::new(policy.per_member_per_minute, MINUTE)),
+            member_per_day: Arc::new(WindowLimiter::new(policy.per_member_per_day, DAY)),
+            address_per_day: Arc::new(WindowLimiter::new(policy.per_address_per_day, DAY)),
+        }
+    }
+
+    /// Takes one search from every budget that applies, or none of them: the slots of a
+    /// refused search are given back when they drop.
+    fn take(&self, member: MemberId, address: Option<&str>, now: Timestamp) -> Result<(), Error> {
+        let member_key = member.0.to_string();
+        let mut slots: Vec<Slot> = Vec::with_capacity(3);
+        let mut take = |limiter: &Arc<WindowLimiter>, key: &str| {
+            limiter
+                .try_take(key, now)
+                .map(|slot| slots.push(slot))
+                .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })
+        };
+        take(&self.member_per_minute, &member_key)?;
+        take(&self.member_per_day, &member_key)?;
+        if let Some(address) = address {
+            take(&self.address_per_day, address)?;
+        }
+        slots.into_iter().for_each(Slot::keep);
+        Ok(())
+    }
+}
+
+/// The start of a handle, as a member typed it: a leading `@` and case are forgiven.
+fn handle_prefix(query: &str) -> Result<Option<String>, Error> {
+    let query = query.trim();
+    let query = query
+        .strip_prefix('@')
+        .unwrap_or(query)
+        .to_ascii_lowercase();
+    if query.is_empty() {
+        return Ok(None);
+    }
+    if !query
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(Error::invalid(
+            "q",
+            "invalid_query",
+            "Handles have only letters a–z, digits and underscores.",
+        ));
+    }
+    if query.len() < MIN_QUERY_CHARS {
+        return Err(Error::invalid(
+            "q",
+            "query_too_short",
+            format!("Type at least {MIN_QUERY_CHARS} characters of their handle."),
+        ));
+    }
+    // No handle is longer than 32 characters, so a longer query finds nobody.
+    Ok(Some(query.chars().take(33).collect()))
+}
+
+impl Confidant {
+    /// Up to [`MAX_RESULTS`] members whose handle starts with `query`, leaving out the
+    /// searcher and anyone who blocked them. An empty query finds nobody and costs nothing.
+    pub async fn search_members(
+        &self,
+        me: MemberId,
+        query: &str,
+        address: Option<&str>,
+    ) -> Result<Vec<Member>, Error> {
+        let Some(prefix) = handle_prefix(query)? else {
+            return Ok(Vec::new());
+        };
+        self.directory.take(me, address, self.clock.now())?;
+        // A few more than shown, so leaving some out still fills the answer.
+        let candidates = self
+            .store
+            .search_members(&prefix, (MAX_RESULTS + 3) as i64)
+            .await?;
+        let mut found = Vec::with_capacity(MAX_RESULTS);
+        for member in candidates {
+            if found.len() == MAX_RESULTS {
+                break;
+            }
+            if member.id == me || self.store.relationship(me, member.id).await?.blocked_me {
+                continue;
+            }
+            found.push(member);
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_handle_prefixes_of_at_least_three_characters() {
+        assert_eq!(handle_prefix("  ").unwrap(), None);
+        assert_eq!(handle_prefix(" @Bob_1 ").unwrap().as_deref(), Some("bob_1"));
+        let code = |q: &str| handle_prefix(q).unwrap_err().code();
+        assert_eq!(code("a"), "query_too_short");
+        assert_eq!(code("@ab"), "query_too_short");
+        assert_eq!(code("bo%"), "invalid_query");
+        assert_eq!(code("bob smith"), "invalid_query");
+    }
+
+    #[test]
+    fn a_refused_search_costs_no_budget() {
+        let limits = DirectoryLimits::new(DirectoryPolicy {
+            per_member_per_minute: 100,
+            per_member_per_day: 1,
+            per_address_per_day: 1,
+        });
+        let now = Timestamp(1_000_000);
+        let (alice, bob) = (MemberId(1), MemberId(2));
+        let throttled = |result: Result<(), Error>| matches!(result, Err(Error::Throttled { .. }));
+        limits.take(alice, Some("192.0.2.1"), now).unwrap();
+        // The address is spent: Bob, behind it, is refused...
+        assert!(throttled(limits.take(bob, Some("192.0.2.1"), now)));
+        // ...and that try did not spend his own day: from elsewhere he gets his one search.
+        limits.take(bob, Some("198.51.100.7"), now).unwrap();
+        assert!(throttled(limits.take(bob, Some("203.0.113.9"), now)));
+        // A new day, a new budget.
+        limits
+            .take(bob, Some("203.0.113.9"), now.plus_secs(DAY))
+            .unwrap();
+    }
+}
