@@ -8,6 +8,7 @@ pub mod ops;
 pub mod partner;
 pub mod request_id;
 pub mod session;
+mod shapes;
 mod text;
 pub mod web;
 
@@ -54,15 +55,18 @@ pub fn router(state: AppState) -> Router {
             text::refuse_nul,
         ))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(static_header(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(static_header(header::REFERRER_POLICY, "same-origin"))
-        .layer(static_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(
+            // Outermost first: every response, whatever made it, gets the security headers
+            // and its surface's error shape.
             ServiceBuilder::new()
+                .layer(static_header(
+                    header::CONTENT_SECURITY_POLICY,
+                    CONTENT_SECURITY_POLICY,
+                ))
+                .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .layer(static_header(header::REFERRER_POLICY, "same-origin"))
+                .layer(static_header(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(middleware::from_fn(shapes::error_shapes))
                 .layer(middleware::from_fn(bounded_headers))
                 // The request id is always the server's own: it goes into members' signed
                 // access logs, which a caller must not be able to write into.
@@ -109,12 +113,10 @@ async fn bounded_headers(request: Request<axum::body::Body>, next: middleware::N
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if size > MAX_HEADER_BYTES {
+        // Plain text: the surface's error shape is put on by `shapes::error_shapes`.
         return (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            axum::Json(serde_json::json!({
-                "error": "headers_too_large",
-                "message": format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
-            })),
+            format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
         )
             .into_response();
     }

@@ -42,7 +42,9 @@ async fn health_readiness_metrics_and_api_description(db: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(huge.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    assert!(huge.text().await.unwrap().len() < 200, "nothing echoed");
+    let body = huge.text().await.unwrap();
+    assert!(body.len() < 200, "nothing echoed: {body}");
+    assert!(body.contains("\"error\":\"headers_too_large\""), "{body}");
     assert_eq!(
         reqwest::get(app.url("/readyz")).await.unwrap().status(),
         StatusCode::OK

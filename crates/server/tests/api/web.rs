@@ -1,5 +1,6 @@
-use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
-use reqwest::{Client, StatusCode};
+use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
 
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -11,6 +12,7 @@ on_both_backends!(
     forms_keep_input_and_show_errors_beside_fields,
     pages_escape_what_members_write,
     https_deployments_use_host_prefixed_secure_cookies,
+    every_surface_answers_errors_in_its_own_shape,
 );
 
 /// A browser-like client: keeps cookies, does not follow redirects.
@@ -246,6 +248,26 @@ async fn forms_keep_input_and_show_errors_beside_fields(db: TestDatabase) {
     let html = wrong.text().await.unwrap();
     assert!(html.contains("Wrong handle or password."));
     assert!(html.contains("value=\"alice\""));
+
+    // A directory search too short to be one is refused beside the search box.
+    let login_page = page(&browser, &app, "/login").await;
+    let logged_in = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&login_page).as_str()),
+            ("handle", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    let short = browser.get(app.url("/friends?q=bo")).send().await.unwrap();
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = short.text().await.unwrap();
+    assert!(html.contains("id=\"q-error\""));
+    assert!(html.contains("Type at least 3 characters of their handle."));
+    assert!(html.contains("value=\"bo\""), "the query is kept");
 }
 
 async fn pages_escape_what_members_write(db: TestDatabase) {
@@ -330,4 +352,94 @@ async fn https_deployments_use_host_prefixed_secure_cookies(db: TestDatabase) {
             .starts_with("max-age=")
     );
     assert!(cookie.contains("Secure") && cookie.contains("Path=/"));
+}
+
+async fn every_surface_answers_errors_in_its_own_shape(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    app.sign_up("alice").await;
+    let browser = browser();
+    let login_page = page(&browser, &app, "/login").await;
+    browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf_of(&login_page).as_str()),
+            ("handle", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let is_json = |response: &reqwest::Response| {
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    };
+    let is_page = |response: &reqwest::Response| {
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    };
+
+    // The JSON API and the partner API: their error object, with `Allow` kept.
+    for (method, path) in [
+        (Method::DELETE, "/api/v1/members"),
+        (Method::PUT, "/partner/v1/me"),
+    ] {
+        let refused = app.request(method, path, None).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert!(refused.headers().contains_key(ALLOW), "{path}");
+        assert!(is_json(&refused), "{path}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{path}");
+        assert!(
+            body["message"].as_str().unwrap().contains("Allow"),
+            "{body}"
+        );
+    }
+    // The OAuth endpoints: an OAuth error object.
+    let refused = browser.get(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"].is_string());
+
+    // Web pages: a page, whatever refused the request (the router, an extractor, a limit).
+    let not_a_number = browser
+        .get(app.url("/c/not-a-number"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_number.status(), StatusCode::BAD_REQUEST);
+    assert!(is_page(&not_a_number));
+    assert!(
+        not_a_number
+            .text()
+            .await
+            .unwrap()
+            .contains("<h1>This request is not valid</h1>")
+    );
+    let wrong_method = browser.get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_page(&wrong_method));
+    let no_such_file = browser
+        .get(app.url("/static/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_such_file.status(), StatusCode::NOT_FOUND);
+    assert!(is_page(&no_such_file));
+    assert!(no_such_file.headers().contains_key(CONTENT_SECURITY_POLICY));
+    for (path, json) in [("/settings", false), ("/api/v1/me", true)] {
+        let huge = browser
+            .get(app.url(path))
+            .header("x-padding", "x".repeat(20_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(huge.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(is_json(&huge), json, "{path}");
+        assert_eq!(is_page(&huge), !json, "{path}");
+    }
 }

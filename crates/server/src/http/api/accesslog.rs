@@ -71,6 +71,7 @@ pub struct AccessLogPageOut {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Only this app's entries (its client id).
     pub app: Option<String>,
@@ -120,6 +121,7 @@ pub async fn checkpoint(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionParams {
     /// The entry.
     pub seq: u64,
@@ -159,6 +161,7 @@ pub async fn inclusion(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
     /// The size of the earlier log (at least 1).
     pub first: u64,
@@ -195,6 +198,7 @@ pub async fn consistency(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Only this app's entries, each with an inclusion proof (default: the whole log).
     pub app: Option<String>,

@@ -131,6 +131,7 @@ pub async fn leave(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The `next_before` of the previous page.
     pub before: Option<i64>,

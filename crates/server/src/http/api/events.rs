@@ -28,6 +28,7 @@ use crate::state::AppState;
 const BATCH: i64 = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id, for clients that cannot set `Last-Event-ID`.
     pub last_event_id: Option<i64>,

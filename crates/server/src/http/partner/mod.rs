@@ -89,6 +89,7 @@ pub struct PartnerFriendsOut {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FriendsParams {
     /// The `next_after` of the previous page.
     pub after: Option<String>,

@@ -83,6 +83,7 @@ pub async fn list(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
     /// `json` (the default), `csv` or `html`.
     pub format: Option<ReportFormat>,

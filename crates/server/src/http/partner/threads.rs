@@ -71,6 +71,7 @@ pub struct ThreadMessageOut {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ThreadParams {
     /// Only messages older than this one (an `id` this thread returned).
     pub before: Option<String>,
