@@ -34,8 +34,13 @@ pub struct BrowserSession(pub Option<Session>);
 #[derive(Clone, Debug)]
 pub struct CsrfToken(pub String);
 
+/// The methods a route here can act on. Any other (TRACE, a made-up one) acts on nothing and
+/// goes on to the router, which answers 405.
 fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 /// The credentials of an `Authorization` header in `scheme`, whose name is matched without

@@ -398,6 +398,14 @@ async fn every_surface_answers_errors_in_its_own_shape(db: TestDatabase) {
             "{body}"
         );
     }
+    // A method no route acts on is not taken for a form post: 405, not a CSRF refusal.
+    let trace = app
+        .request(Method::TRACE, "/.well-known/confidant-log-key", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_json(&trace));
     // The OAuth endpoints: an OAuth error object.
     let refused = browser.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use confidant_core::accounts::SignUp;
+use confidant_core::Error;
+use confidant_core::accounts::{MIN_QUERY_CHARS, SignUp};
 use confidant_core::store::SessionKind;
 
 use super::schema::*;
@@ -129,7 +130,7 @@ pub async fn delete_account(
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The start of a handle: at least 3 of its characters (a leading `@` is ignored).
-    #[param(min_length = 3, max_length = 33, pattern = "^@?[A-Za-z0-9_]+$")]
+    #[param(pattern = r"^\s*@?[A-Za-z0-9_]{3,}\s*$")]
     pub q: String,
 }
 
@@ -147,6 +148,15 @@ pub async fn search(
     ClientAddr(address): ClientAddr,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> Result<AppJson<Vec<DirectoryMemberOut>>, ApiError> {
+    // The page's search box may be empty; a call to search always searches for something.
+    if query.q.trim().is_empty() {
+        return Err(Error::invalid(
+            "q",
+            "query_too_short",
+            format!("Type at least {MIN_QUERY_CHARS} characters of their handle."),
+        )
+        .into());
+    }
     let found = state
         .app
         .search_members(caller.member().id, &query.q, address.as_deref())

@@ -38,6 +38,7 @@ pub struct EventsOut {
 /// `POST /partner/v1/events`, with `Authorization: Basic client_id:client_secret`.
 #[utoipa::path(
     post, path = "/partner/v1/events", tag = "partner", request_body = EventsIn,
+    security(("partner_client" = [])),
     responses(
         (status = 200, body = EventsOut),
         (status = 401, description = "missing or wrong client credentials"),

@@ -66,7 +66,7 @@ impl From<ReleaseSummary> for ReportListing {
 
 /// `GET /partner/v1/reports`, with `Authorization: Basic client_id:client_secret`.
 #[utoipa::path(
-    get, path = "/partner/v1/reports", tag = "partner",
+    get, path = "/partner/v1/reports", tag = "partner", security(("partner_client" = [])),
     responses(
         (status = 200, body = ReportList, description = "the app's released reports, newest period first"),
         (status = 401, description = "missing or wrong client credentials"),
@@ -91,7 +91,7 @@ pub struct FormatQuery {
 
 /// `GET /partner/v1/reports/{id}?format=json|csv|html`.
 #[utoipa::path(
-    get, path = "/partner/v1/reports/{id}", tag = "partner",
+    get, path = "/partner/v1/reports/{id}", tag = "partner", security(("partner_client" = [])),
     params(("id" = String, Path), FormatQuery),
     responses(
         (status = 200, description = "the report: JSON (format confidant-report/1), CSV or HTML"),

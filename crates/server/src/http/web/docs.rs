@@ -5,10 +5,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
-use utoipa::OpenApi;
 
 use super::{Page, PageError, render};
-use crate::http::api::ApiDoc;
 use crate::http::session::{BrowserSession, CsrfToken};
 
 pub struct Operation {
@@ -113,7 +111,7 @@ pub async fn page(
     BrowserSession(session): BrowserSession,
     CsrfToken(csrf): CsrfToken,
 ) -> Result<Response, PageError> {
-    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let doc = crate::http::api::openapi::document().clone();
     let description = doc
         .pointer("/info/description")
         .and_then(Value::as_str)
