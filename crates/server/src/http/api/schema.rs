@@ -179,7 +179,11 @@ impl From<ConversationDetail> for ConversationDetailOut {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignUpIn {
+    /// 3 to 32 letters a–z (any case; stored lower-case), digits and underscores.
+    #[schema(pattern = r"^\s*[A-Za-z0-9_]{3,32}\s*$")]
     pub handle: String,
+    /// At least 10 characters (and at most 1 KiB).
+    #[schema(min_length = 10)]
     pub password: String,
     pub display_name: Option<String>,
 }
@@ -206,6 +210,8 @@ pub struct ProfileIn {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChangeIn {
     pub current_password: String,
+    /// At least 10 characters (and at most 1 KiB).
+    #[schema(min_length = 10)]
     pub new_password: String,
 }
 

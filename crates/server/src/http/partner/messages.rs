@@ -16,6 +16,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct SendIn {
     /// 1 to 50 friends, by the ids `/partner/v1/friends` gives.
+    #[schema(min_items = 1, max_items = 50)]
     pub to: Vec<String>,
     /// At most 2 KiB.
     pub text: Option<String>,
