@@ -130,7 +130,9 @@ pub async fn resolve(
 /// Endpoints that authenticate only by what the request itself carries (client credentials,
 /// bearer tokens), so a forged cross-site request gains nothing from the browser's cookies.
 fn never_reads_cookies(path: &str) -> bool {
-    path.starts_with("/partner/") || super::oauth::COOKIE_FREE_PATHS.contains(&path)
+    path.starts_with("/partner/")
+        || path.starts_with("/.well-known/")
+        || super::oauth::COOKIE_FREE_PATHS.contains(&path)
 }
 
 /// Checks the token (header, or `csrf` form field) and the `Origin` header; gives the

@@ -399,13 +399,16 @@ async fn every_surface_answers_errors_in_its_own_shape(db: TestDatabase) {
         );
     }
     // A method no route acts on is not taken for a form post: 405, not a CSRF refusal.
-    let trace = app
-        .request(Method::TRACE, "/.well-known/confidant-log-key", None)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(trace.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(is_json(&trace));
+    // Nor is any method on a public document that no form posts to.
+    for method in [Method::TRACE, Method::PUT] {
+        let refused = app
+            .request(method.clone(), "/.well-known/confidant-log-key", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert!(is_json(&refused), "{method}");
+    }
     // The OAuth endpoints: an OAuth error object.
     let refused = browser.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
