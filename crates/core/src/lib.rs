@@ -64,6 +64,7 @@ pub struct Confidant {
     client_throttle: Arc<LoginThrottle>,
     /// Counts partner sends per app and member; refuses past the limit.
     partner_sends: Arc<limits::WindowLimiter>,
+    /// Counts directory searches per member and per client address.
     directory: Arc<accounts::DirectoryLimits>,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
