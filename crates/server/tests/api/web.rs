@@ -250,18 +250,7 @@ async fn forms_keep_input_and_show_errors_beside_fields(db: TestDatabase) {
     assert!(html.contains("value=\"alice\""));
 
     // A directory search too short to be one is refused beside the search box.
-    let login_page = page(&browser, &app, "/login").await;
-    let logged_in = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&login_page).as_str()),
-            ("handle", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    let browser = app.browser_for("alice").await.client;
     let short = browser.get(app.url("/friends?q=bo")).send().await.unwrap();
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = short.text().await.unwrap();
@@ -357,30 +346,15 @@ async fn https_deployments_use_host_prefixed_secure_cookies(db: TestDatabase) {
 async fn every_surface_answers_errors_in_its_own_shape(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
     app.sign_up("alice").await;
-    let browser = browser();
-    let login_page = page(&browser, &app, "/login").await;
-    browser
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&login_page).as_str()),
-            ("handle", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let is_json = |response: &reqwest::Response| {
+    let browser = app.browser_for("alice").await.client;
+    let has_type = |response: &reqwest::Response, prefix: &str| {
         response.headers()[CONTENT_TYPE]
             .to_str()
             .unwrap()
-            .starts_with("application/json")
+            .starts_with(prefix)
     };
-    let is_page = |response: &reqwest::Response| {
-        response.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    };
+    let is_json = |response: &reqwest::Response| has_type(response, "application/json");
+    let is_page = |response: &reqwest::Response| has_type(response, "text/html");
 
     // The JSON API and the partner API: their error object, with `Allow` kept.
     for (method, path) in [
