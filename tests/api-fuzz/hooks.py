@@ -4,8 +4,10 @@
   logs out (`DELETE /api/v1/sessions/current`) as readily as it does anything else; a 401
   then makes schemathesis ask here for a new session instead of testing the rest of the API
   with a dead token.
-- the partner API: the app's OAuth access token, or its client credentials for the calls
-  that take those (`/partner/v1/events`, `/partner/v1/reports`).
+- the partner API: the app's OAuth access token, connected again through the real OAuth flow
+  whenever the fuzzer has disconnected the app or revoked the token; or its client credentials for the calls
+  that take those (`/partner/v1/events`, `/partner/v1/reports`, and the OAuth token,
+  revocation and introspection endpoints).
 """
 
 import base64
@@ -13,6 +15,8 @@ import os
 
 import requests
 import schemathesis
+
+from flows import connect
 
 
 def _bearer(case, token):
@@ -35,16 +39,19 @@ class MemberSession:
         _bearer(case, data)
 
 
-@schemathesis.auth(retry_on=[]).apply_to(path_regex="^/partner/v1/(me|friends|messages|threads)")
+@schemathesis.auth(retry_on=[401]).apply_to(path_regex="^/partner/v1/(me|friends|messages|threads)")
 class PartnerToken:
     def get(self, case, context):
-        return os.environ["PARTNER_TOKEN"]
+        return connect(
+            os.environ["CONFIDANT_URL"], os.environ["PARTNER_HANDLE"], os.environ["MEMBER_PASSWORD"],
+            os.environ["PARTNER_CLIENT_ID"], os.environ["PARTNER_CLIENT_SECRET"],
+        )
 
     def set(self, case, data, context):
         _bearer(case, data)
 
 
-@schemathesis.auth(retry_on=[]).apply_to(path_regex="^/partner/v1/(events|reports)")
+@schemathesis.auth(retry_on=[]).apply_to(path_regex="^/(partner/v1/(events|reports)|oauth/(token|revoke|introspect))")
 class PartnerClient:
     def get(self, case, context):
         pair = f"{os.environ['PARTNER_CLIENT_ID']}:{os.environ['PARTNER_CLIENT_SECRET']}"

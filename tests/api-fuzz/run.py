@@ -10,12 +10,8 @@ real OAuth flow (log-in form, consent form, PKCE), and then runs `st run` with e
 authenticated by the member's API token, the app's access token and its client credentials.
 """
 
-import base64
-import hashlib
-import html
 import os
 import re
-import secrets
 import socket
 import subprocess
 import sys
@@ -25,11 +21,11 @@ import urllib.parse
 
 import requests
 
+from flows import PASSWORD, REDIRECT_URI, SCOPE, connect
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("CONFIDANT_BIN", os.path.join(ROOT, "target", "debug", "confidant"))
-PASSWORD = "correct horse battery"
-REDIRECT_URI = "https://partner.example/callback"
 
 
 def free_port():
@@ -47,13 +43,6 @@ def fresh_postgres_url():
     subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {name}"], check=True)
     parts = urllib.parse.urlsplit(base)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), (base, name)
-
-
-def hidden_fields(page):
-    fields = {}
-    for match in re.finditer(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', page):
-        fields.setdefault(html.unescape(match.group(1)), []).append(html.unescape(match.group(2)))
-    return fields
 
 
 def main():
@@ -84,7 +73,7 @@ def main():
     app = cli(
         "apps", "create", "--name", "Fuzzflix", "--owner", "Fuzz test",
         "--redirect-uri", REDIRECT_URI,
-        "--scopes", "profile friends:read messages:send messages:read.app",
+        "--scopes", SCOPE,
         "--surfaces", "title_page", "--variations", "control",
         "--item-url-template", "https://partner.example/title/{item_id}",
     )
@@ -108,11 +97,12 @@ def main():
                 time.sleep(0.1)
         else:
             sys.exit("confidant did not start")
-        tokens = prepare(url, client_id, client_secret)
+        prepare(url, client_id, client_secret)
         st = os.path.join(os.path.dirname(sys.executable), "st")
-        run_env = dict(env, **tokens, PARTNER_CLIENT_ID=client_id,
+        run_env = dict(env, PARTNER_CLIENT_ID=client_id,
                        PARTNER_CLIENT_SECRET=client_secret, CONFIDANT_URL=url,
                        MEMBER_HANDLE="alice", MEMBER_PASSWORD=PASSWORD,
+                       PARTNER_HANDLE="alice",
                        SCHEMATHESIS_HOOKS="hooks",
                        PYTHONPATH=os.pathsep.join(filter(None, [HERE, env.get("PYTHONPATH")])))
         command = [st, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run",
@@ -150,40 +140,9 @@ def prepare(url, client_id, client_secret):
                   json={"body": "hello"},
                   headers={"Authorization": f"Bearer {alice}"}).raise_for_status()
 
-    partner = {}
+    # bob first, so that alice's friends list in the app is not empty.
     for handle in ("bob", "alice"):
-        partner[handle] = connect(url, handle, client_id, client_secret)
-    return {"MEMBER_TOKEN": alice, "PARTNER_TOKEN": partner["alice"]}
-
-
-def connect(url, handle, client_id, client_secret):
-    """The authorization code flow with PKCE, as a browser and the app would do it."""
-    browser = requests.Session()
-    login = browser.get(f"{url}/login")
-    csrf = hidden_fields(login.text)["csrf"][0]
-    browser.post(f"{url}/login", data={"csrf": csrf, "handle": handle, "password": PASSWORD},
-                 allow_redirects=False).raise_for_status()
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    scope = "profile friends:read messages:send messages:read.app"
-    consent = browser.get(f"{url}/oauth/authorize", params={
-        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
-        "scope": scope, "state": "fuzz", "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }, allow_redirects=False)
-    consent.raise_for_status()
-    form = hidden_fields(consent.text)
-    form["grant"] = scope.split(" ")
-    form["decision"] = ["allow"]
-    decided = browser.post(f"{url}/oauth/authorize", data=form, allow_redirects=False)
-    location = decided.headers["location"]
-    code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
-    token = requests.post(f"{url}/oauth/token", auth=(client_id, client_secret), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-    })
-    token.raise_for_status()
-    return token.json()["access_token"]
+        connect(url, handle, PASSWORD, client_id, client_secret)
 
 
 if __name__ == "__main__":

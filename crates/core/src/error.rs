@@ -18,9 +18,14 @@ pub enum Error {
         code: &'static str,
         message: String,
     },
-    /// The caller may not do this (not friends, blocked, not a member).
+    /// The caller may not do this (not friends, blocked, not a member, a wrong current
+    /// password); `field` names the input at fault, when there is one.
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden {
+        field: Option<&'static str>,
+        code: &'static str,
+        message: String,
+    },
     /// No such thing, or the caller may not know whether it exists.
     #[error("not found")]
     NotFound,
@@ -48,6 +53,7 @@ impl Error {
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Error::Forbidden {
+            field: None,
             code,
             message: message.into(),
         }
@@ -82,7 +88,7 @@ impl Error {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Error::Invalid { field, .. } => Some(field),
-            Error::Conflict { field, .. } => *field,
+            Error::Conflict { field, .. } | Error::Forbidden { field, .. } => *field,
             _ => None,
         }
     }

@@ -96,6 +96,20 @@ impl Drop for Slot {
     }
 }
 
+/// The page size a caller asked for, if it is 1 to `max`. Anything else is refused rather
+/// than quietly changed, so a client never mistakes a shortened page for the last one.
+pub fn page_size(requested: i64, max: i64) -> Result<i64, crate::Error> {
+    if (1..=max).contains(&requested) {
+        Ok(requested)
+    } else {
+        Err(crate::Error::invalid(
+            "limit",
+            "invalid_limit",
+            format!("limit is 1 to {max}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

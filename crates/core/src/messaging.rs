@@ -11,8 +11,9 @@ use crate::{Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
 
 /// The largest group.
 pub const MAX_GROUP_MEMBERS: i64 = 256;
-/// The largest message body, in bytes of UTF-8.
-pub const MAX_BODY_BYTES: usize = 8 * 1024;
+/// The longest message body, in characters (Unicode scalar values): a limit a person can
+/// see, which also keeps every body within 8 KiB of UTF-8.
+pub const MAX_BODY_CHARS: usize = 2048;
 /// The largest page of messages.
 pub const MAX_PAGE: i64 = 100;
 
@@ -36,7 +37,7 @@ pub enum LiveEvent {
     Friends,
 }
 
-/// A message body: non-blank text of at most 8 KiB.
+/// A message body: non-blank text of at most 2,048 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBody(String);
 
@@ -49,26 +50,31 @@ impl MessageBody {
                 "A message cannot be empty.",
             ));
         }
-        if input.len() > MAX_BODY_BYTES {
+        if input.chars().count() > MAX_BODY_CHARS {
             return Err(Error::invalid(
                 "body",
                 "message_too_long",
-                format!("A message is at most {MAX_BODY_BYTES} bytes."),
+                format!("A message is at most {MAX_BODY_CHARS} characters."),
             ));
         }
         Ok(MessageBody(input.to_owned()))
     }
 }
 
-/// A group's title: 1–100 characters.
+/// A group's title: at most 100 characters as sent, something other than space, and no
+/// control characters once the surrounding space is trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupTitle(String);
 
 impl GroupTitle {
+    pub const MAX_CHARS: usize = 100;
+
     pub fn parse(input: &str) -> Result<Self, Error> {
         let title = input.trim();
-        let count = title.chars().count();
-        if count == 0 || count > 100 || title.chars().any(char::is_control) {
+        if title.is_empty()
+            || input.chars().count() > Self::MAX_CHARS
+            || title.chars().any(char::is_control)
+        {
             return Err(Error::invalid(
                 "title",
                 "invalid_title",
@@ -102,8 +108,8 @@ impl Confidant {
         other: MemberId,
     ) -> Result<ConversationId, Error> {
         if me == other {
-            return Err(Error::invalid(
-                "member",
+            return Err(Error::conflict(
+                Some("member"),
                 "cannot_message_self",
                 "You cannot start a conversation with yourself.",
             ));
@@ -206,8 +212,8 @@ impl Confidant {
     ) -> Result<(), Error> {
         let detail = self.conversation(me, id).await?;
         if detail.summary.kind != ConversationKind::Group {
-            return Err(Error::invalid(
-                "conversation",
+            return Err(Error::conflict(
+                Some("conversation"),
                 "not_a_group",
                 "Members can only be added to groups.",
             ));
@@ -238,8 +244,8 @@ impl Confidant {
     pub async fn leave_group(&self, me: MemberId, id: ConversationId) -> Result<(), Error> {
         let detail = self.conversation(me, id).await?;
         if detail.summary.kind != ConversationKind::Group {
-            return Err(Error::invalid(
-                "conversation",
+            return Err(Error::conflict(
+                Some("conversation"),
                 "not_a_group",
                 "Only groups can be left.",
             ));
@@ -261,8 +267,8 @@ impl Confidant {
         let title = GroupTitle::parse(title)?;
         let detail = self.conversation(me, id).await?;
         if detail.summary.kind != ConversationKind::Group {
-            return Err(Error::invalid(
-                "title",
+            return Err(Error::conflict(
+                Some("title"),
                 "not_a_group",
                 "Only groups have a title.",
             ));
@@ -315,7 +321,7 @@ impl Confidant {
         limit: i64,
     ) -> Result<MessagePage, Error> {
         self.roster_of(me, id).await?;
-        let limit = limit.clamp(1, MAX_PAGE);
+        let limit = crate::limits::page_size(limit, MAX_PAGE)?;
         let mut messages = self.store.messages(id, before, limit + 1).await?;
         let next_before = if messages.len() as i64 > limit {
             messages.truncate(limit as usize);
@@ -457,10 +463,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_are_non_blank_and_at_most_8_kib() {
+    fn bodies_are_non_blank_and_at_most_2048_characters() {
         assert!(MessageBody::parse("  \n").is_err());
-        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_BYTES)).is_ok());
-        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_BYTES + 1)).is_err());
+        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_CHARS)).is_ok());
+        assert!(MessageBody::parse(&"a".repeat(MAX_BODY_CHARS + 1)).is_err());
+        // Characters, not bytes: the longest body of 4-byte characters is still 8 KiB.
+        let emoji = "🎬".repeat(MAX_BODY_CHARS);
+        assert_eq!(emoji.len(), 8 * 1024);
+        assert!(MessageBody::parse(&emoji).is_ok());
     }
 
     #[test]

@@ -39,8 +39,8 @@ impl Confidant {
             )
         })?;
         if other.id == me {
-            return Err(Error::invalid(
-                "handle",
+            return Err(Error::conflict(
+                Some("handle"),
                 "cannot_befriend_self",
                 "You cannot send a friend request to yourself.",
             ));
@@ -109,8 +109,8 @@ impl Confidant {
 
     pub async fn block(&self, me: MemberId, other: MemberId) -> Result<(), Error> {
         if me == other {
-            return Err(Error::invalid(
-                "member",
+            return Err(Error::conflict(
+                Some("member"),
                 "cannot_block_self",
                 "You cannot block yourself.",
             ));

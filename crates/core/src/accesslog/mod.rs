@@ -231,16 +231,16 @@ impl Confidant {
 
     /// A page of the member's log with each entry in words.
     pub async fn access_log(&self, me: MemberId, query: LogQuery) -> Result<AccessLogPage, Error> {
-        let limit = match query.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
+        let limit = crate::limits::page_size(query.limit.into(), MAX_PAGE.into())? as u32;
         let mut entries = self
             .store
             .log_entries(
                 me,
                 &LogQuery {
                     limit: limit + 1,
+                    // Every entry is older than a position past the largest one a log can
+                    // hold, which is what a cursor that large asks for.
+                    before: query.before.map(|before| before.min(i64::MAX as u64)),
                     ..query
                 },
             )

@@ -74,9 +74,10 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// The name shown beside messages: 1–64 characters, no control characters, no bidi
-/// overrides or isolates (which would reorder the text around the name, e.g. to make "txt.exe"
-/// read "exe.txt"), and something visible.
+/// The name shown beside messages: at most 64 characters as sent, and once the surrounding
+/// space is trimmed, no control characters, no bidi overrides or isolates (which would
+/// reorder the text around the name, e.g. to make "txt.exe" read "exe.txt"), and something
+/// visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -106,10 +107,11 @@ fn is_invisible(c: char) -> bool {
 }
 
 impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+
     pub fn parse(input: &str) -> Result<Self, Error> {
         let name = input.trim();
-        let count = name.chars().count();
-        let valid = (1..=64).contains(&count)
+        let valid = input.chars().count() <= Self::MAX_CHARS
             && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
             && !name.chars().all(is_invisible);
         if !valid {
@@ -121,6 +123,17 @@ impl DisplayName {
             ));
         }
         Ok(DisplayName(name.to_owned()))
+    }
+
+    /// The name chosen at sign-up; left blank, it is the handle. Its length is counted as
+    /// sent either way.
+    pub fn parse_or_handle(input: Option<&str>, handle: &Handle) -> Result<Self, Error> {
+        match input {
+            Some(name) if !name.trim().is_empty() || name.chars().count() > Self::MAX_CHARS => {
+                Self::parse(name)
+            }
+            _ => Self::parse(handle.as_str()),
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -30,10 +30,7 @@ impl Confidant {
     #[tracing::instrument(skip_all, fields(handle = %form.handle))]
     pub async fn sign_up(&self, form: SignUp) -> Result<Member, Error> {
         let handle = Handle::parse(&form.handle)?;
-        let display_name = match form.display_name.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => DisplayName::parse(name)?,
-            _ => DisplayName::parse(handle.as_str())?,
-        };
+        let display_name = DisplayName::parse_or_handle(form.display_name.as_deref(), &handle)?;
         let password = Password::parse(&form.password)?;
         // Check before paying for the hash; the unique index below is what really guarantees it.
         if self.store.member_by_handle(&handle).await?.is_some() {
@@ -124,11 +121,12 @@ impl Confidant {
         if self.hasher.verify(password, hash).await? {
             Ok(())
         } else {
-            Err(Error::invalid(
-                field,
-                "wrong_password",
-                "That is not your current password.",
-            ))
+            // Forbidden, not invalid: the input is well-formed, it just does not unlock this.
+            Err(Error::Forbidden {
+                field: Some(field),
+                code: "wrong_password",
+                message: "That is not your current password.".to_owned(),
+            })
         }
     }
 }

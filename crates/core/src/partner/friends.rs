@@ -3,7 +3,7 @@
 
 use super::{PartnerError, PartnerRequest, about_other};
 use crate::Confidant;
-use crate::accesslog::Action;
+use crate::accesslog::{Action, Denial};
 
 /// Most friends per page.
 pub const MAX_FRIENDS_PAGE: usize = 200;
@@ -34,6 +34,15 @@ impl Confidant {
         let (access, draft) = self
             .partner_authorize(request, Action::FriendsList, Vec::new())
             .await?;
+        let limit = match crate::limits::page_size(limit as i64, MAX_FRIENDS_PAGE as i64) {
+            Ok(limit) => limit as usize,
+            Err(error) => {
+                self.store
+                    .append_log(draft.denied(Denial::InvalidRequest), None)
+                    .await?;
+                return Err(error.into());
+            }
+        };
         let mut connected = Vec::new();
         for friend in self.store.friends(access.member.id).await? {
             let grant = self.store.grant(friend.id, &access.client_id).await?;
@@ -42,7 +51,6 @@ impl Confidant {
             }
         }
         connected.sort_by(|a, b| a.0.cmp(&b.0));
-        let limit = limit.clamp(1, MAX_FRIENDS_PAGE);
         let mut page: Vec<_> = connected
             .into_iter()
             .filter(|(pseudonym, _)| after.is_none_or(|after| pseudonym.as_str() > after))

@@ -119,6 +119,15 @@ impl Confidant {
                 }
             },
         };
+        let limit = match crate::limits::page_size(limit, MAX_THREAD_PAGE) {
+            Ok(limit) => limit,
+            Err(error) => {
+                self.store
+                    .append_log(draft.denied(Denial::InvalidRequest), None)
+                    .await?;
+                return Err(error.into());
+            }
+        };
         let Some(id) = named else {
             self.store
                 .append_log(draft.denied(Denial::NotGranted), None)
@@ -137,7 +146,6 @@ impl Confidant {
                 .await?;
             return Err(PartnerError::NotFound);
         };
-        let limit = limit.clamp(1, MAX_THREAD_PAGE);
         let messages: Vec<_> = self
             .store
             .messages(id, before, limit)

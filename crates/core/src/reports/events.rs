@@ -26,7 +26,9 @@ pub struct EventInput {
     pub interface: String,
     pub initiation_surface: String,
     pub variation: String,
+    #[serde(deserialize_with = "crate::integers::integer")]
     pub sends: i64,
+    #[serde(deserialize_with = "crate::integers::integer")]
     pub clicks: i64,
     pub idempotency_key: String,
 }
@@ -129,7 +131,7 @@ fn check(
         }
     }
     let key = event.idempotency_key.trim();
-    if key.is_empty() || key.len() > 200 {
+    if key.is_empty() || event.idempotency_key.chars().count() > 200 {
         return Err((
             "idempotency_key",
             "an idempotency key has 1 to 200 characters".into(),

@@ -216,9 +216,11 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
     }
 }
 
+/// A path whose id does not parse names nothing: 404, as for an id that parses but is not
+/// there (`/api/v1/conversations/abc` is no more a conversation than `/…/999999`).
 impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::bad_request("invalid_path", rejection.body_text())
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::Core(confidant_core::Error::NotFound)
     }
 }
 

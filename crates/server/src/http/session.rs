@@ -84,11 +84,20 @@ pub async fn resolve(
     };
     let path = request.uri().path();
     let is_api = path.starts_with("/api/");
+    // Pages only ever post forms. Any other unsafe method on a page's path goes on to the
+    // router, which answers 405 with `Allow` — and goes without the cookie session, so that
+    // no handler could ever act for the member on a request no form of ours sends.
+    let not_a_form = !is_api
+        && !never_reads_cookies(path)
+        && is_unsafe(request.method())
+        && request.method() != Method::POST;
+    let session = session.filter(|_| !not_a_form);
     // Only the JSON API takes bearer tokens, and a bearer call there never falls back to the
     // cookie session, so it needs no CSRF check. A web form acts on the cookie session
     // alone and is always checked, whatever other headers the request carries.
     let bearer_api = is_api && bearer(request.headers()).is_some();
     let needs_check = is_unsafe(request.method())
+        && !not_a_form
         && !bearer_api
         && !never_reads_cookies(path)
         && (session.is_some() || !is_api);

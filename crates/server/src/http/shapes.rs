@@ -15,14 +15,15 @@ use serde_json::json;
 /// The most of a bare error body that is kept as its message; axum's are one line.
 const MAX_MESSAGE_BYTES: usize = 2048;
 
+/// Which error shape a path answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Surface {
+pub(super) enum Surface {
     Json,
     OAuth,
     Page,
 }
 
-fn surface(path: &str) -> Surface {
+pub(super) fn surface(path: &str) -> Surface {
     const JSON_PREFIXES: [&str; 3] = ["/api/", "/partner/", "/.well-known/"];
     const OAUTH_ENDPOINTS: [&str; 3] = ["/oauth/token", "/oauth/revoke", "/oauth/introspect"];
     const OPS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];

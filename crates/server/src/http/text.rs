@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::shapes::{Surface, surface};
 use super::web::PageError;
 use crate::state::AppState;
 
@@ -101,28 +102,34 @@ fn has_json_nul(text: &str) -> bool {
 }
 
 fn too_large(path: &str) -> Response {
-    if path.starts_with("/api/") || path.starts_with("/partner/") || path.starts_with("/oauth/") {
-        super::error::ApiError::PayloadTooLarge.into_response()
-    } else {
-        PageError::TooLarge.into_response()
+    match surface(path) {
+        Surface::Json => super::error::ApiError::PayloadTooLarge.into_response(),
+        Surface::OAuth => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(json!({
+                "error": "invalid_request",
+                "error_description": "The request body is too large.",
+            })),
+        )
+            .into_response(),
+        Surface::Page => PageError::TooLarge.into_response(),
     }
 }
 
 fn refusal(path: &str, message: &str) -> Response {
-    if path.starts_with("/api/") || path.starts_with("/partner/") {
-        (
+    match surface(path) {
+        Surface::Json => (
             StatusCode::UNPROCESSABLE_ENTITY,
             axum::Json(json!({ "error": "invalid_text", "message": message })),
         )
-            .into_response()
-    } else if path.starts_with("/oauth/") {
-        (
+            .into_response(),
+        Surface::OAuth => (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({ "error": "invalid_request", "error_description": message })),
         )
-            .into_response()
-    } else {
-        PageError::BadRequest(message.into()).into_response()
+            .into_response(),
+        // The consent page is a page: a browser gets one.
+        Surface::Page => PageError::BadRequest(message.into()).into_response(),
     }
 }
 

@@ -75,7 +75,14 @@ async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
         assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_handle").await;
     }
     // Names that would reorder the text around them, or look empty, are refused.
-    for name in ["abc\u{202E}exe.txt", "\u{200B}\u{200B}", "\u{2067}x"] {
+    // So is a name longer than 64 characters as sent, even if most of it is space.
+    let padded = format!("{}{}", " ".repeat(60), "Evelyn");
+    for name in [
+        "abc\u{202E}exe.txt",
+        "\u{200B}\u{200B}",
+        "\u{2067}x",
+        &padded,
+    ] {
         let refused =
             sign_up(json!({ "handle": "eve", "password": PASSWORD, "display_name": name })).await;
         assert_error(
@@ -115,6 +122,16 @@ async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
     assert_error(not_json, StatusCode::BAD_REQUEST, "unsupported_media_type").await;
     let huge = sign_up(json!({ "handle": "bob", "password": "p".repeat(100_000) })).await;
     assert_error(huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    let unknown_field =
+        sign_up(json!({ "handle": "bob", "password": PASSWORD, "admin": true })).await;
+    let body = assert_error(
+        unknown_field,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(body["field"], "admin");
 
     // None of that created anyone.
     let found = app.json("/api/v1/members?q=bob", &alice.token).await;
@@ -176,7 +193,7 @@ async fn changing_the_password_ends_other_sessions(db: TestDatabase) {
         )
     };
     let wrong = change("not my password", "a brand new secret").await;
-    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "wrong_password").await;
+    assert_error(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
     let weak = change(PASSWORD, "short").await;
     let body = assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
     assert_eq!(body["field"], "new_password");
@@ -226,7 +243,7 @@ async fn deleting_an_account_leaves_only_deleted_member_behind(db: TestDatabase)
             json!({ "password": "not it at all" }),
         )
         .await;
-    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "wrong_password").await;
+    assert_error(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
     let gone = app
         .send_json(
             Method::DELETE,

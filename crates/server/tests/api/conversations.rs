@@ -55,6 +55,20 @@ async fn nul_in_text_is_refused_alike_on_every_backend_and_surface(db: TestDatab
         .unwrap();
     assert_eq!(login.status(), StatusCode::BAD_REQUEST);
     assert!(login.text().await.unwrap().contains("NUL"));
+    // The consent page is a page, and says so in HTML.
+    let authorize = app
+        .client
+        .get(app.url("/oauth/authorize?client_id=a%00b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        authorize.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     // A form field that is not UTF-8 is refused too, rather than stored as U+FFFD.
     let not_utf8 = app
         .client
@@ -312,6 +326,42 @@ async fn groups_add_rename_and_leave(db: TestDatabase) {
             .len(),
         2
     );
+
+    // Group-only operations on a 1:1 conversation conflict with what it is: 409, and
+    // nothing changes.
+    let direct = app.direct(&alice, &carol).await;
+    let renamed = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{direct}"),
+            Some(&alice.token),
+            json!({ "title": "Us" }),
+        )
+        .await;
+    assert_error(renamed, StatusCode::CONFLICT, "not_a_group").await;
+    let added = app
+        .post(
+            &format!("/api/v1/conversations/{direct}/members"),
+            &alice.token,
+            json!({ "member_ids": [bob.id] }),
+        )
+        .await;
+    assert_error(added, StatusCode::CONFLICT, "not_a_group").await;
+    let left = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/conversations/{direct}/members/me"),
+            Some(&alice.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(left, StatusCode::CONFLICT, "not_a_group").await;
+    let unchanged = app
+        .json(&format!("/api/v1/conversations/{direct}"), &alice.token)
+        .await;
+    assert_eq!(unchanged["kind"], "direct");
+    assert_eq!(unchanged["participants"].as_array().unwrap().len(), 2);
 }
 
 async fn message_rules_are_enforced(db: TestDatabase) {
@@ -327,18 +377,37 @@ async fn message_rules_are_enforced(db: TestDatabase) {
     )
     .await;
     assert_error(
-        app.send(&alice, conversation, &"x".repeat(8 * 1024 + 1))
-            .await,
+        app.send(&alice, conversation, &"x".repeat(2049)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "message_too_long",
     )
     .await;
+    // The limit is in characters, whatever their size: 2,048 four-byte characters fit.
     assert_eq!(
-        app.send(&alice, conversation, &"é".repeat(4 * 1024))
+        app.send(&alice, conversation, &"🎬".repeat(2048))
             .await
             .status(),
         StatusCode::CREATED
     );
+    // A page size outside 1..=100 is refused, not quietly changed.
+    for limit in [0, 101, -1] {
+        let page = app
+            .get(
+                &format!("/api/v1/conversations/{conversation}/messages?limit={limit}"),
+                &bob.token,
+            )
+            .await;
+        assert_error(page, StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit").await;
+    }
+    // An unknown field is refused by name, and nothing is sent.
+    let extra = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &alice.token,
+            json!({ "body": "hi", "urgent": true }),
+        )
+        .await;
+    assert_error(extra, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
     let page = app
         .json(
             &format!("/api/v1/conversations/{conversation}/messages"),
@@ -348,4 +417,31 @@ async fn message_rules_are_enforced(db: TestDatabase) {
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
     let missing = app.send(&alice, 999_999, "anyone?").await;
     assert_error(missing, StatusCode::NOT_FOUND, "not_found").await;
+    // An id that is not a number names nothing either.
+    let not_an_id = app
+        .post(
+            "/api/v1/conversations/abc/messages",
+            &alice.token,
+            json!({ "body": "hi" }),
+        )
+        .await;
+    assert_error(not_an_id, StatusCode::NOT_FOUND, "not_found").await;
+    // Ids are JSON Schema integers: 2.0 is 2, 2.5 is refused.
+    let newest = page["messages"][0]["id"].as_i64().unwrap();
+    let read = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/read"),
+            &bob.token,
+            json!({ "message_id": newest as f64 }),
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let fraction = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/read"),
+            &bob.token,
+            json!({ "message_id": 2.5 }),
+        )
+        .await;
+    assert_error(fraction, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
 }

@@ -32,7 +32,7 @@ async fn friends_request_accept_decline_and_remove(db: TestDatabase) {
             json!({ "handle": "alice" }),
         )
         .await;
-    assert_error(me, StatusCode::UNPROCESSABLE_ENTITY, "cannot_befriend_self").await;
+    assert_error(me, StatusCode::CONFLICT, "cannot_befriend_self").await;
 
     // Only friends start conversations.
     let early = app
@@ -159,6 +159,16 @@ async fn blocks_stop_requests_and_messages_both_ways(db: TestDatabase) {
         StatusCode::CREATED
     );
 
+    let self_block = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/blocks/{}", alice.id),
+            Some(&alice.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(self_block, StatusCode::CONFLICT, "cannot_block_self").await;
     let block = app
         .request(
             Method::PUT,

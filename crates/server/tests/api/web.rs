@@ -408,6 +408,25 @@ async fn every_surface_answers_errors_in_its_own_shape(db: TestDatabase) {
     let wrong_method = browser.get(app.url("/logout")).send().await.unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(is_page(&wrong_method));
+    // Pages only take forms: another unsafe method is the router's 405, not a CSRF refusal.
+    for (method, path) in [
+        (Method::PUT, "/oauth/authorize"),
+        (Method::DELETE, "/settings"),
+        (Method::PATCH, "/login"),
+    ] {
+        let refused = browser
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert!(refused.headers().contains_key(ALLOW), "{method} {path}");
+        assert!(is_page(&refused));
+    }
     let no_such_file = browser
         .get(app.url("/static/nope.js"))
         .send()

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use confidant_core::accesslog::DescribedEntry;
+use confidant_core::accesslog::{DEFAULT_PAGE, DescribedEntry};
 use confidant_core::store::LogQuery;
 use confidant_log::export::hash_to_base64;
 
@@ -76,8 +76,10 @@ pub struct PageParams {
     /// Only this app's entries (its client id).
     pub app: Option<String>,
     /// Only entries older than this seq.
-    pub before: Option<u64>,
-    /// At most this many entries (default 50, at most 200).
+    #[param(minimum = 0)]
+    pub before: Option<i64>,
+    /// At most this many entries (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -96,8 +98,13 @@ pub async fn page(
             caller.member().id,
             LogQuery {
                 app: params.app.filter(|app| !app.is_empty()),
-                before: params.before,
-                limit: params.limit.unwrap_or(0),
+                before: params.before.map(u64::try_from).transpose().map_err(|_| {
+                    ApiError::InvalidField {
+                        field: "before".to_owned(),
+                        message: "before is a position in the log: 0 or more".to_owned(),
+                    }
+                })?,
+                limit: params.limit.unwrap_or(DEFAULT_PAGE),
             },
         )
         .await?;

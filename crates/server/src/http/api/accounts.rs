@@ -100,7 +100,8 @@ pub async fn update_profile(
 
 /// Change your password; every other session of yours ends.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])),
-    request_body = PasswordChangeIn, responses((status = 204), (status = 422, body = ErrorOut)))]
+    request_body = PasswordChangeIn, responses((status = 204),
+    (status = 403, body = ErrorOut, description = "`wrong_password`"), (status = 422, body = ErrorOut)))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -116,7 +117,8 @@ pub async fn change_password(
 /// Delete your account and your data. Your messages disappear from others' conversations,
 /// shown as from "deleted member".
 #[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
-    request_body = AccountDeletionIn, responses((status = 204), (status = 422, body = ErrorOut)))]
+    request_body = AccountDeletionIn, responses((status = 204),
+    (status = 403, body = ErrorOut, description = "`wrong_password`"), (status = 422, body = ErrorOut)))]
 pub async fn delete_account(
     State(state): State<AppState>,
     caller: ApiCaller,

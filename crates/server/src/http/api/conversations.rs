@@ -31,6 +31,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations",
     security(("bearer" = [])), request_body = NewConversationIn,
     responses((status = 201, body = ConversationDetailOut), (status = 403, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`cannot_message_self`"),
               (status = 422, body = ErrorOut)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -76,6 +77,7 @@ pub async fn show(
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = ConversationPatchIn,
     responses((status = 200, body = ConversationDetailOut), (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`not_a_group`: a 1:1 conversation"),
               (status = 422, body = ErrorOut)))]
 pub async fn rename(
     State(state): State<AppState>,
@@ -97,7 +99,7 @@ pub async fn rename(
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/members", tag = "conversations",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = AddMembersIn,
     responses((status = 200, body = ConversationDetailOut), (status = 403, body = ErrorOut),
-              (status = 409, body = ErrorOut)))]
+              (status = 409, body = ErrorOut, description = "`not_a_group`, `too_many_members`")))]
 pub async fn add_members(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -117,7 +119,8 @@ pub async fn add_members(
 /// Leave a group.
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/me", tag = "conversations",
     security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorOut)))]
+    responses((status = 204), (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`not_a_group`: a 1:1 conversation")))]
 pub async fn leave(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -135,7 +138,8 @@ pub async fn leave(
 pub struct PageQuery {
     /// The `next_before` of the previous page.
     pub before: Option<i64>,
-    /// Page size, 1 to 100 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -164,7 +168,7 @@ pub async fn messages(
     }))
 }
 
-/// Send a message (at most 8 KiB of text).
+/// Send a message (at most 2,048 characters).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = NewMessageIn,
     responses((status = 201, body = MessageOut), (status = 403, body = ErrorOut),

@@ -109,7 +109,8 @@ pub async fn remove(
 /// messages both ways.
 #[utoipa::path(put, path = "/api/v1/blocks/{member_id}", tag = "friends",
     security(("bearer" = [])), params(("member_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorOut)))]
+    responses((status = 204), (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`cannot_block_self`")))]
 pub async fn block(
     State(state): State<AppState>,
     caller: ApiCaller,

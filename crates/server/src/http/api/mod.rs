@@ -123,6 +123,10 @@ pub fn router() -> Router<AppState> {
         crate::http::partner::messages::send, crate::http::partner::messages::status,
         crate::http::partner::events::report,
         crate::http::partner::reports::list, crate::http::partner::reports::show,
+        crate::http::oauth::metadata, crate::http::oauth::authorize::start,
+        crate::http::oauth::authorize::decide,
+        crate::http::oauth::endpoints::token, crate::http::oauth::endpoints::revoke,
+        crate::http::oauth::endpoints::introspect,
     ),
     components(schemas(crate::reports::ReportFormat)),
     modifiers(&BearerAuth),
@@ -134,6 +138,9 @@ pub fn router() -> Router<AppState> {
         (name = "apps", description = "Partner apps you connected, and disconnecting them"),
         (name = "access log", description = "Everything partner apps did with your data, in a \
                                              Merkle log with signed checkpoints and proofs"),
+        (name = "oauth", description = "The OAuth 2.0 authorization server partner apps connect \
+                                        through: authorization code with PKCE, refresh, \
+                                        revocation and introspection"),
         (name = "partner", description = "The partner API, for apps holding a member's OAuth \
                                           access token (see /.well-known/oauth-authorization-server)"),
     )

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use confidant_core::integers;
 use confidant_core::messaging::ConversationDetail;
 use confidant_core::store::{ConversationSummary, Member, MemberRef, Message, Participant};
 
@@ -178,6 +179,7 @@ impl From<ConversationDetail> for ConversationDetailOut {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignUpIn {
     /// 3 to 32 letters a–z (any case; stored lower-case), digits and underscores.
     #[schema(pattern = r"^\s*[A-Za-z0-9_]{3,32}\s*$")]
@@ -185,10 +187,14 @@ pub struct SignUpIn {
     /// At least 10 characters (and at most 1 KiB).
     #[schema(min_length = 10)]
     pub password: String,
+    /// Up to 64 characters with something visible; no control or text-direction characters.
+    /// The handle when absent or blank.
+    #[schema(max_length = 64)]
     pub display_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogInIn {
     pub handle: String,
     pub password: String,
@@ -203,11 +209,15 @@ pub struct SessionOut {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProfileIn {
+    /// Up to 64 characters with something visible; no control or text-direction characters.
+    #[schema(max_length = 64)]
     pub display_name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordChangeIn {
     pub current_password: String,
     /// At least 10 characters (and at most 1 KiB).
@@ -216,6 +226,7 @@ pub struct PasswordChangeIn {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AccountDeletionIn {
     pub password: String,
 }
@@ -229,6 +240,7 @@ pub struct FriendsOut {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FriendRequestIn {
     pub handle: String,
 }
@@ -240,26 +252,43 @@ pub struct FriendRequestOut {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum NewConversationIn {
     /// The 1:1 conversation with a friend (returned if it exists).
-    Direct { member_id: i64 },
+    Direct {
+        #[serde(deserialize_with = "integers::integer")]
+        member_id: i64,
+    },
     /// A group of you and some friends.
-    Group { title: String, member_ids: Vec<i64> },
+    Group {
+        /// Up to 100 characters, not all space; no control characters.
+        #[schema(max_length = 100)]
+        title: String,
+        #[serde(deserialize_with = "integers::integers")]
+        member_ids: Vec<i64>,
+    },
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConversationPatchIn {
+    /// Up to 100 characters, not all space; no control characters.
+    #[schema(max_length = 100)]
     pub title: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddMembersIn {
+    #[serde(deserialize_with = "integers::integers")]
     pub member_ids: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewMessageIn {
+    /// Up to 2,048 characters, not all space.
+    #[schema(max_length = 2048)]
     pub body: String,
 }
 
@@ -272,8 +301,10 @@ pub struct MessagePageOut {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadIn {
     /// Mark read up to this message; the newest when absent.
+    #[serde(default, deserialize_with = "integers::optional_integer")]
     pub message_id: Option<i64>,
 }
 

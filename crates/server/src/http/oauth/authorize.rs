@@ -37,6 +37,41 @@ const PARAMETERS: [&str; 8] = [
     "authorization_details",
 ];
 
+/// The authorization request's query (RFC 6749 §4.1.1, RFC 7636, RFC 9396), as the OpenAPI
+/// document describes it; `parse_query` reads it and refuses repeated parameters.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuthorizationQuery {
+    /// Only `code`.
+    response_type: String,
+    client_id: String,
+    /// One of the app's registered redirect URIs, exactly.
+    redirect_uri: String,
+    /// Space-separated scopes; `thread_read` is asked for in `authorization_details`.
+    scope: Option<String>,
+    /// Echoed back to the app.
+    state: Option<String>,
+    /// The PKCE S256 challenge.
+    code_challenge: String,
+    /// Only `S256`.
+    code_challenge_method: String,
+    /// RFC 9396 JSON, e.g. `[{"type":"thread_read"}]`.
+    authorization_details: Option<String>,
+}
+
+/// The consent page: signed-in members see what the app asks for and decide; others are sent
+/// to log in first.
+#[utoipa::path(
+    get, path = "/oauth/authorize", tag = "oauth", params(AuthorizationQuery),
+    responses(
+        (status = 200, content_type = "text/html", description = "the consent page"),
+        (status = 303, description = "to the app's redirect URI with `code` or `error`, `state` \
+            and `iss`; or, for a visitor not signed in, to the log-in page"),
+        (status = 400, content_type = "text/html", description = "no trustworthy redirect URI to \
+            send the error to (unknown client, redirect URI not registered, repeated parameter)"),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
@@ -86,6 +121,46 @@ pub struct DecisionForm {
     decision: String,
 }
 
+/// The consent form as the consent page posts it, for the OpenAPI document: the request's
+/// parameters again, the member's choices, and the page's CSRF token.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ConsentDecision {
+    /// The token the consent page carries; without it the post is refused (403).
+    csrf: String,
+    /// `allow`, or anything else to deny.
+    decision: String,
+    /// The scopes left ticked (repeated).
+    grant: Vec<String>,
+    /// Conversations picked for `thread_read` (repeated).
+    thread: Vec<i64>,
+    /// How long picked threads stay shared, in days.
+    thread_days: Option<i64>,
+    /// Present when picked threads' earlier messages are shared too.
+    thread_history: Option<String>,
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: String,
+    code_challenge_method: String,
+    authorization_details: Option<String>,
+}
+
+/// The member's decision on the consent page. Only that page can post it: the form carries
+/// its CSRF token, and the session cookie is the member's.
+#[utoipa::path(
+    post, path = "/oauth/authorize", tag = "oauth",
+    request_body(content = ConsentDecision, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "to the app's redirect URI with `code` or `error`, `state` \
+            and `iss`; or, for a visitor not signed in, to the log-in page"),
+        (status = 400, content_type = "text/html", description = "no trustworthy redirect URI"),
+        (status = 403, content_type = "text/html", description = "no valid CSRF token: the form \
+            did not come from the consent page, or it expired"),
+    )
+)]
 pub async fn decide(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,

@@ -6,6 +6,14 @@ use serde_json::json;
 
 use confidant_core::oauth::OAuthError;
 
+/// The body of an OAuth error, as the OpenAPI document describes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorOut {
+    /// The RFC 6749 §5.2 code, e.g. `invalid_grant`.
+    pub error: String,
+    pub error_description: String,
+}
+
 /// An OAuth error as the token, revocation and introspection endpoints send it.
 #[derive(Debug)]
 pub struct OAuthErrorResponse(pub OAuthError);

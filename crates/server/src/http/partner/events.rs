@@ -22,10 +22,55 @@ pub const PATH: &str = "/partner/v1/events";
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsIn {
-    /// Up to 10,000 daily counts: `{day, channel, interface, initiation_surface, variation,
-    /// sends, clicks, idempotency_key}`.
-    #[schema(value_type = Vec<Object>)]
+    /// 1 to 10,000 daily counts.
+    #[schema(value_type = Vec<EventSchema>, min_items = 1, max_items = 10000)]
     pub events: Vec<EventInput>,
+}
+
+/// One daily count, as `confidant_core::reports::EventInput` reads it. Which surfaces and
+/// variations are allowed is the app's own declared domain; days reach back 400 days and
+/// forward one.
+#[derive(ToSchema)]
+#[schema(as = EventInput)]
+#[allow(dead_code)] // describes the item for the OpenAPI document
+struct EventSchema {
+    /// `YYYY-MM-DD` (UTC).
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    day: String,
+    channel: Channel,
+    interface: Interface,
+    /// One of the app's declared initiation surfaces.
+    initiation_surface: String,
+    /// One of the app's declared variations.
+    variation: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    sends: i64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    clicks: i64,
+    /// Repeating a key changes nothing; 1 to 200 characters, not all blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    idempotency_key: String,
+}
+
+/// Sent through Confidant or off-platform (`confidant_core::reports::CHANNELS`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(super) enum Channel {
+    Confidant,
+    OffPlatform,
+}
+
+/// Where a recommendation was started (`confidant_core::partner::INTERFACES`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(super) enum Interface {
+    Web,
+    Ios,
+    Android,
+    Tv,
+    Other,
 }
 
 #[derive(Serialize, ToSchema)]

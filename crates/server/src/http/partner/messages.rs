@@ -34,7 +34,7 @@ pub struct CardIn {
     pub description: Option<String>,
     /// Your own id for the item.
     pub item_id: String,
-    /// `web`, `ios`, `android`, `tv` or `other`.
+    #[schema(value_type = super::events::Interface)]
     pub interface: String,
     /// One of the surfaces your app declared.
     pub initiation_surface: String,

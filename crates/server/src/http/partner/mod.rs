@@ -93,7 +93,8 @@ pub struct PartnerFriendsOut {
 pub struct FriendsParams {
     /// The `next_after` of the previous page.
     pub after: Option<String>,
-    /// At most this many (default and maximum 200).
+    /// At most this many (default 200).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 

@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use confidant_core::partner::MAX_THREAD_PAGE;
-
 use super::{PartnerCall, PartnerErrorResponse};
 use confidant_core::accesslog::Action;
 
@@ -75,7 +73,8 @@ pub struct ThreadMessageOut {
 pub struct ThreadParams {
     /// Only messages older than this one (an `id` this thread returned).
     pub before: Option<String>,
-    /// At most this many (default 50, at most 100).
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -104,7 +103,7 @@ pub async fn thread_messages(
             &call,
             &id,
             params.before.as_deref(),
-            params.limit.unwrap_or(50).min(MAX_THREAD_PAGE),
+            params.limit.unwrap_or(50),
         )
         .await?;
     Ok(axum::Json(

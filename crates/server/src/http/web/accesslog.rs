@@ -75,7 +75,7 @@ pub async fn page(
             LogQuery {
                 app: app.clone(),
                 before: params.before,
-                limit: 0,
+                limit: confidant_core::accesslog::DEFAULT_PAGE,
             },
         )
         .await?;

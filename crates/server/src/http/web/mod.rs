@@ -133,10 +133,9 @@ impl FormErrors {
         let status = status_of(&error);
         match error {
             Error::Invalid { field, message, .. } => Ok((status, Self(vec![(field, message)]))),
-            Error::Conflict { field, message, .. } => {
+            Error::Conflict { field, message, .. } | Error::Forbidden { field, message, .. } => {
                 Ok((status, Self(vec![(field.unwrap_or("form"), message)])))
             }
-            Error::Forbidden { message, .. } => Ok((status, Self(vec![("form", message)]))),
             Error::Unauthorized => Ok((
                 status,
                 Self(vec![("form", "Wrong handle or password.".to_owned())]),

@@ -8,7 +8,7 @@ use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
 use super::{ALL_SCOPES, FriendsOnTheApp, card};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_error};
 use crate::oauth::{redirect_params, tokens_of};
 
 on_both_backends!(
@@ -262,6 +262,45 @@ async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabas
         .partner_get("/partner/v1/friends?limit=lots", &tokens.access)
         .await;
     assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
+    // A page size out of range is refused, not quietly changed, and logged like the rest.
+    let too_many = app
+        .partner_get("/partner/v1/friends?limit=201", &tokens.access)
+        .await;
+    assert_error(too_many, StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit").await;
+    let too_long = app
+        .get("/api/v1/me/access-log?limit=201", &alice.token)
+        .await;
+    assert_error(too_long, StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit").await;
+    // A cursor is a position in the log, as the document states: 0 to 2^63 - 1.
+    let from_far = app
+        .json(
+            &format!("/api/v1/me/access-log?before={}", i64::MAX),
+            &alice.token,
+        )
+        .await;
+    assert!(!from_far["entries"].as_array().unwrap().is_empty());
+    for (before, status) in [
+        (u64::MAX.to_string(), StatusCode::BAD_REQUEST),
+        ("-1".to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let refused = app
+            .get(
+                &format!("/api/v1/me/access-log?before={before}"),
+                &alice.token,
+            )
+            .await;
+        assert_eq!(refused.status(), status, "{before}");
+    }
+    // The page in the browser takes any position, and a huge one means the whole log.
+    let browser = app.browser_for("alice").await;
+    let page = browser
+        .client
+        .get(app.url(&format!("/settings/access-log?before={}", u64::MAX)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Streamflix"));
     let log: Value = app
         .json("/api/v1/me/access-log?limit=200", &alice.token)
         .await;
@@ -276,7 +315,11 @@ async fn bad_sends_are_refused_with_the_field_and_change_nothing(db: TestDatabas
         malformed.iter().filter(|a| **a == "message.send").count() >= 9,
         "{malformed:?}"
     );
-    assert!(malformed.contains(&"friends.list"), "{malformed:?}");
+    assert_eq!(
+        malformed.iter().filter(|a| **a == "friends.list").count(),
+        2,
+        "{malformed:?}"
+    );
 
     // A friend without the app (Carol has no id for it, so a partner can only guess one), a
     // stranger with it, a made-up id: one answer for all.
