@@ -151,6 +151,9 @@ pub struct ServerConfig {
     pub webhook_poll_secs: u64,
     /// A bearer token `/metrics` requires; without one, `/metrics` answers loopback peers only.
     pub metrics_token: Option<MetricsToken>,
+    /// The reverse proxies in front of this server (CIDRs, e.g. `["10.0.0.0/8"]`). Only
+    /// from these peers is `X-Forwarded-For` read, to find the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The token a metrics scraper presents: `Debug` never shows it.
@@ -228,6 +231,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             webhook_poll_secs: 5,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -51,7 +51,8 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         app,
         web: Arc::new(
             WebSettings::new(config.public_url(), config.server.max_body_bytes)
-                .with_metrics_token(config.server.metrics_token.clone()),
+                .with_metrics_token(config.server.metrics_token.clone())
+                .with_trusted_proxies(config.server.trusted_proxies.clone()),
         ),
         metrics: Arc::new(Metrics::new()),
         shutdown: CancellationToken::new(),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use confidant_core::Confidant;
@@ -30,8 +31,10 @@ pub struct WebSettings {
     pub session_cookie: &'static str,
     pub csrf_cookie: &'static str,
     pub max_body_bytes: usize,
-    /// What `/metrics` requires as a bearer token; `None` restricts it to loopback peers.
+    /// What `/metrics` requires as a bearer token; `None` restricts it to loopback clients.
     pub metrics_token: Option<MetricsToken>,
+    /// Peers whose `X-Forwarded-For` names the client (see `http::client_addr`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl WebSettings {
@@ -52,12 +55,20 @@ impl WebSettings {
             },
             max_body_bytes,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
     pub fn with_metrics_token(self, metrics_token: Option<MetricsToken>) -> Self {
         Self {
             metrics_token,
+            ..self
+        }
+    }
+
+    pub fn with_trusted_proxies(self, trusted_proxies: Vec<IpNet>) -> Self {
+        Self {
+            trusted_proxies,
             ..self
         }
     }

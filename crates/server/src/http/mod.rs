@@ -2,6 +2,7 @@
 //! in the layers every request goes through.
 
 pub mod api;
+pub mod client_addr;
 pub mod error;
 pub mod oauth;
 pub mod ops;
@@ -49,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::resolve,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::resolve,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -1,14 +1,13 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use subtle::ConstantTimeEq;
 
+use crate::http::client_addr::ClientIp;
 use crate::http::session::bearer;
 
 use crate::state::AppState;
@@ -43,10 +42,13 @@ async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     let allowed = match &state.web.metrics_token {
         Some(token) => bearer(request.headers())
             .is_some_and(|given| given.as_bytes().ct_eq(token.0.as_bytes()).into()),
+        // The client as resolved through trusted proxies: a proxy on this host does not make
+        // everyone it forwards a loopback client.
         None => request
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|peer| peer.0.ip().is_loopback()),
+            .get::<ClientIp>()
+            .and_then(|client| client.0)
+            .is_some_and(|ip| ip.is_loopback()),
     };
     if !allowed {
         return StatusCode::NOT_FOUND.into_response();

@@ -7,6 +7,8 @@ use confidant_store::testing::TestDatabase;
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
 on_both_backends!(
+    clients_behind_a_trusted_proxy_are_told_apart_and_no_one_else_can_claim_to_be,
+    forwarded_for_is_ignored_from_peers_not_trusted,
     sign_up_log_in_and_log_out,
     bad_sign_ups_are_refused_and_change_nothing,
     repeated_failed_log_ins_are_throttled_without_revealing_handles,
@@ -136,6 +138,47 @@ async fn bad_sign_ups_are_refused_and_change_nothing(db: TestDatabase) {
     // None of that created anyone.
     let found = app.json("/api/v1/members?q=bob", &alice.token).await;
     assert_eq!(found, json!([]));
+}
+
+/// Failed log-ins from `client` (as a proxy in front would say), one per handle so that only
+/// the per-client allowance is at stake; then whether one more attempt is throttled.
+async fn throttled_after_failures(app: &TestApp, client: &str, failures: usize) -> bool {
+    let attempt = |handle: String| {
+        app.request(Method::POST, "/api/v1/sessions", None)
+            .header("x-forwarded-for", format!("198.51.100.77, {client}"))
+            .json(&json!({ "handle": handle, "password": "wrong password!" }))
+            .send()
+    };
+    for n in 0..failures {
+        let wrong = attempt(format!("nobody_{n}")).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let next = attempt("nobody_else".to_owned()).await.unwrap();
+    next.status() == StatusCode::TOO_MANY_REQUESTS
+}
+
+async fn clients_behind_a_trusted_proxy_are_told_apart_and_no_one_else_can_claim_to_be(
+    db: TestDatabase,
+) {
+    // The tests reach the server from 127.0.0.1: here, that is the operator's proxy.
+    let app = TestApp::spawn_with(db, |config| {
+        config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.accounts.login_failures_per_client = 3;
+    })
+    .await;
+    assert!(throttled_after_failures(&app, "203.0.113.1", 3).await);
+    // Another client behind the same proxy still has its own allowance.
+    assert!(!throttled_after_failures(&app, "203.0.113.2", 0).await);
+}
+
+async fn forwarded_for_is_ignored_from_peers_not_trusted(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.accounts.login_failures_per_client = 3;
+    })
+    .await;
+    assert!(throttled_after_failures(&app, "203.0.113.1", 3).await);
+    // Claiming to be someone else buys nothing: the peer is the client.
+    assert!(throttled_after_failures(&app, "203.0.113.2", 0).await);
 }
 
 async fn repeated_failed_log_ins_are_throttled_without_revealing_handles(db: TestDatabase) {

@@ -106,11 +106,12 @@ impl FromRequest<AppState> for OAuthForm {
     }
 }
 
-/// The address of the peer that sent the request, if it came over a socket.
+/// The client's address (see `http::client_addr`), if the request came over a socket.
 pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> Option<String> {
     extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
+        .get::<crate::http::client_addr::ClientIp>()
+        .and_then(|client| client.0)
+        .map(|ip| ip.to_string())
 }
 
 /// `Authorization: Basic` credentials, each part form-urlencoded (RFC 6749 §2.3.1).
