@@ -3,13 +3,15 @@
 //! matters.
 //!
 //! Every change that could make a cached answer wrong — a logout, a revoked grant or token, a
-//! suspended app, a member leaving a conversation — bumps the single `cache_epoch` counter in
-//! the same transaction, by trigger (migration 0011), whichever process or node made it. Each
-//! cached value is tagged with the epoch read *before* it was loaded, and a lookup trusts it
-//! only if the epoch, read *after* the lookup began, is still the same. So a revocation that
-//! has been acknowledged is seen by the very next request, on every node.
+//! suspended app, a member leaving a conversation — bumps the epoch of each [`Family`] of
+//! caches it concerns, in the same transaction, by trigger (migration 0013), whichever
+//! process or node made it. Each cached value is tagged with its family's epoch read *before*
+//! it was loaded, and a lookup trusts it only if that epoch, read *after* the lookup began, is
+//! still the same. So a revocation that has been acknowledged is seen by the very next
+//! request, on every node — and rotating a refresh token leaves the session, member, roster
+//! and link caches alone.
 //!
-//! Reading the epoch costs one tiny query, but concurrent lookups share it: a lookup waits
+//! Reading the epochs costs one tiny query, but concurrent lookups share it: a lookup waits
 //! for the first epoch read that *starts* after it arrived, and every lookup that arrived
 //! before that read started takes its answer. Under load, one read serves a whole wave.
 //!
@@ -34,8 +36,51 @@ const MAX_AGE: Duration = Duration::from_secs(30);
 /// Entries per cache; beyond it the least useful are evicted (S3-FIFO).
 const CAPACITY: usize = 100_000;
 
+/// A family of caches, with its own epoch: the rows of `cache_epochs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Sessions,
+    Members,
+    Apps,
+    Tokens,
+    Rosters,
+    Cards,
+}
+
+impl Family {
+    const ALL: [Family; 6] = [
+        Family::Sessions,
+        Family::Members,
+        Family::Apps,
+        Family::Tokens,
+        Family::Rosters,
+        Family::Cards,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::Sessions => "sessions",
+            Family::Members => "members",
+            Family::Apps => "apps",
+            Family::Tokens => "tokens",
+            Family::Rosters => "rosters",
+            Family::Cards => "cards",
+        }
+    }
+}
+
+/// Every family's epoch, as one read saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Epochs([i64; Family::ALL.len()]);
+
+impl Epochs {
+    fn of(&self, family: Family) -> i64 {
+        self.0[family as usize]
+    }
+}
+
 pub(crate) struct Caches {
-    epoch: EpochGate,
+    epochs: EpochGate,
     pub sessions: Cache<String, SessionRecord>,
     pub members: Cache<i64, Member>,
     pub apps: Cache<String, App>,
@@ -50,14 +95,14 @@ pub(crate) struct Caches {
 impl Caches {
     pub fn new(enabled: bool) -> Self {
         Caches {
-            epoch: EpochGate::default(),
-            sessions: Cache::new(enabled),
-            members: Cache::new(enabled),
-            apps: Cache::new(enabled),
-            tokens: Cache::new(enabled),
-            rosters: Cache::new(enabled),
-            cards: Cache::new(enabled),
-            click_consent: Cache::new(enabled),
+            epochs: EpochGate::default(),
+            sessions: Cache::new(enabled, Family::Sessions),
+            members: Cache::new(enabled, Family::Members),
+            apps: Cache::new(enabled, Family::Apps),
+            tokens: Cache::new(enabled, Family::Tokens),
+            rosters: Cache::new(enabled, Family::Rosters),
+            cards: Cache::new(enabled, Family::Cards),
+            click_consent: Cache::new(enabled, Family::Members),
         }
     }
 
@@ -77,7 +122,7 @@ impl Caches {
         let Some(entries) = &cache.entries else {
             return load.await;
         };
-        let epoch = self.epoch.current(readers).await?;
+        let epoch = self.epochs.current(readers).await?.of(cache.family);
         if let Some(entry) = entries.get(&key)
             && entry.epoch == epoch
             && entry.loaded.elapsed() < MAX_AGE
@@ -100,20 +145,23 @@ impl Caches {
 pub(crate) struct Cache<K, V> {
     /// `None` when caching is off.
     entries: Option<quick_cache::sync::Cache<K, Entry<V>>>,
+    /// Whose epoch says whether an entry is current.
+    family: Family,
 }
 
 #[derive(Clone)]
 struct Entry<V> {
     value: V,
-    /// The epoch read before the value was loaded: the value is at least that fresh.
+    /// The family's epoch read before the value was loaded: the value is at least that fresh.
     epoch: i64,
     loaded: Instant,
 }
 
 impl<K: Eq + Hash, V: Clone> Cache<K, V> {
-    fn new(enabled: bool) -> Self {
+    fn new(enabled: bool, family: Family) -> Self {
         Cache {
             entries: enabled.then(|| quick_cache::sync::Cache::new(CAPACITY)),
+            family,
         }
     }
 
@@ -125,7 +173,7 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
     }
 }
 
-/// Reads of `cache_epoch`, shared by every lookup that can use them.
+/// Reads of `cache_epochs`, shared by every lookup that can use them.
 #[derive(Default)]
 struct EpochGate {
     /// Orders arrivals and the starts of reads.
@@ -133,26 +181,42 @@ struct EpochGate {
     /// One read at a time; the others wait for it and, if it started after they arrived,
     /// use its answer.
     turn: tokio::sync::Mutex<()>,
-    /// The latest read: the tick it started at and the epoch it saw.
-    latest: Mutex<(u64, i64)>,
+    /// The latest read: the tick it started at and the epochs it saw.
+    latest: Mutex<(u64, Epochs)>,
 }
 
 impl EpochGate {
-    /// An epoch read that began after this call did: it reflects every commit acknowledged
-    /// before the call.
-    async fn current(&self, readers: &AnyPool) -> StoreResult<i64> {
+    /// Epochs read by a query that began after this call did: they reflect every commit
+    /// acknowledged before the call.
+    async fn current(&self, readers: &AnyPool) -> StoreResult<Epochs> {
         let arrived = self.ticks.fetch_add(1, Ordering::SeqCst);
         let _turn = self.turn.lock().await;
-        let (started, epoch) = *self.latest.lock().expect("epoch lock");
+        let (started, epochs) = *self.latest.lock().expect("epoch lock");
         if started > arrived {
-            return Ok(epoch);
+            return Ok(epochs);
         }
         let started = self.ticks.fetch_add(1, Ordering::SeqCst);
-        let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM cache_epoch WHERE id = 1")
-            .fetch_one(readers)
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT family, epoch FROM cache_epochs")
+            .fetch_all(readers)
             .await
             .store()?;
-        *self.latest.lock().expect("epoch lock") = (started, epoch);
-        Ok(epoch)
+        let mut epochs = Epochs::default();
+        for family in Family::ALL {
+            let (_, epoch) = rows
+                .iter()
+                .find(|(name, _)| name == family.name())
+                .ok_or_else(|| corrupt_epochs(family))?;
+            epochs.0[family as usize] = *epoch;
+        }
+        *self.latest.lock().expect("epoch lock") = (started, epochs);
+        Ok(epochs)
     }
+}
+
+/// A family without its row: the migration that makes them did not run, or a row was
+/// deleted by hand. Caching blind would serve revoked credentials, so lookups fail instead.
+fn corrupt_epochs(family: Family) -> confidant_core::StoreError {
+    confidant_core::StoreError::Backend(
+        format!("cache_epochs has no row for `{}`", family.name()).into(),
+    )
 }

@@ -18,6 +18,7 @@ use super::{T0, member};
 
 on_both_backends!(
     a_hit_is_served_from_memory_until_the_entry_is_touched,
+    a_change_empties_only_the_caches_of_what_it_changed,
     changes_made_by_another_node_are_seen_by_the_next_lookup,
     changes_made_by_hand_in_sql_are_seen_by_the_next_lookup
 );
@@ -41,6 +42,47 @@ async fn another_node(db: &TestDatabase) -> SqlStore {
 
 async fn last_seen(store: &SqlStore, token: &TokenHash) -> Timestamp {
     store.session(token).await.unwrap().unwrap().last_seen_at
+}
+
+async fn a_change_empties_only_the_caches_of_what_it_changed(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_session(session(alice.id, "s1")).await.unwrap();
+    store.create_session(session(alice.id, "s2")).await.unwrap();
+    let token = hash("s1");
+    assert_eq!(last_seen(store, &token).await, T0);
+    assert_eq!(
+        store.member(alice.id).await.unwrap().unwrap().handle,
+        "alice"
+    );
+    // An edit no epoch covers: while the session's entry is current, it is not seen.
+    let touch = format!(
+        "UPDATE sessions SET last_seen_at = {} WHERE token_hash = '{}'",
+        T0.plus_secs(5).0,
+        token.0
+    );
+    db.store.execute_raw(&touch).await.unwrap();
+    // A change to a member moves the members' epoch only: the member is read again, the
+    // session is still served from memory.
+    db.store
+        .execute_raw(&format!(
+            "UPDATE members SET display_name = 'Alice L.' WHERE id = {}",
+            alice.id.0
+        ))
+        .await
+        .unwrap();
+    let alice_now = store.member(alice.id).await.unwrap().unwrap();
+    assert_eq!(alice_now.display_name, "Alice L.");
+    assert_eq!(last_seen(store, &token).await, T0, "sessions untouched");
+    // Ending another session moves the sessions' epoch: now the first is read again.
+    db.store
+        .execute_raw(&format!(
+            "DELETE FROM sessions WHERE token_hash = '{}'",
+            hash("s2").0
+        ))
+        .await
+        .unwrap();
+    assert_eq!(last_seen(store, &token).await, T0.plus_secs(5));
 }
 
 async fn a_hit_is_served_from_memory_until_the_entry_is_touched(db: TestDatabase) {
