@@ -290,21 +290,17 @@ impl Confidant {
         body: &str,
     ) -> Result<Message, Error> {
         let body = MessageBody::parse(body)?;
-        let roster = self.roster_of(me, id).await?;
-        let direct_peer = (roster.kind == ConversationKind::Direct)
-            .then(|| roster.members.iter().find(|member| **member != me))
-            .flatten();
-        if let Some(other) = direct_peer {
-            self.ensure_not_blocked(me, *other).await?;
-        }
+        self.roster_of(me, id).await?;
         let new = NewMessage {
             conversation_id: id,
             sender: me,
             body: body.0,
             created_at: self.clock.now(),
         };
+        // Whether a block closes a 1:1 conversation is checked as the message is written.
         let (message, advanced) = self.store.insert_message(new).await.map_err(|e| match e {
             StoreError::NotFound => Error::NotFound,
+            StoreError::Conflict("blocked") => cannot_message(),
             other => other.into(),
         })?;
         self.live.publish(&advanced);
@@ -427,14 +423,16 @@ impl Confidant {
     async fn ensure_not_blocked(&self, me: MemberId, other: MemberId) -> Result<(), Error> {
         let relationship = self.store.relationship(me, other).await?;
         if relationship.blocked_by_me || relationship.blocked_me {
-            Err(Error::forbidden(
-                "cannot_message",
-                "You cannot message this member.",
-            ))
+            Err(cannot_message())
         } else {
             Ok(())
         }
     }
+}
+
+/// The same answer whoever blocked whom, so a blocked member does not learn they were.
+fn cannot_message() -> Error {
+    Error::forbidden("cannot_message", "You cannot message this member.")
 }
 
 /// The key that makes a pair's direct conversation unique, whichever of them opens it.

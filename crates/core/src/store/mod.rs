@@ -349,7 +349,8 @@ pub trait MessagingStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>>;
     /// Stores the message and appends it to every participant's feed. `NotFound` if the
-    /// sender is not a participant (checked in the same transaction).
+    /// sender is not a participant; `Conflict("blocked")` if the conversation is 1:1 and
+    /// either member blocked the other. Both are checked in the same transaction.
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
     /// Newest first, strictly older than `before` when given.

@@ -506,27 +506,42 @@ impl MessagingStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    // Who is in the conversation, and who the sender is, in one query.
-                    let everyone: Vec<(i64, String, String)> = sqlx::query_as(
-                        "SELECT cm.member_id, m.handle, m.display_name \
+                    // Who is in the conversation, who the sender is, and whether a block
+                    // stands between the sender and each member, in one query: the block is
+                    // checked in the transaction that writes the message, so a block that
+                    // committed first always stops it.
+                    let everyone: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+                        "SELECT cm.member_id, m.handle, m.display_name, c.kind, \
+                         (SELECT COUNT(*) FROM blocks b \
+                          WHERE (b.blocker_id = $2 AND b.blocked_id = cm.member_id) \
+                             OR (b.blocker_id = cm.member_id AND b.blocked_id = $2)) \
                          FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
+                         JOIN conversations c ON c.id = cm.conversation_id \
                          WHERE cm.conversation_id = $1",
                     )
                     .bind(new.conversation_id.0)
+                    .bind(new.sender.0)
                     .fetch_all(&mut *tx)
                     .await
                     .store()?;
                     let sender = everyone
                         .iter()
-                        .find(|(id, _, _)| *id == new.sender.0)
-                        .map(|(id, handle, name)| MemberRef {
+                        .find(|(id, ..)| *id == new.sender.0)
+                        .map(|(id, handle, name, ..)| MemberRef {
                             id: MemberId(*id),
                             handle: handle.clone(),
                             display_name: name.clone(),
                         })
                         .ok_or(StoreError::NotFound)?;
+                    // Blocks close 1:1 conversations; a group goes on for its other members.
+                    let blocked = everyone
+                        .iter()
+                        .any(|(_, _, _, kind, blocks)| kind == "direct" && *blocks > 0);
+                    if blocked {
+                        return Err(StoreError::Conflict("blocked"));
+                    }
                     let ids: Vec<MemberId> =
-                        everyone.iter().map(|(id, _, _)| MemberId(*id)).collect();
+                        everyone.iter().map(|(id, ..)| MemberId(*id)).collect();
                     let (id, advanced) = insert_checked_message_in(tx, &new, None, &ids).await?;
                     let message = Message {
                         id,

@@ -1,5 +1,7 @@
 use confidant_core::messaging::LiveEvent;
-use confidant_core::store::{ConversationKind, MessagingStore, NewConversation, NewMessage};
+use confidant_core::store::{
+    ConversationKind, MessagingStore, NewConversation, NewMessage, SocialStore,
+};
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -11,6 +13,7 @@ on_both_backends!(
     messages_page_newest_first_and_count_unread,
     feeds_are_gapless_per_member,
     groups_are_capped_and_vanish_when_empty,
+    a_block_stops_direct_messages_in_the_same_transaction,
 );
 
 fn direct(a: MemberId, b: MemberId) -> NewConversation {
@@ -207,4 +210,45 @@ async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
         Err(StoreError::NotFound)
     ));
     assert!(store.participants(id).await.unwrap().is_empty());
+}
+
+async fn a_block_stops_direct_messages_in_the_same_transaction(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    let (pair, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (group, _) = store
+        .create_conversation(NewConversation {
+            kind: ConversationKind::Group,
+            title: Some("film club".into()),
+            direct_key: None,
+            created_by: alice.id,
+            members: vec![alice.id, bob.id, carol.id],
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    store.insert_message(text(pair, alice.id, 1)).await.unwrap();
+    store
+        .block(bob.id, alice.id, T0.plus_secs(2))
+        .await
+        .unwrap();
+    // Either way round, the 1:1 conversation is closed, and nothing is written.
+    for sender in [alice.id, bob.id] {
+        assert!(is_conflict(
+            store.insert_message(text(pair, sender, 3)).await,
+            "blocked"
+        ));
+    }
+    let kept = store.messages(pair, None, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    // A group goes on.
+    store
+        .insert_message(text(group, alice.id, 4))
+        .await
+        .unwrap();
 }
