@@ -1,5 +1,7 @@
 //! Structured logging setup.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
@@ -12,6 +14,9 @@ pub fn init(config: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only for a person at a terminal: not in files, pipes or a journal, and
+        // never when NO_COLOR is set (no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         // Standard output belongs to what commands print (JSON from `apps create`, the URL
         // from `serve`); logs go beside it, on standard error.
         .with_writer(std::io::stderr);

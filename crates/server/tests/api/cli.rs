@@ -104,13 +104,21 @@ async fn users_create_reads_the_password_from_stdin_and_serve_uses_env_and_confi
     assert_eq!(login, 201, "the member made by the CLI can log in");
 }
 
+/// Runs the command with its output piped, as a script would.
 fn confidant(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
+    let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    // Logs and warnings on a pipe carry no terminal colour codes.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes on a pipe: {stderr}"
+    );
+    out
 }
 
 fn json_of(out: &std::process::Output) -> serde_json::Value {
