@@ -75,15 +75,12 @@ impl DirectoryLimits {
 }
 
 /// The start of a handle, as a member typed it: a leading `@` and case are forgiven.
-fn handle_prefix(query: &str) -> Result<Option<String>, Error> {
+fn handle_prefix(query: &str) -> Result<String, Error> {
     let query = query.trim();
     let query = query
         .strip_prefix('@')
         .unwrap_or(query)
         .to_ascii_lowercase();
-    if query.is_empty() {
-        return Ok(None);
-    }
     if !query
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -102,21 +99,20 @@ fn handle_prefix(query: &str) -> Result<Option<String>, Error> {
         ));
     }
     // No handle is longer than 32 characters, so a longer query finds nobody.
-    Ok(Some(query.chars().take(33).collect()))
+    Ok(query.chars().take(33).collect())
 }
 
 impl Confidant {
     /// Up to [`MAX_RESULTS`] members whose handle starts with `query`, leaving out the
-    /// searcher and anyone who blocked them. An empty query finds nobody and costs nothing.
+    /// searcher and anyone who blocked them. A query that is not the start of a handle
+    /// (empty included) is refused and costs nothing.
     pub async fn search_members(
         &self,
         me: MemberId,
         query: &str,
         address: Option<&str>,
     ) -> Result<Vec<Member>, Error> {
-        let Some(prefix) = handle_prefix(query)? else {
-            return Ok(Vec::new());
-        };
+        let prefix = handle_prefix(query)?;
         self.directory.take(me, address, self.clock.now())?;
         // A few more than shown, so leaving some out still fills the answer.
         let candidates = self
@@ -143,9 +139,9 @@ mod tests {
 
     #[test]
     fn queries_are_handle_prefixes_of_at_least_three_characters() {
-        assert_eq!(handle_prefix("  ").unwrap(), None);
-        assert_eq!(handle_prefix(" @Bob_1 ").unwrap().as_deref(), Some("bob_1"));
+        assert_eq!(handle_prefix(" @Bob_1 ").unwrap(), "bob_1");
         let code = |q: &str| handle_prefix(q).unwrap_err().code();
+        assert_eq!(code("  "), "query_too_short");
         assert_eq!(code("a"), "query_too_short");
         assert_eq!(code("@ab"), "query_too_short");
         assert_eq!(code("bo%"), "invalid_query");

@@ -5,8 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use confidant_core::Error;
-use confidant_core::accounts::{MIN_QUERY_CHARS, SignUp};
+use confidant_core::accounts::SignUp;
 use confidant_core::store::SessionKind;
 
 use super::schema::*;
@@ -150,15 +149,6 @@ pub async fn search(
     ClientAddr(address): ClientAddr,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> Result<AppJson<Vec<DirectoryMemberOut>>, ApiError> {
-    // The page's search box may be empty; a call to search always searches for something.
-    if query.q.trim().is_empty() {
-        return Err(Error::invalid(
-            "q",
-            "query_too_short",
-            format!("Type at least {MIN_QUERY_CHARS} characters of their handle."),
-        )
-        .into());
-    }
     let found = state
         .app
         .search_members(caller.member().id, &query.q, address.as_deref())

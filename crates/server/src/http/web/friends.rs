@@ -41,10 +41,15 @@ pub async fn page(
     ClientAddr(address): ClientAddr,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, PageError> {
-    let searched = state
-        .app
-        .search_members(current.member().id, &query.q, address.as_deref())
-        .await;
+    // The page opens with an empty search box: nothing is searched until something is typed.
+    let searched = if query.q.trim().is_empty() {
+        Ok(Vec::new())
+    } else {
+        state
+            .app
+            .search_members(current.member().id, &query.q, address.as_deref())
+            .await
+    };
     let (results, status, errors) = match searched {
         Ok(found) => (found, StatusCode::OK, FormErrors::default()),
         Err(Error::Throttled { retry_after_secs }) => (
