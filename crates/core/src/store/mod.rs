@@ -254,8 +254,14 @@ pub trait AccountStore: Send + Sync {
     async fn password_hash(&self, id: MemberId) -> StoreResult<Option<String>>;
     async fn set_password_hash(&self, id: MemberId, hash: &str) -> StoreResult<()>;
     async fn set_display_name(&self, id: MemberId, name: &str) -> StoreResult<()>;
-    /// Members whose handle starts with `prefix`, for the friends search.
-    async fn search_members(&self, prefix: &str, limit: i64) -> StoreResult<Vec<Member>>;
+    /// Up to `limit` members whose handle starts with `prefix`, in handle order, for
+    /// `searcher`'s friends search: never the searcher, nor anyone who blocked them.
+    async fn search_members(
+        &self,
+        searcher: MemberId,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Member>>;
     /// Removes the member and everything that is theirs; their messages stay in others'
     /// conversations as erased messages from "deleted member".
     async fn delete_member(&self, id: MemberId) -> StoreResult<()>;

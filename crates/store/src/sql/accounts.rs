@@ -156,15 +156,24 @@ impl AccountStore for SqlStore {
             .await
     }
 
-    async fn search_members(&self, prefix: &str, limit: i64) -> StoreResult<Vec<Member>> {
+    async fn search_members(
+        &self,
+        searcher: MemberId,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Member>> {
         // Handles are [a-z0-9_]; escape `_` so it is not a LIKE wildcard.
         let pattern = format!("{}%", prefix.replace('_', "\\_"));
         let sql = format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE handle LIKE $1 ESCAPE '\\' \
-             ORDER BY handle LIMIT $2"
+             AND id <> $2 \
+             AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = members.id \
+                             AND blocked_id = $2) \
+             ORDER BY handle LIMIT $3"
         );
         let rows: Vec<MemberRow> = sqlx::query_as(&sql)
             .bind(pattern)
+            .bind(searcher.0)
             .bind(limit)
             .fetch_all(&self.readers)
             .await

@@ -1,5 +1,5 @@
 use confidant_core::accounts::Handle;
-use confidant_core::store::{AccountStore, NewMember, SessionKind, SessionRecord};
+use confidant_core::store::{AccountStore, NewMember, SessionKind, SessionRecord, SocialStore};
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, Timestamp};
 use confidant_store::on_both_backends;
@@ -38,19 +38,27 @@ async fn handles_are_unique(db: TestDatabase) {
         .unwrap()
         .unwrap();
     assert_eq!(credentials.password_hash, "$argon2id$fake");
-    member(store, "alicia").await;
-    member(store, "a_b_c").await;
-    let found: Vec<String> = store
-        .search_members("ali", 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.handle)
-        .collect();
-    assert_eq!(found, ["alice", "alicia"]);
+    let alicia = member(store, "alicia").await;
+    member(store, "alina").await;
+    let abc = member(store, "a_b_c").await;
+    let search = |searcher: MemberId, prefix: &'static str| async move {
+        store
+            .search_members(searcher, prefix, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.handle)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search(abc.id, "ali").await, ["alice", "alicia", "alina"]);
+    // Never the searcher, nor anyone who blocked them; in handle order, up to the limit.
+    store.block(alicia.id, abc.id, T0).await.unwrap();
+    assert_eq!(search(abc.id, "ali").await, ["alice", "alina"]);
+    assert_eq!(search(alicia.id, "ali").await, ["alice", "alina"]);
+    let first = store.search_members(abc.id, "ali", 1).await.unwrap();
+    assert_eq!(first[0].handle, "alice");
     // `_` is literal, not a wildcard.
-    let found = store.search_members("a_", 10).await.unwrap();
-    assert_eq!(found.len(), 1);
+    assert_eq!(search(alicia.id, "a_").await, ["a_b_c"]);
 }
 
 async fn sessions_live_and_die(db: TestDatabase) {
