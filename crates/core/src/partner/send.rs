@@ -107,23 +107,17 @@ impl Confidant {
             }
         };
 
+        // Every recipient is checked in one read; the answer keeps the order they were named
+        // in, each member once.
+        let reachable = self
+            .store
+            .reachable_recipients(&app.client_id, me, &input.to)
+            .await?;
         let mut recipients: Vec<(String, MemberId)> = Vec::new();
         for pseudonym in &input.to {
-            let reachable = match self
-                .store
-                .grant_by_pseudonym(&app.client_id, pseudonym)
-                .await?
-            {
-                Some(grant) if grant.is_active() && grant.member_id != me => {
-                    let relation = self.store.relationship(me, grant.member_id).await?;
-                    (relation.friends && !relation.blocked_by_me && !relation.blocked_me)
-                        .then_some(grant.member_id)
-                }
-                _ => None,
-            };
-            match reachable {
-                Some(member) if !recipients.iter().any(|(_, m)| *m == member) => {
-                    recipients.push((pseudonym.clone(), member));
+            match reachable.iter().find(|(id, _)| id == pseudonym) {
+                Some((_, member)) if !recipients.iter().any(|(_, m)| m == member) => {
+                    recipients.push((pseudonym.clone(), *member));
                 }
                 Some(_) => {}
                 // Which recipient failed, and why, stays between the member and Confidant.

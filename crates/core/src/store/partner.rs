@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Contribution, Grant, Message, NewLogEntry, StoreResult};
+use super::{Contribution, Message, NewLogEntry, StoreResult};
 use crate::live::FeedAdvanced;
 use crate::{ConversationId, MemberId, MessageId, Timestamp};
 
@@ -91,11 +91,15 @@ pub enum SendOutcome {
 
 #[async_trait]
 pub trait PartnerStore: Send + Sync {
-    async fn grant_by_pseudonym(
+    /// Of `pseudonyms` (this app's ids for members), those a send from `sender` through the
+    /// app may reach, with the member each names: an active grant to the app, a friend of
+    /// the sender, no block either way, and not the sender. One query, whatever their number.
+    async fn reachable_recipients(
         &self,
         client_id: &str,
-        pseudonym: &str,
-    ) -> StoreResult<Option<Grant>>;
+        sender: MemberId,
+        pseudonyms: &[String],
+    ) -> StoreResult<Vec<(String, MemberId)>>;
     /// Stores the send and its messages, appends them to the participants' feeds, and logs
     /// `log` — all in one transaction, unless the idempotency key was used before.
     async fn send_partner_messages(

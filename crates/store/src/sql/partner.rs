@@ -5,11 +5,10 @@ use sqlx::AnyConnection;
 
 use super::engagement::contribute_in;
 use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in};
-use super::oauth::{GRANT_COLUMNS, GrantRow};
 use super::{ResultExt, SqlStore, accesslog};
 use confidant_core::store::{
-    Delivery, Grant, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord,
-    PartnerStore, SendOutcome, StoreResult, ViaApp,
+    Delivery, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, PartnerStore,
+    SendOutcome, StoreResult, ViaApp,
 };
 use confidant_core::{MemberId, MessageId, StoreError, Timestamp};
 
@@ -59,20 +58,38 @@ async fn send_record(
 
 #[async_trait]
 impl PartnerStore for SqlStore {
-    async fn grant_by_pseudonym(
+    async fn reachable_recipients(
         &self,
         client_id: &str,
-        pseudonym: &str,
-    ) -> StoreResult<Option<Grant>> {
-        let row: Option<GrantRow> = sqlx::query_as(&format!(
-            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.client_id = $1 AND g.pseudonym = $2"
-        ))
-        .bind(client_id)
-        .bind(pseudonym)
-        .fetch_optional(&self.readers)
-        .await
-        .store()?;
-        row.map(Grant::try_from).transpose()
+        sender: MemberId,
+        pseudonyms: &[String],
+    ) -> StoreResult<Vec<(String, MemberId)>> {
+        if pseudonyms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (0..pseudonyms.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT g.pseudonym, g.member_id FROM grants g \
+             WHERE g.client_id = $1 AND g.revoked_at IS NULL AND g.member_id <> $2 \
+             AND g.pseudonym IN ({placeholders}) \
+             AND EXISTS (SELECT 1 FROM friendships f \
+                         WHERE f.member_id = $2 AND f.friend_id = g.member_id) \
+             AND NOT EXISTS (SELECT 1 FROM blocks b \
+                             WHERE (b.blocker_id = $2 AND b.blocked_id = g.member_id) \
+                                OR (b.blocker_id = g.member_id AND b.blocked_id = $2))"
+        );
+        let mut query = sqlx::query_as(&sql).bind(client_id).bind(sender.0);
+        for pseudonym in pseudonyms {
+            query = query.bind(pseudonym);
+        }
+        let rows: Vec<(String, i64)> = query.fetch_all(&self.readers).await.store()?;
+        Ok(rows
+            .into_iter()
+            .map(|(pseudonym, member)| (pseudonym, MemberId(member)))
+            .collect())
     }
 
     async fn send_partner_messages(

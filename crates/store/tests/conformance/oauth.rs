@@ -1,8 +1,8 @@
 use confidant_core::accesslog::Action;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, NewLogEntry, OAuthStore, Redemption,
-    Rotation, TokenKind, TokenPair,
+    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, NewLogEntry, OAuthStore,
+    PartnerStore, Redemption, Rotation, SocialStore, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, StoreError};
@@ -17,7 +17,8 @@ on_both_backends!(
     grants_keep_their_pseudonym_across_revocation,
     a_code_redeems_once_and_a_replay_revokes_its_tokens,
     a_reused_refresh_token_revokes_its_family,
-    suspending_an_app_or_revoking_a_grant_deletes_its_tokens
+    suspending_an_app_or_revoking_a_grant_deletes_its_tokens,
+    a_partner_send_reaches_only_friends_with_the_app_and_no_block
 );
 
 pub fn app(client_id: &str) -> App {
@@ -321,4 +322,68 @@ async fn suspending_an_app_or_revoking_a_grant_deletes_its_tokens(db: TestDataba
         .unwrap();
     assert!(!live(store, "at-b").await && !live(store, "rt-b").await);
     assert!(store.code(&pending).await.unwrap().is_none());
+}
+
+async fn a_partner_send_reaches_only_friends_with_the_app_and_no_block(db: TestDatabase) {
+    let store = &db.store;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let alice = member(store, "alice").await;
+    let mut friends = Vec::new();
+    for handle in ["bob", "carol", "dave", "erin"] {
+        let friend = member(store, handle).await;
+        store
+            .create_friend_request(alice.id, friend.id, T0)
+            .await
+            .unwrap();
+        store
+            .accept_friend_request(alice.id, friend.id, T0)
+            .await
+            .unwrap();
+        friends.push(friend);
+    }
+    let [bob, carol, dave, _erin] = [0, 1, 2, 3].map(|i| friends[i].clone());
+    let stranger = member(store, "stranger").await;
+    for (who, pseudonym) in [
+        (alice.id, "p-alice"),
+        (bob.id, "p-bob"),
+        (carol.id, "p-carol"),
+        (dave.id, "p-dave"),
+        (stranger.id, "p-stranger"),
+    ] {
+        grant_for(store, who, "cfd_app_a", pseudonym).await;
+    }
+    // Carol disconnected the app; Dave blocked Alice; Erin never connected it.
+    store
+        .revoke_grant(
+            carol.id,
+            "cfd_app_a",
+            T0,
+            log(carol.id, Action::ConsentRevoke),
+            None,
+        )
+        .await
+        .unwrap();
+    store.block(dave.id, alice.id, T0).await.unwrap();
+    let asked: Vec<String> = [
+        "p-bob",
+        "p-carol",
+        "p-dave",
+        "p-stranger",
+        "p-alice",
+        "p-erin",
+        "p-nobody",
+    ]
+    .map(String::from)
+    .to_vec();
+    let reachable = store
+        .reachable_recipients("cfd_app_a", alice.id, &asked)
+        .await
+        .unwrap();
+    assert_eq!(reachable, [("p-bob".to_owned(), bob.id)]);
+    // Another app's ids name nobody here.
+    let elsewhere = store
+        .reachable_recipients("cfd_app_b", alice.id, &asked)
+        .await
+        .unwrap();
+    assert!(elsewhere.is_empty());
 }
