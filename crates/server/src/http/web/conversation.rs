@@ -161,8 +161,11 @@ async fn conversation_page(
         .collect();
     messages.reverse();
     let is_group = detail.summary.kind == ConversationKind::Group;
-    let newest = detail.summary.last_message.as_ref().map(|m| m.id);
-    let seen_by = seen_by(&detail.participants, me.id, newest);
+    let seen_by = seen_by(
+        &detail.participants,
+        me.id,
+        detail.summary.last_message.as_ref(),
+    );
     let participants: Vec<Member> = detail
         .participants
         .iter()
@@ -200,16 +203,18 @@ async fn conversation_page(
     )
 }
 
-/// "Seen by Bob" when others have read the newest message.
+/// "Seen by Bob" under the newest message when it is mine and others have read it. Receipts
+/// are about your own messages only: the sender of someone else's message has of course
+/// "seen" it, and saying so names them for nothing.
 fn seen_by(
     participants: &[confidant_core::store::Participant],
     me: MemberId,
-    newest: Option<MessageId>,
+    newest: Option<&confidant_core::store::Message>,
 ) -> Option<String> {
-    let newest = newest?;
+    let newest = newest.filter(|m| m.sender.as_ref().is_some_and(|s| s.id == me))?;
     let names: Vec<&str> = participants
         .iter()
-        .filter(|p| p.member.id != me && p.last_read >= newest)
+        .filter(|p| p.member.id != me && p.last_read >= newest.id)
         .map(|p| p.member.display_name.as_str())
         .collect();
     (!names.is_empty()).then(|| format!("Seen by {}", names.join(", ")))
@@ -306,4 +311,62 @@ pub async fn leave(
         .leave_group(current.member().id, ConversationId(id))
         .await?;
     Ok(see_other("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use confidant_core::store::{Member, MemberRef, Message, Participant};
+    use confidant_core::{ConversationId, Timestamp};
+
+    use super::*;
+
+    fn participant(id: i64, name: &str, last_read: i64) -> Participant {
+        Participant {
+            member: Member {
+                id: MemberId(id),
+                handle: name.to_lowercase(),
+                display_name: name.to_owned(),
+                is_admin: false,
+                created_at: Timestamp(0),
+            },
+            last_read: MessageId(last_read),
+            joined_at: Timestamp(0),
+        }
+    }
+
+    fn message(id: i64, sender: i64) -> Message {
+        Message {
+            id: MessageId(id),
+            conversation_id: ConversationId(1),
+            sender: Some(MemberRef {
+                id: MemberId(sender),
+                handle: "x".into(),
+                display_name: "X".into(),
+            }),
+            body: "hi".into(),
+            created_at: Timestamp(0),
+            via_app: None,
+            card: None,
+        }
+    }
+
+    #[test]
+    fn receipts_are_shown_on_your_own_messages_only() {
+        let alice = MemberId(1);
+        let people = [
+            participant(1, "Alice", 7),
+            participant(2, "Bob", 7),
+            participant(3, "Carol", 6),
+        ];
+        // Alice's message 7, read by Bob but not yet by Carol.
+        assert_eq!(
+            seen_by(&people, alice, Some(&message(7, 1))).as_deref(),
+            Some("Seen by Bob")
+        );
+        // Bob's message 7: Bob has "read" his own message, which says nothing to Alice.
+        assert_eq!(seen_by(&people, alice, Some(&message(7, 2))), None);
+        // Nobody else has read it yet, or there is no message.
+        assert_eq!(seen_by(&people, alice, Some(&message(8, 1))), None);
+        assert_eq!(seen_by(&people, alice, None), None);
+    }
 }
