@@ -89,6 +89,9 @@ pub const GROUP_TITLE: &str = concat!(
     "]*$"
 );
 
+/// Text that is not all space (found anywhere in the text: the pattern is not anchored).
+pub const NOT_BLANK: &str = concat!("[^", space!(), "]");
+
 /// A message body: at least one character that is not space, and no NUL (which no text
 /// the server stores may hold).
 pub const MESSAGE_BODY: &str = concat!(r"^[^\u0000]*[^\u0000", space!(), r"][^\u0000]*$");
@@ -156,6 +159,12 @@ mod tests {
         fn the_group_title_pattern_is_the_rule(text in tricky_text()) {
             let pattern = Regex::new(GROUP_TITLE).unwrap();
             prop_assert_eq!(pattern.is_match(&text), GroupTitle::parse(&text).is_ok(), "{:?}", text);
+        }
+
+        #[test]
+        fn the_not_blank_pattern_is_what_trimming_leaves(text in tricky_text()) {
+            let pattern = Regex::new(NOT_BLANK).unwrap();
+            prop_assert_eq!(pattern.is_match(&text), !text.trim().is_empty(), "{:?}", text);
         }
 
         #[test]

@@ -15,7 +15,7 @@ const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// Text rules the core enforces, stated on the fields that carry them (utoipa takes only
 /// literal patterns, and these are built from shared parts in `confidant_core::patterns`).
-const TEXT_RULES: [(&str, &str); 8] = [
+const TEXT_RULES: [(&str, &str); 9] = [
     (
         "/components/schemas/SignUpIn/properties/handle",
         patterns::HANDLE,
@@ -47,6 +47,10 @@ const TEXT_RULES: [(&str, &str); 8] = [
     (
         "/components/schemas/LogInIn/properties/handle",
         patterns::HANDLE,
+    ),
+    (
+        "/components/schemas/EventInput/properties/idempotency_key",
+        patterns::NOT_BLANK,
     ),
 ];
 

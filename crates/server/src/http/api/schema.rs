@@ -182,7 +182,6 @@ impl From<ConversationDetail> for ConversationDetailOut {
 #[serde(deny_unknown_fields)]
 pub struct SignUpIn {
     /// 3 to 32 letters a–z (any case; stored lower-case), digits and underscores.
-    #[schema(pattern = r"^\s*[A-Za-z0-9_]{3,32}\s*$")]
     pub handle: String,
     /// At least 10 characters (and at most 1 KiB).
     #[schema(min_length = 10)]

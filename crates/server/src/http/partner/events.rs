@@ -48,7 +48,7 @@ struct EventSchema {
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     clicks: i64,
     /// Repeating a key changes nothing; 1 to 200 characters, not all blank.
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 200)]
     idempotency_key: String,
 }
 
