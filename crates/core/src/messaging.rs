@@ -436,7 +436,7 @@ fn cannot_message() -> Error {
 }
 
 /// The key that makes a pair's direct conversation unique, whichever of them opens it.
-fn direct_key(a: MemberId, b: MemberId) -> String {
+pub fn direct_key(a: MemberId, b: MemberId) -> String {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     format!("{low}:{high}")
 }

@@ -10,7 +10,17 @@ use crate::store::{
     App, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
     PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome, day_of,
 };
-use crate::{Confidant, Error, MemberId, Timestamp, tokens};
+use crate::{Confidant, Error, MemberId, StoreError, Timestamp, tokens};
+
+/// One answer for every recipient a send cannot reach: which one, and why, stays between the
+/// member and Confidant.
+fn unreachable_recipients() -> Error {
+    Error::invalid(
+        "to",
+        "invalid_recipients",
+        "one or more recipients cannot receive messages from this app",
+    )
+}
 
 pub const MAX_RECIPIENTS: usize = 50;
 pub const MAX_TEXT_BYTES: usize = 2048;
@@ -124,12 +134,7 @@ impl Confidant {
                 None => {
                     let refused = draft.denied(Denial::RecipientRefused);
                     self.store.append_log(refused, None).await?;
-                    return Err(Error::invalid(
-                        "to",
-                        "invalid_recipients",
-                        "one or more recipients cannot receive messages from this app",
-                    )
-                    .into());
+                    return Err(unreachable_recipients().into());
                 }
             }
         }
@@ -149,9 +154,16 @@ impl Confidant {
             request_hash,
             at: now,
         };
-        let record = match self.deliver(delivery, draft.allowed()).await? {
-            Some(record) => record,
-            None => {
+        let record = match self.deliver(delivery, draft.allowed()).await {
+            Ok(Some(record)) => record,
+            // A recipient became unreachable between the check above and the write.
+            Err(error) if error.code() == "invalid_recipients" => {
+                let refused = draft.denied(Denial::RecipientRefused);
+                self.store.append_log(refused, None).await?;
+                return Err(error.into());
+            }
+            Err(error) => return Err(error.into()),
+            Ok(None) => {
                 return Err(Error::conflict(
                     Some("idempotency_key"),
                     "idempotency_key_reused",
@@ -175,7 +187,6 @@ impl Confidant {
         let mut messages = Vec::with_capacity(delivery.to.len());
         for recipient in delivery.to {
             messages.push(PartnerMessage {
-                conversation_id: self.open_direct(delivery.sender, *recipient).await?,
                 recipient: *recipient,
                 body: delivery.body.clone(),
                 card: delivery.card.clone().map(|card| RecommendationCard {
@@ -232,7 +243,13 @@ impl Confidant {
             contributions,
             about_recipients,
         };
-        Ok(match self.store.send_partner_messages(send, log).await? {
+        let outcome = match self.store.send_partner_messages(send, log).await {
+            Ok(outcome) => outcome,
+            // A friendship ended or a block came between the check and the write.
+            Err(StoreError::Conflict("not_reachable")) => return Err(unreachable_recipients()),
+            Err(other) => return Err(other.into()),
+        };
+        Ok(match outcome {
             SendOutcome::Sent {
                 record, advanced, ..
             } => {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Contribution, Message, NewLogEntry, StoreResult};
 use crate::live::FeedAdvanced;
-use crate::{ConversationId, MemberId, MessageId, Timestamp};
+use crate::{MemberId, MessageId, Timestamp};
 
 /// The app a message was sent through, shown as "via {name}" to sender and recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub struct RecommendationCard {
 /// One message of a send: to one recipient, in their 1:1 conversation with the sender.
 #[derive(Debug, Clone)]
 pub struct PartnerMessage {
-    pub conversation_id: ConversationId,
+    /// Goes into their 1:1 conversation with the sender.
     pub recipient: MemberId,
     pub body: String,
     pub card: Option<RecommendationCard>,
@@ -101,7 +101,10 @@ pub trait PartnerStore: Send + Sync {
         pseudonyms: &[String],
     ) -> StoreResult<Vec<(String, MemberId)>>;
     /// Stores the send and its messages, appends them to the participants' feeds, and logs
-    /// `log` — all in one transaction, unless the idempotency key was used before.
+    /// `log` — all in one transaction, unless the idempotency key was used before. Each
+    /// message goes into the recipient's 1:1 conversation with the sender, opened in the same
+    /// transaction if they have none; `Conflict("not_reachable")` if a recipient is no longer
+    /// the sender's friend or a block stands between them, checked there too.
     async fn send_partner_messages(
         &self,
         send: NewPartnerSend,

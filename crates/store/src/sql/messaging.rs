@@ -253,6 +253,61 @@ pub(crate) async fn drop_if_empty(conn: &mut AnyConnection, id: i64) -> StoreRes
     Ok(())
 }
 
+/// The 1:1 conversation of `sender` and `recipient`, opened (with a `conversation` event in
+/// both feeds) if they have none. `Conflict("not_reachable")` unless they are friends with no
+/// block either way: checked here, in the transaction that will write to it.
+pub(crate) async fn open_direct_in(
+    conn: &mut AnyConnection,
+    sender: MemberId,
+    recipient: MemberId,
+    at: Timestamp,
+) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
+    let (friends, blocks): (i64, i64) = sqlx::query_as(
+        "SELECT \
+         (SELECT COUNT(*) FROM friendships WHERE member_id = $1 AND friend_id = $2), \
+         (SELECT COUNT(*) FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
+                                         OR (blocker_id = $2 AND blocked_id = $1))",
+    )
+    .bind(sender.0)
+    .bind(recipient.0)
+    .fetch_one(&mut *conn)
+    .await
+    .store()?;
+    if friends == 0 || blocks > 0 {
+        return Err(StoreError::Conflict("not_reachable"));
+    }
+    let key = confidant_core::messaging::direct_key(sender, recipient);
+    // A concurrent opening of the same pair wins the key; this one then uses its conversation.
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversations \
+         (kind, title, direct_key, created_by, created_at, last_activity_at) \
+         VALUES ($1, NULL, $2, $3, $4, $4) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+    )
+    .bind(ConversationKind::Direct.as_str())
+    .bind(&key)
+    .bind(sender.0)
+    .bind(at.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .store()?;
+    let Some(id) = created else {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+            .bind(&key)
+            .fetch_one(&mut *conn)
+            .await
+            .store()?;
+        return Ok((ConversationId(id), Vec::new()));
+    };
+    let id = ConversationId(id);
+    let both = [sender, recipient];
+    insert_participants(conn, id, &both, at).await?;
+    let event = LiveEvent::Conversation {
+        conversation_id: id,
+    };
+    let advanced = feed::append(conn, &both, &event, at).await?;
+    Ok((id, advanced))
+}
+
 async fn insert_participants(
     conn: &mut AnyConnection,
     id: ConversationId,

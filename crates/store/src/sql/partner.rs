@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::engagement::contribute_in;
-use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in};
+use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
 use confidant_core::store::{
     Delivery, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, PartnerStore,
@@ -135,8 +135,12 @@ impl PartnerStore for SqlStore {
                     let mut ids = Vec::with_capacity(send.messages.len());
                     let mut advanced = Vec::new();
                     for message in &send.messages {
+                        let (conversation_id, opened) =
+                            open_direct_in(tx, send.member_id, message.recipient, send.created_at)
+                                .await?;
+                        advanced.extend(opened);
                         let new = NewMessage {
-                            conversation_id: message.conversation_id,
+                            conversation_id,
                             sender: send.member_id,
                             body: message.body.clone(),
                             created_at: send.created_at,

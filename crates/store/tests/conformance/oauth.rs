@@ -1,8 +1,10 @@
 use confidant_core::accesslog::Action;
+use confidant_core::messaging::direct_key;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, NewLogEntry, OAuthStore,
-    PartnerStore, Redemption, Rotation, SocialStore, TokenKind, TokenPair,
+    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, MessagingStore, NewLogEntry,
+    NewPartnerSend, OAuthStore, PartnerMessage, PartnerStore, Redemption, Rotation, SendOutcome,
+    SocialStore, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, StoreError};
@@ -18,7 +20,8 @@ on_both_backends!(
     a_code_redeems_once_and_a_replay_revokes_its_tokens,
     a_reused_refresh_token_revokes_its_family,
     suspending_an_app_or_revoking_a_grant_deletes_its_tokens,
-    a_partner_send_reaches_only_friends_with_the_app_and_no_block
+    a_partner_send_reaches_only_friends_with_the_app_and_no_block,
+    a_partner_send_opens_conversations_and_checks_recipients_as_it_writes
 );
 
 pub fn app(client_id: &str) -> App {
@@ -386,4 +389,71 @@ async fn a_partner_send_reaches_only_friends_with_the_app_and_no_block(db: TestD
         .await
         .unwrap();
     assert!(elsewhere.is_empty());
+}
+
+async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(db: TestDatabase) {
+    let store = &db.store;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    for friend in [bob.id, carol.id] {
+        store
+            .create_friend_request(alice.id, friend, T0)
+            .await
+            .unwrap();
+        store
+            .accept_friend_request(alice.id, friend, T0)
+            .await
+            .unwrap();
+    }
+    let send = |to: MemberId, key: &str| NewPartnerSend {
+        client_id: "cfd_app_a".into(),
+        member_id: alice.id,
+        idempotency_key: Some(key.into()),
+        request_hash: key.into(),
+        created_at: T0,
+        messages: vec![PartnerMessage {
+            recipient: to,
+            body: "watch this".into(),
+            card: None,
+        }],
+        contributions: vec![],
+        about_recipients: vec![],
+    };
+    // Alice and Bob have no conversation yet: the send opens it, in its own transaction.
+    let sent = store
+        .send_partner_messages(send(bob.id, "k1"), log(alice.id, Action::MessageSend))
+        .await
+        .unwrap();
+    let SendOutcome::Sent { messages, .. } = sent else {
+        panic!("not sent: {sent:?}");
+    };
+    let opened = store
+        .direct_conversation(&direct_key(alice.id, bob.id))
+        .await
+        .unwrap()
+        .expect("the send opened the 1:1 conversation");
+    assert_eq!(messages[0].conversation_id, opened);
+    // Carol blocks Alice after any check a use case could have made: the write refuses,
+    // and nothing of the send is stored.
+    store.block(carol.id, alice.id, T0).await.unwrap();
+    let refused = store
+        .send_partner_messages(send(carol.id, "k2"), log(alice.id, Action::MessageSend))
+        .await;
+    assert!(is_conflict(refused, "not_reachable"));
+    let none = store
+        .direct_conversation(&direct_key(alice.id, carol.id))
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    // A second send to Bob goes into the same conversation.
+    let again = store
+        .send_partner_messages(send(bob.id, "k3"), log(alice.id, Action::MessageSend))
+        .await
+        .unwrap();
+    let SendOutcome::Sent { messages, .. } = again else {
+        panic!("not sent: {again:?}");
+    };
+    assert_eq!(messages[0].conversation_id, opened);
 }
