@@ -262,21 +262,28 @@ pub(crate) async fn open_direct_in(
     recipient: MemberId,
     at: Timestamp,
 ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
-    let (friends, blocks): (i64, i64) = sqlx::query_as(
+    let key = confidant_core::messaging::direct_key(sender, recipient);
+    // The check and the usual case, a conversation that exists, in one statement: this runs
+    // on the writer, where every statement counts.
+    let (friends, blocks, existing): (i64, i64, Option<i64>) = sqlx::query_as(
         "SELECT \
          (SELECT COUNT(*) FROM friendships WHERE member_id = $1 AND friend_id = $2), \
          (SELECT COUNT(*) FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
-                                         OR (blocker_id = $2 AND blocked_id = $1))",
+                                         OR (blocker_id = $2 AND blocked_id = $1)), \
+         (SELECT id FROM conversations WHERE direct_key = $3)",
     )
     .bind(sender.0)
     .bind(recipient.0)
+    .bind(&key)
     .fetch_one(&mut *conn)
     .await
     .store()?;
     if friends == 0 || blocks > 0 {
         return Err(StoreError::Conflict("not_reachable"));
     }
-    let key = confidant_core::messaging::direct_key(sender, recipient);
+    if let Some(id) = existing {
+        return Ok((ConversationId(id), Vec::new()));
+    }
     // A concurrent opening of the same pair wins the key; this one then uses its conversation.
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO conversations \
