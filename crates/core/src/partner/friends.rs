@@ -3,7 +3,7 @@
 
 use super::{PartnerError, PartnerRequest, about_other};
 use crate::Confidant;
-use crate::accesslog::{Action, Denial};
+use crate::accesslog::Action;
 
 /// Most friends per page.
 pub const MAX_FRIENDS_PAGE: usize = 200;
@@ -36,12 +36,7 @@ impl Confidant {
             .await?;
         let limit = match crate::limits::page_size(limit as i64, MAX_FRIENDS_PAGE as i64) {
             Ok(limit) => limit as usize,
-            Err(error) => {
-                self.store
-                    .append_log(draft.denied(Denial::InvalidRequest), None)
-                    .await?;
-                return Err(error.into());
-            }
+            Err(error) => return self.refuse_malformed(&draft, error).await,
         };
         let mut connected = Vec::new();
         for friend in self.store.friends(access.member.id).await? {

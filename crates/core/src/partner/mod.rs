@@ -230,6 +230,19 @@ impl Confidant {
         Ok(())
     }
 
+    /// Refuses an authorized call whose input breaks a rule: logs it as a malformed request,
+    /// then answers with `error`.
+    pub(crate) async fn refuse_malformed<T>(
+        &self,
+        draft: &LogDraft,
+        error: Error,
+    ) -> Result<T, PartnerError> {
+        self.store
+            .append_log(draft.denied(Denial::InvalidRequest), None)
+            .await?;
+        Err(error.into())
+    }
+
     /// Logs an allowed read before its data is released, and marks the grant used.
     pub(crate) async fn log_partner_read(
         &self,

@@ -12,16 +12,6 @@ use crate::store::{
 };
 use crate::{Confidant, Error, MemberId, StoreError, Timestamp, tokens};
 
-/// One answer for every recipient a send cannot reach: which one, and why, stays between the
-/// member and Confidant.
-fn unreachable_recipients() -> Error {
-    Error::invalid(
-        "to",
-        "invalid_recipients",
-        "one or more recipients cannot receive messages from this app",
-    )
-}
-
 pub const MAX_RECIPIENTS: usize = 50;
 pub const MAX_TEXT_BYTES: usize = 2048;
 /// The interfaces a recommendation can be started from.
@@ -98,11 +88,7 @@ impl Confidant {
         let checked = validate(&input, &app, idempotency_key);
         let (body, card) = match checked {
             Ok(valid) => valid,
-            Err(error) => {
-                let refused = draft.denied(Denial::InvalidRequest);
-                self.store.append_log(refused, None).await?;
-                return Err(error.into());
-            }
+            Err(error) => return self.refuse_malformed(&draft, error).await,
         };
         let now = draft.0.at;
         let limit_key = format!("{}:{}", access.client_id, me.0);
@@ -315,6 +301,16 @@ impl Confidant {
             recipients,
         })
     }
+}
+
+/// One answer for every recipient a send cannot reach: which one, and why, stays between the
+/// member and Confidant.
+fn unreachable_recipients() -> Error {
+    Error::invalid(
+        "to",
+        "invalid_recipients",
+        "one or more recipients cannot receive messages from this app",
+    )
 }
 
 /// Checks a send request against the limits and the app's declared report dimensions;

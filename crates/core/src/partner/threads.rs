@@ -107,26 +107,18 @@ impl Confidant {
             Some(cursor) => match self.pairwise.parse_message(&access.client_id, cursor) {
                 Some(message) => Some(message),
                 None => {
-                    self.store
-                        .append_log(draft.denied(Denial::InvalidRequest), None)
-                        .await?;
-                    return Err(Error::invalid(
+                    let error = Error::invalid(
                         "before",
                         "invalid_cursor",
                         "before is the id of a message this thread returned",
-                    )
-                    .into());
+                    );
+                    return self.refuse_malformed(&draft, error).await;
                 }
             },
         };
         let limit = match crate::limits::page_size(limit, MAX_THREAD_PAGE) {
             Ok(limit) => limit,
-            Err(error) => {
-                self.store
-                    .append_log(draft.denied(Denial::InvalidRequest), None)
-                    .await?;
-                return Err(error.into());
-            }
+            Err(error) => return self.refuse_malformed(&draft, error).await,
         };
         let Some(id) = named else {
             self.store

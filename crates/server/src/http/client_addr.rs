@@ -4,8 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderName};
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
@@ -18,6 +19,26 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// (tests that call the router directly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub Option<IpAddr>);
+
+/// The client's address as text, for handlers that count by it (log-in throttles, directory
+/// budgets); absent when serving without a socket.
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_address(&parts.extensions)))
+    }
+}
+
+/// The resolved client address of a request, as text.
+pub(crate) fn client_address(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<ClientIp>()
+        .and_then(|client| client.0)
+        .map(|ip| ip.to_string())
+}
 
 /// Puts the [`ClientIp`] of each request in its extensions.
 pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

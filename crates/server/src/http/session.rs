@@ -307,16 +307,3 @@ impl FromRequestParts<AppState> for CsrfToken {
             .ok_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
-
-/// The client's address, for log-in throttling; absent when serving without a socket.
-pub struct ClientAddr(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(crate::http::oauth::client::peer_address(
-            &parts.extensions,
-        )))
-    }
-}

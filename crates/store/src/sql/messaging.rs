@@ -568,15 +568,17 @@ impl MessagingStore for SqlStore {
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
-                    // Who is in the conversation, who the sender is, and whether a block
-                    // stands between the sender and each member, in one query: the block is
-                    // checked in the transaction that writes the message, so a block that
-                    // committed first always stops it.
-                    let everyone: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
-                        "SELECT cm.member_id, m.handle, m.display_name, c.kind, \
-                         (SELECT COUNT(*) FROM blocks b \
-                          WHERE (b.blocker_id = $2 AND b.blocked_id = cm.member_id) \
-                             OR (b.blocker_id = cm.member_id AND b.blocked_id = $2)) \
+                    // Who is in the conversation, who the sender is, and (in a 1:1, the only
+                    // kind a block closes) whether a block stands between the two, in one
+                    // query: the block is checked in the transaction that writes the message,
+                    // so a block that committed first always stops it.
+                    let everyone: Vec<(i64, String, String, i64)> = sqlx::query_as(
+                        "SELECT cm.member_id, m.handle, m.display_name, \
+                         CASE WHEN c.kind = 'direct' THEN \
+                          (SELECT COUNT(*) FROM blocks b \
+                           WHERE (b.blocker_id = $2 AND b.blocked_id = cm.member_id) \
+                              OR (b.blocker_id = cm.member_id AND b.blocked_id = $2)) \
+                         ELSE 0 END \
                          FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
                          JOIN conversations c ON c.id = cm.conversation_id \
                          WHERE cm.conversation_id = $1",
@@ -595,11 +597,8 @@ impl MessagingStore for SqlStore {
                             display_name: name.clone(),
                         })
                         .ok_or(StoreError::NotFound)?;
-                    // Blocks close 1:1 conversations; a group goes on for its other members.
-                    let blocked = everyone
-                        .iter()
-                        .any(|(_, _, _, kind, blocks)| kind == "direct" && *blocks > 0);
-                    if blocked {
+                    // A group goes on for its other members: blocks are counted in 1:1s only.
+                    if everyone.iter().any(|(.., blocks)| *blocks > 0) {
                         return Err(StoreError::Conflict("blocked"));
                     }
                     let ids: Vec<MemberId> =

@@ -9,8 +9,9 @@ use confidant_core::accounts::SignUp;
 use confidant_core::store::SessionKind;
 
 use super::schema::*;
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::{ApiError, AppJson, AppQuery};
-use crate::http::session::{ApiCaller, ClientAddr};
+use crate::http::session::ApiCaller;
 use crate::state::AppState;
 
 /// Create an account.

@@ -130,18 +130,18 @@ fn document_common_errors(operation: &mut Map<String, Value>) {
                 .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
         });
     let has_body = operation.contains_key("requestBody");
-    let has_path_parameters = operation
-        .get("parameters")
-        .and_then(Value::as_array)
-        .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == "path"));
-    let has_parameters = operation
-        .get("parameters")
-        .and_then(Value::as_array)
-        .is_some_and(|parameters| {
-            parameters
-                .iter()
-                .any(|p| matches!(p["in"].as_str(), Some("query" | "path")))
-        });
+    let has_parameter_in = |places: &[&str]| {
+        operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|parameters| {
+                parameters
+                    .iter()
+                    .any(|p| p["in"].as_str().is_some_and(|at| places.contains(&at)))
+            })
+    };
+    let has_path_parameters = has_parameter_in(&["path"]);
+    let has_parameters = has_parameter_in(&["query", "path"]);
     let Some(responses) = operation
         .entry("responses")
         .or_insert_with(|| json!({}))

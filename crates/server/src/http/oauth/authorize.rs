@@ -38,8 +38,9 @@ const PARAMETERS: [&str; 8] = [
 ];
 
 /// The authorization request's query (RFC 6749 §4.1.1, RFC 7636, RFC 9396), as the OpenAPI
-/// document describes it; `parse_query` reads it and refuses repeated parameters.
-#[derive(utoipa::IntoParams)]
+/// document describes it; `parse_query` reads it and refuses repeated parameters. The consent
+/// form carries the same fields.
+#[derive(Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct AuthorizationQuery {
@@ -123,7 +124,7 @@ pub struct DecisionForm {
 
 /// The consent form as the consent page posts it, for the OpenAPI document: the request's
 /// parameters again, the member's choices, and the page's CSRF token.
-#[derive(utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct ConsentDecision {
     /// The token the consent page carries; without it the post is refused (403).
@@ -138,14 +139,8 @@ pub struct ConsentDecision {
     thread_days: Option<i64>,
     /// Present when picked threads' earlier messages are shared too.
     thread_history: Option<String>,
-    response_type: String,
-    client_id: String,
-    redirect_uri: String,
-    scope: Option<String>,
-    state: Option<String>,
-    code_challenge: String,
-    code_challenge_method: String,
-    authorization_details: Option<String>,
+    #[serde(flatten)]
+    request: AuthorizationQuery,
 }
 
 /// The member's decision on the consent page. Only that page can post it: the form carries

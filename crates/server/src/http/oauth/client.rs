@@ -9,6 +9,7 @@ use base64::Engine;
 use confidant_core::store::App;
 
 use super::error::OAuthErrorResponse;
+use crate::http::client_addr::client_address;
 use crate::state::AppState;
 
 /// An `application/x-www-form-urlencoded` body in which no parameter repeats
@@ -86,7 +87,7 @@ impl FromRequest<AppState> for OAuthForm {
             ));
         }
         let headers = request.headers().clone();
-        let source = peer_address(request.extensions());
+        let source = client_address(request.extensions());
         let body = axum::body::to_bytes(request.into_body(), state.web.max_body_bytes)
             .await
             .map_err(|_| OAuthErrorResponse::invalid_request("the request body is too large"))?;
@@ -104,14 +105,6 @@ impl FromRequest<AppState> for OAuthForm {
             source,
         })
     }
-}
-
-/// The client's address (see `http::client_addr`), if the request came over a socket.
-pub(crate) fn peer_address(extensions: &axum::http::Extensions) -> Option<String> {
-    extensions
-        .get::<crate::http::client_addr::ClientIp>()
-        .and_then(|client| client.0)
-        .map(|ip| ip.to_string())
 }
 
 /// `Authorization: Basic` credentials, each part form-urlencoded (RFC 6749 §2.3.1).

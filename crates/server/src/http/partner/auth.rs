@@ -14,8 +14,9 @@ use confidant_core::Error;
 use confidant_core::partner::{PartnerError, PartnerRequest};
 use confidant_core::store::App;
 
+use crate::http::client_addr::client_address;
 use crate::http::error::ApiError;
-use crate::http::oauth::client::{basic_credentials, peer_address};
+use crate::http::oauth::client::basic_credentials;
 use crate::http::request_id::RequestId;
 use crate::http::session::bearer;
 use crate::state::AppState;
@@ -130,7 +131,7 @@ impl FromRequestParts<AppState> for PartnerClient {
             .authenticate_client(
                 &client_id,
                 Some(&secret),
-                peer_address(&parts.extensions).as_deref(),
+                client_address(&parts.extensions).as_deref(),
             )
             .await
             .map_err(|_| unauthorized())?;

@@ -12,7 +12,8 @@ use confidant_core::oauth::redirect_uri_matches;
 use confidant_core::store::{AppStatus, SessionKind};
 
 use super::{FormErrors, Page, PageError, local_path, render, see_other};
-use crate::http::session::{BrowserSession, ClientAddr, CsrfToken, removal_cookie, session_cookie};
+use crate::http::client_addr::ClientAddr;
+use crate::http::session::{BrowserSession, CsrfToken, removal_cookie, session_cookie};
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -11,7 +11,8 @@ use confidant_core::store::Member;
 use confidant_core::{Error, MemberId};
 
 use super::{FormErrors, Page, PageError, render, see_other};
-use crate::http::session::{ClientAddr, CsrfToken, CurrentMember};
+use crate::http::client_addr::ClientAddr;
+use crate::http::session::{CsrfToken, CurrentMember};
 use crate::state::AppState;
 
 #[derive(Template)]
