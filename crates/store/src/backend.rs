@@ -18,6 +18,8 @@ pub enum ConnectError {
     UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the database: {0}")]
+    OpenSqlite(#[source] crate::sqlite::OpenError),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -113,5 +115,35 @@ fn sqlite_url(url: &str) -> String {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
+    }
+}
+
+/// The file a `sqlite://` URL names: what follows the scheme, up to any `?options`.
+pub(crate) fn sqlite_path(url: &str) -> std::path::PathBuf {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    path.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        for (url, path) in [
+            (
+                "sqlite://confidant-data/confidant.db",
+                "confidant-data/confidant.db",
+            ),
+            (
+                "sqlite:///tmp/x/confidant.db?mode=rwc",
+                "/tmp/x/confidant.db",
+            ),
+            ("sqlite:relative.db", "relative.db"),
+        ] {
+            assert_eq!(sqlite_path(url), std::path::Path::new(path), "{url}");
+        }
     }
 }

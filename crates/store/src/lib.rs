@@ -1,15 +1,19 @@
 //! SQLite and PostgreSQL storage for Confidant.
 //!
-//! Both backends share one implementation written in portable SQL over sqlx's `Any` driver
-//! (`sql/`); what differs — connection setup, migrations, row locking — lives in
-//! [`backend`]. The conformance suite in `tests/` runs the same stories against both.
+//! SQLite runs on rusqlite (`sqlite/`): a writer thread with group commits and reader
+//! threads, one hand-off per store method. The parts of the store not yet moved there, and
+//! PostgreSQL, share one implementation in portable SQL over sqlx's `Any` driver (`sql/`);
+//! what differs — connection setup, migrations, row locking — lives in [`backend`]. The
+//! conformance suite in `tests/` runs the same stories against both backends.
 
 mod backend;
 mod error;
 mod sql;
+mod sqlite;
 
 pub use backend::{Backend, ConnectError};
-pub use sql::{GroupCommits, SqlStore};
+pub use sql::SqlStore;
+pub use sqlite::GroupCommits;
 
 /// Opens (and for SQLite, creates) the database at `url` without migrating it.
 ///

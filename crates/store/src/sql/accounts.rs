@@ -82,7 +82,7 @@ impl AccountStore for SqlStore {
             Ok(row.map(Member::from))
         };
         let caches = &self.caches;
-        caches.get(&self.readers, &caches.members, id.0, load).await
+        caches.get(self, &caches.members, id.0, load).await
     }
 
     async fn member_by_handle(&self, handle: &Handle) -> StoreResult<Option<Member>> {
@@ -249,7 +249,7 @@ impl AccountStore for SqlStore {
         let caches = &self.caches;
         let load = self.load_session(token_hash);
         caches
-            .get(&self.readers, &caches.sessions, token_hash.0.clone(), load)
+            .get(self, &caches.sessions, token_hash.0.clone(), load)
             .await
     }
 

@@ -24,9 +24,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::AnyPool;
-
-use super::ResultExt;
+use super::{ResultExt, SqlStore};
+use crate::sqlite::ResultExt as _;
 use confidant_core::store::{
     App, CardTarget, Member, Roster, SessionRecord, StoreResult, TokenRecord,
 };
@@ -109,7 +108,7 @@ impl Caches {
     /// The value for `key`: from `cache` if it is still current, else from `load`.
     pub async fn get<K, V, F>(
         &self,
-        readers: &AnyPool,
+        store: &SqlStore,
         cache: &Cache<K, V>,
         key: K,
         load: F,
@@ -122,7 +121,7 @@ impl Caches {
         let Some(entries) = &cache.entries else {
             return load.await;
         };
-        let epoch = self.epochs.current(readers).await?.of(cache.family);
+        let epoch = self.epochs.current(store).await?.of(cache.family);
         if let Some(entry) = entries.get(&key)
             && entry.epoch == epoch
             && entry.loaded.elapsed() < MAX_AGE
@@ -188,7 +187,7 @@ struct EpochGate {
 impl EpochGate {
     /// Epochs read by a query that began after this call did: they reflect every commit
     /// acknowledged before the call.
-    async fn current(&self, readers: &AnyPool) -> StoreResult<Epochs> {
+    async fn current(&self, store: &SqlStore) -> StoreResult<Epochs> {
         let arrived = self.ticks.fetch_add(1, Ordering::SeqCst);
         let _turn = self.turn.lock().await;
         let (started, epochs) = *self.latest.lock().expect("epoch lock");
@@ -196,10 +195,7 @@ impl EpochGate {
             return Ok(epochs);
         }
         let started = self.ticks.fetch_add(1, Ordering::SeqCst);
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT family, epoch FROM cache_epochs")
-            .fetch_all(readers)
-            .await
-            .store()?;
+        let rows = read_epochs(store).await?;
         let mut epochs = Epochs::default();
         for family in Family::ALL {
             let (_, epoch) = rows
@@ -211,6 +207,23 @@ impl EpochGate {
         *self.latest.lock().expect("epoch lock") = (started, epochs);
         Ok(epochs)
     }
+}
+
+async fn read_epochs(store: &SqlStore) -> StoreResult<Vec<(String, i64)>> {
+    const SELECT: &str = "SELECT family, epoch FROM cache_epochs";
+    if let Some(db) = &store.sqlite {
+        return db
+            .read(|conn| {
+                let mut select = conn.prepare_cached(SELECT).store()?;
+                let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+                rows.store()?.collect::<Result<_, _>>().store()
+            })
+            .await;
+    }
+    sqlx::query_as(SELECT)
+        .fetch_all(&store.readers)
+        .await
+        .store()
 }
 
 /// A family without its row: the migration that makes them did not run, or a row was

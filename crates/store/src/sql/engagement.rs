@@ -223,7 +223,7 @@ impl EngagementStore for SqlStore {
         let caches = &self.caches;
         let load = self.load_card_target(token);
         caches
-            .get(&self.readers, &caches.cards, token.to_owned(), load)
+            .get(self, &caches.cards, token.to_owned(), load)
             .await
     }
 

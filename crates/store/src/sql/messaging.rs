@@ -1,9 +1,13 @@
 //! Conversations, participants, messages, read markers and the feed reads.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::messaging`); the SQL here serves
+//! PostgreSQL, and the partner sends that still write messages through sqlx on both.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, member_ref};
+use crate::sqlite::messaging as sqlite;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
@@ -339,6 +343,12 @@ async fn insert_participants(
 #[async_trait]
 impl MessagingStore for SqlStore {
     async fn direct_conversation(&self, key: &str) -> StoreResult<Option<ConversationId>> {
+        if let Some(db) = &self.sqlite {
+            let key = key.to_owned();
+            return db
+                .read(move |conn| sqlite::direct_conversation(conn, &key))
+                .await;
+        }
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
                 .bind(key)
@@ -352,6 +362,11 @@ impl MessagingStore for SqlStore {
         &self,
         new: NewConversation,
     ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::create_conversation(conn, &new))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -385,6 +400,11 @@ impl MessagingStore for SqlStore {
         id: ConversationId,
         member: MemberId,
     ) -> StoreResult<Option<ConversationSummary>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::conversation(conn, id, member))
+                .await;
+        }
         let sql = format!("{SUMMARY_SELECT} AND c.id = $2");
         let row: Option<SummaryRow> = sqlx::query_as(&sql)
             .bind(member.0)
@@ -397,6 +417,9 @@ impl MessagingStore for SqlStore {
 
     async fn roster(&self, id: ConversationId) -> StoreResult<Option<Roster>> {
         let load = async {
+            if let Some(db) = &self.sqlite {
+                return db.read(move |conn| sqlite::roster(conn, id)).await;
+            }
             let kind: Option<String> =
                 sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1")
                     .bind(id.0)
@@ -419,10 +442,13 @@ impl MessagingStore for SqlStore {
             }))
         };
         let caches = &self.caches;
-        caches.get(&self.readers, &caches.rosters, id.0, load).await
+        caches.get(self, &caches.rosters, id.0, load).await
     }
 
     async fn participants(&self, id: ConversationId) -> StoreResult<Vec<Participant>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::participants(conn, id)).await;
+        }
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -456,6 +482,11 @@ impl MessagingStore for SqlStore {
     }
 
     async fn conversations(&self, member: MemberId) -> StoreResult<Vec<ConversationSummary>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::conversations(conn, member))
+                .await;
+        }
         let sql = format!("{SUMMARY_SELECT} ORDER BY c.last_activity_at DESC, c.id DESC");
         let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
             .bind(member.0)
@@ -472,6 +503,12 @@ impl MessagingStore for SqlStore {
         max_members: i64,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            let members = members.to_owned();
+            return db
+                .write(move |conn| sqlite::add_participants(conn, id, &members, max_members, at))
+                .await;
+        }
         let members = members.to_owned();
         self.writer
             .write(move |tx| {
@@ -498,6 +535,11 @@ impl MessagingStore for SqlStore {
         member: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::remove_participant(conn, id, member, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -543,6 +585,12 @@ impl MessagingStore for SqlStore {
         title: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            let title = title.to_owned();
+            return db
+                .write(move |conn| sqlite::rename_conversation(conn, id, &title, at))
+                .await;
+        }
         let title = title.to_owned();
         self.writer
             .write(move |tx| {
@@ -565,6 +613,11 @@ impl MessagingStore for SqlStore {
     }
 
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::insert_message(conn, new))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -620,6 +673,9 @@ impl MessagingStore for SqlStore {
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::message(conn, id)).await;
+        }
         let row: Option<MessageRow> = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.readers)
@@ -634,6 +690,11 @@ impl MessagingStore for SqlStore {
         before: Option<MessageId>,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::messages(conn, id, before, limit))
+                .await;
+        }
         let sql = format!(
             "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT \
              $3"
@@ -655,6 +716,11 @@ impl MessagingStore for SqlStore {
         up_to: MessageId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::mark_read(conn, id, member, up_to, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -690,6 +756,11 @@ impl MessagingStore for SqlStore {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<FeedEntry>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::feed_since(conn, member, after_seq, limit))
+                .await;
+        }
         let rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT seq, event, created_at FROM member_feed \
              WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -713,6 +784,9 @@ impl MessagingStore for SqlStore {
     }
 
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::feed_head(conn, member)).await;
+        }
         let seq: Option<i64> = sqlx::query_scalar("SELECT feed_seq FROM members WHERE id = $1")
             .bind(member.0)
             .fetch_optional(&self.readers)

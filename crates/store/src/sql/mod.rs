@@ -20,10 +20,10 @@ use sqlx::AnyPool;
 
 use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
+use crate::sqlite::{self, GroupCommits};
 use cache::Caches;
 use confidant_core::store::{Member, MemberRef};
 use confidant_core::{MemberId, StoreError, Timestamp};
-pub use writer::GroupCommits;
 use writer::Writer;
 
 /// A Confidant store on SQLite or PostgreSQL.
@@ -39,15 +39,23 @@ pub struct SqlStore {
     write_pool: AnyPool,
     /// Hot lookups, as fresh as the database (see `cache`).
     caches: Arc<Caches>,
+    /// SQLite through rusqlite, for the parts of the store that run on it. They share the
+    /// database file with the pools above: both writers take the write lock up front
+    /// (`BEGIN IMMEDIATE`), so their transactions simply queue behind each other.
+    sqlite: Option<sqlite::Database>,
 }
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let backend = Backend::from_url(url)?;
         let (readers, write_pool) = backend.open(url).await?;
-        let writer = match backend {
-            Backend::Sqlite => Writer::grouped(write_pool.clone()),
-            Backend::Postgres => Writer::pooled(write_pool.clone()),
+        let (writer, sqlite) = match backend {
+            Backend::Sqlite => {
+                let path = crate::backend::sqlite_path(url);
+                let sqlite = sqlite::Database::open(&path).map_err(ConnectError::OpenSqlite)?;
+                (Writer::grouped(write_pool.clone()), Some(sqlite))
+            }
+            Backend::Postgres => (Writer::pooled(write_pool.clone()), None),
         };
         Ok(Self {
             backend,
@@ -55,6 +63,7 @@ impl SqlStore {
             writer,
             write_pool,
             caches: Arc::new(Caches::new(true)),
+            sqlite,
         })
     }
 
@@ -76,7 +85,12 @@ impl SqlStore {
 
     /// On SQLite, how many writes the group commits have made durable, and in how many commits.
     pub fn group_commits(&self) -> Option<GroupCommits> {
-        self.writer.counts()
+        let sqlx = self.writer.counts()?;
+        let rusqlite = self.sqlite.as_ref()?.group_commits();
+        Some(GroupCommits {
+            writes: sqlx.writes + rusqlite.writes,
+            commits: sqlx.commits + rusqlite.commits,
+        })
     }
 
     pub fn backend(&self) -> Backend {

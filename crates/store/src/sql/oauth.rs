@@ -312,7 +312,7 @@ impl OAuthStore for SqlStore {
         };
         let caches = &self.caches;
         let key = client_id.to_owned();
-        caches.get(&self.readers, &caches.apps, key, load).await
+        caches.get(self, &caches.apps, key, load).await
     }
 
     async fn apps(&self) -> StoreResult<Vec<App>> {
@@ -683,7 +683,7 @@ impl OAuthStore for SqlStore {
         let caches = &self.caches;
         let load = self.load_token(token_hash);
         caches
-            .get(&self.readers, &caches.tokens, token_hash.0.clone(), load)
+            .get(self, &caches.tokens, token_hash.0.clone(), load)
             .await
     }
 

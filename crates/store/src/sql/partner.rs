@@ -317,7 +317,7 @@ impl PartnerStore for SqlStore {
         };
         let caches = &self.caches;
         caches
-            .get(&self.readers, &caches.click_consent, member.0, load)
+            .get(self, &caches.click_consent, member.0, load)
             .await?
             .ok_or(StoreError::NotFound)
     }

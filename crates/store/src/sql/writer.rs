@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ResultExt;
+use crate::sqlite::GroupCommits;
 use confidant_core::StoreError;
 use confidant_core::store::StoreResult;
 
@@ -90,13 +91,6 @@ impl Writer {
             }
         }
     }
-}
-
-/// Writes and the commits that made them durable, since the store was opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupCommits {
-    pub writes: u64,
-    pub commits: u64,
 }
 
 #[derive(Default)]
@@ -204,10 +198,12 @@ async fn commit_batch(
         Ok(conn) => conn,
         Err(error) => return (outcomes, Some(error)),
     };
-    let mut tx = match conn.begin().await {
-        Ok(tx) => tx,
-        Err(error) => return (outcomes, Some(error)),
-    };
+    // IMMEDIATE takes the write lock up front: the rusqlite writer shares the file, and a
+    // deferred transaction that read before the other writer committed could not write at all.
+    if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+        return (outcomes, Some(error));
+    }
+    let tx = &mut *conn;
     // A lone write needs no savepoint: the transaction is its savepoint. Otherwise closing
     // one write's savepoint and opening the next one's take a single round trip.
     let alone = jobs.len() == 1;
@@ -217,9 +213,10 @@ async fn commit_batch(
             && let Err(error) = tx.execute(sql).await
         {
             job.refuse(StoreError::Backend(error.to_string().into()));
+            let _ = tx.execute("ROLLBACK").await;
             return (outcomes, Some(error));
         }
-        let outcome = job.run(&mut tx).await;
+        let outcome = job.run(tx).await;
         if !alone {
             before_next = Some(if outcome.failed {
                 "ROLLBACK TO write; RELEASE write; SAVEPOINT write"
@@ -232,13 +229,17 @@ async fn commit_batch(
     let last_failed = outcomes.last().is_some_and(|outcome| outcome.failed);
     let result = if alone && last_failed {
         // Nothing to keep; the write's own error is its answer.
-        tx.rollback().await
+        tx.execute("ROLLBACK").await.map(drop)
     } else if last_failed && let Err(error) = tx.execute("ROLLBACK TO write").await {
         Err(error)
     } else {
         // COMMIT also releases the savepoint still open.
-        tx.commit().await
+        tx.execute("COMMIT").await.map(drop)
     };
+    if result.is_err() {
+        // Leave no transaction open for the next batch; the error is the batch's answer.
+        let _ = tx.execute("ROLLBACK").await;
+    }
     (outcomes, result.err())
 }
 

@@ -1,0 +1,149 @@
+//! SQLite on rusqlite: one writer thread running group commits, a few reader threads, and
+//! statements prepared once per connection and cached.
+//!
+//! A store method costs one hand-off to a database thread and one answer back, however many
+//! statements and rows it touches: the statements run on the thread that owns the
+//! connection.
+
+mod feed;
+pub(crate) mod messaging;
+mod readers;
+mod writer;
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
+
+use confidant_core::store::{Member, StoreResult};
+use confidant_core::{MemberId, StoreError, Timestamp};
+use readers::Readers;
+pub use writer::GroupCommits;
+use writer::Writer;
+
+/// Reader connections, each on its own thread.
+const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+#[derive(Clone)]
+pub(crate) struct Database {
+    writer: Writer,
+    readers: Readers,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start a database thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl Database {
+    /// Opens the database file at `path`, creating it if it is missing.
+    pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+        let writer = connect(path, false)?;
+        let readers = (0..READERS)
+            .map(|_| connect(path, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Database {
+            writer: Writer::start(writer)?,
+            readers: Readers::start(readers)?,
+        })
+    }
+
+    /// See [`Writer::write`].
+    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// See [`Readers::read`].
+    pub(crate) async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read(work).await
+    }
+
+    pub(crate) fn group_commits(&self) -> GroupCommits {
+        self.writer.counts()
+    }
+}
+
+fn connect(path: &Path, reader: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
+    // before it is acknowledged (promise 7). The busy timeout covers another process (an
+    // administrative command) holding the write lock for a moment.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+    )?;
+    if reader {
+        conn.execute_batch("PRAGMA query_only = ON")?;
+    }
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The unique constraints the use cases care to tell apart, by the `table.column` SQLite
+/// names in its message.
+const NAMED_UNIQUES: &[(&str, &str)] = &[
+    ("members.handle", "handle"),
+    ("conversations.direct_key", "direct_key"),
+    ("apps.client_id", "client_id"),
+];
+
+pub(crate) fn store_error(error: rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(failure, message)
+            if failure.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    failure.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+        {
+            let message = message.unwrap_or_default();
+            let which = NAMED_UNIQUES
+                .iter()
+                .find(|(needle, _)| message.contains(needle))
+                .map_or("unique", |(_, name)| name);
+            StoreError::Conflict(which)
+        }
+        other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+/// `?`-friendly conversion for rusqlite results.
+pub(crate) trait ResultExt<T> {
+    fn store(self) -> Result<T, StoreError>;
+}
+
+impl<T> ResultExt<T> for rusqlite::Result<T> {
+    fn store(self) -> Result<T, StoreError> {
+        self.map_err(store_error)
+    }
+}
+
+/// A member from the first five columns of `row`: id, handle, display name, admin flag and
+/// creation time.
+pub(crate) fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+    Ok(Member {
+        id: MemberId(row.get(0)?),
+        handle: row.get(1)?,
+        display_name: row.get(2)?,
+        is_admin: row.get::<_, i64>(3)? != 0,
+        created_at: Timestamp(row.get(4)?),
+    })
+}
