@@ -1,8 +1,12 @@
 //! Members and sessions.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::accounts`); the SQL here serves
+//! PostgreSQL.
 
 use async_trait::async_trait;
 
 use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore};
+use crate::sqlite::accounts as sqlite;
 use confidant_core::accounts::Handle;
 use confidant_core::store::{
     AccountStore, Credentials, Member, NewMember, SessionKind, SessionRecord, StoreResult,
@@ -23,6 +27,12 @@ struct SessionRow {
 
 impl SqlStore {
     async fn load_session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        if let Some(db) = &self.sqlite {
+            let token_hash = token_hash.clone();
+            return db
+                .read(move |conn| sqlite::session(conn, &token_hash))
+                .await;
+        }
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT token_hash, member_id, kind, csrf_token, created_at, last_seen_at, expires_at \
              FROM sessions WHERE token_hash = $1",
@@ -48,6 +58,11 @@ impl SqlStore {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_member(&self, new: NewMember) -> StoreResult<Member> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::create_member(conn, &new))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -73,6 +88,9 @@ impl AccountStore for SqlStore {
 
     async fn member(&self, id: MemberId) -> StoreResult<Option<Member>> {
         let load = async {
+            if let Some(db) = &self.sqlite {
+                return db.read(move |conn| sqlite::member(conn, id)).await;
+            }
             let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
             let row: Option<MemberRow> = sqlx::query_as(&sql)
                 .bind(id.0)
@@ -86,6 +104,12 @@ impl AccountStore for SqlStore {
     }
 
     async fn member_by_handle(&self, handle: &Handle) -> StoreResult<Option<Member>> {
+        if let Some(db) = &self.sqlite {
+            let handle = handle.as_str().to_owned();
+            return db
+                .read(move |conn| sqlite::member_by_handle(conn, &handle))
+                .await;
+        }
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1");
         let row: Option<MemberRow> = sqlx::query_as(&sql)
             .bind(handle.as_str())
@@ -96,6 +120,12 @@ impl AccountStore for SqlStore {
     }
 
     async fn credentials(&self, handle: &Handle) -> StoreResult<Option<Credentials>> {
+        if let Some(db) = &self.sqlite {
+            let handle = handle.as_str().to_owned();
+            return db
+                .read(move |conn| sqlite::credentials(conn, &handle))
+                .await;
+        }
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -115,6 +145,9 @@ impl AccountStore for SqlStore {
     }
 
     async fn password_hash(&self, id: MemberId) -> StoreResult<Option<String>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::password_hash(conn, id)).await;
+        }
         sqlx::query_scalar("SELECT password_hash FROM members WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.readers)
@@ -124,6 +157,11 @@ impl AccountStore for SqlStore {
 
     async fn set_password_hash(&self, id: MemberId, hash: &str) -> StoreResult<()> {
         let hash = hash.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_password_hash(conn, id, &hash))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -141,6 +179,11 @@ impl AccountStore for SqlStore {
 
     async fn set_display_name(&self, id: MemberId, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_display_name(conn, id, &name))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -162,6 +205,12 @@ impl AccountStore for SqlStore {
         prefix: &str,
         limit: i64,
     ) -> StoreResult<Vec<Member>> {
+        if let Some(db) = &self.sqlite {
+            let prefix = prefix.to_owned();
+            return db
+                .read(move |conn| sqlite::search_members(conn, searcher, &prefix, limit))
+                .await;
+        }
         // Handles are [a-z0-9_]; escape `_` so it is not a LIKE wildcard.
         let pattern = format!("{}%", prefix.replace('_', "\\_"));
         let sql = format!(
@@ -182,6 +231,9 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_member(&self, id: MemberId) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db.write(move |conn| sqlite::delete_member(conn, id)).await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -220,6 +272,11 @@ impl AccountStore for SqlStore {
     }
 
     async fn create_session(&self, session: SessionRecord) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::create_session(conn, &session))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -257,6 +314,11 @@ impl AccountStore for SqlStore {
         // The last-seen time does not move the cache epoch; the next lookup reloads it.
         self.caches.sessions.forget(&token_hash.0);
         let token_hash = token_hash.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::touch_session(conn, &token_hash, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -274,6 +336,11 @@ impl AccountStore for SqlStore {
 
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
         let token_hash = token_hash.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_session(conn, &token_hash))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -294,6 +361,11 @@ impl AccountStore for SqlStore {
         except: Option<&TokenHash>,
     ) -> StoreResult<()> {
         let except = except.cloned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_sessions_of(conn, member, except.as_ref()))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -315,6 +387,13 @@ impl AccountStore for SqlStore {
         idle_cutoff_browser: Timestamp,
         idle_cutoff_api: Timestamp,
     ) -> StoreResult<u64> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    sqlite::delete_expired_sessions(conn, now, idle_cutoff_browser, idle_cutoff_api)
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -336,6 +415,9 @@ impl AccountStore for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db.read(sqlite::ping).await;
+        }
         sqlx::query("SELECT 1")
             .execute(&self.readers)
             .await

@@ -5,6 +5,7 @@
 //! statements and rows it touches: the statements run on the thread that owns the
 //! connection.
 
+pub(crate) mod accounts;
 mod feed;
 pub(crate) mod messaging;
 mod readers;
