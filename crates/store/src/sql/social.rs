@@ -1,8 +1,12 @@
 //! Friend requests, friendships (stored once per direction) and blocks.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::social`); the SQL here serves
+//! PostgreSQL.
 
 use async_trait::async_trait;
 
 use super::{MemberRow, ResultExt, SqlStore, feed};
+use crate::sqlite::social as sqlite;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{FriendRequests, Member, Relationship, SocialStore, StoreResult};
@@ -39,6 +43,11 @@ impl SqlStore {
 #[async_trait]
 impl SocialStore for SqlStore {
     async fn relationship(&self, me: MemberId, other: MemberId) -> StoreResult<Relationship> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::relationship(conn, me, other))
+                .await;
+        }
         let (friends, sent, received, blocked_by_me, blocked_me): (i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT \
@@ -68,6 +77,11 @@ impl SocialStore for SqlStore {
         to: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::create_friend_request(conn, from, to, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -94,6 +108,11 @@ impl SocialStore for SqlStore {
         to: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::accept_friend_request(conn, from, to, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -137,6 +156,11 @@ impl SocialStore for SqlStore {
     }
 
     async fn delete_friend_request(&self, from: MemberId, to: MemberId) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_friend_request(conn, from, to))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -155,6 +179,11 @@ impl SocialStore for SqlStore {
     }
 
     async fn delete_friendship(&self, a: MemberId, b: MemberId) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_friendship(conn, a, b))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -171,6 +200,11 @@ impl SocialStore for SqlStore {
     }
 
     async fn block(&self, blocker: MemberId, blocked: MemberId, at: Timestamp) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::block(conn, blocker, blocked, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -199,6 +233,11 @@ impl SocialStore for SqlStore {
     }
 
     async fn unblock(&self, blocker: MemberId, blocked: MemberId) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::unblock(conn, blocker, blocked))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -216,6 +255,9 @@ impl SocialStore for SqlStore {
     }
 
     async fn friends(&self, me: MemberId) -> StoreResult<Vec<Member>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::friends(conn, me)).await;
+        }
         self.members_where(
             "JOIN friendships f ON f.friend_id = m.id WHERE f.member_id = $1",
             me,
@@ -224,6 +266,9 @@ impl SocialStore for SqlStore {
     }
 
     async fn friend_requests(&self, me: MemberId) -> StoreResult<FriendRequests> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::friend_requests(conn, me)).await;
+        }
         Ok(FriendRequests {
             incoming: self
                 .members_where(
@@ -241,6 +286,9 @@ impl SocialStore for SqlStore {
     }
 
     async fn blocked(&self, me: MemberId) -> StoreResult<Vec<Member>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::blocked(conn, me)).await;
+        }
         self.members_where(
             "JOIN blocks b ON b.blocked_id = m.id WHERE b.blocker_id = $1",
             me,

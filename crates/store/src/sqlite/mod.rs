@@ -9,6 +9,7 @@ pub(crate) mod accounts;
 mod feed;
 pub(crate) mod messaging;
 mod readers;
+pub(crate) mod social;
 mod writer;
 
 use std::path::Path;
