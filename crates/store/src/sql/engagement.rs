@@ -1,6 +1,9 @@
 //! Engagement counters: capped per-member contributions and the daily cells they roll up to.
 //! A member adds at most the cap to a cell and touches at most `cells_per_day` cells of an
 //! app per day: the bounds the privacy layer's noise is calibrated to.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::engagement`); the SQL here
+//! serves PostgreSQL, and the partner sends that still count through sqlx on both.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,6 +11,7 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
+use crate::sqlite::engagement as sqlite;
 use confidant_core::store::day_of;
 use confidant_core::store::{
     CapsInForce, CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementPurge,
@@ -192,6 +196,11 @@ impl EngagementStore for SqlStore {
         received_at: Timestamp,
     ) -> StoreResult<u64> {
         let events = events.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::store_reported_events(conn, &events, received_at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -229,6 +238,11 @@ impl EngagementStore for SqlStore {
 
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
         let contribution = contribution.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::contribute(conn, &contribution))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -245,6 +259,11 @@ impl EngagementStore for SqlStore {
         received_at: Timestamp,
     ) -> StoreResult<()> {
         let import = import.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::import_engagement(conn, &import, received_at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -355,6 +374,12 @@ impl EngagementStore for SqlStore {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Option<CapsInForce>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::caps_in_force(conn, &client_id, first_day, last_day))
+                .await;
+        }
         let row: (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT MAX(contribution_cap), MAX(cells_per_day) FROM engagement_caps \
              WHERE client_id = $1 AND day >= $2 AND day <= $3",
@@ -376,6 +401,11 @@ impl EngagementStore for SqlStore {
     }
 
     async fn purge_engagement(&self, today: i64, keep_from: i64) -> StoreResult<EngagementPurge> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::purge_engagement(conn, today, keep_from))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -410,6 +440,14 @@ impl EngagementStore for SqlStore {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Vec<CellCounts>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| {
+                    sqlite::reported_engagement(conn, &client_id, first_day, last_day)
+                })
+                .await;
+        }
         self.cells(
             &format!(
                 "SELECT {CELL_COLUMNS}, CAST(SUM(sends) AS BIGINT) AS sends, CAST(SUM(clicks) AS \
@@ -430,6 +468,12 @@ impl EngagementStore for SqlStore {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<Vec<CellCounts>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::engagement(conn, &client_id, first_day, last_day))
+                .await;
+        }
         self.cells(
             &format!(
                 "SELECT {CELL_COLUMNS}, sends, clicks FROM engagement_daily \
@@ -457,6 +501,10 @@ type CardRow = (
 
 impl SqlStore {
     async fn load_card_target(&self, token: &str) -> StoreResult<Option<CardTarget>> {
+        if let Some(db) = &self.sqlite {
+            let token = token.to_owned();
+            return db.read(move |conn| sqlite::card_target(conn, &token)).await;
+        }
         let row: Option<CardRow> = sqlx::query_as(
             "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
                  (SELECT cm.member_id FROM conversation_members cm \
