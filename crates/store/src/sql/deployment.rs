@@ -1,14 +1,22 @@
 //! Deployment-wide settings and job leases.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::deployment`); the SQL here
+//! serves PostgreSQL.
 
 use async_trait::async_trait;
 
 use super::{ResultExt, SqlStore};
+use crate::sqlite::deployment as sqlite;
 use confidant_core::Timestamp;
 use confidant_core::store::{DeploymentStore, StoreResult};
 
 #[async_trait]
 impl DeploymentStore for SqlStore {
     async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        if let Some(db) = &self.sqlite {
+            let name = name.to_owned();
+            return db.read(move |conn| sqlite::setting(conn, &name)).await;
+        }
         sqlx::query_scalar("SELECT value FROM deployment_settings WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.readers)
@@ -18,6 +26,11 @@ impl DeploymentStore for SqlStore {
 
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
         let (name, value) = (name.to_owned(), value.to_owned());
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::init_setting(conn, &name, &value))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -42,6 +55,11 @@ impl DeploymentStore for SqlStore {
 
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         let (name, value) = (name.to_owned(), value.to_owned());
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_setting(conn, &name, &value))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -68,6 +86,11 @@ impl DeploymentStore for SqlStore {
         until: Timestamp,
     ) -> StoreResult<bool> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::take_lease(conn, &name, &holder, now, until))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -93,6 +116,9 @@ impl DeploymentStore for SqlStore {
     }
 
     async fn has_log_entries(&self) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db.read(sqlite::has_log_entries).await;
+        }
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(1 AS BIGINT) FROM access_log_heads WHERE size > 0 LIMIT 1",
         )

@@ -1,10 +1,13 @@
 //! The webhook outbox: queued inside the caller's transaction, then claimed, attempted and
 //! finished by the delivery job.
+//!
+//! On SQLite the delivery job's methods run on rusqlite (`crate::sqlite::deployment`).
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore};
+use crate::sqlite::deployment as sqlite;
 use confidant_core::Timestamp;
 use confidant_core::store::{DueWebhook, NewWebhook, StoreResult, WebhookOutcome, WebhookStore};
 
@@ -28,6 +31,11 @@ pub(crate) async fn enqueue(conn: &mut AnyConnection, webhook: &NewWebhook) -> S
 #[async_trait]
 impl WebhookStore for SqlStore {
     async fn due_webhooks(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<DueWebhook>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::due_webhooks(conn, now, limit))
+                .await;
+        }
         let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT w.id, a.report_webhook, a.webhook_secret, w.message_id, w.payload, \
              w.attempts, w.next_attempt_at FROM webhook_deliveries w \
@@ -62,6 +70,11 @@ impl WebhookStore for SqlStore {
         seen: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::claim_webhook(conn, id, seen, lease_until))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -87,6 +100,11 @@ impl WebhookStore for SqlStore {
         at: Timestamp,
         outcome: WebhookOutcome,
     ) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::finish_webhook_attempt(conn, id, at, &outcome))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {

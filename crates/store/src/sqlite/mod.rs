@@ -6,6 +6,7 @@
 //! connection.
 
 pub(crate) mod accounts;
+pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod feed;
 pub(crate) mod messaging;
