@@ -1,5 +1,7 @@
 //! Members' access logs: appending inside the caller's transaction, and reading entries,
-//! stored tree hashes and heads.
+//! stored tree hashes and heads. On SQLite every method runs on rusqlite
+//! (`crate::sqlite::accesslog`); the SQL here serves PostgreSQL, and the partner sends that
+//! still append through sqlx on both.
 //!
 //! An append locks the member's head row first, so appends to one log queue up: seqs stay
 //! gapless and every append extends the tree the previous one left. It reads the frontier
@@ -10,6 +12,7 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore, corrupt};
+use crate::sqlite::accesslog as sqlite;
 use confidant_core::accesslog::Denial;
 use confidant_core::store::day_of;
 use confidant_core::store::{
@@ -269,6 +272,17 @@ pub(crate) async fn tombstone_tokens(
 #[async_trait]
 impl AccessLogStore for SqlStore {
     async fn append_log(&self, entry: NewLogEntry, touch_grant: Option<i64>) -> StoreResult<Entry> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    let appended = sqlite::append(conn, &entry)?;
+                    if let Some(grant_id) = touch_grant {
+                        sqlite::touch_grant(conn, grant_id, entry.at)?;
+                    }
+                    Ok(appended)
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -293,6 +307,17 @@ impl AccessLogStore for SqlStore {
         about_others: Vec<NewLogEntry>,
         touch_grant: Option<i64>,
     ) -> StoreResult<Entry> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    let appended = sqlite::append_with_others(conn, &entry, &about_others)?;
+                    if let Some(grant_id) = touch_grant {
+                        sqlite::touch_grant(conn, grant_id, entry.at)?;
+                    }
+                    Ok(appended)
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -312,6 +337,12 @@ impl AccessLogStore for SqlStore {
     }
 
     async fn log_tallies(&self, member: MemberId, seqs: &[u64]) -> StoreResult<Vec<(u64, u64)>> {
+        if let Some(db) = &self.sqlite {
+            let seqs = seqs.to_owned();
+            return db
+                .read(move |conn| sqlite::log_tallies(conn, member, &seqs))
+                .await;
+        }
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -334,6 +365,9 @@ impl AccessLogStore for SqlStore {
     }
 
     async fn log_head(&self, member: MemberId) -> StoreResult<LogHead> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::log_head(conn, member)).await;
+        }
         let row: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT size, root FROM access_log_heads WHERE member_id = $1")
                 .bind(member.0)
@@ -353,11 +387,23 @@ impl AccessLogStore for SqlStore {
     }
 
     async fn log_hashes(&self, member: MemberId, indexes: &[u64]) -> StoreResult<Vec<Hash>> {
+        if let Some(db) = &self.sqlite {
+            let indexes = indexes.to_owned();
+            return db
+                .read(move |conn| sqlite::log_hashes(conn, member, &indexes))
+                .await;
+        }
         let mut conn = self.readers.acquire().await.store()?;
         hashes_in(&mut conn, member, indexes).await
     }
 
     async fn log_entries(&self, member: MemberId, query: &LogQuery) -> StoreResult<Vec<Entry>> {
+        if let Some(db) = &self.sqlite {
+            let query = query.clone();
+            return db
+                .read(move |conn| sqlite::log_entries(conn, member, &query))
+                .await;
+        }
         let mut sql =
             format!("SELECT {ENTRY_COLUMNS} FROM access_log_entries WHERE member_id = $1");
         let mut next = 2;
@@ -388,6 +434,11 @@ impl AccessLogStore for SqlStore {
     }
 
     async fn log_range(&self, member: MemberId, from: u64, limit: u32) -> StoreResult<Vec<Entry>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::log_range(conn, member, from, limit))
+                .await;
+        }
         sqlx::query_as::<_, EntryRow>(&format!(
             "SELECT {ENTRY_COLUMNS} FROM access_log_entries \
              WHERE member_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3"
@@ -404,6 +455,12 @@ impl AccessLogStore for SqlStore {
     }
 
     async fn revoked_token(&self, token_hash: &TokenHash) -> StoreResult<Option<RevokedToken>> {
+        if let Some(db) = &self.sqlite {
+            let token_hash = token_hash.clone();
+            return db
+                .read(move |conn| sqlite::revoked_token(conn, &token_hash))
+                .await;
+        }
         let row: Option<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT member_id, client_id, reason, expires_at FROM revoked_tokens \
              WHERE token_hash = $1",

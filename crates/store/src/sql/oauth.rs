@@ -1,4 +1,7 @@
 //! Partner apps, grants, authorization codes and OAuth tokens.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::oauth`); the SQL here serves
+//! PostgreSQL.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -6,6 +9,7 @@ use sqlx::AnyConnection;
 use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::webhooks;
 use super::{ResultExt, SqlStore, corrupt};
+use crate::sqlite::oauth as sqlite;
 use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
@@ -231,6 +235,10 @@ fn families_under(condition: &str) -> String {
 
 impl SqlStore {
     async fn load_token(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
+        if let Some(db) = &self.sqlite {
+            let token_hash = token_hash.clone();
+            return db.read(move |conn| sqlite::token(conn, &token_hash)).await;
+        }
         let sql = format!(
             "SELECT t.token_hash, t.kind, t.family_id, t.scopes AS token_scopes, \
              t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.rotated_at, \
@@ -267,6 +275,9 @@ impl SqlStore {
 #[async_trait]
 impl OAuthStore for SqlStore {
     async fn create_app(&self, app: App) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db.write(move |conn| sqlite::create_app(conn, &app)).await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -302,6 +313,10 @@ impl OAuthStore for SqlStore {
 
     async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
         let load = async {
+            if let Some(db) = &self.sqlite {
+                let client_id = client_id.to_owned();
+                return db.read(move |conn| sqlite::app(conn, &client_id)).await;
+            }
             let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
             let row: Option<AppRow> = sqlx::query_as(&sql)
                 .bind(client_id)
@@ -316,6 +331,9 @@ impl OAuthStore for SqlStore {
     }
 
     async fn apps(&self) -> StoreResult<Vec<App>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(sqlite::apps).await;
+        }
         let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at DESC, client_id");
         let rows: Vec<AppRow> = sqlx::query_as(&sql)
             .fetch_all(&self.readers)
@@ -326,6 +344,11 @@ impl OAuthStore for SqlStore {
 
     async fn set_app_status(&self, client_id: &str, status: AppStatus) -> StoreResult<()> {
         let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_app_status(conn, &client_id, status))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -365,6 +388,13 @@ impl OAuthStore for SqlStore {
     ) -> StoreResult<()> {
         let client_id = client_id.to_owned();
         let template = template.map(str::to_owned);
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    sqlite::set_item_url_template(conn, &client_id, template.as_deref())
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -385,6 +415,12 @@ impl OAuthStore for SqlStore {
     }
 
     async fn grant(&self, member: MemberId, client_id: &str) -> StoreResult<Option<Grant>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::grant(conn, member, &client_id))
+                .await;
+        }
         let sql = format!(
             "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.member_id = $1 AND g.client_id = $2"
         );
@@ -398,6 +434,11 @@ impl OAuthStore for SqlStore {
     }
 
     async fn save_grant(&self, update: GrantUpdate, log: NewLogEntry) -> StoreResult<Grant> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::save_grant(conn, &update, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -450,6 +491,9 @@ impl OAuthStore for SqlStore {
     }
 
     async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::grants_of(conn, member)).await;
+        }
         let sql = format!(
             "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.member_id = $1 \
              ORDER BY g.updated_at DESC, g.id DESC"
@@ -463,6 +507,11 @@ impl OAuthStore for SqlStore {
     }
 
     async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::thread_grants(conn, grant_id))
+                .await;
+        }
         let rows: Vec<(i64, i64, i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT grant_id, conversation_id, granted_at, expires_at, readable_from \
              FROM thread_grants \
@@ -487,6 +536,9 @@ impl OAuthStore for SqlStore {
     }
 
     async fn idle_grants(&self, cutoff: Timestamp) -> StoreResult<Vec<Grant>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::idle_grants(conn, cutoff)).await;
+        }
         let sql = format!(
             "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.revoked_at IS NULL \
              AND COALESCE(g.last_used_at, g.updated_at) < $1"
@@ -508,6 +560,13 @@ impl OAuthStore for SqlStore {
         webhook: Option<NewWebhook>,
     ) -> StoreResult<bool> {
         let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    sqlite::revoke_grant(conn, member, &client_id, at, &log, webhook.as_ref())
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -554,6 +613,9 @@ impl OAuthStore for SqlStore {
     }
 
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db.write(move |conn| sqlite::create_code(conn, &code)).await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -581,6 +643,10 @@ impl OAuthStore for SqlStore {
     }
 
     async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        if let Some(db) = &self.sqlite {
+            let code_hash = code_hash.clone();
+            return db.read(move |conn| sqlite::code(conn, &code_hash)).await;
+        }
         let row: Option<CodeRow> = sqlx::query_as(
             "SELECT c.code_hash, c.grant_id, g.member_id, c.client_id, c.redirect_uri, c.scopes, \
              c.code_challenge, c.created_at, c.expires_at, c.redeemed_at \
@@ -616,6 +682,11 @@ impl OAuthStore for SqlStore {
     ) -> StoreResult<Redemption> {
         let code_hash = code_hash.to_owned();
         let log = log.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::redeem_code(conn, &code_hash, &tokens, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -668,6 +739,11 @@ impl OAuthStore for SqlStore {
         log: NewLogEntry,
     ) -> StoreResult<()> {
         let code_hash = code_hash.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::revoke_tokens_of_code(conn, &code_hash, at, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -696,6 +772,13 @@ impl OAuthStore for SqlStore {
     ) -> StoreResult<Rotation> {
         let old = old.to_owned();
         let log = log.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| {
+                    sqlite::rotate_refresh_token(conn, &old, family_id, &tokens, &log)
+                })
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -724,6 +807,11 @@ impl OAuthStore for SqlStore {
 
     async fn delete_token(&self, token_hash: &TokenHash, log: NewLogEntry) -> StoreResult<()> {
         let token_hash = token_hash.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_token(conn, &token_hash, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -747,6 +835,11 @@ impl OAuthStore for SqlStore {
         at: Timestamp,
         log: NewLogEntry,
     ) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::revoke_family(conn, family_id, at, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -762,6 +855,11 @@ impl OAuthStore for SqlStore {
     }
 
     async fn delete_expired_oauth(&self, now: Timestamp) -> StoreResult<u64> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_expired_oauth(conn, now))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ResultExt;
 use confidant_core::Timestamp;
-use confidant_core::store::{DueWebhook, StoreResult, WebhookOutcome};
+use confidant_core::store::{DueWebhook, NewWebhook, StoreResult, WebhookOutcome};
 
 pub(crate) fn setting(conn: &Connection, name: &str) -> StoreResult<Option<String>> {
     conn.prepare_cached("SELECT value FROM deployment_settings WHERE name = ?1")
@@ -54,6 +54,27 @@ pub(crate) fn has_log_entries(conn: &Connection) -> StoreResult<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM access_log_heads WHERE size > 0)")
         .and_then(|mut select| select.query_row([], |row| row.get(0)))
         .store()
+}
+
+/// Queues a webhook in the caller's transaction, due at once; returns its id.
+pub(crate) fn enqueue_webhook(conn: &Connection, webhook: &NewWebhook) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (client_id, message_id, event_type, payload, \
+         created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+    )
+    .and_then(|mut insert| {
+        insert.query_row(
+            params![
+                webhook.client_id,
+                webhook.message_id,
+                webhook.event_type,
+                webhook.payload,
+                webhook.created_at.0
+            ],
+            |row| row.get(0),
+        )
+    })
+    .store()
 }
 
 pub(crate) fn due_webhooks(

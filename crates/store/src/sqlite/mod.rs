@@ -5,11 +5,13 @@
 //! statements and rows it touches: the statements run on the thread that owns the
 //! connection.
 
+pub(crate) mod accesslog;
 pub(crate) mod accounts;
 pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod feed;
 pub(crate) mod messaging;
+pub(crate) mod oauth;
 mod readers;
 pub(crate) mod social;
 mod writer;
