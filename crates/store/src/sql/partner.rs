@@ -1,4 +1,7 @@
 //! What partner apps send for members: sends, their labelled messages and cards.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::partner`); the SQL here serves
+//! PostgreSQL.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -6,6 +9,7 @@ use sqlx::AnyConnection;
 use super::engagement::contribute_in;
 use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
+use crate::sqlite::partner as sqlite;
 use confidant_core::store::{
     Delivery, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, PartnerStore,
     SendOutcome, StoreResult, ViaApp,
@@ -64,6 +68,14 @@ impl PartnerStore for SqlStore {
         sender: MemberId,
         pseudonyms: &[String],
     ) -> StoreResult<Vec<(String, MemberId)>> {
+        if let Some(db) = &self.sqlite {
+            let (client_id, pseudonyms) = (client_id.to_owned(), pseudonyms.to_owned());
+            return db
+                .read(move |conn| {
+                    sqlite::reachable_recipients(conn, &client_id, sender, &pseudonyms)
+                })
+                .await;
+        }
         if pseudonyms.is_empty() {
             return Ok(Vec::new());
         }
@@ -97,6 +109,11 @@ impl PartnerStore for SqlStore {
         send: NewPartnerSend,
         log: NewLogEntry,
     ) -> StoreResult<SendOutcome> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::send_partner_messages(conn, &send, &log))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -221,12 +238,23 @@ impl PartnerStore for SqlStore {
         member: MemberId,
         id: i64,
     ) -> StoreResult<Option<PartnerSendRecord>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::partner_send(conn, &client_id, member, id))
+                .await;
+        }
         let mut conn = self.readers.acquire().await.store()?;
         send_record(&mut conn, client_id, member, id).await
     }
 
     async fn mute_app(&self, member: MemberId, client_id: &str, at: Timestamp) -> StoreResult<()> {
         let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::mute_app(conn, member, &client_id, at))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -257,6 +285,11 @@ impl PartnerStore for SqlStore {
 
     async fn unmute_app(&self, member: MemberId, client_id: &str) -> StoreResult<bool> {
         let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::unmute_app(conn, member, &client_id))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -275,6 +308,9 @@ impl PartnerStore for SqlStore {
     }
 
     async fn muted_apps(&self, member: MemberId) -> StoreResult<Vec<ViaApp>> {
+        if let Some(db) = &self.sqlite {
+            return db.read(move |conn| sqlite::muted_apps(conn, member)).await;
+        }
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT a.client_id, a.name FROM app_mutes m JOIN apps a ON a.client_id = m.client_id \
              WHERE m.member_id = $1 ORDER BY a.name",
@@ -290,6 +326,11 @@ impl PartnerStore for SqlStore {
     }
 
     async fn set_count_clicks(&self, member: MemberId, count: bool) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_count_clicks(conn, member, count))
+                .await;
+        }
         self.writer
             .write(move |tx| {
                 Box::pin(async move {
@@ -307,6 +348,11 @@ impl PartnerStore for SqlStore {
 
     async fn count_clicks(&self, member: MemberId) -> StoreResult<bool> {
         let load = async {
+            if let Some(db) = &self.sqlite {
+                return db
+                    .read(move |conn| sqlite::count_clicks(conn, member))
+                    .await;
+            }
             let count: Option<i64> =
                 sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
                     .bind(member.0)

@@ -376,10 +376,38 @@ pub(crate) fn insert_message(
     if blocked {
         return Err(StoreError::Conflict("blocked"));
     }
+    let (id, advanced) = insert_checked_message(conn, &new, None, &everyone)?;
+    let message = Message {
+        id,
+        conversation_id: new.conversation_id,
+        sender: Some(sender),
+        body: new.body,
+        created_at: new.created_at,
+        via_app: None,
+        card: None,
+    };
+    Ok((message, advanced))
+}
+
+/// Where a message came from, when an app sent it.
+pub(crate) struct Via<'a> {
+    pub client_id: &'a str,
+    pub send_id: i64,
+}
+
+/// Stores a message once the caller has checked that the sender is among `everyone`, the
+/// conversation's participants: marks it read by its sender, moves the conversation's
+/// activity time, and appends it to every participant's feed.
+fn insert_checked_message(
+    conn: &Connection,
+    new: &NewMessage,
+    via: Option<Via<'_>>,
+    everyone: &[MemberId],
+) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
     let id = conn
         .prepare_cached(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
-             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
+             partner_send_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         )
         .and_then(|mut insert| {
             insert.query_row(
@@ -387,7 +415,9 @@ pub(crate) fn insert_message(
                     new.conversation_id.0,
                     new.sender.0,
                     new.body,
-                    new.created_at.0
+                    new.created_at.0,
+                    via.as_ref().map(|via| via.client_id),
+                    via.as_ref().map(|via| via.send_id)
                 ],
                 |row| row.get(0).map(MessageId),
             )
@@ -405,17 +435,63 @@ pub(crate) fn insert_message(
         conversation_id: new.conversation_id,
         message_id: id,
     };
-    let advanced = feed::append(conn, &everyone, &event, new.created_at)?;
-    let message = Message {
-        id,
-        conversation_id: new.conversation_id,
-        sender: Some(sender),
-        body: new.body,
-        created_at: new.created_at,
-        via_app: None,
-        card: None,
+    let advanced = feed::append(conn, everyone, &event, new.created_at)?;
+    Ok((id, advanced))
+}
+
+/// Stores a message an app sent for `new.sender`, inside the caller's transaction. `NotFound`
+/// if the sender is not a participant.
+pub(crate) fn insert_partner_message(
+    conn: &Connection,
+    new: &NewMessage,
+    via: Via<'_>,
+) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
+    let everyone = participant_ids(conn, new.conversation_id)?;
+    if !everyone.contains(&new.sender) {
+        return Err(StoreError::NotFound);
+    }
+    insert_checked_message(conn, new, Some(via), &everyone)
+}
+
+/// The 1:1 conversation of `sender` and `recipient`, opened (with a `conversation` event in
+/// both feeds) if they have none. `Conflict("not_reachable")` unless they are friends with no
+/// block either way: checked here, in the transaction that will write to it.
+pub(crate) fn open_direct(
+    conn: &Connection,
+    sender: MemberId,
+    recipient: MemberId,
+    at: Timestamp,
+) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
+    let key = confidant_core::messaging::direct_key(sender, recipient);
+    let (reachable, existing): (bool, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM friendships WHERE member_id = ?1 AND friend_id = ?2) \
+             AND NOT EXISTS (SELECT 1 FROM blocks \
+                 WHERE (blocker_id = ?1 AND blocked_id = ?2) \
+                    OR (blocker_id = ?2 AND blocked_id = ?1)), \
+             (SELECT id FROM conversations WHERE direct_key = ?3)",
+        )
+        .and_then(|mut select| {
+            select.query_row(params![sender.0, recipient.0, key], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+        })
+        .store()?;
+    if !reachable {
+        return Err(StoreError::Conflict("not_reachable"));
+    }
+    if let Some(id) = existing {
+        return Ok((ConversationId(id), Vec::new()));
+    }
+    let new = NewConversation {
+        kind: ConversationKind::Direct,
+        title: None,
+        direct_key: Some(key),
+        created_by: sender,
+        members: vec![sender, recipient],
+        created_at: at,
     };
-    Ok((message, advanced))
+    create_conversation(conn, &new)
 }
 
 pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>> {

@@ -12,6 +12,7 @@ pub(crate) mod engagement;
 mod feed;
 pub(crate) mod messaging;
 pub(crate) mod oauth;
+pub(crate) mod partner;
 mod readers;
 pub(crate) mod social;
 mod writer;
