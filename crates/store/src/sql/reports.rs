@@ -1,9 +1,13 @@
 //! Released reports and the privacy ledger they form.
+//!
+//! On SQLite every method runs on rusqlite (`crate::sqlite::reports`); the SQL here serves
+//! PostgreSQL.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::{ResultExt, SqlStore, webhooks};
+use crate::sqlite::reports as sqlite;
 use confidant_core::Timestamp;
 use confidant_core::store::{
     BudgetLimit, DeliveryStatus, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
@@ -32,6 +36,11 @@ impl ReportStore for SqlStore {
         budget: BudgetLimit,
         webhook: Option<NewWebhook>,
     ) -> StoreResult<ReleaseOutcome> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::store_release(conn, release, budget, webhook.as_ref()))
+                .await;
+        }
         let written = self
             .writer
             .write(move |tx| {
@@ -159,6 +168,14 @@ impl ReportStore for SqlStore {
         days: i64,
         mechanism: &str,
     ) -> StoreResult<Option<StoredRelease>> {
+        if let Some(db) = &self.sqlite {
+            let (client_id, mechanism) = (client_id.to_owned(), mechanism.to_owned());
+            return db
+                .read(move |conn| {
+                    sqlite::release_for_period(conn, &client_id, first_day, days, &mechanism)
+                })
+                .await;
+        }
         let row: Option<ReleaseRow> = sqlx::query_as(&format!(
             "SELECT {SUMMARY_COLUMNS}, r.body {FROM_RELEASES} WHERE r.client_id = $1 \
              AND r.first_day = $2 AND r.days = $3 AND r.mechanism = $4"
@@ -174,6 +191,10 @@ impl ReportStore for SqlStore {
     }
 
     async fn release(&self, id: &str) -> StoreResult<Option<StoredRelease>> {
+        if let Some(db) = &self.sqlite {
+            let id = id.to_owned();
+            return db.read(move |conn| sqlite::release(conn, &id)).await;
+        }
         let row: Option<ReleaseRow> = sqlx::query_as(&format!(
             "SELECT {SUMMARY_COLUMNS}, r.body {FROM_RELEASES} WHERE r.id = $1"
         ))
@@ -185,6 +206,12 @@ impl ReportStore for SqlStore {
     }
 
     async fn releases(&self, client_id: &str, limit: i64) -> StoreResult<Vec<ReleaseSummary>> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::releases(conn, &client_id, limit))
+                .await;
+        }
         let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
             "SELECT {SUMMARY_COLUMNS} {FROM_RELEASES} WHERE r.client_id = $1 \
              ORDER BY r.first_day DESC, r.days DESC, r.created_at DESC LIMIT $2"
@@ -203,6 +230,12 @@ impl ReportStore for SqlStore {
         first_day: i64,
         last_day: i64,
     ) -> StoreResult<f64> {
+        if let Some(db) = &self.sqlite {
+            let client_id = client_id.to_owned();
+            return db
+                .read(move |conn| sqlite::privacy_spent(conn, &client_id, first_day, last_day))
+                .await;
+        }
         let (spent,): (f64,) = sqlx::query_as(
             "SELECT COALESCE(MAX(rho), 0.0) FROM privacy_ledger \
              WHERE client_id = $1 AND day >= $2 AND day <= $3",
@@ -217,6 +250,9 @@ impl ReportStore for SqlStore {
     }
 
     async fn private_releases(&self) -> StoreResult<i64> {
+        if let Some(db) = &self.sqlite {
+            return db.read(sqlite::private_releases).await;
+        }
         sqlx::query_scalar("SELECT COUNT(*) FROM report_releases WHERE mechanism <> $1")
             .bind(SELF_TEST)
             .fetch_one(&self.readers)

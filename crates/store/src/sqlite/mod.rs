@@ -14,6 +14,7 @@ pub(crate) mod messaging;
 pub(crate) mod oauth;
 pub(crate) mod partner;
 mod readers;
+pub(crate) mod reports;
 pub(crate) mod social;
 mod writer;
 
