@@ -1,5 +1,4 @@
-//! What differs between SQLite and PostgreSQL: how to connect, which migrations apply, and
-//! the few statements that cannot be written portably.
+//! Which backend a database URL names, and how to reach PostgreSQL.
 
 use std::time::Duration;
 
@@ -22,6 +21,8 @@ pub enum ConnectError {
     OpenSqlite(#[source] crate::sqlite::OpenError),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot migrate the database: {0}")]
+    MigrateSqlite(#[source] confidant_core::StoreError),
 }
 
 impl Backend {
@@ -42,80 +43,28 @@ impl Backend {
         }
     }
 
+    /// PostgreSQL's migrations; SQLite's are applied by `sqlite::migrate`.
     pub(crate) fn migrator(self) -> sqlx::migrate::Migrator {
-        match self {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        }
-    }
-
-    /// Opens the pools: `(readers, writer)`.
-    ///
-    /// SQLite allows one writer at a time, so writes go through a pool of exactly one
-    /// connection instead of contending for the file lock; reads run in parallel beside it
-    /// thanks to WAL. PostgreSQL uses one pool for both.
-    pub(crate) async fn open(self, url: &str) -> Result<(AnyPool, AnyPool), ConnectError> {
-        sqlx::any::install_default_drivers();
-        match self {
-            Backend::Sqlite => {
-                let url = sqlite_url(url);
-                let readers = sqlite_pool(4)
-                    .connect(&url)
-                    .await
-                    .map_err(ConnectError::Open)?;
-                let writer = sqlite_pool(1)
-                    .connect(&url)
-                    .await
-                    .map_err(ConnectError::Open)?;
-                Ok((readers, writer))
-            }
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // Promise 7: an acknowledged write is on disk.
-                            conn.execute("SET synchronous_commit = on").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await
-                    .map_err(ConnectError::Open)?;
-                Ok((pool.clone(), pool))
-            }
-        }
+        sqlx::migrate!("./migrations/postgres")
     }
 }
 
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+/// The PostgreSQL pool every read and write draws on.
+pub(crate) async fn postgres_pool(url: &str) -> Result<AnyPool, ConnectError> {
+    sqlx::any::install_default_drivers();
     AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(30))
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // WAL lets readers run beside the writer; synchronous=FULL makes every commit
-                // durable before it is acknowledged (promise 7).
-                conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                )
-                .await?;
+                // Promise 7: an acknowledged write is on disk.
+                conn.execute("SET synchronous_commit = on").await?;
                 Ok(())
             })
         })
-}
-
-/// Asks SQLite to create the file if it is missing, unless the URL already chose a mode.
-fn sqlite_url(url: &str) -> String {
-    if url.contains("mode=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
+        .connect(url)
+        .await
+        .map_err(ConnectError::Open)
 }
 
 /// The file a `sqlite://` URL names: what follows the scheme, up to any `?options`.

@@ -283,7 +283,7 @@ impl AccessLogStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let appended = append(tx, &entry).await?;
@@ -318,7 +318,7 @@ impl AccessLogStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let appended = append_with_others(tx, &entry, &about_others).await?;
@@ -356,7 +356,7 @@ impl AccessLogStore for SqlStore {
             select = select.bind(to_i64(*seq)?);
         }
         select
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?
             .into_iter()
@@ -371,7 +371,7 @@ impl AccessLogStore for SqlStore {
         let row: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT size, root FROM access_log_heads WHERE member_id = $1")
                 .bind(member.0)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.pg().pool)
                 .await
                 .store()?;
         Ok(match row {
@@ -393,7 +393,7 @@ impl AccessLogStore for SqlStore {
                 .read(move |conn| sqlite::log_hashes(conn, member, &indexes))
                 .await;
         }
-        let mut conn = self.readers.acquire().await.store()?;
+        let mut conn = self.pg().pool.acquire().await.store()?;
         hashes_in(&mut conn, member, indexes).await
     }
 
@@ -425,7 +425,7 @@ impl AccessLogStore for SqlStore {
         }
         select
             .bind(i64::from(query.limit))
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?
             .into_iter()
@@ -446,7 +446,7 @@ impl AccessLogStore for SqlStore {
         .bind(member.0)
         .bind(to_i64(from)?)
         .bind(i64::from(limit))
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?
         .into_iter()
@@ -466,7 +466,7 @@ impl AccessLogStore for SqlStore {
              WHERE token_hash = $1",
         )
         .bind(&token_hash.0)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         row.map(|(member_id, client_id, reason, expires_at)| {

@@ -38,7 +38,7 @@ impl SqlStore {
              FROM sessions WHERE token_hash = $1",
         )
         .bind(&token_hash.0)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         Ok(row.and_then(|row| {
@@ -63,7 +63,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::create_member(conn, &new))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let sql = format!(
@@ -94,7 +94,7 @@ impl AccountStore for SqlStore {
             let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1");
             let row: Option<MemberRow> = sqlx::query_as(&sql)
                 .bind(id.0)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.pg().pool)
                 .await
                 .store()?;
             Ok(row.map(Member::from))
@@ -113,7 +113,7 @@ impl AccountStore for SqlStore {
         let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1");
         let row: Option<MemberRow> = sqlx::query_as(&sql)
             .bind(handle.as_str())
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         Ok(row.map(Member::from))
@@ -135,7 +135,7 @@ impl AccountStore for SqlStore {
         let sql = format!("SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE handle = $1");
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(handle.as_str())
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         Ok(row.map(|row| Credentials {
@@ -150,7 +150,7 @@ impl AccountStore for SqlStore {
         }
         sqlx::query_scalar("SELECT password_hash FROM members WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()
     }
@@ -162,7 +162,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::set_password_hash(conn, id, &hash))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2")
@@ -184,7 +184,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::set_display_name(conn, id, &name))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE members SET display_name = $1 WHERE id = $2")
@@ -224,7 +224,7 @@ impl AccountStore for SqlStore {
             .bind(pattern)
             .bind(searcher.0)
             .bind(limit)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows.into_iter().map(Member::from).collect())
@@ -234,7 +234,7 @@ impl AccountStore for SqlStore {
         if let Some(db) = &self.sqlite {
             return db.write(move |conn| sqlite::delete_member(conn, id)).await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // Their words leave every conversation; the slots stay so others' threads still
@@ -277,7 +277,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::create_session(conn, &session))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -319,7 +319,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::touch_session(conn, &token_hash, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
@@ -341,7 +341,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::delete_session(conn, &token_hash))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
@@ -366,7 +366,7 @@ impl AccountStore for SqlStore {
                 .write(move |conn| sqlite::delete_sessions_of(conn, member, except.as_ref()))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND token_hash <> $2")
@@ -394,7 +394,7 @@ impl AccountStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let done = sqlx::query(
@@ -419,7 +419,7 @@ impl AccountStore for SqlStore {
             return db.read(sqlite::ping).await;
         }
         sqlx::query("SELECT 1")
-            .execute(&self.readers)
+            .execute(&self.pg().pool)
             .await
             .store()?;
         Ok(())

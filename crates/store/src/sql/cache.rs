@@ -221,7 +221,7 @@ async fn read_epochs(store: &SqlStore) -> StoreResult<Vec<(String, i64)>> {
             .await;
     }
     sqlx::query_as(SELECT)
-        .fetch_all(&store.readers)
+        .fetch_all(&store.pg().pool)
         .await
         .store()
 }

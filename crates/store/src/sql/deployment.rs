@@ -19,7 +19,7 @@ impl DeploymentStore for SqlStore {
         }
         sqlx::query_scalar("SELECT value FROM deployment_settings WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()
     }
@@ -31,7 +31,7 @@ impl DeploymentStore for SqlStore {
                 .write(move |conn| sqlite::init_setting(conn, &name, &value))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -60,7 +60,7 @@ impl DeploymentStore for SqlStore {
                 .write(move |conn| sqlite::set_setting(conn, &name, &value))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -91,7 +91,7 @@ impl DeploymentStore for SqlStore {
                 .write(move |conn| sqlite::take_lease(conn, &name, &holder, now, until))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // One statement: the row lock (or SQLite's single writer) decides between
@@ -122,7 +122,7 @@ impl DeploymentStore for SqlStore {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(1 AS BIGINT) FROM access_log_heads WHERE size > 0 LIMIT 1",
         )
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         Ok(found.is_some())

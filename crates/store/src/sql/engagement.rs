@@ -201,7 +201,7 @@ impl EngagementStore for SqlStore {
                 .write(move |conn| sqlite::store_reported_events(conn, &events, received_at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let mut stored = 0;
@@ -243,7 +243,7 @@ impl EngagementStore for SqlStore {
                 .write(move |conn| sqlite::contribute(conn, &contribution))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let counted = contribute_in(tx, &contribution).await?;
@@ -264,7 +264,7 @@ impl EngagementStore for SqlStore {
                 .write(move |conn| sqlite::import_engagement(conn, &import, received_at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // Rows per statement: well under both backends' bound-parameter limits.
@@ -387,7 +387,7 @@ impl EngagementStore for SqlStore {
         .bind(client_id)
         .bind(first_day)
         .bind(last_day)
-        .fetch_one(&self.readers)
+        .fetch_one(&self.pg().pool)
         .await
         .store()?;
         let bound = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
@@ -406,7 +406,7 @@ impl EngagementStore for SqlStore {
                 .write(move |conn| sqlite::purge_engagement(conn, today, keep_from))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let mut purge = EngagementPurge::default();
@@ -514,7 +514,7 @@ impl SqlStore {
                  WHERE rc.token = $1 AND m.via_app IS NOT NULL",
         )
         .bind(token)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         Ok(row.map(
@@ -542,7 +542,7 @@ impl SqlStore {
             .bind(client_id)
             .bind(first_day)
             .bind(last_day)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows.into_iter().map(CellCounts::from).collect())

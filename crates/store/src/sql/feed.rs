@@ -4,10 +4,8 @@
 //! it until commit, so a member's seqs become visible in order — which is what lets an event
 //! stream resume from `Last-Event-ID` without losing or repeating anything.
 //!
-//! On SQLite, where one writer holds the whole database, every member's seq is bumped by one
-//! statement and every entry inserted by another. PostgreSQL locks rows, so there each
-//! member's row is taken in id order, one at a time, so that concurrent appends cannot
-//! deadlock.
+//! PostgreSQL locks rows, so each member's row is taken in id order, one at a time, so that
+//! concurrent appends cannot deadlock.
 
 use sqlx::AnyConnection;
 
@@ -27,9 +25,6 @@ pub(crate) async fn append(
     let mut members = members.to_vec();
     members.sort();
     members.dedup();
-    if conn.backend_name() == "SQLite" {
-        return append_at_once(conn, &members, &json, at).await;
-    }
     let mut advanced = Vec::with_capacity(members.len());
     for member in members {
         let seq: Option<i64> = sqlx::query_scalar(
@@ -53,51 +48,4 @@ pub(crate) async fn append(
         advanced.push(FeedAdvanced { member, seq });
     }
     Ok(advanced)
-}
-
-/// The SQLite way: two statements, whatever the number of members.
-async fn append_at_once(
-    conn: &mut AnyConnection,
-    members: &[MemberId],
-    json: &str,
-    at: Timestamp,
-) -> StoreResult<Vec<FeedAdvanced>> {
-    if members.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders = (1..=members.len())
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let bump = format!(
-        "UPDATE members SET feed_seq = feed_seq + 1 WHERE id IN ({placeholders}) \
-         RETURNING id, feed_seq"
-    );
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&bump);
-    for member in members {
-        query = query.bind(member.0);
-    }
-    let mut bumped = query.fetch_all(&mut *conn).await.store()?;
-    if bumped.is_empty() {
-        return Ok(Vec::new());
-    }
-    bumped.sort();
-    let rows = (0..bumped.len())
-        .map(|i| format!("(${}, ${}, $1, $2)", 3 + 2 * i, 4 + 2 * i))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let insert =
-        format!("INSERT INTO member_feed (member_id, seq, event, created_at) VALUES {rows}");
-    let mut query = sqlx::query(&insert).bind(json).bind(at.0);
-    for (member, seq) in &bumped {
-        query = query.bind(*member).bind(*seq);
-    }
-    query.execute(&mut *conn).await.store()?;
-    Ok(bumped
-        .into_iter()
-        .map(|(member, seq)| FeedAdvanced {
-            member: MemberId(member),
-            seq,
-        })
-        .collect())
 }

@@ -352,7 +352,7 @@ impl MessagingStore for SqlStore {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
                 .bind(key)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.pg().pool)
                 .await
                 .store()?;
         Ok(id.map(ConversationId))
@@ -367,7 +367,7 @@ impl MessagingStore for SqlStore {
                 .write(move |conn| sqlite::create_conversation(conn, &new))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let id: i64 = sqlx::query_scalar(
@@ -409,7 +409,7 @@ impl MessagingStore for SqlStore {
         let row: Option<SummaryRow> = sqlx::query_as(&sql)
             .bind(member.0)
             .bind(id.0)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         Ok(row.map(ConversationSummary::from))
@@ -423,7 +423,7 @@ impl MessagingStore for SqlStore {
             let kind: Option<String> =
                 sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1")
                     .bind(id.0)
-                    .fetch_optional(&self.readers)
+                    .fetch_optional(&self.pg().pool)
                     .await
                     .store()?;
             let Some(kind) = kind else {
@@ -433,7 +433,7 @@ impl MessagingStore for SqlStore {
                 "SELECT member_id FROM conversation_members WHERE conversation_id = $1",
             )
             .bind(id.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
             Ok(Some(Roster {
@@ -468,7 +468,7 @@ impl MessagingStore for SqlStore {
         );
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .bind(id.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows
@@ -490,7 +490,7 @@ impl MessagingStore for SqlStore {
         let sql = format!("{SUMMARY_SELECT} ORDER BY c.last_activity_at DESC, c.id DESC");
         let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
             .bind(member.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows.into_iter().map(ConversationSummary::from).collect())
@@ -510,7 +510,7 @@ impl MessagingStore for SqlStore {
                 .await;
         }
         let members = members.to_owned();
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     touch_conversation(tx, id, at).await?;
@@ -540,7 +540,7 @@ impl MessagingStore for SqlStore {
                 .write(move |conn| sqlite::remove_participant(conn, id, member, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let removed = sqlx::query(
@@ -592,7 +592,7 @@ impl MessagingStore for SqlStore {
                 .await;
         }
         let title = title.to_owned();
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
@@ -618,7 +618,7 @@ impl MessagingStore for SqlStore {
                 .write(move |conn| sqlite::insert_message(conn, new))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // Who is in the conversation, who the sender is, and (in a 1:1, the only
@@ -678,7 +678,7 @@ impl MessagingStore for SqlStore {
         }
         let row: Option<MessageRow> = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
             .bind(id.0)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         Ok(row.map(Message::from))
@@ -703,7 +703,7 @@ impl MessagingStore for SqlStore {
             .bind(id.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
             .bind(limit)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows.into_iter().map(Message::from).collect())
@@ -721,7 +721,7 @@ impl MessagingStore for SqlStore {
                 .write(move |conn| sqlite::mark_read(conn, id, member, up_to, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let moved = sqlx::query(
@@ -768,7 +768,7 @@ impl MessagingStore for SqlStore {
         .bind(member.0)
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?;
         rows.into_iter()
@@ -789,7 +789,7 @@ impl MessagingStore for SqlStore {
         }
         let seq: Option<i64> = sqlx::query_scalar("SELECT feed_seq FROM members WHERE id = $1")
             .bind(member.0)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         Ok(seq.unwrap_or(0))

@@ -12,66 +12,63 @@ mod partner;
 mod reports;
 mod social;
 mod webhooks;
-mod writer;
 
 use std::sync::Arc;
 
-use sqlx::AnyPool;
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
 use crate::sqlite::{self, GroupCommits};
 use cache::Caches;
-use confidant_core::store::{Member, MemberRef};
+use confidant_core::store::{Member, MemberRef, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
-use writer::Writer;
 
 /// A Confidant store on SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct SqlStore {
     backend: Backend,
-    /// Pool for reads.
-    readers: AnyPool,
-    /// Every write goes through here: group commits on SQLite, a transaction each on
-    /// PostgreSQL.
-    writer: Writer,
-    /// The pool the writer draws on (a single connection on SQLite), for migrations.
-    write_pool: AnyPool,
+    /// PostgreSQL, through sqlx; `None` on SQLite.
+    postgres: Option<Postgres>,
+    /// SQLite, through rusqlite; `None` on PostgreSQL. Every store method answers from here
+    /// first when it is set.
+    sqlite: Option<sqlite::Database>,
     /// Hot lookups, as fresh as the database (see `cache`).
     caches: Arc<Caches>,
-    /// SQLite through rusqlite, for the parts of the store that run on it. They share the
-    /// database file with the pools above: both writers take the write lock up front
-    /// (`BEGIN IMMEDIATE`), so their transactions simply queue behind each other.
-    sqlite: Option<sqlite::Database>,
 }
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
         let backend = Backend::from_url(url)?;
-        let (readers, write_pool) = backend.open(url).await?;
-        let (writer, sqlite) = match backend {
+        let (postgres, sqlite) = match backend {
             Backend::Sqlite => {
                 let path = crate::backend::sqlite_path(url);
                 let sqlite = sqlite::Database::open(&path).map_err(ConnectError::OpenSqlite)?;
-                (Writer::grouped(write_pool.clone()), Some(sqlite))
+                (None, Some(sqlite))
             }
-            Backend::Postgres => (Writer::pooled(write_pool.clone()), None),
+            Backend::Postgres => (Some(Postgres::connect(url).await?), None),
         };
         Ok(Self {
             backend,
-            readers,
-            writer,
-            write_pool,
-            caches: Arc::new(Caches::new(true)),
+            postgres,
             sqlite,
+            caches: Arc::new(Caches::new(true)),
         })
     }
 
     /// Applies any migrations not yet applied.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(sqlite::migrate)
+                .await
+                .map(drop)
+                .map_err(ConnectError::MigrateSqlite);
+        }
         self.backend
             .migrator()
-            .run(&self.write_pool)
+            .run(&self.pg().pool)
             .await
             .map_err(ConnectError::Migrate)
     }
@@ -85,22 +82,59 @@ impl SqlStore {
 
     /// On SQLite, how many writes the group commits have made durable, and in how many commits.
     pub fn group_commits(&self) -> Option<GroupCommits> {
-        let sqlx = self.writer.counts()?;
-        let rusqlite = self.sqlite.as_ref()?.group_commits();
-        Some(GroupCommits {
-            writes: sqlx.writes + rusqlite.writes,
-            commits: sqlx.commits + rusqlite.commits,
-        })
+        Some(self.sqlite.as_ref()?.group_commits())
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Closes both pools, waiting for connections in use to be returned.
+    /// Closes the database: waits for connections in use to be returned on PostgreSQL, for
+    /// the writes already queued on SQLite.
     pub async fn close(&self) {
-        self.write_pool.close().await;
-        self.readers.close().await;
+        if let Some(db) = &self.sqlite {
+            db.close().await;
+        }
+        if let Some(postgres) = &self.postgres {
+            postgres.pool.close().await;
+        }
+    }
+
+    /// The PostgreSQL pool. Every store method answers from SQLite first when the store is
+    /// on SQLite, so only PostgreSQL stores get here.
+    fn pg(&self) -> &Postgres {
+        self.postgres
+            .as_ref()
+            .expect("only PostgreSQL stores reach the sqlx code")
+    }
+}
+
+/// PostgreSQL through sqlx: one pool, a transaction per write.
+#[derive(Clone)]
+struct Postgres {
+    pool: AnyPool,
+}
+
+impl Postgres {
+    async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Ok(Postgres {
+            pool: crate::backend::postgres_pool(url).await?,
+        })
+    }
+
+    /// Runs `work` in a transaction and returns its result once the transaction has
+    /// committed (promise 7: a 2xx means committed). An `Err` from `work` rolls back
+    /// everything `work` did. PostgreSQL commits concurrent transactions in parallel and
+    /// groups their WAL flushes itself.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let mut tx = self.pool.begin().await.store()?;
+        let value = work(&mut tx).await?;
+        tx.commit().await.store()?;
+        Ok(value)
     }
 }
 
@@ -144,15 +178,33 @@ fn member_ref(id: Option<i64>, handle: Option<String>, name: Option<String>) -> 
 }
 
 impl SqlStore {
-    /// Runs a statement outside the storage traits; for administration and tests.
-    pub async fn execute_raw(&self, sql: &str) -> Result<(), sqlx::Error> {
+    /// Runs statements outside the storage traits; for administration and tests.
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            let sql = sql.to_owned();
+            return db
+                .write(move |conn| conn.execute_batch(&sql).map_err(sqlite::store_error))
+                .await;
+        }
         use sqlx::Executor;
-        self.write_pool.execute(sql).await.map(|_| ())
+        self.pg().pool.execute(sql).await.map(drop).store()
     }
 
     /// Runs a query outside the storage traits that selects one integer (`SELECT COUNT(*)
     /// …`); for tests that check what a table holds.
-    pub async fn count_raw(&self, sql: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(sql).fetch_one(&self.readers).await
+    pub async fn count_raw(&self, sql: &str) -> StoreResult<i64> {
+        if let Some(db) = &self.sqlite {
+            let sql = sql.to_owned();
+            return db
+                .read(move |conn| {
+                    conn.query_row(&sql, [], |row| row.get(0))
+                        .map_err(sqlite::store_error)
+                })
+                .await;
+        }
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pg().pool)
+            .await
+            .store()
     }
 }

@@ -251,7 +251,7 @@ impl SqlStore {
         );
         let row: Option<TokenRow> = sqlx::query_as(&sql)
             .bind(&token_hash.0)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         row.map(|row| {
@@ -278,7 +278,7 @@ impl OAuthStore for SqlStore {
         if let Some(db) = &self.sqlite {
             return db.write(move |conn| sqlite::create_app(conn, &app)).await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let sql = format!(
@@ -320,7 +320,7 @@ impl OAuthStore for SqlStore {
             let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
             let row: Option<AppRow> = sqlx::query_as(&sql)
                 .bind(client_id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.pg().pool)
                 .await
                 .store()?;
             row.map(App::try_from).transpose()
@@ -336,7 +336,7 @@ impl OAuthStore for SqlStore {
         }
         let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at DESC, client_id");
         let rows: Vec<AppRow> = sqlx::query_as(&sql)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         rows.into_iter().map(App::try_from).collect()
@@ -349,7 +349,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::set_app_status(conn, &client_id, status))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let updated = sqlx::query("UPDATE apps SET status = $2 WHERE client_id = $1")
@@ -395,7 +395,7 @@ impl OAuthStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let updated =
@@ -427,7 +427,7 @@ impl OAuthStore for SqlStore {
         let row: Option<GrantRow> = sqlx::query_as(&sql)
             .bind(member.0)
             .bind(client_id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&self.pg().pool)
             .await
             .store()?;
         row.map(Grant::try_from).transpose()
@@ -439,7 +439,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::save_grant(conn, &update, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // A grant revoked earlier starts afresh, but keeps its pseudonym.
@@ -500,7 +500,7 @@ impl OAuthStore for SqlStore {
         );
         let rows: Vec<GrantRow> = sqlx::query_as(&sql)
             .bind(member.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         rows.into_iter().map(Grant::try_from).collect()
@@ -518,7 +518,7 @@ impl OAuthStore for SqlStore {
              WHERE grant_id = $1 ORDER BY granted_at DESC, conversation_id",
         )
         .bind(grant_id)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?;
         Ok(rows
@@ -545,7 +545,7 @@ impl OAuthStore for SqlStore {
         );
         let rows: Vec<GrantRow> = sqlx::query_as(&sql)
             .bind(cutoff.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         rows.into_iter().map(Grant::try_from).collect()
@@ -567,7 +567,7 @@ impl OAuthStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let grant_id: Option<i64> = sqlx::query_scalar(
@@ -616,7 +616,7 @@ impl OAuthStore for SqlStore {
         if let Some(db) = &self.sqlite {
             return db.write(move |conn| sqlite::create_code(conn, &code)).await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -654,7 +654,7 @@ impl OAuthStore for SqlStore {
              WHERE c.code_hash = $1",
         )
         .bind(&code_hash.0)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         row.map(|row| {
@@ -687,7 +687,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::redeem_code(conn, &code_hash, &tokens, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // The conditional update is the single point that decides which redemption
@@ -744,7 +744,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::revoke_tokens_of_code(conn, &code_hash, at, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     revoke_code_family_in(tx, &code_hash, at).await?;
@@ -779,7 +779,7 @@ impl OAuthStore for SqlStore {
                 })
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let rotated = sqlx::query(
@@ -812,7 +812,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::delete_token(conn, &token_hash, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     tombstone_tokens(tx, Revoking::Token(&token_hash), Denial::TokenRevoked)
@@ -840,7 +840,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::revoke_family(conn, family_id, at, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // A family revoked as a refusal (a reused refresh token) keeps that reason for
@@ -860,7 +860,7 @@ impl OAuthStore for SqlStore {
                 .write(move |conn| sqlite::delete_expired_oauth(conn, now))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let mut deleted = 0;

@@ -97,7 +97,7 @@ impl PartnerStore for SqlStore {
         for pseudonym in pseudonyms {
             query = query.bind(pseudonym);
         }
-        let rows: Vec<(String, i64)> = query.fetch_all(&self.readers).await.store()?;
+        let rows: Vec<(String, i64)> = query.fetch_all(&self.pg().pool).await.store()?;
         Ok(rows
             .into_iter()
             .map(|(pseudonym, member)| (pseudonym, MemberId(member)))
@@ -114,7 +114,7 @@ impl PartnerStore for SqlStore {
                 .write(move |conn| sqlite::send_partner_messages(conn, &send, &log))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     if let Some(key) = &send.idempotency_key {
@@ -244,7 +244,7 @@ impl PartnerStore for SqlStore {
                 .read(move |conn| sqlite::partner_send(conn, &client_id, member, id))
                 .await;
         }
-        let mut conn = self.readers.acquire().await.store()?;
+        let mut conn = self.pg().pool.acquire().await.store()?;
         send_record(&mut conn, client_id, member, id).await
     }
 
@@ -255,7 +255,7 @@ impl PartnerStore for SqlStore {
                 .write(move |conn| sqlite::mute_app(conn, member, &client_id, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let exists: Option<String> =
@@ -290,7 +290,7 @@ impl PartnerStore for SqlStore {
                 .write(move |conn| sqlite::unmute_app(conn, member, &client_id))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let deleted = sqlx::query(
@@ -316,7 +316,7 @@ impl PartnerStore for SqlStore {
              WHERE m.member_id = $1 ORDER BY a.name",
         )
         .bind(member.0)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?;
         Ok(rows
@@ -331,7 +331,7 @@ impl PartnerStore for SqlStore {
                 .write(move |conn| sqlite::set_count_clicks(conn, member, count))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE members SET count_clicks = $2 WHERE id = $1")
@@ -356,7 +356,7 @@ impl PartnerStore for SqlStore {
             let count: Option<i64> =
                 sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
                     .bind(member.0)
-                    .fetch_optional(&self.readers)
+                    .fetch_optional(&self.pg().pool)
                     .await
                     .store()?;
             Ok(count.map(|count| count != 0))

@@ -42,7 +42,7 @@ impl ReportStore for SqlStore {
                 .await;
         }
         let written = self
-            .writer
+            .pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // Holds the app's budget row until commit: releases of one app take turns, so
@@ -184,7 +184,7 @@ impl ReportStore for SqlStore {
         .bind(first_day)
         .bind(days)
         .bind(mechanism)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         Ok(row.map(StoredRelease::from))
@@ -199,7 +199,7 @@ impl ReportStore for SqlStore {
             "SELECT {SUMMARY_COLUMNS}, r.body {FROM_RELEASES} WHERE r.id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.pg().pool)
         .await
         .store()?;
         Ok(row.map(StoredRelease::from))
@@ -218,7 +218,7 @@ impl ReportStore for SqlStore {
         ))
         .bind(client_id)
         .bind(limit)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?;
         Ok(rows.into_iter().map(ReleaseSummary::from).collect())
@@ -243,7 +243,7 @@ impl ReportStore for SqlStore {
         .bind(client_id)
         .bind(first_day)
         .bind(last_day)
-        .fetch_one(&self.readers)
+        .fetch_one(&self.pg().pool)
         .await
         .store()?;
         Ok(spent)
@@ -255,7 +255,7 @@ impl ReportStore for SqlStore {
         }
         sqlx::query_scalar("SELECT COUNT(*) FROM report_releases WHERE mechanism <> $1")
             .bind(SELF_TEST)
-            .fetch_one(&self.readers)
+            .fetch_one(&self.pg().pool)
             .await
             .store()
     }

@@ -33,7 +33,7 @@ impl SqlStore {
     async fn members_where(&self, join: &str, me: MemberId) -> StoreResult<Vec<Member>> {
         let rows: Vec<MemberRow> = sqlx::query_as(&members_via(join))
             .bind(me.0)
-            .fetch_all(&self.readers)
+            .fetch_all(&self.pg().pool)
             .await
             .store()?;
         Ok(rows.into_iter().map(Member::from).collect())
@@ -59,7 +59,7 @@ impl SocialStore for SqlStore {
             )
             .bind(me.0)
             .bind(other.0)
-            .fetch_one(&self.readers)
+            .fetch_one(&self.pg().pool)
             .await
             .store()?;
         Ok(Relationship {
@@ -82,7 +82,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::create_friend_request(conn, from, to, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -113,7 +113,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::accept_friend_request(conn, from, to, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let removed = sqlx::query(
@@ -161,7 +161,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::delete_friend_request(conn, from, to))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let done = sqlx::query(
@@ -184,7 +184,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::delete_friendship(conn, a, b))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let done = sqlx::query(DELETE_FRIENDSHIP)
@@ -205,7 +205,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::block(conn, blocker, blocked, at))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query(
@@ -238,7 +238,7 @@ impl SocialStore for SqlStore {
                 .write(move |conn| sqlite::unblock(conn, blocker, blocked))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let done =

@@ -45,7 +45,7 @@ impl WebhookStore for SqlStore {
         )
         .bind(now.0)
         .bind(limit)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.pg().pool)
         .await
         .store()?;
         Ok(rows
@@ -75,7 +75,7 @@ impl WebhookStore for SqlStore {
                 .write(move |conn| sqlite::claim_webhook(conn, id, seen, lease_until))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let claimed = sqlx::query(
@@ -105,7 +105,7 @@ impl WebhookStore for SqlStore {
                 .write(move |conn| sqlite::finish_webhook_attempt(conn, id, at, &outcome))
                 .await;
         }
-        self.writer
+        self.pg()
             .write(move |tx| {
                 Box::pin(async move {
                     let query = match &outcome {

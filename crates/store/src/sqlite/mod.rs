@@ -11,6 +11,7 @@ pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod feed;
 pub(crate) mod messaging;
+mod migrate;
 pub(crate) mod oauth;
 pub(crate) mod partner;
 mod readers;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
 use confidant_core::store::{Member, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
+pub(crate) use migrate::migrate;
 use readers::Readers;
 pub use writer::GroupCommits;
 use writer::Writer;
@@ -80,6 +82,13 @@ impl Database {
 
     pub(crate) fn group_commits(&self) -> GroupCommits {
         self.writer.counts()
+    }
+
+    /// Waits until every write queued before this call has been committed or refused.
+    pub(crate) async fn close(&self) {
+        // Writes are answered in the order they were queued: once this empty one is, every
+        // earlier one has been.
+        let _ = self.writer.write(|_| Ok(())).await;
     }
 }
 

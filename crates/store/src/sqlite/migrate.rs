@@ -1,0 +1,129 @@
+//! Applying the SQLite migrations on the writer thread.
+//!
+//! The migrations are embedded at build time by `sqlx::migrate!`, which only reads the
+//! files; they are applied here, through rusqlite, in one transaction. Applied migrations are
+//! recorded in `_sqlx_migrations`, in the layout sqlx's own migrator uses, so databases made
+//! by earlier versions of Confidant (which migrated through sqlx) open unchanged, and a
+//! migration edited after it was applied is refused rather than silently skipped.
+
+use std::time::Instant;
+
+use rusqlite::{Connection, params};
+
+use super::ResultExt;
+use confidant_core::StoreError;
+use confidant_core::store::StoreResult;
+
+fn migrations() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations/sqlite")
+}
+
+/// Applies every migration not yet applied; returns how many it applied.
+pub(crate) fn migrate(conn: &Connection) -> StoreResult<usize> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        )",
+    )
+    .store()?;
+    let applied: Vec<(i64, bool, Vec<u8>)> = {
+        let mut select = conn
+            .prepare("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .store()?;
+        let rows = select
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .store()?;
+        rows.collect::<Result<_, _>>().store()?
+    };
+    if let Some((version, ..)) = applied.iter().find(|(_, success, _)| !success) {
+        return Err(refused(format!(
+            "migration {version} was left half-applied; restore the database from a backup"
+        )));
+    }
+    let migrator = migrations();
+    // A database from a newer Confidant may have tables this one does not know how to keep.
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some((newer, ..)) = applied.iter().find(|(v, ..)| *v > known) {
+        return Err(refused(format!(
+            "this database was migrated by a newer Confidant (migration {newer}); \
+             run that version or newer"
+        )));
+    }
+    let mut count = 0;
+    for migration in migrator.iter() {
+        if let Some((_, _, checksum)) = applied.iter().find(|(v, ..)| *v == migration.version) {
+            if checksum[..] != migration.checksum[..] {
+                return Err(refused(format!(
+                    "migration {} was changed after this database applied it",
+                    migration.version
+                )));
+            }
+            continue;
+        }
+        let started = Instant::now();
+        conn.execute_batch(&migration.sql)
+            .map_err(|error| refused(format!("migration {} failed: {error}", migration.version)))?;
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (?1, ?2, TRUE, ?3, ?4)",
+            params![
+                migration.version,
+                &*migration.description,
+                &*migration.checksum,
+                i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX)
+            ],
+        )
+        .store()?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn refused(why: String) -> StoreError {
+    StoreError::Backend(why.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM _sqlx_migrations", [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn migrates_once_and_refuses_edited_or_newer_migrations() {
+        let conn = Connection::open_in_memory().unwrap();
+        let all = migrations().iter().count();
+        assert_eq!(migrate(&conn).unwrap(), all);
+        assert_eq!(applied(&conn), all as i64);
+        assert_eq!(migrate(&conn).unwrap(), 0, "a second run applies nothing");
+
+        conn.execute(
+            "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1",
+            [],
+        )
+        .unwrap();
+        let edited = migrate(&conn).unwrap_err().to_string();
+        assert!(edited.contains("migration 1 was changed"), "{edited}");
+        conn.execute("DELETE FROM _sqlx_migrations WHERE version = 1", [])
+            .unwrap();
+
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (1, 'x', TRUE, ?1, 0), (999999, 'future', TRUE, x'00', 0)",
+            [&*migrations().iter().next().unwrap().checksum],
+        )
+        .unwrap();
+        let newer = migrate(&conn).unwrap_err().to_string();
+        assert!(newer.contains("newer Confidant"), "{newer}");
+    }
+}
