@@ -37,6 +37,63 @@ const DAYS: i64 = 365;
 /// A row of `engagement_daily`: the cell's six columns and its two counts.
 type DailyCellRow = (String, i64, String, String, String, String, i64, i64);
 
+/// The baseline: the period's daily cells read with one plain query, on the backend's native
+/// driver (rusqlite for SQLite, sqlx for PostgreSQL).
+enum DailyCells {
+    Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
+    Postgres(sqlx::AnyPool),
+}
+
+const DAILY_CELLS: &str = "SELECT client_id, day, interface, surface, variation, channel, \
+     sends, clicks FROM engagement_daily WHERE client_id = $1 AND day >= $2 AND day <= $3";
+
+impl DailyCells {
+    async fn open(url: &str) -> Self {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            return DailyCells::Sqlite(Arc::new(std::sync::Mutex::new(conn)));
+        }
+        sqlx::any::install_default_drivers();
+        DailyCells::Postgres(sqlx::AnyPool::connect(url).await.unwrap())
+    }
+
+    async fn read(&self, client_id: &str, first_day: i64, last_day: i64) -> Vec<DailyCellRow> {
+        match self {
+            DailyCells::Sqlite(conn) => {
+                let (conn, client_id) = (conn.clone(), client_id.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let conn = conn.lock().unwrap();
+                    let mut select = conn.prepare_cached(DAILY_CELLS).unwrap();
+                    let rows = select
+                        .query_map(rusqlite::params![client_id, first_day, last_day], |row| {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                                row.get(5)?,
+                                row.get(6)?,
+                                row.get(7)?,
+                            ))
+                        })
+                        .unwrap();
+                    rows.collect::<Result<_, _>>().unwrap()
+                })
+                .await
+                .unwrap()
+            }
+            DailyCells::Postgres(pool) => sqlx::query_as(DAILY_CELLS)
+                .bind(client_id)
+                .bind(first_day)
+                .bind(last_day)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -103,12 +160,12 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
     let first_day = day_of(clock.now()) - DAYS;
     let last_day = first_day + DAYS - 1;
 
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let (cells,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM engagement_daily")
-        .fetch_one(&pool)
+    let cells = db
+        .store
+        .count_raw("SELECT COUNT(*) FROM engagement_daily")
         .await
         .unwrap();
+    let daily_cells = DailyCells::open(&db.url).await;
     println!(
         "\n### {:?}: {} events ({} sends, {} clicks) from {members} members over {DAYS} days",
         db.backend(),
@@ -125,16 +182,7 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
     println!("|---|---|---|");
 
     let baseline = time(runs, || async {
-        let rows: Vec<DailyCellRow> = sqlx::query_as(
-            "SELECT client_id, day, interface, surface, variation, channel, sends, clicks \
-             FROM engagement_daily WHERE client_id = $1 AND day >= $2 AND day <= $3",
-        )
-        .bind(&client_id)
-        .bind(first_day)
-        .bind(last_day)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let rows = daily_cells.read(&client_id, first_day, last_day).await;
         rows.len()
     })
     .await;
@@ -198,7 +246,6 @@ async fn bench(db: TestDatabase, members: usize, events: u64, runs: usize) {
         );
     }
 
-    pool.close().await;
     db.remove().await;
 }
 

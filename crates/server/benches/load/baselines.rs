@@ -1,5 +1,5 @@
 //! What the machine allows without Confidant: HTTP alone, and raw inserts into the same
-//! schema (SQLite in process; PostgreSQL through pgbench).
+//! schema (SQLite in process, through rusqlite; PostgreSQL through pgbench).
 
 use std::path::Path;
 use std::process::Command;
@@ -60,56 +60,47 @@ pub async fn raw_inserts(dir: &Path, duration: Duration, batch: usize) -> Measur
         store.execute_raw(statement).await.unwrap();
     }
     store.close().await;
-    // The same durability settings as Confidant's own connections.
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                use sqlx::Executor;
-                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-                    .await?;
-                Ok(())
-            })
-        })
-        .connect(&url)
-        .await
-        .unwrap();
-    let (conversation, member) = a_participant(&pool).await;
-    let start = Instant::now();
-    let mut latencies = Vec::new();
-    let mut rows = 0;
-    while start.elapsed() < duration {
-        let began = Instant::now();
-        let mut tx = pool.begin().await.unwrap();
-        for _ in 0..batch {
-            sqlx::query(
-                "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(conversation)
-            .bind(member)
-            .bind("a baseline message")
-            .bind(0_i64)
-            .execute(&mut *tx)
-            .await
+    // Rows are inserted on a thread of their own, through rusqlite, with the durability
+    // settings of Confidant's own connections: the machine's durable write limit.
+    let path = dir.join(format!("baseline-{batch}.db"));
+    tokio::task::spawn_blocking(move || {
+        let mut conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .unwrap();
+        let (conversation, member): (i64, i64) = conn
+            .query_row(
+                "SELECT conversation_id, member_id FROM conversation_members LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        let start = Instant::now();
+        let mut latencies = Vec::new();
+        let mut rows = 0;
+        while start.elapsed() < duration {
+            let began = Instant::now();
+            let tx = conn.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
+                         VALUES (?1, ?2, 'a baseline message', 0)",
+                    )
+                    .unwrap();
+                for _ in 0..batch {
+                    insert.execute([conversation, member]).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+            latencies.push(began.elapsed());
+            rows += batch as u64;
         }
-        tx.commit().await.unwrap();
-        latencies.push(began.elapsed());
-        rows += batch as u64;
-    }
-    let elapsed = start.elapsed();
-    pool.close().await;
-    let what =
-        format!("baseline: raw INSERT into messages, {batch} per commit, 1 connection (rows)");
-    Measured::new(what, rows, elapsed, latencies)
-}
-
-async fn a_participant(pool: &sqlx::AnyPool) -> (i64, i64) {
-    sqlx::query_as("SELECT conversation_id, member_id FROM conversation_members LIMIT 1")
-        .fetch_one(pool)
-        .await
-        .unwrap()
+        let what =
+            format!("baseline: raw INSERT into messages, {batch} per commit, 1 connection (rows)");
+        Measured::new(what, rows, start.elapsed(), latencies)
+    })
+    .await
+    .unwrap()
 }
 
 /// pgbench's rate of single-row inserts into the same `messages` table (in `schema` of the
@@ -122,8 +113,13 @@ pub async fn pgbench(
     clients: usize,
     duration: Duration,
 ) -> Option<Measured> {
+    sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let (conversation, member) = a_participant(&pool).await;
+    let (conversation, member): (i64, i64) =
+        sqlx::query_as("SELECT conversation_id, member_id FROM conversation_members LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("insert.sql");
