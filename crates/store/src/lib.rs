@@ -1,10 +1,9 @@
 //! SQLite and PostgreSQL storage for Confidant.
 //!
 //! SQLite runs on rusqlite (`sqlite/`): a writer thread with group commits and reader
-//! threads, one hand-off per store method. The parts of the store not yet moved there, and
-//! PostgreSQL, share one implementation in portable SQL over sqlx's `Any` driver (`sql/`);
-//! what differs — connection setup, migrations, row locking — lives in [`backend`]. The
-//! conformance suite in `tests/` runs the same stories against both backends.
+//! threads, one hand-off per store method. PostgreSQL runs on sqlx (`sql/`). [`SqlStore`]
+//! implements the storage traits for both; the conformance suite in `tests/` runs the same
+//! stories against both backends.
 
 mod backend;
 mod error;

@@ -1,7 +1,6 @@
 //! Members' access logs: appending inside the caller's transaction, and reading entries,
 //! stored tree hashes and heads. On SQLite every method runs on rusqlite
-//! (`crate::sqlite::accesslog`); the SQL here serves PostgreSQL, and the partner sends that
-//! still append through sqlx on both.
+//! (`crate::sqlite::accesslog`); the SQL here serves PostgreSQL.
 //!
 //! An append locks the member's head row first, so appends to one log queue up: seqs stay
 //! gapless and every append extends the tree the previous one left. It reads the frontier

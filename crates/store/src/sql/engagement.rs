@@ -3,7 +3,7 @@
 //! app per day: the bounds the privacy layer's noise is calibrated to.
 //!
 //! On SQLite every method runs on rusqlite (`crate::sqlite::engagement`); the SQL here
-//! serves PostgreSQL, and the partner sends that still count through sqlx on both.
+//! serves PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,8 +35,7 @@ fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
         .bind(&cell.channel)
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values: numbered placeholders, which
-/// both backends understand.
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values: numbered placeholders.
 fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
@@ -267,7 +266,7 @@ impl EngagementStore for SqlStore {
         self.pg()
             .write(move |tx| {
                 Box::pin(async move {
-                    // Rows per statement: well under both backends' bound-parameter limits.
+                    // Rows per statement: well under PostgreSQL's bound-parameter limit.
                     const ROWS: usize = 1000;
                     let mut daily: BTreeMap<&Cell, (i64, i64)> = BTreeMap::new();
                     let mut member_days: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();

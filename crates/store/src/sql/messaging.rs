@@ -1,7 +1,7 @@
 //! Conversations, participants, messages, read markers and the feed reads.
 //!
 //! On SQLite every method runs on rusqlite (`crate::sqlite::messaging`); the SQL here serves
-//! PostgreSQL, and the partner sends that still write messages through sqlx on both.
+//! PostgreSQL.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;

@@ -1,4 +1,6 @@
-//! The SQL behind the storage traits, portable between SQLite and PostgreSQL.
+//! The storage traits' implementation: on PostgreSQL through sqlx, here; on SQLite by
+//! handing each method to `crate::sqlite`, which answers first whenever the store is on
+//! SQLite.
 
 mod accesslog;
 mod accounts;
