@@ -41,7 +41,7 @@ type DailyCellRow = (String, i64, String, String, String, String, i64, i64);
 /// driver (rusqlite for SQLite, sqlx for PostgreSQL).
 enum DailyCells {
     Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
-    Postgres(sqlx::AnyPool),
+    Postgres(sqlx::PgPool),
 }
 
 const DAILY_CELLS: &str = "SELECT client_id, day, interface, surface, variation, channel, \
@@ -53,8 +53,7 @@ impl DailyCells {
             let conn = rusqlite::Connection::open(path).unwrap();
             return DailyCells::Sqlite(Arc::new(std::sync::Mutex::new(conn)));
         }
-        sqlx::any::install_default_drivers();
-        DailyCells::Postgres(sqlx::AnyPool::connect(url).await.unwrap())
+        DailyCells::Postgres(sqlx::PgPool::connect(url).await.unwrap())
     }
 
     async fn read(&self, client_id: &str, first_day: i64, last_day: i64) -> Vec<DailyCellRow> {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::Executor;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -50,9 +50,8 @@ impl Backend {
 }
 
 /// The PostgreSQL pool every read and write draws on.
-pub(crate) async fn postgres_pool(url: &str) -> Result<AnyPool, ConnectError> {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
+pub(crate) async fn postgres_pool(url: &str) -> Result<PgPool, ConnectError> {
+    PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _| {

@@ -1,15 +1,11 @@
-//! Turning sqlx errors into the store's domain errors.
+//! Turning PostgreSQL's errors, as sqlx reports them, into the store's domain errors.
 
 use confidant_core::StoreError;
 
-/// The unique constraints the use cases care to tell apart, matched by column or
-/// constraint name (SQLite reports `table.column`, PostgreSQL the constraint name).
+/// The unique constraints the use cases care to tell apart, by constraint name.
 const NAMED_UNIQUES: &[(&str, &str)] = &[
-    ("members.handle", "handle"),
     ("members_handle_key", "handle"),
-    ("conversations.direct_key", "direct_key"),
     ("conversations_direct_key_key", "direct_key"),
-    ("apps.client_id", "client_id"),
     ("apps_pkey", "client_id"),
 ];
 

@@ -113,8 +113,7 @@ pub async fn pgbench(
     clients: usize,
     duration: Duration,
 ) -> Option<Measured> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
     let (conversation, member): (i64, i64) =
         sqlx::query_as("SELECT conversation_id, member_id FROM conversation_members LIMIT 1")
             .fetch_one(&pool)

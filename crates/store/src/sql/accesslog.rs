@@ -8,7 +8,7 @@
 //! subtrees' hashes — O(log n), never a rebuild.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore, corrupt};
 use crate::sqlite::accesslog as sqlite;
@@ -81,7 +81,7 @@ fn placeholders(from: usize, count: usize) -> String {
 
 /// The stored hashes at `indexes`, in that order.
 async fn hashes_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     member: MemberId,
     indexes: &[u64],
 ) -> StoreResult<Vec<Hash>> {
@@ -112,7 +112,7 @@ async fn hashes_in(
 }
 
 /// Appends `entry` to its member's log inside the caller's transaction.
-pub(crate) async fn append(conn: &mut AnyConnection, new: &NewLogEntry) -> StoreResult<Entry> {
+pub(crate) async fn append(conn: &mut PgConnection, new: &NewLogEntry) -> StoreResult<Entry> {
     let member = new.member_id;
     let size: i64 = sqlx::query_scalar(
         "INSERT INTO access_log_heads (member_id, size, root) VALUES ($1, 0, $2) \
@@ -174,7 +174,7 @@ pub(crate) async fn append(conn: &mut AnyConnection, new: &NewLogEntry) -> Store
 /// Appends an entry about a member whom an access touched through someone else, unless an
 /// entry for the same app, action and day is already in their log: then that entry's tally
 /// grows instead, so a friend listed 120 times a day reads as one line with a count.
-pub(crate) async fn append_tallied(conn: &mut AnyConnection, new: &NewLogEntry) -> StoreResult<()> {
+pub(crate) async fn append_tallied(conn: &mut PgConnection, new: &NewLogEntry) -> StoreResult<()> {
     let day = day_of(new.at);
     let repeated = sqlx::query(
         "UPDATE access_log_tallies SET count = count + 1 \
@@ -212,7 +212,7 @@ pub(crate) async fn append_tallied(conn: &mut AnyConnection, new: &NewLogEntry) 
 /// Appends `entry` and, tallied, the entries about others it touched, in member order so
 /// that concurrent multi-log appends lock heads in one order and cannot deadlock.
 pub(crate) async fn append_with_others(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     entry: &NewLogEntry,
     others: &[NewLogEntry],
 ) -> StoreResult<Entry> {
@@ -240,7 +240,7 @@ pub(crate) enum Revoking<'a> {
 /// Records the tokens about to be deleted as revoked for `reason`, until they would have
 /// expired, so that a partner still presenting one is logged against its member.
 pub(crate) async fn tombstone_tokens(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     which: Revoking<'_>,
     reason: Denial,
 ) -> StoreResult<()> {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore};
 use crate::sqlite::engagement as sqlite;
@@ -21,11 +21,11 @@ use confidant_core::{MemberId, MessageId, Timestamp};
 
 const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// Binds a cell's six values next, in the order of [`CELL_COLUMNS`] (as `$1`–`$6` when
 /// they come first).
-fn with_cell<'q>(query: AnyQuery<'q>, cell: &'q Cell) -> AnyQuery<'q> {
+fn with_cell<'q>(query: PgQuery<'q>, cell: &'q Cell) -> PgQuery<'q> {
     query
         .bind(&cell.client_id)
         .bind(cell.day)
@@ -54,7 +54,7 @@ fn placeholders(rows: usize, columns: usize) -> String {
 /// The common case, a member's cell that already exists and is under its cap, takes two
 /// statements: the bump and the daily cell.
 pub(crate) async fn contribute_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     contribution: &Contribution,
 ) -> StoreResult<bool> {
     let cell = &contribution.cell;
@@ -118,7 +118,7 @@ pub(crate) async fn contribute_in(
 
 /// Adds one to the app's daily cell, the sum of every member's capped contributions, and
 /// records the caps it was counted under.
-async fn count_daily(conn: &mut AnyConnection, contribution: &Contribution) -> StoreResult<bool> {
+async fn count_daily(conn: &mut PgConnection, contribution: &Contribution) -> StoreResult<bool> {
     record_caps(
         conn,
         &contribution.cell.client_id,
@@ -145,7 +145,7 @@ async fn count_daily(conn: &mut AnyConnection, contribution: &Contribution) -> S
 /// Records `caps` as in force for the app's day, keeping the larger of each if the day has
 /// caps already: a release must be calibrated to the largest bound any count was taken under.
 async fn record_caps(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     client_id: &str,
     day: i64,
     caps: CapsInForce,
@@ -171,7 +171,7 @@ async fn record_caps(
 }
 
 /// Adds one to the member's cell if it exists and is under the cap; whether it did.
-async fn bump(conn: &mut AnyConnection, contribution: &Contribution) -> StoreResult<bool> {
+async fn bump(conn: &mut PgConnection, contribution: &Contribution) -> StoreResult<bool> {
     let column = contribution.counter.column();
     let bump = format!(
         "UPDATE engagement_contributions SET {column} = {column} + 1 \

@@ -7,7 +7,7 @@
 //! PostgreSQL locks rows, so each member's row is taken in id order, one at a time, so that
 //! concurrent appends cannot deadlock.
 
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::ResultExt;
 use confidant_core::live::FeedAdvanced;
@@ -16,7 +16,7 @@ use confidant_core::store::StoreResult;
 use confidant_core::{MemberId, StoreError, Timestamp};
 
 pub(crate) async fn append(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     members: &[MemberId],
     event: &LiveEvent,
     at: Timestamp,

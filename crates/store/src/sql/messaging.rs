@@ -4,7 +4,7 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, member_ref};
 use crate::sqlite::messaging as sqlite;
@@ -90,7 +90,7 @@ pub(crate) struct Via<'a> {
 /// conversation's activity time, and appends it to every participant's feed. `NotFound` if
 /// the sender is not a participant.
 pub(crate) async fn insert_message_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     new: &NewMessage,
     via: Option<Via<'_>>,
 ) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
@@ -103,7 +103,7 @@ pub(crate) async fn insert_message_in(
 
 /// [`insert_message_in`] once the caller has checked that the sender is among `everyone`.
 async fn insert_checked_message_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     new: &NewMessage,
     via: Option<Via<'_>>,
     everyone: &[MemberId],
@@ -215,7 +215,7 @@ impl From<SummaryRow> for ConversationSummary {
 }
 
 async fn participant_ids(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     id: ConversationId,
 ) -> StoreResult<Vec<MemberId>> {
     let ids: Vec<i64> =
@@ -228,7 +228,7 @@ async fn participant_ids(
 }
 
 async fn touch_conversation(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     id: ConversationId,
     at: Timestamp,
 ) -> StoreResult<()> {
@@ -245,7 +245,7 @@ async fn touch_conversation(
 }
 
 /// Deletes a conversation nobody is in any more.
-pub(crate) async fn drop_if_empty(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+pub(crate) async fn drop_if_empty(conn: &mut PgConnection, id: i64) -> StoreResult<()> {
     sqlx::query(
         "DELETE FROM conversations WHERE id = $1 AND NOT EXISTS \
          (SELECT 1 FROM conversation_members WHERE conversation_id = $1)",
@@ -261,7 +261,7 @@ pub(crate) async fn drop_if_empty(conn: &mut AnyConnection, id: i64) -> StoreRes
 /// both feeds) if they have none. `Conflict("not_reachable")` unless they are friends with no
 /// block either way: checked here, in the transaction that will write to it.
 pub(crate) async fn open_direct_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     sender: MemberId,
     recipient: MemberId,
     at: Timestamp,
@@ -320,7 +320,7 @@ pub(crate) async fn open_direct_in(
 }
 
 async fn insert_participants(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     id: ConversationId,
     members: &[MemberId],
     at: Timestamp,

@@ -18,7 +18,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::{PgConnection, PgPool};
 
 use crate::backend::{Backend, ConnectError};
 use crate::error::ResultExt;
@@ -114,7 +114,7 @@ impl SqlStore {
 /// PostgreSQL through sqlx: one pool, a transaction per write.
 #[derive(Clone)]
 struct Postgres {
-    pool: AnyPool,
+    pool: PgPool,
 }
 
 impl Postgres {
@@ -131,7 +131,7 @@ impl Postgres {
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         let mut tx = self.pool.begin().await.store()?;
         let value = work(&mut tx).await?;

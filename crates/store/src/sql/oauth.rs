@@ -4,7 +4,7 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::webhooks;
@@ -144,7 +144,7 @@ struct TokenRow {
 
 /// Deletes the family's tokens and marks it revoked, inside the caller's transaction.
 async fn revoke_family_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     family_id: i64,
     at: Timestamp,
     reason: Denial,
@@ -166,7 +166,7 @@ async fn revoke_family_in(
 
 /// Revokes the family a redeemed code started, inside the caller's transaction.
 async fn revoke_code_family_in(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     code_hash: &TokenHash,
     at: Timestamp,
 ) -> StoreResult<()> {
@@ -183,11 +183,7 @@ async fn revoke_code_family_in(
 }
 
 /// Stores an access and a refresh token in a family.
-async fn insert_pair(
-    conn: &mut AnyConnection,
-    family_id: i64,
-    pair: &TokenPair,
-) -> StoreResult<()> {
+async fn insert_pair(conn: &mut PgConnection, family_id: i64, pair: &TokenPair) -> StoreResult<()> {
     let insert = "INSERT INTO oauth_tokens (token_hash, family_id, kind, scopes, created_at, \
                   expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
     for (hash, kind, scopes, expires_at) in [

@@ -4,7 +4,7 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
 use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in, open_direct_in};
@@ -18,7 +18,7 @@ use confidant_core::{MemberId, MessageId, StoreError, Timestamp};
 
 /// The send with its deliveries, inside the caller's transaction or on the readers.
 async fn send_record(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     client_id: &str,
     member: MemberId,
     id: i64,

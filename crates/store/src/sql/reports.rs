@@ -4,7 +4,7 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore, webhooks};
 use crate::sqlite::reports as sqlite;
@@ -263,7 +263,7 @@ impl ReportStore for SqlStore {
 
 /// Adds `rho` to the ledger of every day from `first_day` to `last_day`, in one statement.
 async fn charge_days(
-    conn: &mut AnyConnection,
+    conn: &mut PgConnection,
     client_id: &str,
     first_day: i64,
     last_day: i64,

@@ -4,7 +4,7 @@
 //! On SQLite the delivery job's methods run on rusqlite (`crate::sqlite::deployment`).
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore};
 use crate::sqlite::deployment as sqlite;
@@ -12,7 +12,7 @@ use confidant_core::Timestamp;
 use confidant_core::store::{DueWebhook, NewWebhook, StoreResult, WebhookOutcome, WebhookStore};
 
 /// Queues a webhook in the caller's transaction, due at once; returns its id.
-pub(crate) async fn enqueue(conn: &mut AnyConnection, webhook: &NewWebhook) -> StoreResult<i64> {
+pub(crate) async fn enqueue(conn: &mut PgConnection, webhook: &NewWebhook) -> StoreResult<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO webhook_deliveries (client_id, message_id, event_type, payload, \
          created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
