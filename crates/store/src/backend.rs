@@ -15,6 +15,11 @@ pub enum Backend {
 pub enum ConnectError {
     #[error("unsupported database URL {0:?}: expected sqlite://… or postgres://…")]
     UnsupportedUrl(String),
+    #[error(
+        "database URL {0:?} names no file: Confidant's SQLite connections share one database \
+         file, as in sqlite://confidant-data/confidant.db"
+    )]
+    NoSqliteFile(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
     #[error("cannot open the database: {0}")]
@@ -42,11 +47,11 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
+}
 
-    /// PostgreSQL's migrations; SQLite's are applied by `sqlite::migrate`.
-    pub(crate) fn migrator(self) -> sqlx::migrate::Migrator {
-        sqlx::migrate!("./migrations/postgres")
-    }
+/// PostgreSQL's migrations; SQLite's are applied by `sqlite::migrate`.
+pub(crate) fn postgres_migrations() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations/postgres")
 }
 
 /// The PostgreSQL pool every read and write draws on.
@@ -66,12 +71,16 @@ pub(crate) async fn postgres_pool(url: &str) -> Result<PgPool, ConnectError> {
         .map_err(ConnectError::Open)
 }
 
-/// The file a `sqlite://` URL names: what follows the scheme, up to any `?options`.
-pub(crate) fn sqlite_path(url: &str) -> std::path::PathBuf {
+/// The file a `sqlite://` URL names: what follows the scheme, up to any `?options`. An
+/// in-memory database would be a different one for each connection, so it is refused.
+pub(crate) fn sqlite_path(url: &str) -> Result<std::path::PathBuf, ConnectError> {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split_once('?').map_or(rest, |(path, _)| path);
-    path.into()
+    if path.is_empty() || path == ":memory:" {
+        return Err(ConnectError::NoSqliteFile(url.to_owned()));
+    }
+    Ok(path.into())
 }
 
 #[cfg(test)]
@@ -91,7 +100,15 @@ mod tests {
             ),
             ("sqlite:relative.db", "relative.db"),
         ] {
-            assert_eq!(sqlite_path(url), std::path::Path::new(path), "{url}");
+            assert_eq!(
+                sqlite_path(url).unwrap(),
+                std::path::Path::new(path),
+                "{url}"
+            );
+        }
+        for url in ["sqlite::memory:", "sqlite://", "sqlite://?mode=memory"] {
+            let error = sqlite_path(url).unwrap_err().to_string();
+            assert!(error.contains("names no file"), "{url}: {error}");
         }
     }
 }

@@ -45,7 +45,7 @@ impl SqlStore {
         let backend = Backend::from_url(url)?;
         let (postgres, sqlite) = match backend {
             Backend::Sqlite => {
-                let path = crate::backend::sqlite_path(url);
+                let path = crate::backend::sqlite_path(url)?;
                 let sqlite = sqlite::Database::open(&path).map_err(ConnectError::OpenSqlite)?;
                 (None, Some(sqlite))
             }
@@ -68,8 +68,7 @@ impl SqlStore {
                 .map(drop)
                 .map_err(ConnectError::MigrateSqlite);
         }
-        self.backend
-            .migrator()
+        crate::backend::postgres_migrations()
             .run(&self.pg().pool)
             .await
             .map_err(ConnectError::Migrate)

@@ -93,10 +93,10 @@ impl Database {
 }
 
 fn connect(path: &Path, reader: bool) -> rusqlite::Result<Connection> {
+    // Each connection is used by one thread at a time: SQLite's own mutex would be overhead.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
     // before it is acknowledged (promise 7). The busy timeout covers another process (an
