@@ -21,15 +21,15 @@ use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
 use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
 
-fn to_i64(n: u64) -> StoreResult<i64> {
+pub(crate) fn to_i64(n: u64) -> StoreResult<i64> {
     i64::try_from(n).map_err(|_| corrupt("access-log position", n))
 }
 
-fn to_u64(n: i64) -> StoreResult<u64> {
+pub(crate) fn to_u64(n: i64) -> StoreResult<u64> {
     u64::try_from(n).map_err(|_| corrupt("access-log position", n))
 }
 
-fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
+pub(crate) fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
     let len = bytes.len();
     bytes
         .try_into()
@@ -37,7 +37,8 @@ fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
         .map_err(|_| corrupt("access-log hash of length", len))
 }
 
-const ENTRY_COLUMNS: &str = "seq, at, app, action, scope, objects, outcome, reason, request_id";
+pub(crate) const ENTRY_COLUMNS: &str =
+    "seq, at, app, action, scope, objects, outcome, reason, request_id";
 
 #[derive(sqlx::FromRow)]
 struct EntryRow {

@@ -19,7 +19,7 @@ use confidant_core::store::{
 };
 use confidant_core::{MemberId, MessageId, Timestamp};
 
-const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
+pub(crate) const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 

@@ -2,16 +2,16 @@
 //! handing each method to `crate::sqlite`, which answers first whenever the store is on
 //! SQLite.
 
-mod accesslog;
+pub(crate) mod accesslog;
 mod accounts;
 mod cache;
 mod deployment;
-mod engagement;
+pub(crate) mod engagement;
 mod feed;
 mod messaging;
-mod oauth;
+pub(crate) mod oauth;
 mod partner;
-mod reports;
+pub(crate) mod reports;
 mod social;
 mod webhooks;
 
@@ -146,7 +146,7 @@ pub(crate) fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
 }
 
 /// The columns of `members` that describe a member publicly.
-const MEMBER_COLUMNS: &str = "id, handle, display_name, is_admin, created_at";
+pub(crate) const MEMBER_COLUMNS: &str = "id, handle, display_name, is_admin, created_at";
 
 #[derive(sqlx::FromRow)]
 struct MemberRow {
@@ -170,7 +170,11 @@ impl From<MemberRow> for Member {
 }
 
 /// A member reference from three nullable columns of an outer join.
-fn member_ref(id: Option<i64>, handle: Option<String>, name: Option<String>) -> Option<MemberRef> {
+pub(crate) fn member_ref(
+    id: Option<i64>,
+    handle: Option<String>,
+    name: Option<String>,
+) -> Option<MemberRef> {
     Some(MemberRef {
         id: MemberId(id?),
         handle: handle?,

@@ -19,15 +19,15 @@ use confidant_core::store::{
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
 
-fn scopes(value: &str) -> StoreResult<Scopes> {
+pub(crate) fn scopes(value: &str) -> StoreResult<Scopes> {
     Scopes::parse(value).map_err(|_| corrupt("scopes", value))
 }
 
-fn words(value: &str) -> Vec<String> {
+pub(crate) fn words(value: &str) -> Vec<String> {
     value.split_whitespace().map(str::to_owned).collect()
 }
 
-const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
+pub(crate) const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
      redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at, \
      webhook_secret, item_url_template";
 
@@ -80,7 +80,7 @@ impl TryFrom<AppRow> for App {
 pub(crate) const GRANT_COLUMNS: &str = "g.id, g.member_id, g.client_id, g.pseudonym, g.scopes, \
      g.created_at, g.updated_at, g.last_used_at, g.revoked_at";
 /// The same columns unqualified, for `RETURNING` (SQLite does not accept aliases there).
-const GRANT_COLUMNS_BARE: &str = "id, member_id, client_id, pseudonym, scopes, \
+pub(crate) const GRANT_COLUMNS_BARE: &str = "id, member_id, client_id, pseudonym, scopes, \
      created_at, updated_at, last_used_at, revoked_at";
 
 #[derive(sqlx::FromRow)]

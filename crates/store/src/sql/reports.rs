@@ -15,11 +15,11 @@ use confidant_core::store::{
 };
 
 /// The mechanism whose releases spend nothing and are redone rather than served again.
-const SELF_TEST: &str = "self_test";
+pub(crate) const SELF_TEST: &str = "self_test";
 
 const SUMMARY_COLUMNS: &str = "r.id, r.client_id, r.first_day, r.days, r.mechanism, r.rho, \
      r.created_at, r.partner_visible, w.id AS webhook, w.attempts, w.next_attempt_at, w.delivered_at, w.last_error";
-const FROM_RELEASES: &str =
+pub(crate) const FROM_RELEASES: &str =
     "FROM report_releases r LEFT JOIN webhook_deliveries w ON w.id = r.webhook_id";
 
 /// What the release transaction did: decided, or found the release already made.

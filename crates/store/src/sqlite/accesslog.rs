@@ -9,30 +9,13 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ResultExt;
+use crate::sql::accesslog::{ENTRY_COLUMNS, hash, to_i64, to_u64};
 use crate::sql::corrupt;
 use confidant_core::accesslog::Denial;
 use confidant_core::store::{LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult, day_of};
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, Timestamp};
 use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
-
-fn to_i64(n: u64) -> StoreResult<i64> {
-    i64::try_from(n).map_err(|_| corrupt("access-log position", n))
-}
-
-fn to_u64(n: i64) -> StoreResult<u64> {
-    u64::try_from(n).map_err(|_| corrupt("access-log position", n))
-}
-
-fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
-    let len = bytes.len();
-    bytes
-        .try_into()
-        .map(Hash)
-        .map_err(|_| corrupt("access-log hash of length", len))
-}
-
-const ENTRY_COLUMNS: &str = "seq, at, app, action, scope, objects, outcome, reason, request_id";
 
 /// The columns of an entry as [`ENTRY_COLUMNS`] selects them; checked by [`entry`].
 type EntryRow = (

@@ -3,14 +3,12 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ResultExt, member_from_row};
+use crate::sql::MEMBER_COLUMNS;
 use confidant_core::store::{
     Credentials, Member, NewMember, SessionKind, SessionRecord, StoreResult,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
-
-/// The columns [`member_from_row`] reads, from `members`.
-const MEMBER_COLUMNS: &str = "id, handle, display_name, is_admin, created_at";
 
 pub(crate) fn create_member(conn: &Connection, new: &NewMember) -> StoreResult<Member> {
     conn.prepare_cached(&format!(

@@ -8,13 +8,12 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ResultExt;
+use crate::sql::engagement::CELL_COLUMNS;
 use confidant_core::store::{
     CapsInForce, CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementPurge,
     ReportedEvent, StoreResult, day_of,
 };
 use confidant_core::{MemberId, MessageId, Timestamp};
-
-const CELL_COLUMNS: &str = "client_id, day, interface, surface, variation, channel";
 
 /// A cell's six values, in the order of [`CELL_COLUMNS`], followed by `more`: bound as
 /// `?1`–`?6`, then `?7`….

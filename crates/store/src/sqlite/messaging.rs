@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{ResultExt, feed};
+use crate::sql::member_ref;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
@@ -51,15 +52,6 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
             client_id,
         }),
         card,
-    })
-}
-
-/// A member reference from three nullable columns of an outer join.
-fn member_ref(id: Option<i64>, handle: Option<String>, name: Option<String>) -> Option<MemberRef> {
-    Some(MemberRef {
-        id: MemberId(id?),
-        handle: handle?,
-        display_name: name?,
     })
 }
 

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::{ResultExt, deployment};
 use crate::sql::corrupt;
+use crate::sql::oauth::{APP_COLUMNS, GRANT_COLUMNS, GRANT_COLUMNS_BARE, scopes, words};
 use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
@@ -13,18 +14,6 @@ use confidant_core::store::{
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
-
-fn scopes(value: &str) -> StoreResult<Scopes> {
-    Scopes::parse(value).map_err(|_| corrupt("scopes", value))
-}
-
-fn words(value: &str) -> Vec<String> {
-    value.split_whitespace().map(str::to_owned).collect()
-}
-
-const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
-     redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at, \
-     webhook_secret, item_url_template";
 
 fn app_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<App>> {
     let status: String = row.get(12)?;
@@ -58,14 +47,6 @@ fn app_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<App>> {
         })
     })())
 }
-
-/// The columns of `grants`, qualified by the alias `g`; read by [`grant_from_row`] from
-/// `offset` on.
-pub(crate) const GRANT_COLUMNS: &str = "g.id, g.member_id, g.client_id, g.pseudonym, g.scopes, \
-     g.created_at, g.updated_at, g.last_used_at, g.revoked_at";
-/// The same columns unqualified, for `RETURNING` (SQLite does not accept aliases there).
-const GRANT_COLUMNS_BARE: &str = "id, member_id, client_id, pseudonym, scopes, \
-     created_at, updated_at, last_used_at, revoked_at";
 
 fn grant_at(row: &Row<'_>, offset: usize) -> rusqlite::Result<StoreResult<Grant>> {
     let scope: String = row.get(offset + 4)?;

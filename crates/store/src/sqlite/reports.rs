@@ -3,21 +3,17 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{ResultExt, deployment};
+use crate::sql::reports::{FROM_RELEASES, SELF_TEST};
 use confidant_core::Timestamp;
 use confidant_core::store::{
     BudgetLimit, DeliveryStatus, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
     StoreResult, StoredRelease,
 };
 
-/// The mechanism whose releases spend nothing and are redone rather than served again.
-const SELF_TEST: &str = "self_test";
-
 /// Read by [`summary_from_row`]; a release's body follows them where selected.
 const SUMMARY_COLUMNS: &str = "r.id, r.client_id, r.first_day, r.days, r.mechanism, r.rho, \
      r.created_at, r.partner_visible, w.id, w.attempts, w.next_attempt_at, w.delivered_at, \
      w.last_error";
-const FROM_RELEASES: &str =
-    "FROM report_releases r LEFT JOIN webhook_deliveries w ON w.id = r.webhook_id";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseSummary> {
     let webhook: Option<i64> = row.get(8)?;
