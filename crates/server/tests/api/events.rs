@@ -114,10 +114,7 @@ async fn live_events_resume_from_last_event_id_without_loss_or_duplicates(db: Te
         ["second", "third"],
         "nothing lost, nothing repeated"
     );
-    assert!(
-        ids.windows(2).all(|w| w[1] == w[0] + 1),
-        "ids are consecutive: {ids:?}"
-    );
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids increase: {ids:?}");
 
     // Read receipts reach the sender live.
     let mut alices = EventStream::open(&app, &alice, None).await;

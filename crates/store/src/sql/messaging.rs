@@ -121,18 +121,9 @@ async fn insert_checked_message_in(
     .fetch_one(&mut *conn)
     .await
     .store()?;
-    touch_conversation(conn, new.conversation_id, new.created_at).await?;
-    // The sender has read their own message.
-    sqlx::query(
-        "UPDATE conversation_members SET last_read_message_id = $1 \
-         WHERE conversation_id = $2 AND member_id = $3",
-    )
-    .bind(id)
-    .bind(new.conversation_id.0)
-    .bind(new.sender.0)
-    .execute(&mut *conn)
-    .await
-    .store()?;
+    // Neither the conversation's activity time nor the sender's read mark is written here:
+    // both are derived from the newest messages when read (see `LAST_READ` and
+    // `SUMMARY_SELECT`), so concurrent sends to one conversation lock no shared row.
     let event = LiveEvent::Message {
         conversation_id: new.conversation_id,
         message_id: MessageId(id),
@@ -141,12 +132,25 @@ async fn insert_checked_message_in(
     Ok((MessageId(id), advanced))
 }
 
+/// A member's read mark in a conversation, for a `conversation_members` row named `cm`: the
+/// newest of the message they marked read and the newest message they sent. A send does not
+/// write the mark (so concurrent sends to one conversation lock no shared row); it is derived.
+macro_rules! last_read {
+    () => {
+        "GREATEST(cm.last_read_message_id, COALESCE((SELECT MAX(own.id) FROM messages own \
+         WHERE own.sender_id = cm.member_id AND own.conversation_id = cm.conversation_id), 0))"
+    };
+}
+
 /// A conversation seen by member `$1`: unread count, newest message and, for direct
-/// conversations, the other member. Callers append a WHERE clause.
-const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last_activity_at, \
-     cm.last_read_message_id, \
+/// conversations, the other member. Callers append a WHERE clause. The activity time counts
+/// the newest message, which a send does not write into the conversation's row.
+const SUMMARY_SELECT: &str = concat!(
+    "SELECT c.id, c.kind, c.title, c.created_at, \
+     GREATEST(c.last_activity_at, COALESCE(lm.created_at, 0)) AS last_activity_at, \
+     r.last_read_message_id, \
      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
-        AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id \
+        AND u.id > r.last_read_message_id AND u.sender_id <> cm.member_id \
         AND (u.via_app IS NULL OR NOT EXISTS (SELECT 1 FROM app_mutes am \
              WHERE am.member_id = cm.member_id AND am.client_id = u.via_app))) AS unread, \
      lm.id AS last_id, lm.sender_id AS last_sender_id, ls.handle AS last_sender_handle, \
@@ -154,13 +158,17 @@ const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last
      p.id AS peer_id, p.handle AS peer_handle, p.display_name AS peer_name \
      FROM conversation_members cm \
      JOIN conversations c ON c.id = cm.conversation_id \
+     CROSS JOIN LATERAL (SELECT ",
+    last_read!(),
+    " AS last_read_message_id) r \
      LEFT JOIN messages lm ON lm.id = \
         (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) \
      LEFT JOIN members ls ON ls.id = lm.sender_id \
      LEFT JOIN members p ON c.kind = 'direct' AND p.id = \
         (SELECT o.member_id FROM conversation_members o \
          WHERE o.conversation_id = c.id AND o.member_id <> cm.member_id LIMIT 1) \
-     WHERE cm.member_id = $1";
+     WHERE cm.member_id = $1"
+);
 
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
@@ -457,14 +465,15 @@ impl MessagingStore for SqlStore {
             joined_at: i64,
         }
         let sql = format!(
-            "SELECT {}, cm.last_read_message_id, cm.joined_at \
+            "SELECT {}, {} AS last_read_message_id, cm.joined_at \
              FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
              WHERE cm.conversation_id = $1 ORDER BY cm.joined_at, m.id",
             MEMBER_COLUMNS
                 .split(", ")
                 .map(|c| format!("m.{c}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            last_read!(),
         );
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .bind(id.0)
@@ -487,7 +496,8 @@ impl MessagingStore for SqlStore {
                 .read(move |conn| sqlite::conversations(conn, member))
                 .await;
         }
-        let sql = format!("{SUMMARY_SELECT} ORDER BY c.last_activity_at DESC, c.id DESC");
+        // `last_activity_at` is the derived output column, not the stored one.
+        let sql = format!("{SUMMARY_SELECT} ORDER BY last_activity_at DESC, c.id DESC");
         let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
             .bind(member.0)
             .fetch_all(&self.pg().pool)
@@ -724,10 +734,13 @@ impl MessagingStore for SqlStore {
         self.pg()
             .write(move |tx| {
                 Box::pin(async move {
-                    let moved = sqlx::query(
-                        "UPDATE conversation_members SET last_read_message_id = $1 \
-                     WHERE conversation_id = $2 AND member_id = $3 AND last_read_message_id < $1",
-                    )
+                    // Only a mark that moves forward past the derived one is news.
+                    let moved = sqlx::query(concat!(
+                        "UPDATE conversation_members cm SET last_read_message_id = $1 \
+                         WHERE conversation_id = $2 AND member_id = $3 AND ",
+                        last_read!(),
+                        " < $1"
+                    ))
                     .bind(up_to.0)
                     .bind(id.0)
                     .bind(member.0)
@@ -761,37 +774,13 @@ impl MessagingStore for SqlStore {
                 .read(move |conn| sqlite::feed_since(conn, member, after_seq, limit))
                 .await;
         }
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT seq, event, created_at FROM member_feed \
-             WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(member.0)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pg().pool)
-        .await
-        .store()?;
-        rows.into_iter()
-            .map(|(seq, event, created_at)| {
-                Ok(FeedEntry {
-                    seq,
-                    event: serde_json::from_str(&event)
-                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                    created_at: Timestamp(created_at),
-                })
-            })
-            .collect()
+        feed::since(&self.pg().pool, member, after_seq, limit).await
     }
 
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64> {
         if let Some(db) = &self.sqlite {
             return db.read(move |conn| sqlite::feed_head(conn, member)).await;
         }
-        let seq: Option<i64> = sqlx::query_scalar("SELECT feed_seq FROM members WHERE id = $1")
-            .bind(member.0)
-            .fetch_optional(&self.pg().pool)
-            .await
-            .store()?;
-        Ok(seq.unwrap_or(0))
+        feed::head(&self.pg().pool, member).await
     }
 }

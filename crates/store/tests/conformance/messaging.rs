@@ -11,7 +11,8 @@ use super::{T0, is_conflict, member};
 on_both_backends!(
     a_pair_has_one_direct_conversation,
     messages_page_newest_first_and_count_unread,
-    feeds_are_gapless_per_member,
+    feeds_grow_in_order_per_member,
+    sending_reads_the_conversation_and_makes_it_the_newest,
     groups_are_capped_and_vanish_when_empty,
     a_block_stops_direct_messages_in_the_same_transaction,
 );
@@ -133,14 +134,19 @@ async fn messages_page_newest_first_and_count_unread(db: TestDatabase) {
     assert!(store.message(MessageId(999_999)).await.unwrap().is_none());
 }
 
-async fn feeds_are_gapless_per_member(db: TestDatabase) {
+async fn feeds_grow_in_order_per_member(db: TestDatabase) {
     let store = &db.store;
     let alice = member(store, "alice").await;
     let bob = member(store, "bob").await;
-    let (id, _) = store
+    let (id, opened) = store
         .create_conversation(direct(alice.id, bob.id))
         .await
         .unwrap();
+    let mut announced: Vec<i64> = opened
+        .iter()
+        .filter(|a| a.member == bob.id)
+        .map(|a| a.seq)
+        .collect();
     let mut sends = Vec::new();
     for n in 0..20 {
         let store = store.clone();
@@ -150,11 +156,21 @@ async fn feeds_are_gapless_per_member(db: TestDatabase) {
         }));
     }
     for send in sends {
-        send.await.unwrap();
+        let (_, advanced) = send.await.unwrap();
+        announced.extend(
+            advanced
+                .iter()
+                .filter(|a| a.member == bob.id)
+                .map(|a| a.seq),
+        );
     }
-    let feed = store.feed_since(bob.id, 0, 100).await.unwrap();
+    announced.sort();
+    let feed = readable_feed(store, bob.id, *announced.last().unwrap()).await;
     let seqs: Vec<i64> = feed.iter().map(|entry| entry.seq).collect();
-    assert_eq!(seqs, (1..=21).collect::<Vec<_>>());
+    // Every announced position is in the feed, in increasing order, and nothing else is.
+    assert_eq!(seqs, announced);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(seqs[0] > 0);
     assert_eq!(
         feed[0].event,
         LiveEvent::Conversation {
@@ -162,9 +178,90 @@ async fn feeds_are_gapless_per_member(db: TestDatabase) {
         }
     );
     assert!(matches!(feed[1].event, LiveEvent::Message { .. }));
-    assert_eq!(store.feed_head(bob.id).await.unwrap(), 21);
-    let tail = store.feed_since(bob.id, 19, 100).await.unwrap();
-    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [20, 21]);
+    assert_eq!(store.feed_head(bob.id).await.unwrap(), seqs[20]);
+    let tail = store.feed_since(bob.id, seqs[18], 100).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs[19..]);
+    let first_two = store.feed_since(bob.id, 0, 2).await.unwrap();
+    assert_eq!(
+        first_two.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        seqs[..2]
+    );
+}
+
+/// The member's feed once it reaches `announced`, as an event stream reads it: a position
+/// becomes readable once every write that began before it has ended, which on a shared
+/// database server can take a moment after its own write returned.
+async fn readable_feed(
+    store: &impl MessagingStore,
+    member: MemberId,
+    announced: i64,
+) -> Vec<confidant_core::store::FeedEntry> {
+    for _ in 0..500 {
+        let feed = store.feed_since(member, 0, 1000).await.unwrap();
+        if feed.last().is_some_and(|entry| entry.seq >= announced) {
+            return feed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("position {announced} never became readable");
+}
+
+async fn sending_reads_the_conversation_and_makes_it_the_newest(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    let (with_bob, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (with_carol, _) = store
+        .create_conversation(direct(alice.id, carol.id))
+        .await
+        .unwrap();
+    let (first, _) = store
+        .insert_message(text(with_bob, bob.id, 1))
+        .await
+        .unwrap();
+    store
+        .insert_message(text(with_carol, carol.id, 2))
+        .await
+        .unwrap();
+    let inbox = store.conversations(alice.id).await.unwrap();
+    assert_eq!(
+        inbox.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [with_carol, with_bob]
+    );
+    assert_eq!(inbox[1].unread, 1);
+
+    // Alice answers Bob without marking anything read: she has read all of it, and that
+    // conversation is now her newest.
+    let (answer, _) = store
+        .insert_message(text(with_bob, alice.id, 3))
+        .await
+        .unwrap();
+    let inbox = store.conversations(alice.id).await.unwrap();
+    assert_eq!(
+        inbox.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [with_bob, with_carol]
+    );
+    assert_eq!(inbox[0].unread, 0);
+    assert_eq!(inbox[0].last_read, answer.id);
+    assert_eq!(inbox[0].last_activity_at, T0.plus_secs(3));
+    let participants = store.participants(with_bob).await.unwrap();
+    let alices = participants
+        .iter()
+        .find(|p| p.member.id == alice.id)
+        .unwrap();
+    assert_eq!(alices.last_read, answer.id);
+    // Marking an earlier message read is not news to anyone.
+    assert!(
+        store
+            .mark_read(with_bob, alice.id, first.id, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {

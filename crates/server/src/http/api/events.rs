@@ -1,8 +1,9 @@
 //! Live delivery over Server-Sent Events.
 //!
-//! Each event's id is the seq of the member's feed entry. A client that reconnects sends
+//! Each event's id is the position of the member's feed entry. A client that reconnects sends
 //! `Last-Event-ID` (browsers do so by themselves) and gets exactly the entries after it:
-//! the feed is gapless and ordered per member, so nothing is lost or repeated.
+//! positions only ever appear in increasing order per member, so nothing is lost or repeated.
+//! (They have gaps on PostgreSQL, where no per-member counter hands them out.)
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -26,6 +27,11 @@ use crate::state::AppState;
 
 /// Entries read from the store per round trip.
 const BATCH: i64 = 200;
+
+/// How long a stream first waits, and at most waits, before looking again for an announced
+/// entry it could not read yet.
+const MIN_READABLE_WAIT: Duration = Duration::from_millis(2);
+const MAX_READABLE_WAIT: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -73,6 +79,7 @@ pub async fn stream(
     gauge.inc();
     let events = async_stream::stream! {
         let _connected = ConnectionGuard(gauge);
+        let mut not_yet_readable = MIN_READABLE_WAIT;
         loop {
             let entries = match app.feed_since(me, cursor, BATCH).await {
                 Ok(entries) => entries,
@@ -91,6 +98,17 @@ pub async fn stream(
             if full_batch {
                 continue;
             }
+            // An announced position can take a moment to become readable: on PostgreSQL, not
+            // before every transaction that started writing earlier has ended. Look again soon.
+            if *announcements.borrow() > cursor {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(not_yet_readable) => {}
+                }
+                not_yet_readable = (not_yet_readable * 2).min(MAX_READABLE_WAIT);
+                continue;
+            }
+            not_yet_readable = MIN_READABLE_WAIT;
             // Sleep until this member's feed grows past the cursor, or the server stops.
             loop {
                 tokio::select! {
