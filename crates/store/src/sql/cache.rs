@@ -11,9 +11,12 @@
 //! request, on every node — and rotating a refresh token leaves the session, member, roster
 //! and link caches alone.
 //!
-//! Reading the epochs costs one tiny query, but concurrent lookups share it: a lookup waits
-//! for the first epoch read that *starts* after it arrived, and every lookup that arrived
-//! before that read started takes its answer. Under load, one read serves a whole wave.
+//! On SQLite a lookup first asks SQLite whether anything was committed since the epochs were
+//! last read (`sqlite/epochs.rs`, a few microseconds on the calling thread), and reads them
+//! again only then. On PostgreSQL reading them costs one tiny query, but concurrent lookups
+//! share it: a lookup waits for the first epoch read that *starts* after it arrived, and every
+//! lookup that arrived before that read started takes its answer. Under load, one read serves
+//! a whole wave.
 //!
 //! Fields that change on every request and never turn a "no" into a "yes" (a session's last
 //! use, a grant's last use) do not bump the epoch; entries are reloaded after [`MAX_AGE`] so
@@ -25,7 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{ResultExt, SqlStore};
-use crate::sqlite::ResultExt as _;
 use confidant_core::store::{
     App, CardTarget, Member, Roster, SessionRecord, StoreResult, TokenRecord,
 };
@@ -70,11 +72,27 @@ impl Family {
 
 /// Every family's epoch, as one read saw them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Epochs([i64; Family::ALL.len()]);
+pub(crate) struct Epochs([i64; Family::ALL.len()]);
+
+/// Reads every family's epoch.
+pub(crate) const SELECT_EPOCHS: &str = "SELECT family, epoch FROM cache_epochs";
 
 impl Epochs {
     fn of(&self, family: Family) -> i64 {
         self.0[family as usize]
+    }
+
+    /// The epochs in rows of `cache_epochs`; an error if a family has no row.
+    pub(crate) fn from_rows(rows: &[(String, i64)]) -> StoreResult<Epochs> {
+        let mut epochs = Epochs::default();
+        for family in Family::ALL {
+            let (_, epoch) = rows
+                .iter()
+                .find(|(name, _)| name == family.name())
+                .ok_or_else(|| corrupt_epochs(family))?;
+            epochs.0[family as usize] = *epoch;
+        }
+        Ok(epochs)
     }
 }
 
@@ -121,7 +139,11 @@ impl Caches {
         let Some(entries) = &cache.entries else {
             return load.await;
         };
-        let epoch = self.epochs.current(store).await?.of(cache.family);
+        let epochs = match &store.sqlite {
+            Some(db) => db.cache_epochs()?,
+            None => self.epochs.current(store).await?,
+        };
+        let epoch = epochs.of(cache.family);
         if let Some(entry) = entries.get(&key)
             && entry.epoch == epoch
             && entry.loaded.elapsed() < MAX_AGE
@@ -195,35 +217,14 @@ impl EpochGate {
             return Ok(epochs);
         }
         let started = self.ticks.fetch_add(1, Ordering::SeqCst);
-        let rows = read_epochs(store).await?;
-        let mut epochs = Epochs::default();
-        for family in Family::ALL {
-            let (_, epoch) = rows
-                .iter()
-                .find(|(name, _)| name == family.name())
-                .ok_or_else(|| corrupt_epochs(family))?;
-            epochs.0[family as usize] = *epoch;
-        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(SELECT_EPOCHS)
+            .fetch_all(&store.pg().pool)
+            .await
+            .store()?;
+        let epochs = Epochs::from_rows(&rows)?;
         *self.latest.lock().expect("epoch lock") = (started, epochs);
         Ok(epochs)
     }
-}
-
-async fn read_epochs(store: &SqlStore) -> StoreResult<Vec<(String, i64)>> {
-    const SELECT: &str = "SELECT family, epoch FROM cache_epochs";
-    if let Some(db) = &store.sqlite {
-        return db
-            .read(|conn| {
-                let mut select = conn.prepare_cached(SELECT).store()?;
-                let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
-                rows.store()?.collect::<Result<_, _>>().store()
-            })
-            .await;
-    }
-    sqlx::query_as(SELECT)
-        .fetch_all(&store.pg().pool)
-        .await
-        .store()
 }
 
 /// A family without its row: the migration that makes them did not run, or a row was

@@ -4,7 +4,7 @@
 
 pub(crate) mod accesslog;
 mod accounts;
-mod cache;
+pub(crate) mod cache;
 mod deployment;
 pub(crate) mod engagement;
 mod feed;

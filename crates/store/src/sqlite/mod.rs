@@ -9,6 +9,7 @@ pub(crate) mod accesslog;
 pub(crate) mod accounts;
 pub(crate) mod deployment;
 pub(crate) mod engagement;
+mod epochs;
 mod feed;
 pub(crate) mod messaging;
 mod migrate;
@@ -20,11 +21,13 @@ pub(crate) mod social;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
 use confidant_core::store::{Member, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
+use epochs::EpochWatch;
 pub(crate) use migrate::migrate;
 use readers::Readers;
 pub use writer::GroupCommits;
@@ -39,6 +42,7 @@ const STATEMENT_CACHE: usize = 256;
 pub(crate) struct Database {
     writer: Writer,
     readers: Readers,
+    epochs: Arc<EpochWatch>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +60,11 @@ impl Database {
         let readers = (0..READERS)
             .map(|_| connect(path, true))
             .collect::<Result<Vec<_>, _>>()?;
+        let epochs = Arc::new(EpochWatch::new(connect(path, true)?));
         Ok(Database {
             writer: Writer::start(writer)?,
             readers: Readers::start(readers)?,
+            epochs,
         })
     }
 
@@ -78,6 +84,12 @@ impl Database {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.readers.read(work).await
+    }
+
+    /// The cache epochs, reflecting every commit acknowledged before the call, without a trip
+    /// to a database thread (see [`EpochWatch`]).
+    pub(crate) fn cache_epochs(&self) -> StoreResult<crate::sql::cache::Epochs> {
+        self.epochs.current()
     }
 
     pub(crate) fn group_commits(&self) -> GroupCommits {
