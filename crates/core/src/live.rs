@@ -29,6 +29,12 @@ pub trait LiveBus: Send + Sync + 'static {
     fn subscribe(&self, member: MemberId) -> watch::Receiver<i64>;
     /// How many live streams are listening, for metrics.
     fn listeners(&self) -> usize;
+    /// On a bus that can lose announcements (one between nodes), ticks whenever every stream
+    /// should read its feed anyway: every few seconds, and after a reconnect. `None` on a bus
+    /// that cannot lose them.
+    fn rechecks(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// The single-node bus: an in-process channel per member with open streams.
@@ -70,6 +76,17 @@ impl LocalBus {
             }
             newer
         });
+    }
+}
+
+impl LocalBus {
+    /// Whether any stream here follows `member`.
+    pub fn is_followed(&self, member: MemberId) -> bool {
+        let feeds = self.feeds.lock().expect("live bus lock");
+        feeds
+            .by_member
+            .get(&member)
+            .is_some_and(|sender| sender.receiver_count() > 0)
     }
 }
 

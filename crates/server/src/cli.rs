@@ -60,6 +60,9 @@ pub enum Command {
         /// The URL members reach the server at [default: http://<listen>]
         #[arg(long)]
         public_url: Option<String>,
+        /// NATS server(s) that carry live events between nodes (nats://host:4222)
+        #[arg(long)]
+        nats_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -233,7 +236,15 @@ impl Cli {
         if let Some(url) = &self.global.database_url {
             root.insert("database".into(), json!({ "url": url }));
         }
-        if let Command::Serve { listen, public_url } = &self.command {
+        if let Command::Serve {
+            listen,
+            public_url,
+            nats_url,
+        } = &self.command
+        {
+            if let Some(url) = nats_url {
+                root.insert("cluster".into(), json!({ "nats_url": url }));
+            }
             let mut server = Map::new();
             if let Some(listen) = listen {
                 server.insert("listen".into(), json!(listen.to_string()));

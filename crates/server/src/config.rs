@@ -23,7 +23,29 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub oauth: OAuthConfig,
     pub reports: ReportsConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
+}
+
+/// Running several nodes on one PostgreSQL database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The NATS server(s) that carry live announcements between nodes (`nats://host:4222`,
+    /// several separated by commas). Without one, live delivery stays within this process.
+    pub nats_url: Option<String>,
+    /// With NATS, how often every live stream reads its feed even without an announcement,
+    /// in seconds: NATS delivers at most once, so this bounds how late a lost one makes it.
+    pub resync_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: None,
+            resync_secs: 2,
+        }
+    }
 }
 
 /// Engagement reports for partner apps, and their privacy.
@@ -218,6 +240,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             oauth: OAuthConfig::default(),
             reports: ReportsConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
     }

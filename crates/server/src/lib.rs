@@ -4,6 +4,7 @@
 //! everything else lives in the core.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -16,7 +16,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use confidant_core::live::LocalBus;
+use confidant_core::live::{LiveBus, LocalBus};
 use confidant_core::pairwise::PairwiseIds;
 use confidant_core::store::{DeploymentStore, setting};
 use confidant_core::{Clock, Confidant, SystemClock};
@@ -70,8 +70,9 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     })
 }
 
-/// The use cases over an open store, with the single-node live bus, the deployment's pinned
-/// access-log key and its pairwise-id secret.
+/// The use cases over an open store, with the live bus (in-process, or over NATS when
+/// `[cluster] nats_url` is set), the deployment's pinned access-log key and its pairwise-id
+/// secret.
 pub async fn application(
     config: &Config,
     store: &SqlStore,
@@ -83,10 +84,19 @@ pub async fn application(
         .await?;
     let pairwise = PairwiseIds::from_hex(&pairwise)
         .context("the database's pairwise-id secret is not 64 hex digits")?;
+    let live: Arc<dyn LiveBus> = match &config.cluster.nats_url {
+        Some(url) if !url.trim().is_empty() => {
+            let resync = Duration::from_secs(config.cluster.resync_secs.max(1));
+            crate::cluster::NatsBus::connect(url, resync)
+                .await
+                .with_context(|| format!("cannot use the NATS server at {url}"))?
+        }
+        _ => Arc::new(LocalBus::default()),
+    };
     Ok(Confidant::new(
         Arc::new(store.clone()),
         clock,
-        Arc::new(LocalBus::default()),
+        live,
         signer,
         pairwise,
         config.settings(),

@@ -13,19 +13,19 @@ on_both_backends!(live_events_resume_from_last_event_id_without_loss_or_duplicat
 
 /// One parsed Server-Sent Event.
 #[derive(Debug)]
-struct SseEvent {
-    id: i64,
-    name: String,
-    data: Value,
+pub struct SseEvent {
+    pub id: i64,
+    pub name: String,
+    pub data: Value,
 }
 
-struct EventStream {
+pub struct EventStream {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buffer: String,
 }
 
 impl EventStream {
-    async fn open(app: &TestApp, member: &TestMember, last_event_id: Option<i64>) -> Self {
+    pub async fn open(app: &TestApp, member: &TestMember, last_event_id: Option<i64>) -> Self {
         let mut request = app.request(Method::GET, "/api/v1/events", Some(&member.token));
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
@@ -45,7 +45,12 @@ impl EventStream {
     }
 
     /// The next event (keep-alive comments skipped), or `None` after a quiet second.
-    async fn next(&mut self) -> Option<SseEvent> {
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        self.next_within(Duration::from_secs(1)).await
+    }
+
+    /// The next event, or `None` once `quiet` passes without one.
+    pub async fn next_within(&mut self, quiet: Duration) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -70,7 +75,7 @@ impl EventStream {
                 }
                 continue;
             }
-            match tokio::time::timeout(Duration::from_secs(1), self.body.next()).await {
+            match tokio::time::timeout(quiet, self.body.next()).await {
                 Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
                 _ => return None,
             }

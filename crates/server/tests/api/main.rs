@@ -3,6 +3,7 @@
 mod accesslog;
 mod accounts;
 mod cli;
+mod cluster;
 mod conversations;
 mod deployment;
 mod events;

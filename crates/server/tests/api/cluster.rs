@@ -1,0 +1,246 @@
+//! Several nodes on one PostgreSQL database, telling each other about new events over a NATS
+//! server this test starts on a free port: live delivery across nodes, with NATS lost and
+//! back, and with a node gone.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use confidant_store::testing::TestDatabase;
+
+use crate::events::EventStream;
+use crate::helpers::TestApp;
+
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// A `nats-server` of the test's own; killed when dropped.
+struct Nats {
+    port: u16,
+    process: Option<Child>,
+}
+
+impl Nats {
+    /// `None` (and a loud note) when nats-server is not installed.
+    fn start() -> Option<Self> {
+        if !std::path::Path::new(NATS_SERVER).exists() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: cluster test ({NATS_SERVER} is not installed; .ci/run installs it)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = Nats {
+            port,
+            process: None,
+        };
+        nats.restart();
+        Some(nats)
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts the server (again) on the same port, and waits until it accepts connections.
+    fn restart(&mut self) {
+        self.kill();
+        let process = Command::new(NATS_SERVER)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.process = Some(process);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three nodes on one fresh PostgreSQL database and `nats`, or `None` (said loudly) when
+/// PostgreSQL or NATS is missing.
+async fn cluster(test: &str, nats: &Nats, resync_secs: u64) -> Option<[TestApp; 3]> {
+    let db = TestDatabase::postgres(test).await?;
+    let url = nats.url();
+    let node = |config: &mut confidant_server::config::Config| {
+        config.cluster.nats_url = Some(url.clone());
+        config.cluster.resync_secs = resync_secs;
+    };
+    let first = TestApp::spawn_with(db, node).await;
+    let second = first.spawn_beside(node).await;
+    let third = first.spawn_beside(node).await;
+    Some([first, second, third])
+}
+
+/// The body of the next message event, and how long it took to come.
+async fn next_message(stream: &mut EventStream, within: Duration) -> Option<(String, Duration)> {
+    let started = Instant::now();
+    loop {
+        let event = stream.next_within(within).await?;
+        if event.name == "message" {
+            let body = event.data["message"]["body"].as_str().unwrap().to_owned();
+            return Some((body, started.elapsed()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_on_one_node_gets_every_message_sent_through_the_others_once_in_order() {
+    let Some(nats) = Nats::start() else { return };
+    // Rechecks a minute apart: whatever arrives within the test's second came over NATS.
+    let test = "cluster::a_stream_on_one_node_gets_every_message";
+    let Some([one, two, three]) = cluster(test, &nats, 60).await else {
+        return;
+    };
+    let alice = one.sign_up("alice").await;
+    let bob = one.sign_up("bob").await;
+    one.befriend(&alice, &bob).await;
+    let conversation = one.direct(&alice, &bob).await;
+    let mut stream = EventStream::open(&three, &bob, None).await;
+    // The node relays a member's announcements once it has subscribed for them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    for n in 0..30 {
+        let node = if n % 2 == 0 { &one } else { &two };
+        let body = format!("message {n}");
+        assert!(
+            node.send(&alice, conversation, &body)
+                .await
+                .status()
+                .is_success()
+        );
+        let (got, _) = next_message(&mut stream, Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("{body} did not arrive on another node within 1 s"));
+        assert_eq!(got, body, "in order, once");
+    }
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing repeated"
+    );
+}
+
+#[tokio::test]
+async fn with_nats_down_events_arrive_by_the_recheck_and_fast_again_once_it_is_back() {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let test = "cluster::with_nats_down_events_arrive_by_the_recheck";
+    let resync = Duration::from_secs(2);
+    let Some([one, _two, three]) = cluster(test, &nats, resync.as_secs()).await else {
+        return;
+    };
+    let alice = one.sign_up("alice").await;
+    let bob = one.sign_up("bob").await;
+    one.befriend(&alice, &bob).await;
+    let conversation = one.direct(&alice, &bob).await;
+    let mut stream = EventStream::open(&three, &bob, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    nats.kill();
+    for n in 0..3 {
+        let body = format!("while NATS is down {n}");
+        // A write never waits for NATS.
+        let started = Instant::now();
+        assert!(
+            one.send(&alice, conversation, &body)
+                .await
+                .status()
+                .is_success()
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let (got, _) = next_message(&mut stream, resync + Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("{body} did not arrive within resync_secs + 1 s"));
+        assert_eq!(got, body);
+    }
+
+    // Once the nodes have reconnected, delivery is fast again: three sends in a row each
+    // arrive within half a second, which rechecks two seconds apart would rarely manage.
+    nats.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut fast_in_a_row = 0;
+    let mut n = 0;
+    while fast_in_a_row < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "delivery never became fast again"
+        );
+        n += 1;
+        let body = format!("after NATS returned {n}");
+        one.send(&alice, conversation, &body).await;
+        let (got, latency) = next_message(&mut stream, resync + Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("{body} did not arrive"));
+        assert_eq!(got, body);
+        fast_in_a_row = if latency < Duration::from_millis(500) {
+            fast_in_a_row + 1
+        } else {
+            0
+        };
+    }
+}
+
+#[tokio::test]
+async fn when_a_node_dies_its_streams_resume_on_another_with_nothing_lost_or_repeated() {
+    let Some(nats) = Nats::start() else { return };
+    let test = "cluster::when_a_node_dies_its_streams_resume";
+    let Some([one, two, mut three]) = cluster(test, &nats, 60).await else {
+        return;
+    };
+    let alice = one.sign_up("alice").await;
+    let bob = one.sign_up("bob").await;
+    one.befriend(&alice, &bob).await;
+    let conversation = one.direct(&alice, &bob).await;
+    let mut stream = EventStream::open(&three, &bob, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    one.send(&alice, conversation, "before").await;
+    let mut last_id = 0;
+    while let Some(event) = stream.next().await {
+        last_id = event.id;
+        if event.name == "message" {
+            assert_eq!(event.data["message"]["body"], "before");
+            break;
+        }
+    }
+    three.shut_down().await;
+    drop(stream);
+
+    for body in ["while away 1", "while away 2"] {
+        one.send(&alice, conversation, body).await;
+    }
+    let mut resumed = EventStream::open(&two, &bob, Some(last_id)).await;
+    let mut bodies = Vec::new();
+    while let Some(event) = resumed.next().await {
+        if event.name == "message" {
+            bodies.push(event.data["message"]["body"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(bodies, ["while away 1", "while away 2"]);
+}
