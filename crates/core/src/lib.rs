@@ -62,12 +62,12 @@ pub struct Confidant {
     clock: Arc<dyn Clock>,
     live: Arc<dyn LiveBus>,
     hasher: PasswordHasher,
-    throttle: Arc<LoginThrottle>,
-    client_throttle: Arc<LoginThrottle>,
-    /// Counts partner sends per app and member; refuses past the limit.
-    partner_sends: Arc<limits::WindowLimiter>,
-    /// Counts directory searches per member and per client address.
-    directory: Arc<accounts::DirectoryLimits>,
+    throttle: LoginThrottle,
+    client_throttle: LoginThrottle,
+    /// Partner sends per app and member.
+    partner_sends: limits::Allowance,
+    /// Directory searches per member and per client address.
+    directory: accounts::DirectoryLimits,
     sessions: SessionPolicy,
     oauth: oauth::OAuthPolicy,
     /// Signs access-log checkpoints; the key lives outside the database.
@@ -94,13 +94,14 @@ impl Confidant {
             node_id: tokens::random_url_safe(12),
             reports: settings.reports,
             hasher: PasswordHasher::new(settings.password_hashing)?,
-            throttle: Arc::new(LoginThrottle::new(settings.throttle)),
-            client_throttle: Arc::new(LoginThrottle::new(settings.client_auth_throttle)),
-            partner_sends: Arc::new(limits::WindowLimiter::new(
-                settings.partner_sends.per_handle,
-                settings.partner_sends.window_secs,
-            )),
-            directory: Arc::new(accounts::DirectoryLimits::new(settings.directory)),
+            throttle: LoginThrottle::new("login", settings.throttle),
+            client_throttle: LoginThrottle::new("client_secret", settings.client_auth_throttle),
+            partner_sends: limits::Allowance {
+                name: "partner_send",
+                limit: settings.partner_sends.per_handle,
+                window_secs: settings.partner_sends.window_secs,
+            },
+            directory: accounts::DirectoryLimits::new(settings.directory),
             sessions: settings.sessions,
             oauth: settings.oauth,
             store,

@@ -4,11 +4,9 @@
 //! members with only what a friend request needs; and each member and each client address
 //! has a small budget of searches per minute and per day.
 
-use std::sync::Arc;
-
-use crate::limits::{Slot, WindowLimiter};
-use crate::store::Member;
-use crate::{Confidant, Error, MemberId, Timestamp};
+use crate::limits::Allowance;
+use crate::store::{Budget, Member};
+use crate::{Confidant, Error, MemberId};
 
 /// The fewest characters a query needs: the length of the shortest handle.
 pub const MIN_QUERY_CHARS: usize = 3;
@@ -36,41 +34,39 @@ impl Default for DirectoryPolicy {
     }
 }
 
-/// The budgets of [`DirectoryPolicy`], counted in memory on this node.
-#[derive(Debug)]
+/// The budgets of [`DirectoryPolicy`], counted in the database with every other budget.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DirectoryLimits {
-    member_per_minute: Arc<WindowLimiter>,
-    member_per_day: Arc<WindowLimiter>,
-    address_per_day: Arc<WindowLimiter>,
+    member_per_minute: Allowance,
+    member_per_day: Allowance,
+    address_per_day: Allowance,
 }
 
 impl DirectoryLimits {
     pub(crate) fn new(policy: DirectoryPolicy) -> Self {
+        let allowance = |name, limit, window_secs| Allowance {
+            name,
+            limit,
+            window_secs,
+        };
         Self {
-            member_per_minute: Arc::new(WindowLimiter::new(policy.per_member_per_minute, MINUTE)),
-            member_per_day: Arc::new(WindowLimiter::new(policy.per_member_per_day, DAY)),
-            address_per_day: Arc::new(WindowLimiter::new(policy.per_address_per_day, DAY)),
+            member_per_minute: allowance("search_minute", policy.per_member_per_minute, MINUTE),
+            member_per_day: allowance("search_day", policy.per_member_per_day, DAY),
+            address_per_day: allowance("search_address_day", policy.per_address_per_day, DAY),
         }
     }
 
-    /// Takes one search from every budget that applies, or none of them: the slots of a
-    /// refused search are given back when they drop.
-    fn take(&self, member: MemberId, address: Option<&str>, now: Timestamp) -> Result<(), Error> {
-        let member_key = member.0.to_string();
-        let mut slots: Vec<Slot> = Vec::with_capacity(3);
-        let mut take = |limiter: &Arc<WindowLimiter>, key: &str| {
-            limiter
-                .try_take(key, now)
-                .map(|slot| slots.push(slot))
-                .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })
-        };
-        take(&self.member_per_minute, &member_key)?;
-        take(&self.member_per_day, &member_key)?;
+    /// The budgets one search takes from: the member's, and their address's if known.
+    fn budgets(&self, member: MemberId, address: Option<&str>) -> Vec<Budget> {
+        let member = member.0.to_string();
+        let mut budgets = vec![
+            self.member_per_minute.budget(&member),
+            self.member_per_day.budget(&member),
+        ];
         if let Some(address) = address {
-            take(&self.address_per_day, address)?;
+            budgets.push(self.address_per_day.budget(address));
         }
-        slots.into_iter().for_each(Slot::keep);
-        Ok(())
+        budgets
     }
 }
 
@@ -113,7 +109,11 @@ impl Confidant {
         address: Option<&str>,
     ) -> Result<Vec<Member>, Error> {
         let prefix = handle_prefix(query)?;
-        self.directory.take(me, address, self.clock.now())?;
+        // Every budget that applies, or none: a refused search spends nothing.
+        let budgets = self.directory.budgets(me, address);
+        if let Err(retry_after_secs) = self.store.take_budgets(&budgets, self.clock.now()).await? {
+            return Err(Error::Throttled { retry_after_secs });
+        }
         Ok(self
             .store
             .search_members(me, &prefix, MAX_RESULTS as i64)
@@ -134,27 +134,5 @@ mod tests {
         assert_eq!(code("@ab"), "query_too_short");
         assert_eq!(code("bo%"), "invalid_query");
         assert_eq!(code("bob smith"), "invalid_query");
-    }
-
-    #[test]
-    fn a_refused_search_costs_no_budget() {
-        let limits = DirectoryLimits::new(DirectoryPolicy {
-            per_member_per_minute: 100,
-            per_member_per_day: 1,
-            per_address_per_day: 1,
-        });
-        let now = Timestamp(1_000_000);
-        let (alice, bob) = (MemberId(1), MemberId(2));
-        let throttled = |result: Result<(), Error>| matches!(result, Err(Error::Throttled { .. }));
-        limits.take(alice, Some("192.0.2.1"), now).unwrap();
-        // The address is spent: Bob, behind it, is refused...
-        assert!(throttled(limits.take(bob, Some("192.0.2.1"), now)));
-        // ...and that try did not spend his own day: from elsewhere he gets his one search.
-        limits.take(bob, Some("198.51.100.7"), now).unwrap();
-        assert!(throttled(limits.take(bob, Some("203.0.113.9"), now)));
-        // A new day, a new budget.
-        limits
-            .take(bob, Some("203.0.113.9"), now.plus_secs(DAY))
-            .unwrap();
     }
 }

@@ -82,7 +82,12 @@ impl Confidant {
             Ok(handle) => handle.as_str().to_owned(),
             Err(_) => handle.trim().to_lowercase(),
         };
-        if let Some(retry_after_secs) = self.throttle.check(&throttle_key, client, now) {
+        let store = self.store.as_ref();
+        if let Some(retry_after_secs) = self
+            .throttle
+            .check(store, &throttle_key, client, now)
+            .await?
+        {
             return Err(Error::Throttled { retry_after_secs });
         }
         let credentials = match parsed {
@@ -103,10 +108,12 @@ impl Confidant {
             }
         };
         let Some(member) = verified else {
-            self.throttle.record_failure(&throttle_key, client, now);
+            self.throttle
+                .record_failure(store, &throttle_key, client, now)
+                .await?;
             return Err(Error::Unauthorized);
         };
-        self.throttle.record_success(&throttle_key);
+        self.throttle.record_success(store, &throttle_key).await?;
         self.open_session(member, kind).await
     }
 

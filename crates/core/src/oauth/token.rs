@@ -47,7 +47,12 @@ impl Confidant {
         // Wrong secrets are throttled per client *and* source address: a stranger who knows
         // a client id locks out only their own address, never the real app's servers.
         let throttle_key = format!("{client_id} from {}", source.unwrap_or("unknown"));
-        if let Some(retry_after_secs) = self.client_throttle.check(&throttle_key, None, now) {
+        let store = self.store.as_ref();
+        if let Some(retry_after_secs) = self
+            .client_throttle
+            .check(store, &throttle_key, None, now)
+            .await?
+        {
             return Err(OAuthError::Throttled { retry_after_secs });
         }
         let app = self.store.app(client_id).await?;
@@ -63,7 +68,8 @@ impl Confidant {
             // A public client has no secret to guess: nothing to throttle.
             if guessable {
                 self.client_throttle
-                    .record_failure(&throttle_key, None, now);
+                    .record_failure(store, &throttle_key, None, now)
+                    .await?;
             }
             return Err(OAuthError::invalid_client("client authentication failed"));
         };

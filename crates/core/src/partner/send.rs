@@ -10,7 +10,7 @@ use crate::store::{
     App, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
     PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome, day_of,
 };
-use crate::{Confidant, Error, MemberId, StoreError, Timestamp, tokens};
+use crate::{Confidant, Error, MemberId, StoreError, Timestamp, limits, tokens};
 
 pub const MAX_RECIPIENTS: usize = 50;
 pub const MAX_TEXT_BYTES: usize = 2048;
@@ -94,7 +94,8 @@ impl Confidant {
         let limit_key = format!("{}:{}", access.client_id, me.0);
         // Taken now, kept only if the send goes out: parallel sends cannot all slip under
         // the limit, and a refused or replayed one costs nothing.
-        let slot = match self.partner_sends.try_take(&limit_key, now) {
+        let budget = self.partner_sends.budget(&limit_key);
+        let slot = match limits::take(&self.store, &[budget], now).await? {
             Ok(slot) => slot,
             Err(retry_after_secs) => {
                 let refused = draft.denied(Denial::RateLimited);

@@ -7,6 +7,7 @@
 mod accesslog;
 mod deployment;
 mod engagement;
+mod limits;
 mod oauth;
 mod partner;
 mod reports;
@@ -19,6 +20,7 @@ pub use engagement::{
     EngagementImport, EngagementPurge, EngagementStore, ImportedContribution, ReportedEvent,
     day_of,
 };
+pub use limits::{Budget, LimitStore, TakenUse, retry_after_secs};
 pub use oauth::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
     ThreadGrant, TokenKind, TokenPair, TokenRecord,
@@ -397,6 +399,7 @@ pub trait Store:
     + EngagementStore
     + ReportStore
     + DeploymentStore
+    + LimitStore
     + Send
     + Sync
     + 'static
@@ -414,6 +417,7 @@ impl<T> Store for T where
         + EngagementStore
         + ReportStore
         + DeploymentStore
+        + LimitStore
         + Send
         + Sync
         + 'static

@@ -1,15 +1,17 @@
 //! Several nodes on one PostgreSQL database, telling each other about new events over a NATS
 //! server this test starts on a free port: live delivery across nodes, with NATS lost and
-//! back, and with a node gone.
+//! back, and with a node gone; revocations and log-in throttles that hold on every node.
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::{Method, StatusCode};
+
 use confidant_store::testing::TestDatabase;
 
 use crate::events::EventStream;
-use crate::helpers::TestApp;
+use crate::helpers::{PASSWORD, TestApp};
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
@@ -243,4 +245,59 @@ async fn when_a_node_dies_its_streams_resume_on_another_with_nothing_lost_or_rep
         }
     }
     assert_eq!(bodies, ["while away 1", "while away 2"]);
+}
+
+#[tokio::test]
+async fn a_grant_revoked_through_one_node_is_refused_by_another_at_once() {
+    let Some(nats) = Nats::start() else { return };
+    let test = "cluster::a_grant_revoked_through_one_node";
+    let Some([one, two, three]) = cluster(test, &nats, 60).await else {
+        return;
+    };
+    let streamflix = one.partner("Streamflix", false).await;
+    let browser = one.browser("alice").await;
+    let films = one.tokens(&browser, &streamflix, "profile").await;
+    // Node three has the token in its cache.
+    assert_eq!(
+        three.partner_me(&films.access).await.status(),
+        StatusCode::OK
+    );
+
+    let token = two.log_in("alice", PASSWORD).await;
+    let path = format!("/api/v1/me/apps/{}", streamflix.client_id);
+    let revoked = two
+        .request(Method::DELETE, &path, Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        three.partner_me(&films.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_spread_over_the_nodes_throttle_the_next_attempt_on_any() {
+    let Some(nats) = Nats::start() else { return };
+    let test = "cluster::wrong_passwords_spread_over_the_nodes";
+    let Some(nodes) = cluster(test, &nats, 60).await else {
+        return;
+    };
+    nodes[0].sign_up("alice").await;
+    // Five failures are allowed per handle (the default); they land on all three nodes.
+    for n in 0..5 {
+        let refused = nodes[n % 3].try_log_in("alice", "not the password").await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    for node in &nodes {
+        let throttled = node.try_log_in("alice", PASSWORD).await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    // And a restart hands out no fresh allowance.
+    let fresh = nodes[0].spawn_beside(|_| {}).await;
+    assert_eq!(
+        fresh.try_log_in("alice", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

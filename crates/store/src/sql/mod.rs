@@ -8,6 +8,7 @@ pub(crate) mod cache;
 mod deployment;
 pub(crate) mod engagement;
 mod feed;
+pub(crate) mod limits;
 mod messaging;
 pub(crate) mod oauth;
 mod partner;

@@ -11,6 +11,7 @@ pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod epochs;
 mod feed;
+pub(crate) mod limits;
 pub(crate) mod messaging;
 mod migrate;
 pub(crate) mod oauth;

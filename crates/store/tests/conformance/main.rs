@@ -3,6 +3,7 @@
 mod accesslog;
 mod accounts;
 mod caches;
+mod limits;
 mod messaging;
 mod oauth;
 mod reports;
