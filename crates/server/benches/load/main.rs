@@ -74,6 +74,28 @@ async fn send_messages(
     .await
 }
 
+/// Sends by the two members of the first conversation, alternating, all into it.
+async fn send_in_one_conversation(
+    what: &str,
+    http: &reqwest::Client,
+    target: &Target,
+    members: &Arc<Vec<Member>>,
+    duration: Duration,
+) -> Measured {
+    let (http, url, members) = (http.clone(), target.url.clone(), members.clone());
+    drive(what, CONNECTIONS, duration, move |connection, n| {
+        let (http, url, members) = (http.clone(), url.clone(), members.clone());
+        async move {
+            let sender = Member {
+                conversation: members[0].conversation,
+                ..members[connection % 2].clone()
+            };
+            target::send_one(&http, &url, &sender, n).await
+        }
+    })
+    .await
+}
+
 async fn read_messages(
     http: &reqwest::Client,
     target: &Target,
@@ -392,16 +414,22 @@ async fn postgres_rows(http: &reqwest::Client, admin_url: &str, duration: Durati
     let members = Arc::new(postgres.members(http, CONNECTIONS).await);
     let what = "PostgreSQL: send a message, 64 connections";
     let sent = send_messages(what, http, &postgres, &members, duration).await;
+    // Every connection in one conversation: the members' feeds, the conversation and the
+    // read marks are the same rows for all of them, so any lock on them would serialise.
+    let what = "PostgreSQL: send a message, 64 connections, one conversation";
+    let one_conversation =
+        send_in_one_conversation(what, http, &postgres, &members, duration).await;
     // pgbench needs the connections Confidant holds.
     postgres.stop().await;
     let rows = match baselines::pgbench(&db.url, admin_url, &schema, CONNECTIONS, duration).await {
         Some(pgbench) => {
             let sent = Row::against(sent, &pgbench, "pgbench", "≥ 0.4× pgbench");
-            vec![Row::baseline(pgbench), sent]
+            let one = Row::against(one_conversation, &pgbench, "pgbench", "");
+            vec![Row::baseline(pgbench), sent, one]
         }
         None => {
             println!("pgbench is not installed: the PostgreSQL baseline is missing");
-            vec![Row::baseline(sent)]
+            vec![Row::baseline(sent), Row::baseline(one_conversation)]
         }
     };
     db.remove().await;

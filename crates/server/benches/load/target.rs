@@ -26,6 +26,7 @@ pub struct Target {
 }
 
 /// A member with an API token, and a conversation with their neighbour.
+#[derive(Clone)]
 pub struct Member {
     pub id: i64,
     pub token: String,
