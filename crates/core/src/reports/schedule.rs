@@ -21,6 +21,7 @@ pub fn due_period(anchor: i64, today: i64) -> Option<i64> {
 pub struct ScheduledRun {
     /// The period it looked at.
     pub first_day: Option<i64>,
+    /// The releases this run made (not ones another node made at the same time).
     pub released: Vec<Released>,
     /// Apps whose report was refused or failed, and why.
     pub refused: Vec<(String, Error)>,
@@ -58,7 +59,9 @@ impl Confidant {
                 progress: &|_, _| {},
             };
             match self.release_report(request).await {
-                Ok(released) => run.released.push(released),
+                Ok(released) if released.fresh => run.released.push(released),
+                // Another node released it a moment before: the stored one stands.
+                Ok(_) => {}
                 Err(error) => run.refused.push((app.client_id.clone(), error)),
             }
         }

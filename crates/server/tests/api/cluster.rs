@@ -1,6 +1,7 @@
 //! Several nodes on one PostgreSQL database, telling each other about new events over a NATS
 //! server this test starts on a free port: live delivery across nodes, with NATS lost and
-//! back, and with a node gone; revocations and log-in throttles that hold on every node.
+//! back, and with a node gone; revocations and log-in throttles that hold on every node; and
+//! periodic jobs that all nodes run but that happen once.
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,7 @@ use confidant_store::testing::TestDatabase;
 
 use crate::events::EventStream;
 use crate::helpers::{PASSWORD, TestApp};
+use crate::partner::receiver;
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
@@ -300,4 +302,59 @@ async fn wrong_passwords_spread_over_the_nodes_throttle_the_next_attempt_on_any(
         fresh.try_log_in("alice", PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn a_scheduled_release_is_made_once_and_its_webhook_sent_once_by_three_nodes() {
+    use confidant_core::reports::format_day;
+    use confidant_core::store::day_of;
+
+    let Some(nats) = Nats::start() else { return };
+    let start = confidant_core::Timestamp(1_800_000_000_000);
+    let Some(db) = TestDatabase::postgres("cluster::a_scheduled_release_is_made_once").await else {
+        return;
+    };
+    let url = nats.url();
+    let node = move |config: &mut confidant_server::config::Config| {
+        config.cluster.nats_url = Some(url.clone());
+        config.reports.schedule_anchor = format_day(day_of(start));
+    };
+    let one = TestApp::spawn_with(db, node.clone()).await;
+    let nodes = [
+        one.spawn_beside(node.clone()).await,
+        one.spawn_beside(node).await,
+    ];
+    let nodes = [&one, &nodes[0], &nodes[1]];
+    let hooks = receiver(vec![]).await;
+    let (streamflix, _) = one.partner_with_webhook("Streamflix", &hooks.url).await;
+
+    // The period is over on every node's clock; all three run the schedule at once.
+    let period_end_ms = (day_of(start) + 14) * 86_400_000;
+    for node in nodes {
+        node.clock
+            .advance_secs((period_end_ms - start.0) / 1000 + 60);
+    }
+    let runs = futures::future::join_all(nodes.map(|node| node.core.run_report_schedule())).await;
+    let released: usize = runs
+        .iter()
+        .map(|run| run.as_ref().unwrap().released.len())
+        .sum();
+    assert_eq!(released, 1);
+    assert_eq!(
+        one.core
+            .reports_of(&streamflix.client_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // And all three deliver webhooks at once: the report's goes out once.
+    let transport = confidant_server::webhooks::HttpWebhooks::new().unwrap();
+    let passes =
+        futures::future::join_all(nodes.map(|node| node.core.deliver_due_webhooks(&transport)))
+            .await;
+    let attempted: usize = passes.into_iter().map(Result::unwrap).sum();
+    assert_eq!(attempted, 1);
+    assert_eq!(hooks.received.lock().unwrap().len(), 1);
 }
