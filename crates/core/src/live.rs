@@ -29,12 +29,6 @@ pub trait LiveBus: Send + Sync + 'static {
     fn subscribe(&self, member: MemberId) -> watch::Receiver<i64>;
     /// How many live streams are listening, for metrics.
     fn listeners(&self) -> usize;
-    /// On a bus that can lose announcements (one between nodes), ticks whenever every stream
-    /// should read its feed anyway: every few seconds, and after a reconnect. `None` on a bus
-    /// that cannot lose them.
-    fn rechecks(&self) -> Option<watch::Receiver<u64>> {
-        None
-    }
 }
 
 /// The single-node bus: an in-process channel per member with open streams.
@@ -87,6 +81,17 @@ impl LocalBus {
             .by_member
             .get(&member)
             .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
+    /// The members some stream here follows.
+    pub fn followed(&self) -> Vec<MemberId> {
+        let feeds = self.feeds.lock().expect("live bus lock");
+        feeds
+            .by_member
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(member, _)| *member)
+            .collect()
     }
 }
 
@@ -165,6 +170,8 @@ mod tests {
         let size = bus.feeds.lock().unwrap().by_member.len();
         assert!(size <= FIRST_SWEEP + 1, "{size} channels for 1 listener");
         assert_eq!(bus.listeners(), 1);
+        assert_eq!(bus.followed(), [MemberId(-1)]);
+        assert!(bus.is_followed(MemberId(-1)) && !bus.is_followed(MemberId(0)));
         drop(kept);
     }
 }

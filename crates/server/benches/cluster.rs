@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p confidant-server --bench cluster`, with `CONFIDANT_BENCH_POSTGRES_URL` (or
 //! the tests' variable) and `/usr/sbin/nats-server`; skipped, loudly, without them.
-//! `CLUSTER_BENCH_SECS` sets each phase's duration (default 10). Under `cargo test` it runs
+//! `CLUSTER_BENCH_SECS` sets each phase's duration (default 10), `CLUSTER_BENCH_RATE` the
+//! messages a second (default 1,000). Under `cargo test` it runs
 //! for a fraction of a second at a tenth of the rate, so it keeps working.
 
 #![allow(
@@ -162,7 +163,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if measuring { 10.0 } else { 0.5 });
     let duration = Duration::from_secs_f64(secs);
-    let rate: u64 = if measuring { 1000 } else { 100 };
+    let rate: u64 = std::env::var("CLUSTER_BENCH_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if measuring { 1000 } else { 100 });
     let Ok(_) = std::env::var("CONFIDANT_BENCH_POSTGRES_URL")
         .or_else(|_| std::env::var(confidant_store::testing::POSTGRES_URL_VAR))
     else {

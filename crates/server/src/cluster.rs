@@ -6,10 +6,12 @@
 //! streams at once and to NATS for the others. The database stays the source of truth: an
 //! announcement carries no data, and streams read their feed themselves.
 //!
-//! Core NATS delivers at most once, and a node may be cut off from it. So every stream also
-//! reads its feed every `resync` and after each reconnect ([`LiveBus::rechecks`]): a lost
-//! announcement delays an event by at most that, and never loses it. NATS being down never
-//! fails or slows a write: announcements that cannot be handed on are dropped.
+//! Core NATS delivers at most once, and a node may be cut off from it. So every `resync`, and
+//! after each reconnect, a node reads the feed heads of every member it has streams for — in
+//! one query per few thousand members, not one per stream — and announces them to its own
+//! streams: a lost announcement delays an event by at most that, and never loses it. NATS
+//! being down never fails or slows a write: announcements that cannot be handed on are
+//! dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,17 +20,20 @@ use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 use futures::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use confidant_core::MemberId;
 use confidant_core::live::{FeedAdvanced, LiveBus, LocalBus};
+use confidant_core::store::MessagingStore;
 
 /// Announcements waiting to be handed to NATS; past this many (NATS is slow or down), new
-/// ones are dropped and the streams' rechecks pick the events up.
+/// ones are dropped and the next resync picks the events up.
 const OUTBOX: usize = 65_536;
 /// The smallest number of relays worth sweeping for members nobody follows any more.
 const FIRST_SWEEP: usize = 1024;
+/// Members whose feed heads one resync query reads.
+const HEADS_PER_QUERY: usize = 5_000;
 
 pub struct NatsBus {
     local: Arc<LocalBus>,
@@ -37,7 +42,6 @@ pub struct NatsBus {
     /// Whether announcements are being dropped, to log the start of a spell once.
     dropping: AtomicBool,
     relays: Mutex<Relays>,
-    rechecks: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Default)]
@@ -53,11 +57,14 @@ fn subject(member: MemberId) -> String {
 
 impl NatsBus {
     /// Connects to `url` (comma-separated servers). A server that is down now is retried in
-    /// the background: the node starts, and streams rely on rechecks until NATS is back.
-    pub async fn connect(url: &str, resync: Duration) -> anyhow::Result<Arc<Self>> {
-        let (rechecks, _) = watch::channel(0u64);
-        let rechecks = Arc::new(rechecks);
-        let on_event = rechecks.clone();
+    /// the background: the node starts, and streams rely on resyncs until NATS is back.
+    pub async fn connect(
+        url: &str,
+        resync: Duration,
+        store: Arc<dyn MessagingStore>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let reconnected = Arc::new(Notify::new());
+        let on_event = reconnected.clone();
         let client = ConnectOptions::new()
             .name("confidant")
             .retry_on_initial_connect()
@@ -68,10 +75,10 @@ impl NatsBus {
                         Event::Connected => {
                             tracing::info!("connected to NATS");
                             // Whatever was announced while cut off is read now.
-                            on_event.send_modify(|n| *n += 1);
+                            on_event.notify_one();
                         }
                         Event::Disconnected => {
-                            tracing::warn!("lost NATS; live streams fall back to rechecks")
+                            tracing::warn!("lost NATS; live streams fall back to resyncs")
                         }
                         other => tracing::warn!(event = %other, "NATS"),
                     }
@@ -81,25 +88,19 @@ impl NatsBus {
             .await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
         tokio::spawn(hand_on(client.clone(), queued));
-        let ticker = Arc::downgrade(&rechecks);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(resync);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let Some(rechecks) = ticker.upgrade() else {
-                    return;
-                };
-                rechecks.send_modify(|n| *n += 1);
-            }
-        });
+        let local = Arc::new(LocalBus::new());
+        tokio::spawn(resync_periodically(
+            Arc::downgrade(&local),
+            store,
+            resync,
+            reconnected,
+        ));
         Ok(Arc::new(NatsBus {
-            local: Arc::new(LocalBus::new()),
+            local,
             client,
             outbox,
             dropping: AtomicBool::new(false),
             relays: Mutex::new(Relays::default()),
-            rechecks,
         }))
     }
 
@@ -130,7 +131,7 @@ impl NatsBus {
             let mut subscriber = match client.subscribe(subject(member)).await {
                 Ok(subscriber) => subscriber,
                 Err(error) => {
-                    // The stream still rechecks its feed; the next stream retries the relay.
+                    // Resyncs still reach the stream; the next stream of this member retries.
                     tracing::warn!(%error, "cannot subscribe to a member's announcements");
                     return;
                 }
@@ -146,6 +147,34 @@ impl NatsBus {
             }
         });
         relays.by_member.insert(member, relay);
+    }
+}
+
+/// Every `every`, and after each reconnect, announces the feed heads of every member
+/// followed here to their streams; a stream already past a head ignores it. Stops with the
+/// bus.
+async fn resync_periodically(
+    local: std::sync::Weak<LocalBus>,
+    store: Arc<dyn MessagingStore>,
+    every: Duration,
+    reconnected: Arc<Notify>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = reconnected.notified() => {}
+        }
+        let Some(local) = local.upgrade() else { return };
+        for members in local.followed().chunks(HEADS_PER_QUERY) {
+            match store.feed_heads(members).await {
+                Ok(heads) => heads
+                    .into_iter()
+                    .for_each(|(member, seq)| local.deliver_local(FeedAdvanced { member, seq })),
+                Err(error) => tracing::warn!(%error, "could not read feed heads to resync"),
+            }
+        }
     }
 }
 
@@ -179,10 +208,6 @@ impl LiveBus for NatsBus {
 
     fn listeners(&self) -> usize {
         self.local.listeners()
-    }
-
-    fn rechecks(&self) -> Option<watch::Receiver<u64>> {
-        Some(self.rechecks.subscribe())
     }
 }
 

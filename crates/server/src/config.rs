@@ -34,8 +34,9 @@ pub struct ClusterConfig {
     /// The NATS server(s) that carry live announcements between nodes (`nats://host:4222`,
     /// several separated by commas). Without one, live delivery stays within this process.
     pub nats_url: Option<String>,
-    /// With NATS, how often every live stream reads its feed even without an announcement,
-    /// in seconds: NATS delivers at most once, so this bounds how late a lost one makes it.
+    /// With NATS, how often a node reads the feed heads of the members it has streams for
+    /// even without an announcement, in seconds: NATS delivers at most once, so this bounds
+    /// how late a lost one makes an event.
     pub resync_secs: u64,
 }
 

@@ -87,7 +87,7 @@ pub async fn application(
     let live: Arc<dyn LiveBus> = match &config.cluster.nats_url {
         Some(url) if !url.trim().is_empty() => {
             let resync = Duration::from_secs(config.cluster.resync_secs.max(1));
-            crate::cluster::NatsBus::connect(url, resync)
+            crate::cluster::NatsBus::connect(url, resync, Arc::new(store.clone()))
                 .await
                 .with_context(|| format!("cannot use the NATS server at {url}"))?
         }

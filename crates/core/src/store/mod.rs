@@ -385,6 +385,8 @@ pub trait MessagingStore: Send + Sync {
     ) -> StoreResult<Vec<FeedEntry>>;
     /// The newest seq in the member's feed (0 when empty).
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64>;
+    /// [`feed_head`](Self::feed_head) of each of `members`, in one round trip.
+    async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>>;
 }
 
 /// Everything a Confidant deployment stores.

@@ -114,7 +114,7 @@ async fn next_message(stream: &mut EventStream, within: Duration) -> Option<(Str
 #[tokio::test]
 async fn a_stream_on_one_node_gets_every_message_sent_through_the_others_once_in_order() {
     let Some(nats) = Nats::start() else { return };
-    // Rechecks a minute apart: whatever arrives within the test's second came over NATS.
+    // Resyncs a minute apart: whatever arrives within the test's second came over NATS.
     let test = "cluster::a_stream_on_one_node_gets_every_message";
     let Some([one, two, three]) = cluster(test, &nats, 60).await else {
         return;
@@ -151,11 +151,11 @@ async fn a_stream_on_one_node_gets_every_message_sent_through_the_others_once_in
 }
 
 #[tokio::test]
-async fn with_nats_down_events_arrive_by_the_recheck_and_fast_again_once_it_is_back() {
+async fn with_nats_down_events_arrive_by_the_resync_and_fast_again_once_it_is_back() {
     let Some(mut nats) = Nats::start() else {
         return;
     };
-    let test = "cluster::with_nats_down_events_arrive_by_the_recheck";
+    let test = "cluster::with_nats_down_events_arrive_by_the_resync";
     let resync = Duration::from_secs(2);
     let Some([one, _two, three]) = cluster(test, &nats, resync.as_secs()).await else {
         return;
@@ -186,7 +186,7 @@ async fn with_nats_down_events_arrive_by_the_recheck_and_fast_again_once_it_is_b
     }
 
     // Once the nodes have reconnected, delivery is fast again: three sends in a row each
-    // arrive within half a second, which rechecks two seconds apart would rarely manage.
+    // arrive within half a second, which resyncs two seconds apart would rarely manage.
     nats.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut fast_in_a_row = 0;

@@ -94,6 +94,26 @@ pub(crate) async fn since(
         .collect()
 }
 
+/// Each member's newest readable position (0 when the feed is empty), one index probe each.
+pub(crate) async fn heads(
+    pool: &sqlx::PgPool,
+    members: &[MemberId],
+) -> StoreResult<Vec<(MemberId, i64)>> {
+    let ids: Vec<i64> = members.iter().map(|member| member.0).collect();
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+        "SELECT m, (SELECT MAX(seq) FROM member_feed WHERE member_id = m AND seq < {READABLE_BELOW}) \
+         FROM UNNEST($1::bigint[]) AS m"
+    ))
+    .bind(&ids)
+    .fetch_all(pool)
+    .await
+    .store()?;
+    Ok(rows
+        .into_iter()
+        .map(|(member, seq)| (MemberId(member), seq.unwrap_or(0)))
+        .collect())
+}
+
 /// The member's newest readable position (0 when the feed is empty).
 pub(crate) async fn head(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<i64> {
     let seq: Option<i64> = sqlx::query_scalar(&format!(

@@ -783,4 +783,14 @@ impl MessagingStore for SqlStore {
         }
         feed::head(&self.pg().pool, member).await
     }
+
+    async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>> {
+        if let Some(db) = &self.sqlite {
+            let members = members.to_vec();
+            return db
+                .read(move |conn| sqlite::feed_heads(conn, &members))
+                .await;
+        }
+        feed::heads(&self.pg().pool, members).await
+    }
 }

@@ -569,3 +569,13 @@ pub(crate) fn feed_head(conn: &Connection, member: MemberId) -> StoreResult<i64>
         .store()?;
     Ok(seq.unwrap_or(0))
 }
+
+pub(crate) fn feed_heads(
+    conn: &Connection,
+    members: &[MemberId],
+) -> StoreResult<Vec<(MemberId, i64)>> {
+    members
+        .iter()
+        .map(|member| Ok((*member, feed_head(conn, *member)?)))
+        .collect()
+}

@@ -66,7 +66,6 @@ pub async fn stream(
         .transpose()?;
     // Subscribe before reading the head, so nothing committed in between is missed.
     let mut announcements = state.app.live().subscribe(me);
-    let mut rechecks = state.app.live().rechecks();
     let head = state.app.feed_head(me).await?;
     let mut cursor = match header_id.or(query.last_event_id) {
         // An id past the head was never sent (a client from another server, or a guess):
@@ -110,12 +109,10 @@ pub async fn stream(
                 continue;
             }
             not_yet_readable = MIN_READABLE_WAIT;
-            // Sleep until this member's feed grows past the cursor, or the server stops, or (on
-            // a bus that can lose announcements) it is time to look at the feed anyway.
+            // Sleep until this member's feed grows past the cursor, or the server stops.
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    Some(Ok(())) = recheck(&mut rechecks) => break,
                     changed = announcements.changed() => match changed {
                         Ok(()) if *announcements.borrow_and_update() > cursor => break,
                         Ok(()) => continue,
@@ -127,16 +124,6 @@ pub async fn stream(
         }
     };
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
-
-/// The next recheck tick, or never on a bus without them.
-async fn recheck(
-    rechecks: &mut Option<tokio::sync::watch::Receiver<u64>>,
-) -> Option<Result<(), tokio::sync::watch::error::RecvError>> {
-    match rechecks {
-        Some(rechecks) => Some(rechecks.changed().await),
-        None => std::future::pending().await,
-    }
 }
 
 struct ConnectionGuard(prometheus_client::metrics::gauge::Gauge<i64, std::sync::atomic::AtomicI64>);
