@@ -16,6 +16,9 @@ pub const MAX_GROUP_MEMBERS: i64 = 256;
 pub const MAX_BODY_CHARS: usize = 2048;
 /// The largest page of messages.
 pub const MAX_PAGE: i64 = 100;
+/// Days an event-feed entry is kept, for live streams to resume from `Last-Event-ID`; a
+/// client away longer reloads its conversations instead. The messages themselves stay.
+pub const FEED_RETENTION_DAYS: i64 = 30;
 
 /// What a member's event feed records. Stored as JSON; message contents are not copied
 /// into the feed but read from the message when the event is delivered.
@@ -406,6 +409,13 @@ impl Confidant {
 
     pub async fn feed_head(&self, me: MemberId) -> Result<i64, Error> {
         Ok(self.store.feed_head(me).await?)
+    }
+
+    /// Deletes event-feed entries older than [`FEED_RETENTION_DAYS`]; returns how many. Run
+    /// periodically by the server.
+    pub async fn purge_old_feed(&self) -> Result<u64, Error> {
+        let before = self.clock.now().plus_secs(-FEED_RETENTION_DAYS * 24 * 3600);
+        Ok(self.store.purge_feed(before).await?)
     }
 
     async fn ensure_friend(&self, me: MemberId, other: MemberId) -> Result<(), Error> {

@@ -316,7 +316,7 @@ async fn release_reports_periodically(app: Confidant, every: Duration, cancel: C
 }
 
 /// Hourly, and once at start: drops expired sessions, OAuth codes and tokens, thread grants,
-/// ended rate-limit windows, and engagement data that is no longer needed (on one node at a time).
+/// event-feed entries past retention, ended rate-limit windows, and engagement data that is no longer needed (on one node at a time).
 async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -337,6 +337,11 @@ async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "removed expired OAuth codes and tokens"),
                     Err(error) => tracing::warn!(%error, "could not remove expired OAuth rows"),
+                }
+                match app.purge_old_feed().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "removed event-feed entries past retention"),
+                    Err(error) => tracing::warn!(%error, "could not remove old event-feed entries"),
                 }
                 match app.purge_ended_budgets().await {
                     Ok(0) => {}

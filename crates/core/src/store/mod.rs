@@ -387,6 +387,9 @@ pub trait MessagingStore: Send + Sync {
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64>;
     /// [`feed_head`](Self::feed_head) of each of `members`, in one round trip.
     async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>>;
+    /// Deletes feed entries created before `before` (never a member's messages); returns how
+    /// many. Positions keep growing: a stream resuming from an older one gets what is left.
+    async fn purge_feed(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// Everything a Confidant deployment stores.

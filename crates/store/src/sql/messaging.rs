@@ -784,6 +784,33 @@ impl MessagingStore for SqlStore {
         feed::head(&self.pg().pool, member).await
     }
 
+    async fn purge_feed(&self, before: Timestamp) -> StoreResult<u64> {
+        // In batches, so that no one transaction holds the writer (or a lock) for long.
+        const BATCH: i64 = 10_000;
+        let mut purged = 0;
+        loop {
+            let deleted = if let Some(db) = &self.sqlite {
+                db.write(move |conn| sqlite::purge_feed(conn, before, BATCH))
+                    .await?
+            } else {
+                sqlx::query(
+                    "DELETE FROM member_feed WHERE ctid = ANY(ARRAY( \
+                     SELECT ctid FROM member_feed WHERE created_at < $1 LIMIT $2))",
+                )
+                .bind(before.0)
+                .bind(BATCH)
+                .execute(&self.pg().pool)
+                .await
+                .store()?
+                .rows_affected()
+            };
+            purged += deleted;
+            if deleted < BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
+
     async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>> {
         if let Some(db) = &self.sqlite {
             let members = members.to_vec();

@@ -579,3 +579,15 @@ pub(crate) fn feed_heads(
         .map(|member| Ok((*member, feed_head(conn, *member)?)))
         .collect()
 }
+
+/// Deletes up to `batch` feed entries created before `before`; returns how many.
+pub(crate) fn purge_feed(conn: &Connection, before: Timestamp, batch: i64) -> StoreResult<u64> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM member_feed WHERE (member_id, seq) IN \
+             (SELECT member_id, seq FROM member_feed WHERE created_at < ?1 LIMIT ?2)",
+        )
+        .and_then(|mut delete| delete.execute(params![before.0, batch]))
+        .store()?;
+    Ok(deleted as u64)
+}

@@ -13,6 +13,7 @@ on_both_backends!(
     messages_page_newest_first_and_count_unread,
     feeds_grow_in_order_per_member,
     sending_reads_the_conversation_and_makes_it_the_newest,
+    old_feed_entries_are_purged_and_positions_keep_growing,
     groups_are_capped_and_vanish_when_empty,
     a_block_stops_direct_messages_in_the_same_transaction,
 );
@@ -267,6 +268,43 @@ async fn sending_reads_the_conversation_and_makes_it_the_newest(db: TestDatabase
             .unwrap()
             .is_empty()
     );
+}
+
+async fn old_feed_entries_are_purged_and_positions_keep_growing(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let mut announced = 0;
+    for n in 1..=4 {
+        let (_, advanced) = store.insert_message(text(id, alice.id, n)).await.unwrap();
+        announced = advanced.iter().find(|a| a.member == bob.id).unwrap().seq;
+    }
+    let before = readable_feed(store, bob.id, announced).await;
+    assert_eq!(before.len(), 5, "the conversation and four messages");
+    // Messages 1 and 2 are older than message 3 (created T0 + 3 s).
+    let purged = store.purge_feed(T0.plus_secs(3)).await.unwrap();
+    assert_eq!(
+        purged,
+        3 * 2,
+        "both members' entries for the conversation and two messages"
+    );
+    let after = store.feed_since(bob.id, 0, 100).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        before[3..].iter().map(|e| e.seq).collect::<Vec<_>>()
+    );
+    // A stream resuming from a purged position gets what is left; the messages stay.
+    let resumed = store.feed_since(bob.id, before[1].seq, 100).await.unwrap();
+    assert_eq!(resumed.len(), 2);
+    assert_eq!(store.messages(id, None, 10).await.unwrap().len(), 4);
+    let (_, advanced) = store.insert_message(text(id, alice.id, 5)).await.unwrap();
+    let next = advanced.iter().find(|a| a.member == bob.id).unwrap().seq;
+    assert!(next > announced);
+    assert_eq!(store.purge_feed(T0).await.unwrap(), 0);
 }
 
 async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
