@@ -23,6 +23,7 @@ mod baselines;
 mod measure;
 mod memory;
 mod target;
+mod wrk;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,90 @@ async fn send_messages(
         async move { target::send_one(&http, &url, &members[connection], n).await }
     })
     .await
+}
+
+/// The workloads again, driven by wrk from a separate process, against baselines it drives
+/// too: the generator no longer shares the measured process.
+async fn wrk_rows(
+    bare: &str,
+    url: &str,
+    members: &[Member],
+    links: Vec<String>,
+    duration: Duration,
+) -> Vec<Row> {
+    let bearer = |member: &Member| format!("Bearer {}", member.token);
+    let sends: Vec<wrk::Request> = members
+        .iter()
+        .map(|member| wrk::Request {
+            method: "POST",
+            path: format!("/api/v1/conversations/{}/messages", member.conversation),
+            headers: vec![
+                ("Authorization", bearer(member)),
+                ("Content-Type", "application/json".into()),
+            ],
+            body: Some(r#"{"body":"a message sent by wrk"}"#.into()),
+        })
+        .collect();
+    let reads: Vec<wrk::Request> = members
+        .iter()
+        .map(|member| {
+            wrk::Request::get(format!(
+                "/api/v1/conversations/{}/messages?limit=50",
+                member.conversation
+            ))
+            .header("Authorization", bearer(member))
+        })
+        .collect();
+    let clicks: Vec<wrk::Request> = links
+        .into_iter()
+        .map(|link| {
+            wrk::Request::get(link).header(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            )
+        })
+        .collect();
+    let run = |what: &'static str, base: &str, requests: Vec<wrk::Request>, connections| {
+        let base = base.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            wrk::run(what, &base, &requests, connections, duration, dir.path())
+        })
+    };
+    let hello = run(
+        "wrk: baseline: bare axum hello world, 64 connections",
+        bare,
+        vec![wrk::Request::get("/")],
+        CONNECTIONS,
+    )
+    .await
+    .unwrap();
+    let redirect = run(
+        "wrk: baseline: bare axum 302, 64 connections",
+        bare,
+        vec![wrk::Request::get("/r")],
+        CONNECTIONS,
+    )
+    .await
+    .unwrap();
+    let what = "wrk: send a message, 64 connections";
+    let sent = run(what, url, sends.clone(), CONNECTIONS).await.unwrap();
+    let what = "wrk: send a message, 8 connections";
+    let sent_by_8 = run(what, url, sends, 8).await.unwrap();
+    let what = "wrk: read the last 50 messages, 64 connections";
+    let read = run(what, url, reads, CONNECTIONS).await.unwrap();
+    let what = "wrk: /r/{token}, click recorded durably, 64 connections";
+    let clicked = run(what, url, clicks, CONNECTIONS).await.unwrap();
+    let measured = [
+        Row::against(sent, &hello, "hello", "≥ 0.15× hello, p99 ≤ 5 ms"),
+        Row::against(sent_by_8, &hello, "hello", "≥ 0.08× hello, p99 ≤ 3 ms"),
+        Row::against(read, &hello, "hello", "≥ 0.12× hello"),
+        Row::against(clicked, &redirect, "bare 302", "≥ 0.5× bare 302"),
+    ];
+    [Row::baseline(hello), Row::baseline(redirect)]
+        .into_iter()
+        .chain(measured)
+        .collect()
 }
 
 /// Sends by the two members of the first conversation, alternating, all into it.
@@ -259,7 +344,7 @@ fn postgres_url() -> Option<String> {
 }
 
 /// `LOAD_BENCH_ONLY=read,send` runs only those workloads (for profiling one at a time); the
-/// baselines always run. Keys: send, read, click, ingest, partner, memory, postgres.
+/// baselines always run. Keys: send, read, click, ingest, partner, wrk, memory, postgres.
 fn selected(workload: &str) -> bool {
     std::env::var("LOAD_BENCH_ONLY")
         .map_or(true, |only| only.split(',').any(|w| w.trim() == workload))
@@ -346,6 +431,17 @@ fn main() {
             let sent = partner_sends(&http, &sqlite, &partner, &members, duration).await;
             measured.push(Row::against(sent, &hello, "hello", "≥ 0.05× hello"));
         }
+        let mut external = Vec::new();
+        if selected("wrk") {
+            if wrk::available() {
+                let links = sqlite.links(&http, &partner, &members).await;
+                external = wrk_rows(&bare, &sqlite.url, &members, links, duration).await;
+            } else {
+                println!(
+                    "wrk is not installed: the rows driven from a separate process are missing"
+                );
+            }
+        }
         let group_commits = sqlite.store.group_commits();
 
         let mut rows = vec![
@@ -355,6 +451,7 @@ fn main() {
             Row::baseline(batched),
         ];
         rows.extend(measured);
+        rows.extend(external);
 
         if selected("memory") {
             let memory = memory::measure(&http, streams, duration).await;
