@@ -134,13 +134,22 @@ async fn insert_checked_message_in(
 
 /// A member's read mark in a conversation, for a `conversation_members` row named `cm`: the
 /// newest of the message they marked read and the newest message they sent. A send does not
-/// write the mark (so concurrent sends to one conversation lock no shared row); it is derived.
+/// write the mark (so concurrent sends to one conversation lock no shared row, and a send on
+/// SQLite writes one page fewer); it is derived. `$max` is the SQL of the two-argument
+/// maximum: `GREATEST` on PostgreSQL, `MAX` on SQLite.
 macro_rules! last_read {
+    ($max:literal) => {
+        concat!(
+            $max,
+            "(cm.last_read_message_id, COALESCE((SELECT MAX(own.id) FROM messages own \
+             WHERE own.sender_id = cm.member_id AND own.conversation_id = cm.conversation_id), 0))"
+        )
+    };
     () => {
-        "GREATEST(cm.last_read_message_id, COALESCE((SELECT MAX(own.id) FROM messages own \
-         WHERE own.sender_id = cm.member_id AND own.conversation_id = cm.conversation_id), 0))"
+        last_read!("GREATEST")
     };
 }
+pub(crate) use last_read;
 
 /// A conversation seen by member `$1`: unread count, newest message and, for direct
 /// conversations, the other member. Callers append a WHERE clause. The activity time counts

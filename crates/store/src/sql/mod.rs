@@ -9,7 +9,7 @@ mod deployment;
 pub(crate) mod engagement;
 mod feed;
 pub(crate) mod limits;
-mod messaging;
+pub(crate) mod messaging;
 pub(crate) mod oauth;
 mod partner;
 pub(crate) mod reports;

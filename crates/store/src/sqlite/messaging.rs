@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{ResultExt, feed};
 use crate::sql::member_ref;
+use crate::sql::messaging::last_read;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
@@ -57,8 +58,11 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 
 /// A conversation seen by member `?1`: unread count, newest message and, for direct
 /// conversations, the other member. Callers append a WHERE clause; read by
-/// [`summary_from_row`].
-const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last_activity_at, \
+/// [`summary_from_row`]. The read mark and the activity time are derived from the newest
+/// messages (see [`last_read`]): a send writes neither.
+const SUMMARY_SELECT: &str = concat!(
+    "SELECT c.id, c.kind, c.title, c.created_at, \
+     MAX(c.last_activity_at, COALESCE(lm.created_at, 0)) AS last_activity_at, \
      cm.last_read_message_id, \
      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
         AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id \
@@ -66,7 +70,9 @@ const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last
              WHERE am.member_id = cm.member_id AND am.client_id = u.via_app))), \
      lm.id, lm.sender_id, ls.handle, ls.display_name, lm.body, lm.created_at, \
      p.id, p.handle, p.display_name \
-     FROM conversation_members cm \
+     FROM (SELECT cm.conversation_id, cm.member_id, ",
+    last_read!("MAX"),
+    " AS last_read_message_id FROM conversation_members cm WHERE cm.member_id = ?1) cm \
      JOIN conversations c ON c.id = cm.conversation_id \
      LEFT JOIN messages lm ON lm.id = \
         (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) \
@@ -74,7 +80,8 @@ const SUMMARY_SELECT: &str = "SELECT c.id, c.kind, c.title, c.created_at, c.last
      LEFT JOIN members p ON c.kind = 'direct' AND p.id = \
         (SELECT o.member_id FROM conversation_members o \
          WHERE o.conversation_id = c.id AND o.member_id <> cm.member_id LIMIT 1) \
-     WHERE cm.member_id = ?1";
+     WHERE cm.member_id = ?1"
+);
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ConversationSummary> {
     let id = ConversationId(row.get(0)?);
@@ -217,7 +224,8 @@ pub(crate) fn conversations(
 ) -> StoreResult<Vec<ConversationSummary>> {
     let mut select = conn
         .prepare_cached(&format!(
-            "{SUMMARY_SELECT} ORDER BY c.last_activity_at DESC, c.id DESC"
+            // `last_activity_at` is the derived result column, not the stored one.
+            "{SUMMARY_SELECT} ORDER BY last_activity_at DESC, c.id DESC"
         ))
         .store()?;
     let rows = select.query_map([member.0], summary_from_row).store()?;
@@ -240,12 +248,13 @@ pub(crate) fn roster(conn: &Connection, id: ConversationId) -> StoreResult<Optio
 
 pub(crate) fn participants(conn: &Connection, id: ConversationId) -> StoreResult<Vec<Participant>> {
     let mut select = conn
-        .prepare_cached(
-            "SELECT m.id, m.handle, m.display_name, m.is_admin, m.created_at, \
-             cm.last_read_message_id, cm.joined_at \
+        .prepare_cached(concat!(
+            "SELECT m.id, m.handle, m.display_name, m.is_admin, m.created_at, ",
+            last_read!("MAX"),
+            ", cm.joined_at \
              FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
-             WHERE cm.conversation_id = ?1 ORDER BY cm.joined_at, m.id",
-        )
+             WHERE cm.conversation_id = ?1 ORDER BY cm.joined_at, m.id"
+        ))
         .store()?;
     let rows = select
         .query_map([id.0], |row| {
@@ -415,14 +424,8 @@ fn insert_checked_message(
             )
         })
         .store()?;
-    touch_conversation(conn, new.conversation_id, new.created_at)?;
-    // The sender has read their own message.
-    conn.prepare_cached(
-        "UPDATE conversation_members SET last_read_message_id = ?1 \
-         WHERE conversation_id = ?2 AND member_id = ?3",
-    )
-    .and_then(|mut update| update.execute([id.0, new.conversation_id.0, new.sender.0]))
-    .store()?;
+    // Neither the conversation's activity time nor the sender's read mark is written: both
+    // are derived from the newest messages when read (see `SUMMARY_SELECT`).
     let event = LiveEvent::Message {
         conversation_id: new.conversation_id,
         message_id: id,
@@ -519,10 +522,13 @@ pub(crate) fn mark_read(
     at: Timestamp,
 ) -> StoreResult<Vec<FeedAdvanced>> {
     let moved = conn
-        .prepare_cached(
-            "UPDATE conversation_members SET last_read_message_id = ?1 \
-             WHERE conversation_id = ?2 AND member_id = ?3 AND last_read_message_id < ?1",
-        )
+        // Only a mark that moves forward past the derived one is news.
+        .prepare_cached(concat!(
+            "UPDATE conversation_members AS cm SET last_read_message_id = ?1 \
+             WHERE conversation_id = ?2 AND member_id = ?3 AND ",
+            last_read!("MAX"),
+            " < ?1"
+        ))
         .and_then(|mut update| update.execute([up_to.0, id.0, member.0]))
         .store()?;
     if moved == 0 {
