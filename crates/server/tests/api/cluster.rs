@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use confidant_store::testing::TestDatabase;
 
 use crate::events::EventStream;
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, TestMember};
 use crate::partner::receiver;
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
@@ -99,6 +99,31 @@ async fn cluster(test: &str, nats: &Nats, resync_secs: u64) -> Option<[TestApp; 
     Some([first, second, third])
 }
 
+/// Alice and Bob, friends with a 1:1 conversation made through `home`, and Bob's event
+/// stream on `follower`, once that node relays his announcements.
+async fn friends_following_on(home: &TestApp, follower: &TestApp) -> Friends {
+    let alice = home.sign_up("alice").await;
+    let bob = home.sign_up("bob").await;
+    home.befriend(&alice, &bob).await;
+    let conversation = home.direct(&alice, &bob).await;
+    let stream = EventStream::open(follower, &bob, None).await;
+    // The node relays a member's announcements once it has subscribed for them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Friends {
+        alice,
+        bob,
+        conversation,
+        stream,
+    }
+}
+
+struct Friends {
+    alice: TestMember,
+    bob: TestMember,
+    conversation: i64,
+    stream: EventStream,
+}
+
 /// The body of the next message event, and how long it took to come.
 async fn next_message(stream: &mut EventStream, within: Duration) -> Option<(String, Duration)> {
     let started = Instant::now();
@@ -119,13 +144,12 @@ async fn a_stream_on_one_node_gets_every_message_sent_through_the_others_once_in
     let Some([one, two, three]) = cluster(test, &nats, 60).await else {
         return;
     };
-    let alice = one.sign_up("alice").await;
-    let bob = one.sign_up("bob").await;
-    one.befriend(&alice, &bob).await;
-    let conversation = one.direct(&alice, &bob).await;
-    let mut stream = EventStream::open(&three, &bob, None).await;
-    // The node relays a member's announcements once it has subscribed for them.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Friends {
+        alice,
+        conversation,
+        mut stream,
+        ..
+    } = friends_following_on(&one, &three).await;
 
     for n in 0..30 {
         let node = if n % 2 == 0 { &one } else { &two };
@@ -160,12 +184,12 @@ async fn with_nats_down_events_arrive_by_the_resync_and_fast_again_once_it_is_ba
     let Some([one, _two, three]) = cluster(test, &nats, resync.as_secs()).await else {
         return;
     };
-    let alice = one.sign_up("alice").await;
-    let bob = one.sign_up("bob").await;
-    one.befriend(&alice, &bob).await;
-    let conversation = one.direct(&alice, &bob).await;
-    let mut stream = EventStream::open(&three, &bob, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Friends {
+        alice,
+        conversation,
+        mut stream,
+        ..
+    } = friends_following_on(&one, &three).await;
 
     nats.kill();
     for n in 0..3 {
@@ -218,12 +242,12 @@ async fn when_a_node_dies_its_streams_resume_on_another_with_nothing_lost_or_rep
     let Some([one, two, mut three]) = cluster(test, &nats, 60).await else {
         return;
     };
-    let alice = one.sign_up("alice").await;
-    let bob = one.sign_up("bob").await;
-    one.befriend(&alice, &bob).await;
-    let conversation = one.direct(&alice, &bob).await;
-    let mut stream = EventStream::open(&three, &bob, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Friends {
+        alice,
+        bob,
+        conversation,
+        mut stream,
+    } = friends_following_on(&one, &three).await;
     one.send(&alice, conversation, "before").await;
     let mut last_id = 0;
     while let Some(event) = stream.next().await {
