@@ -52,6 +52,15 @@ impl Slot {
     pub fn keep(mut self) {
         self.uses.clear();
     }
+
+    /// The work was not done: the uses go back now, before the caller answers. (Dropping a
+    /// slot gives them back too, but in the background.)
+    pub async fn give_back(mut self) {
+        let uses = std::mem::take(&mut self.uses);
+        if let Err(error) = self.store.give_back(&uses).await {
+            tracing::warn!(%error, "could not give back an unused rate-limit slot");
+        }
+    }
 }
 
 impl Drop for Slot {

@@ -104,62 +104,76 @@ impl Confidant {
             }
         };
 
-        // Every recipient is checked in one read; the answer keeps the order they were named
-        // in, each member once.
-        let reachable = self
-            .store
-            .reachable_recipients(&app.client_id, me, &input.to)
-            .await?;
-        let mut recipients: Vec<(String, MemberId)> = Vec::new();
-        for pseudonym in &input.to {
-            match reachable.iter().find(|(id, _)| id == pseudonym) {
-                Some((_, member)) if !recipients.iter().any(|(_, m)| m == member) => {
-                    recipients.push((pseudonym.clone(), *member));
+        // Whatever refuses the send from here on gives its slot back, before answering.
+        let sent: Result<_, PartnerError> = async {
+            // Every recipient is checked in one read; the answer keeps the order they were named
+            // in, each member once.
+            let reachable = self
+                .store
+                .reachable_recipients(&app.client_id, me, &input.to)
+                .await?;
+            let mut recipients: Vec<(String, MemberId)> = Vec::new();
+            for pseudonym in &input.to {
+                match reachable.iter().find(|(id, _)| id == pseudonym) {
+                    Some((_, member)) if !recipients.iter().any(|(_, m)| m == member) => {
+                        recipients.push((pseudonym.clone(), *member));
+                    }
+                    Some(_) => {}
+                    // Which recipient failed, and why, stays between the member and Confidant.
+                    None => {
+                        let refused = draft.denied(Denial::RecipientRefused);
+                        self.store.append_log(refused, None).await?;
+                        return Err(unreachable_recipients().into());
+                    }
                 }
-                Some(_) => {}
-                // Which recipient failed, and why, stays between the member and Confidant.
-                None => {
+            }
+
+            let request_hash = tokens::hash(
+                &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .0;
+            let to: Vec<MemberId> = recipients.iter().map(|(_, member)| *member).collect();
+            let delivery = Delivery {
+                app: &app,
+                sender: me,
+                to: &to,
+                body,
+                card,
+                idempotency_key,
+                request_hash,
+                at: now,
+            };
+            let record = match self.deliver(delivery, draft.allowed()).await {
+                Ok(Some(record)) => record,
+                // A recipient became unreachable between the check above and the write.
+                Err(error) if error.code() == "invalid_recipients" => {
                     let refused = draft.denied(Denial::RecipientRefused);
                     self.store.append_log(refused, None).await?;
-                    return Err(unreachable_recipients().into());
+                    return Err(error.into());
                 }
-            }
+                Err(error) => return Err(error.into()),
+                Ok(None) => {
+                    return Err(Error::conflict(
+                        Some("idempotency_key"),
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used for a different request",
+                    )
+                    .into());
+                }
+            };
+            Ok(record)
         }
-
-        let request_hash = tokens::hash(
-            &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
-        )
-        .0;
-        let to: Vec<MemberId> = recipients.iter().map(|(_, member)| *member).collect();
-        let delivery = Delivery {
-            app: &app,
-            sender: me,
-            to: &to,
-            body,
-            card,
-            idempotency_key,
-            request_hash,
-            at: now,
-        };
-        let record = match self.deliver(delivery, draft.allowed()).await {
-            Ok(Some(record)) => record,
-            // A recipient became unreachable between the check above and the write.
-            Err(error) if error.code() == "invalid_recipients" => {
-                let refused = draft.denied(Denial::RecipientRefused);
-                self.store.append_log(refused, None).await?;
-                return Err(error.into());
+        .await;
+        let record = match sent {
+            Ok(record) => {
+                slot.keep();
+                record
             }
-            Err(error) => return Err(error.into()),
-            Ok(None) => {
-                return Err(Error::conflict(
-                    Some("idempotency_key"),
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                )
-                .into());
+            Err(error) => {
+                slot.give_back().await;
+                return Err(error);
             }
         };
-        slot.keep();
         self.as_seen_by(&app.client_id, record).await
     }
 

@@ -159,6 +159,34 @@ async fn wrk_rows(
         .collect()
 }
 
+/// Sends on an empty database, then on the same database once it holds 1,000,000 more
+/// messages (10,000 under `cargo test`), each with its two feed rows.
+async fn million_rows(http: &reqwest::Client, duration: Duration, measuring: bool) -> Vec<Row> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confidant.db");
+    let database = format!("sqlite://{}", path.display());
+    let target = Target::start(dir.path(), &database).await;
+    let members = Arc::new(target.members(http, CONNECTIONS).await);
+    let what = "send a message, 64 connections, fresh database";
+    let empty = send_messages(what, http, &target, &members, duration).await;
+    target.stop().await;
+
+    let stored = if measuring { 1_000_000 } else { 10_000 };
+    let filling = members.clone();
+    tokio::task::spawn_blocking(move || target::fill_messages(&path, &filling, stored))
+        .await
+        .unwrap();
+    let target = Target::start(dir.path(), &database).await;
+    let what = format!(
+        "send a message, 64 connections, {} messages stored",
+        measure::thousands(stored as f64)
+    );
+    let full = send_messages(&what, http, &target, &members, duration).await;
+    target.stop().await;
+    let full = Row::against(full, &empty, "fresh database", "≥ 0.9× fresh database");
+    vec![Row::baseline(empty), full]
+}
+
 /// Sends by the two members of the first conversation, alternating, all into it.
 async fn send_in_one_conversation(
     what: &str,
@@ -344,7 +372,8 @@ fn postgres_url() -> Option<String> {
 }
 
 /// `LOAD_BENCH_ONLY=read,send` runs only those workloads (for profiling one at a time); the
-/// baselines always run. Keys: send, read, click, ingest, partner, wrk, memory, postgres.
+/// baselines always run. Keys: send, read, click, ingest, partner, wrk, million, memory,
+/// postgres.
 fn selected(workload: &str) -> bool {
     std::env::var("LOAD_BENCH_ONLY")
         .map_or(true, |only| only.split(',').any(|w| w.trim() == workload))
@@ -473,6 +502,10 @@ fn main() {
                 "",
             );
             rows.extend([Row::baseline(memory.sends_alone), beside]);
+        }
+
+        if selected("million") {
+            rows.extend(million_rows(&http, duration, measuring).await);
         }
 
         match postgres_url() {

@@ -300,3 +300,59 @@ pub async fn ok_json(request: reqwest::RequestBuilder) -> Value {
     assert!(response.status().is_success(), "{:?}", response.status());
     response.json().await.unwrap()
 }
+
+/// Writes `count` messages straight into the stopped server's SQLite file, spread over the
+/// members' conversations (member n to member n + 1), each with the feed rows a send makes.
+pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
+    use std::collections::HashMap;
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("PRAGMA synchronous = OFF").unwrap();
+    let tx = conn.transaction().unwrap();
+    let mut feed_seq: HashMap<i64, i64> = HashMap::new();
+    {
+        let mut seq = tx.prepare("SELECT id, feed_seq FROM members").unwrap();
+        let rows = seq
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+            .unwrap();
+        feed_seq.extend(rows.map(Result::unwrap));
+        let mut message = tx
+            .prepare(
+                "INSERT INTO messages (conversation_id, sender_id, body, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            )
+            .unwrap();
+        let mut feed = tx
+            .prepare(
+                "INSERT INTO member_feed (member_id, seq, event, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .unwrap();
+        for n in 0..count {
+            let sender = &members[n % members.len()];
+            let receiver = &members[(n + 1) % members.len()];
+            let at = 1_700_000_000_000 + n as i64;
+            let id: i64 = message
+                .query_row(
+                    rusqlite::params![sender.conversation, sender.id, format!("filler {n}"), at],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            let event = json!({ "type": "message", "conversation_id": sender.conversation,
+                                "message_id": id })
+            .to_string();
+            for member in [sender.id, receiver.id] {
+                let seq = feed_seq.entry(member).or_default();
+                *seq += 1;
+                feed.execute(rusqlite::params![member, *seq, event, at])
+                    .unwrap();
+            }
+        }
+        let mut bump = tx
+            .prepare("UPDATE members SET feed_seq = ?2 WHERE id = ?1")
+            .unwrap();
+        for (member, seq) in &feed_seq {
+            bump.execute([member, seq]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
