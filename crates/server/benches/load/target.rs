@@ -327,10 +327,16 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
                  VALUES (?1, ?2, ?3, ?4)",
             )
             .unwrap();
+        // Recent, one millisecond apart: older feed rows would be purged as soon as the
+        // server starts again, during the measurement.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
         for n in 0..count {
             let sender = &members[n % members.len()];
             let receiver = &members[(n + 1) % members.len()];
-            let at = 1_700_000_000_000 + n as i64;
+            let at = now - (count - n) as i64;
             let id: i64 = message
                 .query_row(
                     rusqlite::params![sender.conversation, sender.id, format!("filler {n}"), at],

@@ -794,8 +794,12 @@ impl MessagingStore for SqlStore {
     }
 
     async fn purge_feed(&self, before: Timestamp) -> StoreResult<u64> {
-        // In batches, so that no one transaction holds the writer (or a lock) for long.
-        const BATCH: i64 = 10_000;
+        // In small batches with a pause between them, so that purging a large backlog (the
+        // first start after an upgrade) neither holds the writer (or locks) for long nor
+        // crowds out sends. Sends on SQLite while 2,000,000 rows were purged: 0.23× their rate
+        // in batches of 10,000 without pauses, 0.69× like this (BENCHMARKS.md).
+        const BATCH: i64 = 2_000;
+        const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
         let mut purged = 0;
         loop {
             let deleted = if let Some(db) = &self.sqlite {
@@ -817,6 +821,7 @@ impl MessagingStore for SqlStore {
             if deleted < BATCH as u64 {
                 return Ok(purged);
             }
+            tokio::time::sleep(PAUSE).await;
         }
     }
 
