@@ -329,10 +329,7 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
             .unwrap();
         // Recent, one millisecond apart: older feed rows would be purged as soon as the
         // server starts again, during the measurement.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = confidant_core::Clock::now(&confidant_core::SystemClock).0;
         for n in 0..count {
             let sender = &members[n % members.len()];
             let receiver = &members[(n + 1) % members.len()];
