@@ -316,38 +316,28 @@ async fn release_reports_periodically(app: Confidant, every: Duration, cancel: C
 }
 
 /// Hourly, and once at start: drops expired sessions, OAuth codes and tokens, thread grants,
-/// event-feed entries past retention, ended rate-limit windows, and engagement data that is no longer needed (on one node at a time).
+/// event-feed entries past retention, ended rate-limit windows, and engagement data that is
+/// no longer needed (on one node at a time).
 async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = every.tick() => {
-                match app.purge_expired_sessions().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "removed expired sessions"),
-                    Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
-                }
-                match app.expire_idle_grants().await {
-                    Ok(0) => {}
-                    Ok(expired) => tracing::info!(expired, "ended grants that went unused"),
-                    Err(error) => tracing::warn!(%error, "could not end idle grants"),
-                }
-                match app.purge_expired_oauth().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "removed expired OAuth codes and tokens"),
-                    Err(error) => tracing::warn!(%error, "could not remove expired OAuth rows"),
-                }
-                match app.purge_old_feed().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "removed event-feed entries past retention"),
-                    Err(error) => tracing::warn!(%error, "could not remove old event-feed entries"),
-                }
-                match app.purge_ended_budgets().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "removed ended rate-limit windows"),
-                    Err(error) => tracing::warn!(%error, "could not remove ended rate-limit windows"),
-                }
+                log_cleanup("removed expired sessions", app.purge_expired_sessions().await);
+                log_cleanup("ended grants that went unused", app.expire_idle_grants().await);
+                log_cleanup(
+                    "removed expired OAuth codes and tokens",
+                    app.purge_expired_oauth().await,
+                );
+                log_cleanup(
+                    "removed event-feed entries past retention",
+                    app.purge_old_feed().await,
+                );
+                log_cleanup(
+                    "removed ended rate-limit windows",
+                    app.purge_ended_budgets().await,
+                );
                 match app.purge_engagement().await {
                     Ok(Some(purged)) if purged != Default::default() => tracing::info!(
                         member_rows = purged.member_rows,
@@ -359,6 +349,15 @@ async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Logs one clean-up of the periodic job: how many rows it touched, if any, or why it failed.
+fn log_cleanup(done: &str, result: Result<u64, confidant_core::Error>) {
+    match result {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "{done}"),
+        Err(error) => tracing::warn!(%error, "clean-up failed ({done})"),
     }
 }
 
