@@ -16,6 +16,8 @@ pub const MAX_GROUP_MEMBERS: i64 = 256;
 pub const MAX_BODY_CHARS: usize = 2048;
 /// The largest page of messages.
 pub const MAX_PAGE: i64 = 100;
+/// The characters of a message that a reply to it quotes.
+pub const QUOTE_CHARS: usize = 200;
 /// Days an event-feed entry is kept, for live streams to resume from `Last-Event-ID`; a
 /// client away longer reloads its conversations instead. The messages themselves stay.
 pub const FEED_RETENTION_DAYS: i64 = 30;
@@ -34,10 +36,20 @@ pub enum LiveEvent {
         member_id: MemberId,
         message_id: MessageId,
     },
+    /// A message was edited or deleted.
+    MessageChanged {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
     /// Created, renamed, or its members changed.
     Conversation { conversation_id: ConversationId },
     /// A friend request arrived or was accepted.
     Friends,
+}
+
+/// The start of a message, as a reply quotes it.
+pub fn quote_excerpt(body: &str) -> String {
+    body.chars().take(QUOTE_CHARS).collect()
 }
 
 /// A message body: non-blank text of at most 2,048 characters.
@@ -86,6 +98,90 @@ impl GroupTitle {
         }
         Ok(GroupTitle(title.to_owned()))
     }
+}
+
+/// What a member's send carries besides its text.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// A message of the same conversation this one answers.
+    pub reply_to: Option<MessageId>,
+    /// The client's key for this draft (`Idempotency-Key`): a send retried with it is stored
+    /// once, and answered with the message first stored.
+    pub client_key: Option<String>,
+}
+
+/// The longest draft key, in bytes.
+pub const MAX_CLIENT_KEY_BYTES: usize = 200;
+
+/// The most words a search matches, and the longest search.
+pub const MAX_SEARCH_WORDS: usize = 8;
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// What a search looks for: words of letters and digits, each matched as the start of a word
+/// of the text, all of them in one message. Anything else in the query only separates words,
+/// so no operator syntax of either database can be written into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery(Vec<String>);
+
+impl SearchQuery {
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        if input.chars().count() > MAX_SEARCH_CHARS {
+            return Err(Error::invalid(
+                "q",
+                "query_too_long",
+                format!("A search is at most {MAX_SEARCH_CHARS} characters."),
+            ));
+        }
+        let mut words: Vec<String> = Vec::new();
+        for word in input
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+        {
+            let word = word.to_lowercase();
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        if words.is_empty() {
+            return Err(Error::invalid(
+                "q",
+                "empty_query",
+                "Search for at least one word.",
+            ));
+        }
+        if words.len() > MAX_SEARCH_WORDS {
+            return Err(Error::invalid(
+                "q",
+                "too_many_words",
+                format!("A search has at most {MAX_SEARCH_WORDS} words."),
+            ));
+        }
+        Ok(SearchQuery(words))
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// A page of search results, newest first, each with the title of its conversation.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next_before: Option<MessageId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub message: Message,
+    pub conversation_title: String,
+}
+
+/// Counts shown beside the navigation and in the tab's title.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiting {
+    pub unread: i64,
+    pub requests: i64,
 }
 
 /// One page of messages, newest first, and the cursor for the next (older) page.
@@ -187,6 +283,20 @@ impl Confidant {
         Ok(self.store.conversations(me).await?)
     }
 
+    /// What the member has waiting: unread messages across their conversations, and friend
+    /// requests to answer.
+    pub async fn waiting(&self, me: MemberId) -> Result<Waiting, Error> {
+        let unread = self
+            .store
+            .conversations(me)
+            .await?
+            .iter()
+            .map(|summary| summary.unread)
+            .sum();
+        let requests = self.store.friend_requests(me).await?.incoming.len() as i64;
+        Ok(Waiting { unread, requests })
+    }
+
     /// The conversation if `me` is in it; otherwise `NotFound`, never "forbidden", so
     /// conversation ids reveal nothing.
     pub async fn conversation(
@@ -234,7 +344,7 @@ impl Confidant {
         }
         let advanced = self
             .store
-            .add_participants(id, &new, MAX_GROUP_MEMBERS, self.clock.now())
+            .add_participants(id, me, &new, MAX_GROUP_MEMBERS, self.clock.now())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict("member_limit") => too_many_members(),
@@ -278,35 +388,243 @@ impl Confidant {
         }
         let advanced = self
             .store
-            .rename_conversation(id, &title.0, self.clock.now())
+            .rename_conversation(id, me, &title.0, self.clock.now())
             .await?;
         self.live.publish(&advanced);
         Ok(())
     }
 
     /// Sends a message. In a 1:1 conversation, a block in either direction stops it.
-    #[tracing::instrument(skip_all, fields(me = %me, conversation = %id))]
     pub async fn send_message(
         &self,
         me: MemberId,
         id: ConversationId,
         body: &str,
     ) -> Result<Message, Error> {
+        self.send_message_with(me, id, body, SendOptions::default())
+            .await
+    }
+
+    /// [`send_message`](Self::send_message), as a reply or with a draft's key.
+    #[tracing::instrument(skip_all, fields(me = %me, conversation = %id))]
+    pub async fn send_message_with(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        body: &str,
+        options: SendOptions,
+    ) -> Result<Message, Error> {
         let body = MessageBody::parse(body)?;
+        if let Some(key) = &options.client_key
+            && (key.is_empty() || key.len() > MAX_CLIENT_KEY_BYTES)
+        {
+            return Err(Error::invalid(
+                "idempotency_key",
+                "invalid_idempotency_key",
+                format!("An Idempotency-Key has 1 to {MAX_CLIENT_KEY_BYTES} characters."),
+            ));
+        }
         self.roster_of(me, id).await?;
+        if let Some(reply_to) = options.reply_to {
+            let answers_this_conversation = self
+                .store
+                .message(reply_to)
+                .await?
+                .is_some_and(|message| message.conversation_id == id);
+            if !answers_this_conversation {
+                return Err(Error::invalid(
+                    "reply_to",
+                    "unknown_message",
+                    "reply_to is not a message of this conversation.",
+                ));
+            }
+        }
         let new = NewMessage {
             conversation_id: id,
             sender: me,
             body: body.0,
             created_at: self.clock.now(),
+            reply_to: options.reply_to,
+            client_key: options.client_key,
         };
         // Whether a block closes a 1:1 conversation is checked as the message is written.
         let (message, advanced) = self.store.insert_message(new).await.map_err(|e| match e {
             StoreError::NotFound => Error::NotFound,
             StoreError::Conflict("blocked") => cannot_message(),
+            StoreError::Conflict("client_key") => Error::conflict(
+                Some("idempotency_key"),
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for a different message.",
+            ),
             other => other.into(),
         })?;
         self.live.publish(&advanced);
+        Ok(message)
+    }
+
+    /// Changes the text of a message `me` wrote. Everyone in the conversation sees it marked
+    /// "edited"; the earlier text is not kept.
+    #[tracing::instrument(skip_all, fields(me = %me, message = %message_id))]
+    pub async fn edit_message(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        message_id: MessageId,
+        body: &str,
+    ) -> Result<Message, Error> {
+        let body = MessageBody::parse(body)?;
+        let message = self.own_message(me, id, message_id).await?;
+        if message.via_app.is_some() {
+            return Err(Error::conflict(
+                Some("message"),
+                "cannot_edit_app_message",
+                "A message sent through an app cannot be edited; delete it instead.",
+            ));
+        }
+        // A block closes a 1:1 conversation to changes as it does to new messages.
+        let roster = self.roster_of(me, id).await?;
+        if roster.kind == ConversationKind::Direct
+            && let Some(other) = roster.members.iter().find(|member| **member != me)
+        {
+            self.ensure_not_blocked(me, *other).await?;
+        }
+        let (message, advanced) = self
+            .store
+            .edit_message(message_id, me, &body.0, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => message_deleted(),
+                other => other.into(),
+            })?;
+        self.live.publish(&advanced);
+        Ok(message)
+    }
+
+    /// Deletes a message `me` sent: its text and card are erased from the store, and everyone
+    /// in the conversation sees "message deleted" in its place.
+    #[tracing::instrument(skip_all, fields(me = %me, message = %message_id))]
+    pub async fn delete_message(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<(), Error> {
+        self.own_message(me, id, message_id).await?;
+        let advanced = self
+            .store
+            .delete_message(message_id, me, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => message_deleted(),
+                other => other.into(),
+            })?;
+        self.live.publish(&advanced);
+        Ok(())
+    }
+
+    /// Removes a recommendation an app sent to `me` from their own view of the conversation;
+    /// the others still see it.
+    pub async fn hide_message(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<(), Error> {
+        let message = self.message_in(me, id, message_id).await?;
+        let theirs = message.sender.as_ref().is_none_or(|sender| sender.id != me);
+        if message.via_app.is_none() || !theirs {
+            return Err(Error::conflict(
+                Some("message"),
+                "cannot_remove",
+                "Only a recommendation someone sent you through an app can be removed from your view.",
+            ));
+        }
+        self.store
+            .hide_message(message_id, me, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Searches the conversations `me` is in, newest match first.
+    #[tracing::instrument(skip_all, fields(me = %me))]
+    pub async fn search(
+        &self,
+        me: MemberId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> Result<SearchPage, Error> {
+        let query = SearchQuery::parse(query)?;
+        let limit = crate::limits::page_size(limit, MAX_PAGE)?;
+        let mut messages = self
+            .store
+            .search_messages(me, query.words(), before, limit + 1)
+            .await?;
+        let next_before = if messages.len() as i64 > limit {
+            messages.truncate(limit as usize);
+            messages.last().map(|m| m.id)
+        } else {
+            None
+        };
+        let titles: std::collections::HashMap<ConversationId, String> = if messages.is_empty() {
+            Default::default()
+        } else {
+            self.store
+                .conversations(me)
+                .await?
+                .into_iter()
+                .map(|summary| (summary.id, summary.display_title()))
+                .collect()
+        };
+        let hits = messages
+            .into_iter()
+            .map(|message| SearchHit {
+                conversation_title: titles
+                    .get(&message.conversation_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                message,
+            })
+            .collect();
+        Ok(SearchPage { hits, next_before })
+    }
+
+    /// A message of conversation `id`, which `me` is in.
+    async fn message_in(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<Message, Error> {
+        self.roster_of(me, id).await?;
+        self.store
+            .message(message_id)
+            .await?
+            .filter(|message| message.conversation_id == id)
+            .ok_or(Error::NotFound)
+    }
+
+    /// A message `me` wrote in conversation `id` and has not deleted.
+    async fn own_message(
+        &self,
+        me: MemberId,
+        id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<Message, Error> {
+        let message = self.message_in(me, id, message_id).await?;
+        let mine = message
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.id == me);
+        if !mine || message.system.is_some() {
+            return Err(Error::forbidden(
+                "not_your_message",
+                "You can only change your own messages.",
+            ));
+        }
+        if message.deleted {
+            return Err(message_deleted());
+        }
         Ok(message)
     }
 
@@ -321,7 +639,7 @@ impl Confidant {
     ) -> Result<MessagePage, Error> {
         self.roster_of(me, id).await?;
         let limit = crate::limits::page_size(limit, MAX_PAGE)?;
-        let mut messages = self.store.messages(id, before, limit + 1).await?;
+        let mut messages = self.store.messages(id, me, before, limit + 1).await?;
         let next_before = if messages.len() as i64 > limit {
             messages.truncate(limit as usize);
             messages.last().map(|m| m.id)
@@ -449,6 +767,14 @@ fn cannot_message() -> Error {
 pub fn direct_key(a: MemberId, b: MemberId) -> String {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     format!("{low}:{high}")
+}
+
+fn message_deleted() -> Error {
+    Error::conflict(
+        Some("message"),
+        "message_deleted",
+        "This message was deleted.",
+    )
 }
 
 fn not_friends() -> Error {

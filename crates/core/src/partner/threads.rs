@@ -140,10 +140,12 @@ impl Confidant {
         };
         let messages: Vec<_> = self
             .store
-            .messages(id, before, limit)
+            .messages(id, me, before, limit)
             .await?
             .into_iter()
             .take_while(|message| message.created_at >= shared.readable_from)
+            // What people wrote and still stands: not a group's own lines, not deleted text.
+            .filter(|message| message.system.is_none() && !message.deleted)
             .collect();
         // Every co-member whose messages this page holds finds the read in their own log,
         // with the thread, who shared it, and how many of their messages it returned.

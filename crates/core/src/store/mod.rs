@@ -220,6 +220,88 @@ pub struct Message {
     pub via_app: Option<ViaApp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<RecommendationCard>,
+    /// When its sender last changed the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
+    /// Deleted by its sender: the body is empty and any card is gone.
+    #[serde(default)]
+    pub deleted: bool,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// Set on the lines a group writes itself when it changes; `sender` made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemLine>,
+}
+
+impl Message {
+    /// A message as its sender wrote it: not edited, deleted, a reply or a system line.
+    pub fn written(
+        id: MessageId,
+        conversation_id: ConversationId,
+        sender: Option<MemberRef>,
+        body: String,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            conversation_id,
+            sender,
+            body,
+            created_at,
+            via_app: None,
+            card: None,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            system: None,
+        }
+    }
+}
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub id: MessageId,
+    pub sender: Option<MemberRef>,
+    /// Empty once the message is deleted.
+    pub body: String,
+    pub deleted: bool,
+}
+
+/// What a group's own line says happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SystemLine {
+    /// The sender added `member` (`None` once their account is deleted).
+    Added { member: Option<MemberRef> },
+    /// The sender left.
+    Left,
+    /// The sender renamed the group.
+    Renamed { title: String },
+}
+
+impl SystemLine {
+    /// The stored kind, and the subject or the text stored beside it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SystemLine::Added { .. } => "added",
+            SystemLine::Left => "left",
+            SystemLine::Renamed { .. } => "renamed",
+        }
+    }
+
+    /// Reads a stored line back: its kind, the member it names and the body.
+    pub fn from_stored(kind: &str, subject: Option<MemberRef>, body: &str) -> Option<Self> {
+        match kind {
+            "added" => Some(SystemLine::Added { member: subject }),
+            "left" => Some(SystemLine::Left),
+            "renamed" => Some(SystemLine::Renamed {
+                title: body.to_owned(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// The few facts about a member that are shown beside their messages.
@@ -236,6 +318,20 @@ pub struct NewMessage {
     pub sender: MemberId,
     pub body: String,
     pub created_at: Timestamp,
+    /// A message of the same conversation this one answers.
+    pub reply_to: Option<MessageId>,
+    /// The client's key for this draft: a send retried with it is stored once.
+    pub client_key: Option<String>,
+}
+
+impl NewMessage {
+    /// Whether `stored`, found under this draft's key, is this same send made before: the
+    /// same conversation and reply, and the same text unless it was changed since.
+    pub fn is_retry_of(&self, stored: &Message) -> bool {
+        stored.conversation_id == self.conversation_id
+            && stored.reply_to.as_ref().map(|quote| quote.id) == self.reply_to
+            && (stored.body == self.body || stored.edited_at.is_some() || stored.deleted)
+    }
 }
 
 /// One entry of a member's event feed, in the order it was appended.
@@ -336,35 +432,77 @@ pub trait MessagingStore: Send + Sync {
     async fn roster(&self, id: ConversationId) -> StoreResult<Option<Roster>>;
     /// The member's conversations, most recently active first.
     async fn conversations(&self, member: MemberId) -> StoreResult<Vec<ConversationSummary>>;
-    /// Adds members; fails with `Conflict("member_limit")` past `max_members`.
+    /// Adds members, with a line "`by` added …" for each; fails with
+    /// `Conflict("member_limit")` past `max_members`.
     async fn add_participants(
         &self,
         id: ConversationId,
+        by: MemberId,
         members: &[MemberId],
         max_members: i64,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Takes the member out, with a line "… left" for those who stay.
     async fn remove_participant(
         &self,
         id: ConversationId,
         member: MemberId,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Renames the group, with a line "`by` renamed the group".
     async fn rename_conversation(
         &self,
         id: ConversationId,
+        by: MemberId,
         title: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>>;
     /// Stores the message and appends it to every participant's feed. `NotFound` if the
     /// sender is not a participant; `Conflict("blocked")` if the conversation is 1:1 and
     /// either member blocked the other. Both are checked in the same transaction.
+    ///
+    /// If the sender already stored a message with `new.client_key`, that message is returned
+    /// and nothing is appended; `Conflict("client_key")` if it differs in conversation, body or
+    /// reply.
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
-    /// Newest first, strictly older than `before` when given.
+    /// Newest first, strictly older than `before` when given, without those `viewer` removed
+    /// from their view.
     async fn messages(
         &self,
         id: ConversationId,
+        viewer: MemberId,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+    /// Replaces the text of a message `sender` wrote (not deleted, not sent through an app,
+    /// not a system line) and tells every participant; `NotFound` for any other message.
+    async fn edit_message(
+        &self,
+        id: MessageId,
+        sender: MemberId,
+        body: &str,
+        at: Timestamp,
+    ) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
+    /// Deletes the text and card of a message `sender` sent (the row stays, so the
+    /// conversation shows "message deleted") and tells every participant; `NotFound` for any
+    /// other message, or one already deleted.
+    async fn delete_message(
+        &self,
+        id: MessageId,
+        sender: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>>;
+    /// Removes a message from `member`'s own view of the conversation.
+    async fn hide_message(&self, id: MessageId, member: MemberId, at: Timestamp)
+    -> StoreResult<()>;
+    /// Messages of conversations `member` is in whose text has every word of `words` (each
+    /// as a prefix), newest first, older than `before` when given; not deleted, not system
+    /// lines, not removed from their view.
+    async fn search_messages(
+        &self,
+        member: MemberId,
+        words: &[String],
         before: Option<MessageId>,
         limit: i64,
     ) -> StoreResult<Vec<Message>>;

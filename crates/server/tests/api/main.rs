@@ -2,6 +2,7 @@
 
 mod accesslog;
 mod accounts;
+mod chat;
 mod cli;
 mod cluster;
 mod conversations;

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 
-use confidant_core::ConversationId;
 use confidant_core::store::MessagingStore;
+use confidant_core::{ConversationId, MemberId};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
@@ -110,7 +110,7 @@ async fn graceful_shutdown_keeps_every_acknowledged_message(db: TestDatabase) {
     let stored = app
         .db
         .store
-        .messages(ConversationId(conversation), None, 100)
+        .messages(ConversationId(conversation), MemberId(bob.id), None, 100)
         .await
         .unwrap();
     assert_eq!(stored.len(), acknowledged);

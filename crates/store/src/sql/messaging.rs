@@ -10,44 +10,82 @@ use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, membe
 use crate::sqlite::messaging as sqlite;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
+use confidant_core::messaging::quote_excerpt;
 use confidant_core::store::{
     ConversationKind, ConversationSummary, FeedEntry, Member, MemberRef, Message, MessagingStore,
-    NewConversation, NewMessage, Participant, RecommendationCard, Roster, StoreResult, ViaApp,
+    NewConversation, NewMessage, Participant, Quote, RecommendationCard, Roster, StoreResult,
+    SystemLine, ViaApp,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
-/// A message with its sender's handle and name (null once the sender is deleted), the app
-/// it came through and its recommendation card, if any.
-pub(crate) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, \
+/// The columns of a message as [`MessageRow`] reads them: its sender's handle and name (null
+/// once the sender is deleted), the app it came through, its recommendation card, the member a
+/// system line names, and the message it answers. Joined by [`MESSAGE_JOINS`]; SQLite reads
+/// them by position, in this order.
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.sender_id, \
      s.handle AS sender_handle, s.display_name AS sender_name, m.body, m.created_at, \
      m.via_app, a.name AS via_app_name, rc.title AS card_title, rc.url AS card_url, \
      rc.image_url AS card_image_url, rc.description AS card_description, \
      rc.item_id AS card_item_id, rc.interface AS card_interface, rc.surface AS card_surface, \
-     rc.variation AS card_variation, rc.token AS card_token \
-     FROM messages m LEFT JOIN members s ON s.id = m.sender_id \
+     rc.variation AS card_variation, rc.token AS card_token, m.edited_at, m.deleted_at, \
+     m.system_kind, m.subject_id, subj.handle AS subject_handle, \
+     subj.display_name AS subject_name, q.id AS quote_id, q.sender_id AS quote_sender_id, \
+     qs.handle AS quote_sender_handle, qs.display_name AS quote_sender_name, \
+     q.body AS quote_body, q.deleted_at AS quote_deleted_at";
+
+/// The joins [`MESSAGE_COLUMNS`] reads from, for messages named `m`.
+pub(crate) const MESSAGE_JOINS: &str = "LEFT JOIN members s ON s.id = m.sender_id \
      LEFT JOIN apps a ON a.client_id = m.via_app \
-     LEFT JOIN recommendation_cards rc ON rc.message_id = m.id";
+     LEFT JOIN recommendation_cards rc ON rc.message_id = m.id \
+     LEFT JOIN members subj ON subj.id = m.subject_id \
+     LEFT JOIN messages q ON q.id = m.reply_to \
+     LEFT JOIN members qs ON qs.id = q.sender_id";
+
+/// Messages the viewer bound as `$viewer` has not removed from their view; `$viewer` is the
+/// placeholder (`$4`, `?4`).
+macro_rules! not_hidden {
+    ($viewer:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.member_id = ",
+            $viewer,
+            " AND h.message_id = m.id)"
+        )
+    };
+}
+pub(crate) use not_hidden;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MessageRow {
-    id: i64,
-    conversation_id: i64,
-    sender_id: Option<i64>,
-    sender_handle: Option<String>,
-    sender_name: Option<String>,
-    body: String,
-    created_at: i64,
-    via_app: Option<String>,
-    via_app_name: Option<String>,
-    card_title: Option<String>,
-    card_url: Option<String>,
-    card_image_url: Option<String>,
-    card_description: Option<String>,
-    card_item_id: Option<String>,
-    card_interface: Option<String>,
-    card_surface: Option<String>,
-    card_variation: Option<String>,
-    card_token: Option<String>,
+    pub id: i64,
+    pub conversation_id: i64,
+    pub sender_id: Option<i64>,
+    pub sender_handle: Option<String>,
+    pub sender_name: Option<String>,
+    pub body: String,
+    pub created_at: i64,
+    pub via_app: Option<String>,
+    pub via_app_name: Option<String>,
+    pub card_title: Option<String>,
+    pub card_url: Option<String>,
+    pub card_image_url: Option<String>,
+    pub card_description: Option<String>,
+    pub card_item_id: Option<String>,
+    pub card_interface: Option<String>,
+    pub card_surface: Option<String>,
+    pub card_variation: Option<String>,
+    pub card_token: Option<String>,
+    pub edited_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub system_kind: Option<String>,
+    pub subject_id: Option<i64>,
+    pub subject_handle: Option<String>,
+    pub subject_name: Option<String>,
+    pub quote_id: Option<i64>,
+    pub quote_sender_id: Option<i64>,
+    pub quote_sender_handle: Option<String>,
+    pub quote_sender_name: Option<String>,
+    pub quote_body: Option<String>,
+    pub quote_deleted_at: Option<i64>,
 }
 
 impl From<MessageRow> for Message {
@@ -65,6 +103,20 @@ impl From<MessageRow> for Message {
                 token: row.card_token?,
             })
         })();
+        let system = row.system_kind.as_deref().and_then(|kind| {
+            let subject = member_ref(row.subject_id, row.subject_handle, row.subject_name);
+            SystemLine::from_stored(kind, subject, &row.body)
+        });
+        let reply_to = row.quote_id.map(|id| Quote {
+            id: MessageId(id),
+            sender: member_ref(
+                row.quote_sender_id,
+                row.quote_sender_handle,
+                row.quote_sender_name,
+            ),
+            body: quote_excerpt(row.quote_body.as_deref().unwrap_or_default()),
+            deleted: row.quote_deleted_at.is_some(),
+        });
         Message {
             id: MessageId(row.id),
             conversation_id: ConversationId(row.conversation_id),
@@ -76,6 +128,10 @@ impl From<MessageRow> for Message {
                 client_id,
             }),
             card,
+            edited_at: row.edited_at.map(Timestamp),
+            deleted: row.deleted_at.is_some(),
+            reply_to,
+            system,
         }
     }
 }
@@ -108,9 +164,12 @@ async fn insert_checked_message_in(
     via: Option<Via<'_>>,
     everyone: &[MemberId],
 ) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
+    // A draft's key already used: the caller looks for the message it stored.
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
-         partner_send_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+         partner_send_id, reply_to, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (sender_id, client_key) WHERE client_key IS NOT NULL DO NOTHING \
+         RETURNING id",
     )
     .bind(new.conversation_id.0)
     .bind(new.sender.0)
@@ -118,9 +177,12 @@ async fn insert_checked_message_in(
     .bind(new.created_at.0)
     .bind(via.as_ref().map(|via| via.client_id))
     .bind(via.as_ref().map(|via| via.send_id))
-    .fetch_one(&mut *conn)
+    .bind(new.reply_to.map(|id| id.0))
+    .bind(new.client_key.as_deref())
+    .fetch_optional(&mut *conn)
     .await
-    .store()?;
+    .store()?
+    .ok_or(StoreError::Conflict(KEY_USED))?;
     // Neither the conversation's activity time nor the sender's read mark is written here:
     // both are derived from the newest messages when read (see `LAST_READ` and
     // `SUMMARY_SELECT`), so concurrent sends to one conversation lock no shared row.
@@ -130,6 +192,92 @@ async fn insert_checked_message_in(
     };
     let advanced = feed::append(conn, everyone, &event, new.created_at).await?;
     Ok((MessageId(id), advanced))
+}
+
+/// The error a send whose draft key is already used ends its transaction with.
+const KEY_USED: &str = "client_key_used";
+
+/// `SELECT` of [`MESSAGE_COLUMNS`] from messages `m` and [`MESSAGE_JOINS`], then `rest`.
+pub(crate) fn select_messages(rest: &str) -> String {
+    format!("SELECT {MESSAGE_COLUMNS} FROM messages m {MESSAGE_JOINS} {rest}")
+}
+
+/// Tells everyone in the conversation that one of its messages changed.
+async fn announce_message_change(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+    message: MessageId,
+    at: Timestamp,
+) -> StoreResult<Vec<FeedAdvanced>> {
+    let everyone = participant_ids(conn, conversation).await?;
+    let event = LiveEvent::MessageChanged {
+        conversation_id: conversation,
+        message_id: message,
+    };
+    feed::append(conn, &everyone, &event, at).await
+}
+
+/// A group's own line as it is stored: see [`SystemLine::from_stored`].
+#[derive(Clone, Copy)]
+pub(crate) struct StoredLine<'a> {
+    pub kind: &'static str,
+    pub subject: Option<MemberId>,
+    pub body: &'a str,
+}
+
+impl<'a> StoredLine<'a> {
+    pub fn added(member: MemberId) -> Self {
+        Self {
+            kind: "added",
+            subject: Some(member),
+            body: "",
+        }
+    }
+
+    pub fn left() -> Self {
+        Self {
+            kind: "left",
+            subject: None,
+            body: "",
+        }
+    }
+
+    pub fn renamed(title: &'a str) -> Self {
+        Self {
+            kind: "renamed",
+            subject: None,
+            body: title,
+        }
+    }
+}
+
+/// Writes a group's own line about a change `by` made, and hands it to everyone's feed.
+async fn insert_system_line(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    by: MemberId,
+    line: StoredLine<'_>,
+    everyone: &[MemberId],
+    at: Timestamp,
+) -> StoreResult<Vec<FeedAdvanced>> {
+    let message: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (conversation_id, sender_id, body, created_at, system_kind, \
+         subject_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(id.0)
+    .bind(by.0)
+    .bind(line.body)
+    .bind(at.0)
+    .bind(line.kind)
+    .bind(line.subject.map(|member| member.0))
+    .fetch_one(&mut *conn)
+    .await
+    .store()?;
+    let event = LiveEvent::Message {
+        conversation_id: id,
+        message_id: MessageId(message),
+    };
+    feed::append(conn, everyone, &event, at).await
 }
 
 /// A member's read mark in a conversation, for a `conversation_members` row named `cm`: the
@@ -160,10 +308,16 @@ const SUMMARY_SELECT: &str = concat!(
      r.last_read_message_id, \
      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
         AND u.id > r.last_read_message_id AND u.sender_id <> cm.member_id \
+        AND u.system_kind IS NULL AND u.deleted_at IS NULL \
         AND (u.via_app IS NULL OR NOT EXISTS (SELECT 1 FROM app_mutes am \
-             WHERE am.member_id = cm.member_id AND am.client_id = u.via_app))) AS unread, \
+             WHERE am.member_id = cm.member_id AND am.client_id = u.via_app) \
+             AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
+             WHERE h.member_id = cm.member_id AND h.message_id = u.id))) AS unread, \
      lm.id AS last_id, lm.sender_id AS last_sender_id, ls.handle AS last_sender_handle, \
      ls.display_name AS last_sender_name, lm.body AS last_body, lm.created_at AS last_created_at, \
+     lm.system_kind AS last_system_kind, lm.deleted_at AS last_deleted_at, \
+     lm.subject_id AS last_subject_id, lsj.handle AS last_subject_handle, \
+     lsj.display_name AS last_subject_name, \
      p.id AS peer_id, p.handle AS peer_handle, p.display_name AS peer_name \
      FROM conversation_members cm \
      JOIN conversations c ON c.id = cm.conversation_id \
@@ -173,6 +327,7 @@ const SUMMARY_SELECT: &str = concat!(
      LEFT JOIN messages lm ON lm.id = \
         (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) \
      LEFT JOIN members ls ON ls.id = lm.sender_id \
+     LEFT JOIN members lsj ON lsj.id = lm.subject_id \
      LEFT JOIN members p ON c.kind = 'direct' AND p.id = \
         (SELECT o.member_id FROM conversation_members o \
          WHERE o.conversation_id = c.id AND o.member_id <> cm.member_id LIMIT 1) \
@@ -194,6 +349,11 @@ struct SummaryRow {
     last_sender_name: Option<String>,
     last_body: Option<String>,
     last_created_at: Option<i64>,
+    last_system_kind: Option<String>,
+    last_deleted_at: Option<i64>,
+    last_subject_id: Option<i64>,
+    last_subject_handle: Option<String>,
+    last_subject_name: Option<String>,
     peer_id: Option<i64>,
     peer_handle: Option<String>,
     peer_name: Option<String>,
@@ -201,22 +361,24 @@ struct SummaryRow {
 
 impl From<SummaryRow> for ConversationSummary {
     fn from(row: SummaryRow) -> Self {
-        let last_message = match (row.last_id, row.last_body, row.last_created_at) {
-            (Some(id), Some(body), Some(created_at)) => Some(Message {
-                id: MessageId(id),
-                conversation_id: ConversationId(row.id),
-                sender: member_ref(
-                    row.last_sender_id,
-                    row.last_sender_handle,
-                    row.last_sender_name,
-                ),
-                body,
-                created_at: Timestamp(created_at),
-                via_app: None,
-                card: None,
-            }),
-            _ => None,
-        };
+        let last_message = summary_message(
+            row.id,
+            row.last_id,
+            member_ref(
+                row.last_sender_id,
+                row.last_sender_handle,
+                row.last_sender_name,
+            ),
+            row.last_body,
+            row.last_created_at,
+            row.last_system_kind.as_deref(),
+            member_ref(
+                row.last_subject_id,
+                row.last_subject_handle,
+                row.last_subject_name,
+            ),
+            row.last_deleted_at,
+        );
         ConversationSummary {
             id: ConversationId(row.id),
             kind: ConversationKind::parse(&row.kind).unwrap_or(ConversationKind::Group),
@@ -229,6 +391,32 @@ impl From<SummaryRow> for ConversationSummary {
             peer: member_ref(row.peer_id, row.peer_handle, row.peer_name),
         }
     }
+}
+
+/// A conversation's newest message as its summary shows it (with no card, quote or app).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn summary_message(
+    conversation: i64,
+    id: Option<i64>,
+    sender: Option<MemberRef>,
+    body: Option<String>,
+    created_at: Option<i64>,
+    system_kind: Option<&str>,
+    subject: Option<MemberRef>,
+    deleted_at: Option<i64>,
+) -> Option<Message> {
+    let (id, body, created_at) = (id?, body?, created_at?);
+    let system = system_kind.and_then(|kind| SystemLine::from_stored(kind, subject, &body));
+    let mut message = Message::written(
+        MessageId(id),
+        ConversationId(conversation),
+        sender,
+        body,
+        Timestamp(created_at),
+    );
+    message.system = system;
+    message.deleted = deleted_at.is_some();
+    Some(message)
 }
 
 async fn participant_ids(
@@ -336,25 +524,26 @@ pub(crate) async fn open_direct_in(
     Ok((id, advanced))
 }
 
+/// Adds the members not already in; returns those it added.
 async fn insert_participants(
     conn: &mut PgConnection,
     id: ConversationId,
     members: &[MemberId],
     at: Timestamp,
-) -> StoreResult<()> {
-    for member in members {
-        sqlx::query(
-            "INSERT INTO conversation_members (conversation_id, member_id, joined_at) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(id.0)
-        .bind(member.0)
-        .bind(at.0)
-        .execute(&mut *conn)
-        .await
-        .store()?;
-    }
-    Ok(())
+) -> StoreResult<Vec<MemberId>> {
+    let ids: Vec<i64> = members.iter().map(|member| member.0).collect();
+    let added: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO conversation_members (conversation_id, member_id, joined_at) \
+         SELECT $1, member_id, $3 FROM UNNEST($2::BIGINT[]) AS member_id \
+         ON CONFLICT DO NOTHING RETURNING member_id",
+    )
+    .bind(id.0)
+    .bind(&ids)
+    .bind(at.0)
+    .fetch_all(&mut *conn)
+    .await
+    .store()?;
+    Ok(added.into_iter().map(MemberId).collect())
 }
 
 #[async_trait]
@@ -518,6 +707,7 @@ impl MessagingStore for SqlStore {
     async fn add_participants(
         &self,
         id: ConversationId,
+        by: MemberId,
         members: &[MemberId],
         max_members: i64,
         at: Timestamp,
@@ -525,7 +715,9 @@ impl MessagingStore for SqlStore {
         if let Some(db) = &self.sqlite {
             let members = members.to_owned();
             return db
-                .write(move |conn| sqlite::add_participants(conn, id, &members, max_members, at))
+                .write(move |conn| {
+                    sqlite::add_participants(conn, id, by, &members, max_members, at)
+                })
                 .await;
         }
         let members = members.to_owned();
@@ -533,15 +725,20 @@ impl MessagingStore for SqlStore {
             .write(move |tx| {
                 Box::pin(async move {
                     touch_conversation(tx, id, at).await?;
-                    insert_participants(tx, id, &members, at).await?;
+                    let added = insert_participants(tx, id, &members, at).await?;
                     let everyone = participant_ids(tx, id).await?;
                     if everyone.len() as i64 > max_members {
                         return Err(StoreError::Conflict("member_limit"));
                     }
+                    let mut advanced = Vec::new();
+                    for member in added {
+                        let line = StoredLine::added(member);
+                        advanced.extend(insert_system_line(tx, id, by, line, &everyone, at).await?);
+                    }
                     let event = LiveEvent::Conversation {
                         conversation_id: id,
                     };
-                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    advanced.extend(feed::append(tx, &everyone, &event, at).await?);
                     Ok(advanced)
                 })
             })
@@ -586,11 +783,17 @@ impl MessagingStore for SqlStore {
                     .await
                     .store()?;
                     let mut everyone = participant_ids(tx, id).await?;
+                    let mut advanced = Vec::new();
+                    if !everyone.is_empty() {
+                        let line = StoredLine::left();
+                        advanced
+                            .extend(insert_system_line(tx, id, member, line, &everyone, at).await?);
+                    }
                     everyone.push(member);
                     let event = LiveEvent::Conversation {
                         conversation_id: id,
                     };
-                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    advanced.extend(feed::append(tx, &everyone, &event, at).await?);
                     drop_if_empty(tx, id.0).await?;
                     Ok(advanced)
                 })
@@ -601,13 +804,14 @@ impl MessagingStore for SqlStore {
     async fn rename_conversation(
         &self,
         id: ConversationId,
+        by: MemberId,
         title: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<FeedAdvanced>> {
         if let Some(db) = &self.sqlite {
             let title = title.to_owned();
             return db
-                .write(move |conn| sqlite::rename_conversation(conn, id, &title, at))
+                .write(move |conn| sqlite::rename_conversation(conn, id, by, &title, at))
                 .await;
         }
         let title = title.to_owned();
@@ -615,16 +819,18 @@ impl MessagingStore for SqlStore {
             .write(move |tx| {
                 Box::pin(async move {
                     sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
-                        .bind(title)
+                        .bind(&title)
                         .bind(id.0)
                         .execute(&mut *tx)
                         .await
                         .store()?;
                     let everyone = participant_ids(tx, id).await?;
+                    let line = StoredLine::renamed(&title);
+                    let mut advanced = insert_system_line(tx, id, by, line, &everyone, at).await?;
                     let event = LiveEvent::Conversation {
                         conversation_id: id,
                     };
-                    let advanced = feed::append(tx, &everyone, &event, at).await?;
+                    advanced.extend(feed::append(tx, &everyone, &event, at).await?);
                     Ok(advanced)
                 })
             })
@@ -637,7 +843,9 @@ impl MessagingStore for SqlStore {
                 .write(move |conn| sqlite::insert_message(conn, new))
                 .await;
         }
-        self.pg()
+        let sent = new.clone();
+        let inserted = self
+            .pg()
             .write(move |tx| {
                 Box::pin(async move {
                     // Who is in the conversation, who the sender is, and (in a 1:1, the only
@@ -676,26 +884,51 @@ impl MessagingStore for SqlStore {
                     let ids: Vec<MemberId> =
                         everyone.iter().map(|(id, ..)| MemberId(*id)).collect();
                     let (id, advanced) = insert_checked_message_in(tx, &new, None, &ids).await?;
-                    let message = Message {
+                    let message = Message::written(
                         id,
-                        conversation_id: new.conversation_id,
-                        sender: Some(sender),
-                        body: new.body,
-                        created_at: new.created_at,
-                        via_app: None,
-                        card: None,
-                    };
+                        new.conversation_id,
+                        Some(sender),
+                        new.body,
+                        new.created_at,
+                    );
                     Ok((message, advanced))
                 })
             })
-            .await
+            .await;
+        match inserted {
+            // A reply is read back for its quote.
+            Ok((message, advanced)) if sent.reply_to.is_some() => {
+                let message = self.message(message.id).await?.unwrap_or(message);
+                Ok((message, advanced))
+            }
+            Err(StoreError::Conflict(KEY_USED)) => {
+                let key = sent.client_key.as_deref().unwrap_or_default();
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE sender_id = $1 AND client_key = $2",
+                )
+                .bind(sent.sender.0)
+                .bind(key)
+                .fetch_one(&self.pg().pool)
+                .await
+                .store()?;
+                let first = self
+                    .message(MessageId(id))
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                if !sent.is_retry_of(&first) {
+                    return Err(StoreError::Conflict("client_key"));
+                }
+                Ok((first, Vec::new()))
+            }
+            other => other,
+        }
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>> {
         if let Some(db) = &self.sqlite {
             return db.read(move |conn| sqlite::message(conn, id)).await;
         }
-        let row: Option<MessageRow> = sqlx::query_as(&format!("{MESSAGE_SELECT} WHERE m.id = $1"))
+        let row: Option<MessageRow> = sqlx::query_as(&select_messages("WHERE m.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pg().pool)
             .await
@@ -706,21 +939,162 @@ impl MessagingStore for SqlStore {
     async fn messages(
         &self,
         id: ConversationId,
+        viewer: MemberId,
         before: Option<MessageId>,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
         if let Some(db) = &self.sqlite {
             return db
-                .read(move |conn| sqlite::messages(conn, id, before, limit))
+                .read(move |conn| sqlite::messages(conn, id, viewer, before, limit))
                 .await;
         }
-        let sql = format!(
-            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT \
-             $3"
-        );
+        let sql = select_messages(concat!(
+            "WHERE m.conversation_id = $1 AND m.id < $2 AND ",
+            not_hidden!("$4"),
+            " ORDER BY m.id DESC LIMIT $3"
+        ));
         let rows: Vec<MessageRow> = sqlx::query_as(&sql)
             .bind(id.0)
             .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(limit)
+            .bind(viewer.0)
+            .fetch_all(&self.pg().pool)
+            .await
+            .store()?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    async fn edit_message(
+        &self,
+        id: MessageId,
+        sender: MemberId,
+        body: &str,
+        at: Timestamp,
+    ) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
+        if let Some(db) = &self.sqlite {
+            let body = body.to_owned();
+            return db
+                .write(move |conn| sqlite::edit_message(conn, id, sender, &body, at))
+                .await;
+        }
+        let body = body.to_owned();
+        let advanced = self
+            .pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let conversation: i64 = sqlx::query_scalar(
+                        "UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3 \
+                         AND sender_id = $4 AND deleted_at IS NULL AND system_kind IS NULL \
+                         AND via_app IS NULL RETURNING conversation_id",
+                    )
+                    .bind(&body)
+                    .bind(at.0)
+                    .bind(id.0)
+                    .bind(sender.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?
+                    .ok_or(StoreError::NotFound)?;
+                    announce_message_change(tx, ConversationId(conversation), id, at).await
+                })
+            })
+            .await?;
+        let message = self.message(id).await?.ok_or(StoreError::NotFound)?;
+        Ok((message, advanced))
+    }
+
+    async fn delete_message(
+        &self,
+        id: MessageId,
+        sender: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<FeedAdvanced>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_message(conn, id, sender, at))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let conversation: i64 = sqlx::query_scalar(
+                        "UPDATE messages SET body = '', deleted_at = $1 WHERE id = $2 \
+                         AND sender_id = $3 AND deleted_at IS NULL AND system_kind IS NULL \
+                         RETURNING conversation_id",
+                    )
+                    .bind(at.0)
+                    .bind(id.0)
+                    .bind(sender.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?
+                    .ok_or(StoreError::NotFound)?;
+                    sqlx::query("DELETE FROM recommendation_cards WHERE message_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    announce_message_change(tx, ConversationId(conversation), id, at).await
+                })
+            })
+            .await
+    }
+
+    async fn hide_message(
+        &self,
+        id: MessageId,
+        member: MemberId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::hide_message(conn, id, member, at))
+                .await;
+        }
+        sqlx::query(
+            "INSERT INTO hidden_messages (member_id, message_id, hidden_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(member.0)
+        .bind(id.0)
+        .bind(at.0)
+        .execute(&self.pg().pool)
+        .await
+        .store()?;
+        Ok(())
+    }
+
+    async fn search_messages(
+        &self,
+        member: MemberId,
+        words: &[String],
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        if let Some(db) = &self.sqlite {
+            let words = words.to_owned();
+            return db
+                .read(move |conn| sqlite::search_messages(conn, member, &words, before, limit))
+                .await;
+        }
+        // Each word is letters and digits only (see `SearchQuery`), so it needs no quoting.
+        let query = words
+            .iter()
+            .map(|word| format!("{word}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let sql = select_messages(concat!(
+            "WHERE to_tsvector('simple', m.body) @@ to_tsquery('simple', $1) \
+             AND m.system_kind IS NULL AND m.deleted_at IS NULL AND m.id < $2 \
+             AND m.conversation_id IN \
+                (SELECT conversation_id FROM conversation_members WHERE member_id = $3) AND ",
+            not_hidden!("$3"),
+            " ORDER BY m.id DESC LIMIT $4"
+        ));
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(query)
+            .bind(before.map_or(i64::MAX, |b| b.0))
+            .bind(member.0)
             .bind(limit)
             .fetch_all(&self.pg().pool)
             .await

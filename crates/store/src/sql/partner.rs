@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
-use super::messaging::{MESSAGE_SELECT, MessageRow, Via, insert_message_in, open_direct_in};
+use super::messaging::{MessageRow, Via, insert_message_in, open_direct_in, select_messages};
 use super::{ResultExt, SqlStore, accesslog};
 use crate::sqlite::partner as sqlite;
 use confidant_core::store::{
@@ -160,6 +160,8 @@ impl PartnerStore for SqlStore {
                             conversation_id,
                             sender: send.member_id,
                             body: message.body.clone(),
+                            reply_to: None,
+                            client_key: None,
                             created_at: send.created_at,
                         };
                         let via = Via {
@@ -209,14 +211,11 @@ impl PartnerStore for SqlStore {
                     .store()?;
                     let mut messages = Vec::with_capacity(ids.len());
                     for id in ids {
-                        let row: MessageRow = sqlx::query_as(&format!(
-                            "{MESSAGE_SELECT} WHERE \
-                            m.id = $1"
-                        ))
-                        .bind(id.0)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .store()?;
+                        let row: MessageRow = sqlx::query_as(&select_messages("WHERE m.id = $1"))
+                            .bind(id.0)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .store()?;
                         messages.push(Message::from(row));
                     }
                     let record = send_record(tx, &send.client_id, send.member_id, send_id)

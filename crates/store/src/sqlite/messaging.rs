@@ -7,53 +7,53 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{ResultExt, feed};
 use crate::sql::member_ref;
-use crate::sql::messaging::last_read;
+use crate::sql::messaging::{
+    MESSAGE_COLUMNS, MESSAGE_JOINS, MessageRow, StoredLine, last_read, not_hidden, select_messages,
+    summary_message,
+};
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
     ConversationKind, ConversationSummary, FeedEntry, MemberRef, Message, NewConversation,
-    NewMessage, Participant, RecommendationCard, Roster, StoreResult, ViaApp,
+    NewMessage, Participant, Roster, StoreResult,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
-/// A message with its sender's handle and name (null once the sender is deleted), the app
-/// it came through and its recommendation card, if any. Read by [`message_from_row`].
-const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, s.handle, \
-     s.display_name, m.body, m.created_at, m.via_app, a.name, rc.title, rc.url, rc.image_url, \
-     rc.description, rc.item_id, rc.interface, rc.surface, rc.variation, rc.token \
-     FROM messages m LEFT JOIN members s ON s.id = m.sender_id \
-     LEFT JOIN apps a ON a.client_id = m.via_app \
-     LEFT JOIN recommendation_cards rc ON rc.message_id = m.id";
-
+/// Reads a row of [`MESSAGE_COLUMNS`], by position.
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
-    let card = match (row.get(9)?, row.get(10)?, row.get(13)?) {
-        (Some(title), Some(url), Some(item_id)) => Some(RecommendationCard {
-            title,
-            url,
-            image_url: row.get(11)?,
-            description: row.get(12)?,
-            item_id,
-            interface: row.get(14)?,
-            surface: row.get(15)?,
-            variation: row.get(16)?,
-            token: row.get(17)?,
-        }),
-        _ => None,
-    };
-    let via_app: Option<String> = row.get(7)?;
-    let via_app_name: Option<String> = row.get(8)?;
-    Ok(Message {
-        id: MessageId(row.get(0)?),
-        conversation_id: ConversationId(row.get(1)?),
-        sender: member_ref(row.get(2)?, row.get(3)?, row.get(4)?),
+    Ok(MessageRow {
+        id: row.get(0)?,
+        conversation_id: row.get(1)?,
+        sender_id: row.get(2)?,
+        sender_handle: row.get(3)?,
+        sender_name: row.get(4)?,
         body: row.get(5)?,
-        created_at: Timestamp(row.get(6)?),
-        via_app: via_app.map(|client_id| ViaApp {
-            name: via_app_name.unwrap_or_else(|| client_id.clone()),
-            client_id,
-        }),
-        card,
-    })
+        created_at: row.get(6)?,
+        via_app: row.get(7)?,
+        via_app_name: row.get(8)?,
+        card_title: row.get(9)?,
+        card_url: row.get(10)?,
+        card_image_url: row.get(11)?,
+        card_description: row.get(12)?,
+        card_item_id: row.get(13)?,
+        card_interface: row.get(14)?,
+        card_surface: row.get(15)?,
+        card_variation: row.get(16)?,
+        card_token: row.get(17)?,
+        edited_at: row.get(18)?,
+        deleted_at: row.get(19)?,
+        system_kind: row.get(20)?,
+        subject_id: row.get(21)?,
+        subject_handle: row.get(22)?,
+        subject_name: row.get(23)?,
+        quote_id: row.get(24)?,
+        quote_sender_id: row.get(25)?,
+        quote_sender_handle: row.get(26)?,
+        quote_sender_name: row.get(27)?,
+        quote_body: row.get(28)?,
+        quote_deleted_at: row.get(29)?,
+    }
+    .into())
 }
 
 /// A conversation seen by member `?1`: unread count, newest message and, for direct
@@ -66,10 +66,14 @@ const SUMMARY_SELECT: &str = concat!(
      cm.last_read_message_id, \
      (SELECT COUNT(*) FROM messages u WHERE u.conversation_id = c.id \
         AND u.id > cm.last_read_message_id AND u.sender_id <> cm.member_id \
+        AND u.system_kind IS NULL AND u.deleted_at IS NULL \
         AND (u.via_app IS NULL OR NOT EXISTS (SELECT 1 FROM app_mutes am \
-             WHERE am.member_id = cm.member_id AND am.client_id = u.via_app))), \
+             WHERE am.member_id = cm.member_id AND am.client_id = u.via_app) \
+             AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
+             WHERE h.member_id = cm.member_id AND h.message_id = u.id))), \
      lm.id, lm.sender_id, ls.handle, ls.display_name, lm.body, lm.created_at, \
-     p.id, p.handle, p.display_name \
+     p.id, p.handle, p.display_name, \
+     lm.system_kind, lm.deleted_at, lm.subject_id, lsj.handle, lsj.display_name \
      FROM (SELECT cm.conversation_id, cm.member_id, ",
     last_read!("MAX"),
     " AS last_read_message_id FROM conversation_members cm WHERE cm.member_id = ?1) cm \
@@ -77,6 +81,7 @@ const SUMMARY_SELECT: &str = concat!(
      LEFT JOIN messages lm ON lm.id = \
         (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) \
      LEFT JOIN members ls ON ls.id = lm.sender_id \
+     LEFT JOIN members lsj ON lsj.id = lm.subject_id \
      LEFT JOIN members p ON c.kind = 'direct' AND p.id = \
         (SELECT o.member_id FROM conversation_members o \
          WHERE o.conversation_id = c.id AND o.member_id <> cm.member_id LIMIT 1) \
@@ -86,18 +91,17 @@ const SUMMARY_SELECT: &str = concat!(
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ConversationSummary> {
     let id = ConversationId(row.get(0)?);
     let kind: String = row.get(1)?;
-    let last_message = match (row.get(7)?, row.get(11)?, row.get(12)?) {
-        (Some(message_id), Some(body), Some(created_at)) => Some(Message {
-            id: MessageId(message_id),
-            conversation_id: id,
-            sender: member_ref(row.get(8)?, row.get(9)?, row.get(10)?),
-            body,
-            created_at: Timestamp(created_at),
-            via_app: None,
-            card: None,
-        }),
-        _ => None,
-    };
+    let system_kind: Option<String> = row.get(16)?;
+    let last_message = summary_message(
+        id.0,
+        row.get(7)?,
+        member_ref(row.get(8)?, row.get(9)?, row.get(10)?),
+        row.get(11)?,
+        row.get(12)?,
+        system_kind.as_deref(),
+        member_ref(row.get(18)?, row.get(19)?, row.get(20)?),
+        row.get(17)?,
+    );
     Ok(ConversationSummary {
         id,
         kind: ConversationKind::parse(&kind).unwrap_or(ConversationKind::Group),
@@ -132,22 +136,76 @@ fn touch_conversation(conn: &Connection, id: ConversationId, at: Timestamp) -> S
     Ok(())
 }
 
+/// Adds the members not already in; returns those it added.
 fn insert_participants(
     conn: &Connection,
     id: ConversationId,
     members: &[MemberId],
     at: Timestamp,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<MemberId>> {
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO conversation_members (conversation_id, member_id, joined_at) \
              VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )
         .store()?;
+    let mut added = Vec::with_capacity(members.len());
     for member in members {
-        insert.execute([id.0, member.0, at.0]).store()?;
+        if insert.execute([id.0, member.0, at.0]).store()? > 0 {
+            added.push(*member);
+        }
     }
-    Ok(())
+    Ok(added)
+}
+
+/// Writes a group's own line about a change `by` made, and hands it to everyone's feed.
+fn insert_system_line(
+    conn: &Connection,
+    id: ConversationId,
+    by: MemberId,
+    line: StoredLine<'_>,
+    everyone: &[MemberId],
+    at: Timestamp,
+) -> StoreResult<Vec<FeedAdvanced>> {
+    let message = conn
+        .prepare_cached(
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at, system_kind, \
+             subject_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )
+        .and_then(|mut insert| {
+            insert.query_row(
+                params![
+                    id.0,
+                    by.0,
+                    line.body,
+                    at.0,
+                    line.kind,
+                    line.subject.map(|member| member.0)
+                ],
+                |row| row.get(0).map(MessageId),
+            )
+        })
+        .store()?;
+    let event = LiveEvent::Message {
+        conversation_id: id,
+        message_id: message,
+    };
+    feed::append(conn, everyone, &event, at)
+}
+
+/// Tells everyone in the conversation that one of its messages changed.
+fn announce_message_change(
+    conn: &Connection,
+    conversation: ConversationId,
+    message: MessageId,
+    at: Timestamp,
+) -> StoreResult<Vec<FeedAdvanced>> {
+    let everyone = participant_ids(conn, conversation)?;
+    let event = LiveEvent::MessageChanged {
+        conversation_id: conversation,
+        message_id: message,
+    };
+    feed::append(conn, &everyone, &event, at)
 }
 
 /// Everyone in the conversation hears that it changed.
@@ -271,17 +329,24 @@ pub(crate) fn participants(conn: &Connection, id: ConversationId) -> StoreResult
 pub(crate) fn add_participants(
     conn: &Connection,
     id: ConversationId,
+    by: MemberId,
     members: &[MemberId],
     max_members: i64,
     at: Timestamp,
 ) -> StoreResult<Vec<FeedAdvanced>> {
     touch_conversation(conn, id, at)?;
-    insert_participants(conn, id, members, at)?;
+    let added = insert_participants(conn, id, members, at)?;
     let everyone = participant_ids(conn, id)?;
     if everyone.len() as i64 > max_members {
         return Err(StoreError::Conflict("member_limit"));
     }
-    announce_change(conn, id, &everyone, at)
+    let mut advanced = Vec::new();
+    for member in added {
+        let line = StoredLine::added(member);
+        advanced.extend(insert_system_line(conn, id, by, line, &everyone, at)?);
+    }
+    advanced.extend(announce_change(conn, id, &everyone, at)?);
+    Ok(advanced)
 }
 
 pub(crate) fn remove_participant(
@@ -308,8 +373,13 @@ pub(crate) fn remove_participant(
     .and_then(|mut delete| delete.execute([id.0, member.0]))
     .store()?;
     let mut everyone = participant_ids(conn, id)?;
+    let mut advanced = Vec::new();
+    if !everyone.is_empty() {
+        let line = StoredLine::left();
+        advanced.extend(insert_system_line(conn, id, member, line, &everyone, at)?);
+    }
     everyone.push(member);
-    let advanced = announce_change(conn, id, &everyone, at)?;
+    advanced.extend(announce_change(conn, id, &everyone, at)?);
     // A conversation nobody is in any more is deleted.
     conn.prepare_cached(
         "DELETE FROM conversations WHERE id = ?1 AND NOT EXISTS \
@@ -323,6 +393,7 @@ pub(crate) fn remove_participant(
 pub(crate) fn rename_conversation(
     conn: &Connection,
     id: ConversationId,
+    by: MemberId,
     title: &str,
     at: Timestamp,
 ) -> StoreResult<Vec<FeedAdvanced>> {
@@ -330,7 +401,9 @@ pub(crate) fn rename_conversation(
         .and_then(|mut update| update.execute(params![title, id.0]))
         .store()?;
     let everyone = participant_ids(conn, id)?;
-    announce_change(conn, id, &everyone, at)
+    let mut advanced = insert_system_line(conn, id, by, StoredLine::renamed(title), &everyone, at)?;
+    advanced.extend(announce_change(conn, id, &everyone, at)?);
+    Ok(advanced)
 }
 
 pub(crate) fn insert_message(
@@ -377,15 +450,36 @@ pub(crate) fn insert_message(
     if blocked {
         return Err(StoreError::Conflict("blocked"));
     }
+    // The writer is the only writer: a draft's key found here cannot be taken meanwhile.
+    if let Some(key) = &new.client_key {
+        let first = conn
+            .prepare_cached("SELECT id FROM messages WHERE sender_id = ?1 AND client_key = ?2")
+            .and_then(|mut select| {
+                select
+                    .query_row(params![new.sender.0, key], |row| row.get(0).map(MessageId))
+                    .optional()
+            })
+            .store()?;
+        if let Some(first) = first {
+            let first = message(conn, first)?.ok_or(StoreError::NotFound)?;
+            if !new.is_retry_of(&first) {
+                return Err(StoreError::Conflict("client_key"));
+            }
+            return Ok((first, Vec::new()));
+        }
+    }
     let (id, advanced) = insert_checked_message(conn, &new, None, &everyone)?;
-    let message = Message {
-        id,
-        conversation_id: new.conversation_id,
-        sender: Some(sender),
-        body: new.body,
-        created_at: new.created_at,
-        via_app: None,
-        card: None,
+    let message = if new.reply_to.is_some() {
+        // Read back for the quote.
+        message(conn, id)?.ok_or(StoreError::NotFound)?
+    } else {
+        Message::written(
+            id,
+            new.conversation_id,
+            Some(sender),
+            new.body,
+            new.created_at,
+        )
     };
     Ok((message, advanced))
 }
@@ -408,7 +502,8 @@ fn insert_checked_message(
     let id = conn
         .prepare_cached(
             "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
-             partner_send_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+             partner_send_id, reply_to, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             RETURNING id",
         )
         .and_then(|mut insert| {
             insert.query_row(
@@ -418,7 +513,9 @@ fn insert_checked_message(
                     new.body,
                     new.created_at.0,
                     via.as_ref().map(|via| via.client_id),
-                    via.as_ref().map(|via| via.send_id)
+                    via.as_ref().map(|via| via.send_id),
+                    new.reply_to.map(|id| id.0),
+                    new.client_key
                 ],
                 |row| row.get(0).map(MessageId),
             )
@@ -490,7 +587,7 @@ pub(crate) fn open_direct(
 }
 
 pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>> {
-    conn.prepare_cached(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"))
+    conn.prepare_cached(&select_messages("WHERE m.id = ?1"))
         .and_then(|mut select| select.query_row([id.0], message_from_row).optional())
         .store()
 }
@@ -498,18 +595,119 @@ pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Me
 pub(crate) fn messages(
     conn: &Connection,
     id: ConversationId,
+    viewer: MemberId,
     before: Option<MessageId>,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
     let mut select = conn
+        .prepare_cached(&select_messages(concat!(
+            "WHERE m.conversation_id = ?1 AND m.id < ?2 AND ",
+            not_hidden!("?4"),
+            " ORDER BY m.id DESC LIMIT ?3"
+        )))
+        .store()?;
+    let before = before.map_or(i64::MAX, |before| before.0);
+    let rows = select
+        .query_map([id.0, before, limit, viewer.0], message_from_row)
+        .store()?;
+    rows.collect::<Result<_, _>>().store()
+}
+
+pub(crate) fn edit_message(
+    conn: &Connection,
+    id: MessageId,
+    sender: MemberId,
+    body: &str,
+    at: Timestamp,
+) -> StoreResult<(Message, Vec<FeedAdvanced>)> {
+    let conversation = conn
+        .prepare_cached(
+            "UPDATE messages SET body = ?1, edited_at = ?2 WHERE id = ?3 AND sender_id = ?4 \
+             AND deleted_at IS NULL AND system_kind IS NULL AND via_app IS NULL \
+             RETURNING conversation_id",
+        )
+        .and_then(|mut update| {
+            update
+                .query_row(params![body, at.0, id.0, sender.0], |row| {
+                    row.get(0).map(ConversationId)
+                })
+                .optional()
+        })
+        .store()?
+        .ok_or(StoreError::NotFound)?;
+    let advanced = announce_message_change(conn, conversation, id, at)?;
+    let message = message(conn, id)?.ok_or(StoreError::NotFound)?;
+    Ok((message, advanced))
+}
+
+pub(crate) fn delete_message(
+    conn: &Connection,
+    id: MessageId,
+    sender: MemberId,
+    at: Timestamp,
+) -> StoreResult<Vec<FeedAdvanced>> {
+    let conversation = conn
+        .prepare_cached(
+            "UPDATE messages SET body = '', deleted_at = ?1 WHERE id = ?2 AND sender_id = ?3 \
+             AND deleted_at IS NULL AND system_kind IS NULL RETURNING conversation_id",
+        )
+        .and_then(|mut update| {
+            update
+                .query_row([at.0, id.0, sender.0], |row| row.get(0).map(ConversationId))
+                .optional()
+        })
+        .store()?
+        .ok_or(StoreError::NotFound)?;
+    conn.prepare_cached("DELETE FROM recommendation_cards WHERE message_id = ?1")
+        .and_then(|mut delete| delete.execute([id.0]))
+        .store()?;
+    announce_message_change(conn, conversation, id, at)
+}
+
+pub(crate) fn hide_message(
+    conn: &Connection,
+    id: MessageId,
+    member: MemberId,
+    at: Timestamp,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO hidden_messages (member_id, message_id, hidden_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut insert| insert.execute([member.0, id.0, at.0]))
+    .store()?;
+    Ok(())
+}
+
+pub(crate) fn search_messages(
+    conn: &Connection,
+    member: MemberId,
+    words: &[String],
+    before: Option<MessageId>,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    // Each word is letters and digits only (see `SearchQuery`); quoted, with `*` for a prefix.
+    let query = words
+        .iter()
+        .map(|word| format!("\"{word}\"*"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Newest matches first, straight from the index's own order: a common word stops being
+    // read once a page of the member's own messages is found.
+    let mut select = conn
         .prepare_cached(&format!(
-            "{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.id < ?2 \
-             ORDER BY m.id DESC LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS} FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+             {MESSAGE_JOINS} WHERE messages_fts MATCH ?1 AND messages_fts.rowid < ?2 \
+             AND m.conversation_id IN \
+                (SELECT conversation_id FROM conversation_members WHERE member_id = ?3) \
+             AND m.system_kind IS NULL AND m.deleted_at IS NULL AND {} \
+             ORDER BY messages_fts.rowid DESC LIMIT ?4",
+            not_hidden!("?3")
         ))
         .store()?;
     let before = before.map_or(i64::MAX, |before| before.0);
     let rows = select
-        .query_map([id.0, before, limit], message_from_row)
+        .query_map(params![query, before, member.0, limit], message_from_row)
         .store()?;
     rows.collect::<Result<_, _>>().store()
 }

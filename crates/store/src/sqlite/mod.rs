@@ -113,10 +113,12 @@ fn connect(path: &Path, reader: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable
     // before it is acknowledged (promise 7). The busy timeout covers another process (an
-    // administrative command) holding the write lock for a moment.
+    // administrative command) holding the write lock for a moment. `secure_delete` zeroes
+    // what an update or delete frees on the pages it writes anyway, so the text of a deleted
+    // message does not linger in the file.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = FAST;",
     )?;
     if reader {
         conn.execute_batch("PRAGMA query_only = ON")?;

@@ -153,6 +153,8 @@ pub(crate) fn send_partner_messages(
             conversation_id,
             sender: send.member_id,
             body: message.body.clone(),
+            reply_to: None,
+            client_key: None,
             created_at: send.created_at,
         };
         let via = Via {

@@ -164,6 +164,8 @@ async fn deleting_a_member_removes_their_data(db: TestDatabase) {
                 sender,
                 body: body.into(),
                 created_at: T0,
+                reply_to: None,
+                client_key: None,
             })
             .await
             .unwrap();
@@ -172,7 +174,10 @@ async fn deleting_a_member_removes_their_data(db: TestDatabase) {
 
     assert!(store.member(alice.id).await.unwrap().is_none());
     assert!(store.friends(bob.id).await.unwrap().is_empty());
-    let messages = store.messages(conversation, None, 10).await.unwrap();
+    let messages = store
+        .messages(conversation, bob.id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0].body, "hi alice");
     assert_eq!(messages[1].body, "", "alice's words are erased");

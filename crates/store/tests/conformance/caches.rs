@@ -199,7 +199,7 @@ async fn changes_made_by_another_node_are_seen_by_the_next_lookup(db: TestDataba
             .includes(bob.id)
     );
     there
-        .add_participants(conversation, &[bob.id], 10, T0)
+        .add_participants(conversation, alice.id, &[bob.id], 10, T0)
         .await
         .unwrap();
     assert!(

@@ -1,6 +1,6 @@
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
-    ConversationKind, MessagingStore, NewConversation, NewMessage, SocialStore,
+    ConversationKind, MessagingStore, NewConversation, NewMessage, SocialStore, SystemLine,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError};
 use confidant_store::on_both_backends;
@@ -16,6 +16,12 @@ on_both_backends!(
     old_feed_entries_are_purged_and_positions_keep_growing,
     groups_are_capped_and_vanish_when_empty,
     a_block_stops_direct_messages_in_the_same_transaction,
+    edits_and_deletes_change_only_the_senders_own_messages,
+    replies_quote_what_they_answer,
+    a_draft_key_stores_a_send_once,
+    search_finds_every_word_in_the_members_own_conversations,
+    group_changes_write_lines_that_are_never_unread,
+    a_member_can_remove_a_message_from_their_own_view,
 );
 
 fn direct(a: MemberId, b: MemberId) -> NewConversation {
@@ -35,6 +41,8 @@ fn text(conversation: ConversationId, sender: MemberId, n: i64) -> NewMessage {
         sender,
         body: format!("message {n}"),
         created_at: T0.plus_secs(n),
+        reply_to: None,
+        client_key: None,
     }
 }
 
@@ -79,12 +87,12 @@ async fn messages_page_newest_first_and_count_unread(db: TestDatabase) {
         assert_eq!(message.sender.as_ref().unwrap().handle, "alice");
         ids.push(message.id);
     }
-    let first = store.messages(id, None, 2).await.unwrap();
+    let first = store.messages(id, bob.id, None, 2).await.unwrap();
     assert_eq!(
         first.iter().map(|m| m.id).collect::<Vec<_>>(),
         [ids[4], ids[3]]
     );
-    let second = store.messages(id, Some(ids[3]), 2).await.unwrap();
+    let second = store.messages(id, bob.id, Some(ids[3]), 2).await.unwrap();
     assert_eq!(
         second.iter().map(|m| m.id).collect::<Vec<_>>(),
         [ids[2], ids[1]]
@@ -300,7 +308,7 @@ async fn old_feed_entries_are_purged_and_positions_keep_growing(db: TestDatabase
     // A stream resuming from a purged position gets what is left; the messages stay.
     let resumed = store.feed_since(bob.id, before[1].seq, 100).await.unwrap();
     assert_eq!(resumed.len(), 2);
-    assert_eq!(store.messages(id, None, 10).await.unwrap().len(), 4);
+    assert_eq!(store.messages(id, bob.id, None, 10).await.unwrap().len(), 4);
     let (_, advanced) = store.insert_message(text(id, alice.id, 5)).await.unwrap();
     let next = advanced.iter().find(|a| a.member == bob.id).unwrap().seq;
     assert!(next > announced);
@@ -324,7 +332,9 @@ async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
         .await
         .unwrap();
     assert!(is_conflict(
-        store.add_participants(id, &[carol.id], 2, T0).await,
+        store
+            .add_participants(id, alice.id, &[carol.id], 2, T0)
+            .await,
         "member_limit"
     ));
     assert_eq!(
@@ -333,11 +343,11 @@ async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
         "nothing changed"
     );
     store
-        .add_participants(id, &[carol.id], 3, T0)
+        .add_participants(id, alice.id, &[carol.id], 3, T0)
         .await
         .unwrap();
     store
-        .rename_conversation(id, "Book club", T0)
+        .rename_conversation(id, bob.id, "Book club", T0)
         .await
         .unwrap();
     let seen = store.conversation(id, carol.id).await.unwrap().unwrap();
@@ -384,11 +394,371 @@ async fn a_block_stops_direct_messages_in_the_same_transaction(db: TestDatabase)
             "blocked"
         ));
     }
-    let kept = store.messages(pair, None, 10).await.unwrap();
+    let kept = store.messages(pair, alice.id, None, 10).await.unwrap();
     assert_eq!(kept.len(), 1);
     // A group goes on.
     store
         .insert_message(text(group, alice.id, 4))
         .await
         .unwrap();
+}
+
+fn group(creator: MemberId, members: &[MemberId]) -> NewConversation {
+    let mut all = vec![creator];
+    all.extend_from_slice(members);
+    NewConversation {
+        kind: ConversationKind::Group,
+        title: Some("film club".into()),
+        direct_key: None,
+        created_by: creator,
+        members: all,
+        created_at: T0,
+    }
+}
+
+fn saying(conversation: ConversationId, sender: MemberId, body: &str) -> NewMessage {
+    NewMessage {
+        body: body.into(),
+        ..text(conversation, sender, 1)
+    }
+}
+
+fn words(query: &str) -> Vec<String> {
+    confidant_core::messaging::SearchQuery::parse(query)
+        .unwrap()
+        .words()
+        .to_vec()
+}
+
+async fn edits_and_deletes_change_only_the_senders_own_messages(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (sent, _) = store
+        .insert_message(saying(id, alice.id, "see you at eight"))
+        .await
+        .unwrap();
+    // Only the sender can edit.
+    assert!(matches!(
+        store
+            .edit_message(sent.id, bob.id, "hijacked", T0.plus_secs(5))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let (edited, advanced) = store
+        .edit_message(sent.id, alice.id, "see you at nine", T0.plus_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(edited.body, "see you at nine");
+    assert_eq!(edited.edited_at, Some(T0.plus_secs(5)));
+    let announced = advanced.iter().find(|a| a.member == bob.id).unwrap().seq;
+    let feed = readable_feed(store, bob.id, announced).await;
+    assert_eq!(
+        feed.last().unwrap().event,
+        LiveEvent::MessageChanged {
+            conversation_id: id,
+            message_id: sent.id,
+        }
+    );
+    // The old words are no longer found; the new ones are.
+    assert!(
+        store
+            .search_messages(bob.id, &words("eight"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_messages(bob.id, &words("nine"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Only the sender can delete; the text is gone, the row stays as "deleted".
+    assert!(matches!(
+        store.delete_message(sent.id, bob.id, T0.plus_secs(6)).await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .delete_message(sent.id, alice.id, T0.plus_secs(6))
+        .await
+        .unwrap();
+    let gone = store.message(sent.id).await.unwrap().unwrap();
+    assert!(gone.deleted);
+    assert_eq!(gone.body, "");
+    assert!(
+        store
+            .search_messages(bob.id, &words("nine"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A deleted message cannot be edited or deleted again, and is not unread.
+    assert!(matches!(
+        store
+            .edit_message(sent.id, alice.id, "back", T0.plus_secs(7))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .delete_message(sent.id, alice.id, T0.plus_secs(7))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .conversation(id, bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .unread,
+        0
+    );
+}
+
+async fn replies_quote_what_they_answer(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (question, _) = store
+        .insert_message(saying(id, alice.id, "dinner on friday?"))
+        .await
+        .unwrap();
+    let (answer, _) = store
+        .insert_message(NewMessage {
+            reply_to: Some(question.id),
+            ..saying(id, bob.id, "yes!")
+        })
+        .await
+        .unwrap();
+    let quote = answer.reply_to.expect("the reply carries its quote");
+    assert_eq!(quote.id, question.id);
+    assert_eq!(quote.body, "dinner on friday?");
+    assert_eq!(quote.sender.unwrap().id, alice.id);
+    assert!(!quote.deleted);
+    // Once the question is deleted, the quote says so and holds no text.
+    store
+        .delete_message(question.id, alice.id, T0.plus_secs(9))
+        .await
+        .unwrap();
+    let read = store.message(answer.id).await.unwrap().unwrap();
+    let quote = read.reply_to.unwrap();
+    assert!(quote.deleted);
+    assert_eq!(quote.body, "");
+}
+
+async fn a_draft_key_stores_a_send_once(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let keyed = |body: &str| NewMessage {
+        client_key: Some("draft-1".into()),
+        ..saying(id, alice.id, body)
+    };
+    let (first, advanced) = store.insert_message(keyed("hello")).await.unwrap();
+    assert!(!advanced.is_empty());
+    let (again, advanced) = store.insert_message(keyed("hello")).await.unwrap();
+    assert_eq!(again.id, first.id);
+    assert!(advanced.is_empty(), "a retry tells nobody anything new");
+    assert_eq!(store.messages(id, bob.id, None, 10).await.unwrap().len(), 1);
+    // The same key for different words is refused.
+    assert!(is_conflict(
+        store.insert_message(keyed("something else")).await,
+        "client_key"
+    ));
+    // Keys are the sender's own: Bob may use the same one.
+    let bobs = NewMessage {
+        client_key: Some("draft-1".into()),
+        ..saying(id, bob.id, "hi")
+    };
+    let (other, _) = store.insert_message(bobs).await.unwrap();
+    assert_ne!(other.id, first.id);
+}
+
+async fn search_finds_every_word_in_the_members_own_conversations(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    let (ours, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (theirs, _) = store
+        .create_conversation(direct(bob.id, carol.id))
+        .await
+        .unwrap();
+    let (older, _) = store
+        .insert_message(saying(ours, alice.id, "The Lighthouse was wonderful"))
+        .await
+        .unwrap();
+    let (newer, _) = store
+        .insert_message(saying(ours, bob.id, "lighthouses and harbours"))
+        .await
+        .unwrap();
+    store
+        .insert_message(saying(ours, bob.id, "nothing to see"))
+        .await
+        .unwrap();
+    store
+        .insert_message(saying(theirs, carol.id, "a secret lighthouse plan"))
+        .await
+        .unwrap();
+
+    // Prefixes, any case, newest first; never a conversation Alice is not in.
+    let found = store
+        .search_messages(alice.id, &words("LIGHT"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [newer.id, older.id]
+    );
+    // Every word must match.
+    let found = store
+        .search_messages(alice.id, &words("lighthouse wonderful"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [older.id]);
+    // Paging by cursor.
+    let page = store
+        .search_messages(alice.id, &words("light"), Some(newer.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), [older.id]);
+    // Carol finds her own, and Bob (in both) finds all three.
+    assert_eq!(
+        store
+            .search_messages(carol.id, &words("secret"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .search_messages(alice.id, &words("secret"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_messages(bob.id, &words("light"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn group_changes_write_lines_that_are_never_unread(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+    let (id, _) = store
+        .create_conversation(group(alice.id, &[bob.id]))
+        .await
+        .unwrap();
+    store
+        .add_participants(id, alice.id, &[carol.id], 10, T0.plus_secs(1))
+        .await
+        .unwrap();
+    store
+        .rename_conversation(id, bob.id, "Book club", T0.plus_secs(2))
+        .await
+        .unwrap();
+    store
+        .remove_participant(id, carol.id, T0.plus_secs(3))
+        .await
+        .unwrap();
+    let lines = store.messages(id, alice.id, None, 10).await.unwrap();
+    let said: Vec<(MemberId, SystemLine)> = lines
+        .iter()
+        .rev()
+        .map(|m| (m.sender.as_ref().unwrap().id, m.system.clone().unwrap()))
+        .collect();
+    assert_eq!(said.len(), 3);
+    assert_eq!(said[0].0, alice.id);
+    assert!(matches!(&said[0].1, SystemLine::Added { member: Some(m) } if m.id == carol.id));
+    assert_eq!(
+        said[1],
+        (
+            bob.id,
+            SystemLine::Renamed {
+                title: "Book club".into()
+            }
+        )
+    );
+    assert_eq!(said[2], (carol.id, SystemLine::Left));
+    // Lines are not unread, and not found by search.
+    let alices = store.conversation(id, alice.id).await.unwrap().unwrap();
+    assert_eq!(alices.unread, 0);
+    assert!(alices.last_message.unwrap().system.is_some());
+    assert!(
+        store
+            .search_messages(alice.id, &words("book"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_member_can_remove_a_message_from_their_own_view(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let (message, _) = store
+        .insert_message(saying(id, alice.id, "a film for you"))
+        .await
+        .unwrap();
+    store
+        .hide_message(message.id, bob.id, T0.plus_secs(1))
+        .await
+        .unwrap();
+    // Twice is the same as once.
+    store
+        .hide_message(message.id, bob.id, T0.plus_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .messages(id, bob.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search_messages(bob.id, &words("film"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Alice still sees it.
+    assert_eq!(
+        store.messages(id, alice.id, None, 10).await.unwrap().len(),
+        1
+    );
 }

@@ -1,10 +1,11 @@
 //! Conversations and their messages.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use confidant_core::messaging::SendOptions;
 use confidant_core::{ConversationId, MemberId, MessageId};
 
 use super::schema::*;
@@ -168,24 +169,169 @@ pub async fn messages(
     }))
 }
 
-/// Send a message (at most 2,048 characters).
+/// Send a message (at most 2,048 characters), or a reply with `reply_to`. Send an
+/// `Idempotency-Key` (one per draft) to make retries safe: a retry with the same key returns
+/// the message first stored, and stores nothing.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
-    security(("bearer" = [])), params(("id" = i64, Path)), request_body = NewMessageIn,
+    security(("bearer" = [])), request_body = NewMessageIn,
+    params(("id" = i64, Path),
+           ("Idempotency-Key" = Option<String>, Header, description = "One per draft, at most 200 bytes")),
     responses((status = 201, body = MessageOut), (status = 403, body = ErrorOut),
-              (status = 404, body = ErrorOut), (status = 413, body = ErrorOut),
-              (status = 422, body = ErrorOut)))]
+              (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`idempotency_key_reused`: the key was used for a different message"),
+              (status = 413, body = ErrorOut), (status = 422, body = ErrorOut)))]
 pub async fn send(
     State(state): State<AppState>,
     caller: ApiCaller,
     AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
     AppJson(input): AppJson<NewMessageIn>,
 ) -> Result<(StatusCode, AppJson<MessageOut>), ApiError> {
+    let options = SendOptions {
+        reply_to: input.reply_to.map(MessageId),
+        client_key: idempotency_key(&headers)?,
+    };
     let message = state
         .app
-        .send_message(caller.member().id, ConversationId(id), &input.body)
+        .send_message_with(caller.member().id, ConversationId(id), &input.body, options)
         .await?;
     state.metrics.messages_sent.inc();
     Ok((StatusCode::CREATED, AppJson(message.into())))
+}
+
+/// The `Idempotency-Key` header, if sent; it must be visible ASCII.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "An Idempotency-Key is visible ASCII text.",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Change the text of a message you wrote. Everyone sees it marked "edited"; the earlier
+/// text is not kept. Messages sent through an app cannot be edited.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}/messages/{message_id}",
+    tag = "conversations", security(("bearer" = [])), request_body = MessagePatchIn,
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 200, body = MessageOut),
+              (status = 403, body = ErrorOut, description = "`not_your_message`, `cannot_message`"),
+              (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`message_deleted`, `cannot_edit_app_message`"),
+              (status = 422, body = ErrorOut)))]
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath((id, message_id)): AppPath<(i64, i64)>,
+    AppJson(input): AppJson<MessagePatchIn>,
+) -> Result<AppJson<MessageOut>, ApiError> {
+    let message = state
+        .app
+        .edit_message(
+            caller.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+            &input.body,
+        )
+        .await?;
+    Ok(AppJson(message.into()))
+}
+
+/// Delete a message you sent: its text (and card) are erased, and everyone sees "message
+/// deleted" in its place.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{message_id}",
+    tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 204),
+              (status = 403, body = ErrorOut, description = "`not_your_message`"),
+              (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`message_deleted`")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath((id, message_id)): AppPath<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .app
+        .delete_message(
+            caller.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a recommendation someone sent you through an app from your own view of the
+/// conversation (the others still see it).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{message_id}/hide",
+    tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorOut),
+              (status = 409, body = ErrorOut, description = "`cannot_remove`: not an app's message to you")))]
+pub async fn hide(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppPath((id, message_id)): AppPath<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .app
+        .hide_message(
+            caller.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words to find, each as the start of a word (at most 8 words, 200 characters).
+    pub q: String,
+    /// The `next_before` of the previous page.
+    pub before: Option<i64>,
+    /// Page size (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+/// Search the messages of your conversations, newest first. Only conversations you are in
+/// are searched; deleted messages and recommendations you removed are not found.
+#[utoipa::path(get, path = "/api/v1/search", tag = "conversations",
+    security(("bearer" = [])), params(SearchQuery),
+    responses((status = 200, body = SearchPageOut), (status = 422, body = ErrorOut)))]
+pub async fn search(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    AppQuery(query): AppQuery<SearchQuery>,
+) -> Result<AppJson<SearchPageOut>, ApiError> {
+    let page = state
+        .app
+        .search(
+            caller.member().id,
+            &query.q,
+            query.before.map(MessageId),
+            query.limit.unwrap_or(20),
+        )
+        .await?;
+    Ok(AppJson(SearchPageOut {
+        results: page
+            .hits
+            .into_iter()
+            .map(|hit| SearchHitOut {
+                message: hit.message.into(),
+                conversation_title: hit.conversation_title,
+            })
+            .collect(),
+        next_before: page.next_before.map(|id| id.0),
+    }))
 }
 
 /// Mark the conversation read (a read receipt for the others).

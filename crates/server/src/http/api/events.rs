@@ -40,7 +40,8 @@ pub struct EventsQuery {
     pub last_event_id: Option<i64>,
 }
 
-/// A stream of `message`, `read`, `conversation` and `friends` events. Without
+/// A stream of `message`, `message_changed` (edited or deleted), `read`, `conversation` and
+/// `friends` events. Without
 /// `Last-Event-ID` it starts with what happens from now on.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
     params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this id")),
@@ -153,13 +154,27 @@ async fn render(app: &Confidant, me: MemberId, entry: FeedEntry) -> Option<Event
             ),
             Err(_) => ("gap", json!({})),
         },
-        other => (
-            match other {
-                LiveEvent::Read { .. } => "read",
-                LiveEvent::Conversation { .. } => "conversation",
-                _ => "friends",
-            },
-            serde_json::to_value(other).unwrap_or_default(),
+        LiveEvent::MessageChanged {
+            conversation_id,
+            message_id,
+        } => match app.message(me, *message_id).await {
+            Ok(message) => (
+                "message_changed",
+                json!({ "conversation_id": conversation_id, "message": MessageOut::from(message) }),
+            ),
+            Err(_) => ("gap", json!({})),
+        },
+        LiveEvent::Read { .. } => (
+            "read",
+            serde_json::to_value(&entry.event).unwrap_or_default(),
+        ),
+        LiveEvent::Conversation { .. } => (
+            "conversation",
+            serde_json::to_value(&entry.event).unwrap_or_default(),
+        ),
+        LiveEvent::Friends => (
+            "friends",
+            serde_json::to_value(&entry.event).unwrap_or_default(),
         ),
     };
     Event::default()

@@ -89,9 +89,18 @@ pub fn router() -> Router<AppState> {
             get(conversations::messages).post(conversations::send),
         )
         .route(
+            "/api/v1/conversations/{id}/messages/{message_id}",
+            axum::routing::patch(conversations::edit).delete(conversations::delete),
+        )
+        .route(
+            "/api/v1/conversations/{id}/messages/{message_id}/hide",
+            post(conversations::hide),
+        )
+        .route(
             "/api/v1/conversations/{id}/read",
             post(conversations::mark_read),
         )
+        .route("/api/v1/search", get(conversations::search))
         .route("/api/v1/events", get(events::stream))
         .route("/api/openapi.json", get(openapi_json))
 }
@@ -112,7 +121,9 @@ pub fn router() -> Router<AppState> {
         friends::remove, friends::block, friends::unblock,
         conversations::list, conversations::create, conversations::show,
         conversations::rename, conversations::add_members, conversations::leave,
-        conversations::messages, conversations::send, conversations::mark_read,
+        conversations::messages, conversations::send, conversations::edit,
+        conversations::delete, conversations::hide, conversations::search,
+        conversations::mark_read,
         events::stream,
         apps::list, apps::disconnect, apps::muted, apps::mute, apps::unmute, apps::privacy,
         apps::set_privacy,

@@ -5,7 +5,9 @@ use utoipa::ToSchema;
 
 use confidant_core::integers;
 use confidant_core::messaging::ConversationDetail;
-use confidant_core::store::{ConversationSummary, Member, MemberRef, Message, Participant};
+use confidant_core::store::{
+    ConversationSummary, Member, MemberRef, Message, Participant, SystemLine,
+};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MemberOut {
@@ -65,6 +67,57 @@ pub struct MessageOut {
     pub via_app: Option<ViaAppOut>,
     #[serde(default)]
     pub card: Option<CardOut>,
+    /// When its sender last changed the text.
+    #[serde(default)]
+    pub edited_at: Option<i64>,
+    /// Deleted by its sender: `body` is empty, shown as "message deleted".
+    #[serde(default)]
+    pub deleted: bool,
+    /// The message this one answers.
+    #[serde(default)]
+    pub reply_to: Option<QuoteOut>,
+    /// Set on the lines a group writes itself when it changes; `sender` made the change.
+    #[serde(default)]
+    pub system: Option<SystemLineOut>,
+}
+
+/// The message a reply answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuoteOut {
+    pub id: i64,
+    pub sender: Option<MemberRefOut>,
+    /// Its first 200 characters; empty once it is deleted.
+    pub body: String,
+    pub deleted: bool,
+}
+
+/// What changed in a group: `added` (with `member`), `left`, or `renamed` (with `title`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SystemLineOut {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Who was added (absent once their account is deleted).
+    #[serde(default)]
+    pub member: Option<MemberRefOut>,
+    /// The new title.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+impl From<SystemLine> for SystemLineOut {
+    fn from(line: SystemLine) -> Self {
+        let kind = line.kind().to_owned();
+        let (member, title) = match line {
+            SystemLine::Added { member } => (member.map(MemberRefOut::from), None),
+            SystemLine::Left => (None, None),
+            SystemLine::Renamed { title } => (None, Some(title)),
+        };
+        Self {
+            kind,
+            member,
+            title,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,6 +157,15 @@ impl From<Message> for MessageOut {
                 image_url: card.image_url,
                 description: card.description,
             }),
+            edited_at: message.edited_at.map(|at| at.0),
+            deleted: message.deleted,
+            reply_to: message.reply_to.map(|quote| QuoteOut {
+                id: quote.id.0,
+                sender: quote.sender.map(MemberRefOut::from),
+                body: quote.body,
+                deleted: quote.deleted,
+            }),
+            system: message.system.map(SystemLineOut::from),
         }
     }
 }
@@ -289,6 +351,32 @@ pub struct NewMessageIn {
     /// Up to 2,048 characters, not all space.
     #[schema(max_length = 2048)]
     pub body: String,
+    /// A message of this conversation that this one answers.
+    #[serde(default, deserialize_with = "integers::optional_integer")]
+    pub reply_to: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessagePatchIn {
+    /// The new text: up to 2,048 characters, not all space.
+    #[schema(max_length = 2048)]
+    pub body: String,
+}
+
+/// A page of search results, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchPageOut {
+    pub results: Vec<SearchHitOut>,
+    /// Pass as `before` to get the next, older page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchHitOut {
+    pub message: MessageOut,
+    /// The conversation's title, as your conversation list shows it.
+    pub conversation_title: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -126,7 +126,7 @@ pub async fn page(
         StatusCode::OK,
         &AccessLogPage {
             handle: me.handle.clone(),
-            page: Page::new("Access log", Some(me), csrf),
+            page: Page::member(&state, "Access log", me, csrf).await?,
             apps,
             entries,
             filtered: app.is_some(),

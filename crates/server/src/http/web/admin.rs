@@ -96,7 +96,7 @@ async fn admin_page(
     render(
         status,
         &AdminAppsPage {
-            page: Page::new("Apps · admin", Some(me), csrf),
+            page: Page::member(state, "Apps · admin", me, csrf).await?,
             apps,
             all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
             form,

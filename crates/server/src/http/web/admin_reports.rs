@@ -125,7 +125,7 @@ async fn reports_page(
             app,
         });
     }
-    let mut page = Page::new("Reports · admin", Some(me), csrf);
+    let mut page = Page::member(state, "Reports · admin", me, csrf).await?;
     page.notice = notice;
     render(
         status,

@@ -160,7 +160,7 @@ pub async fn connected(
         .collect();
     let muted = state.app.muted_apps(me.id).await?;
     let count_clicks = state.app.count_clicks(me.id).await?;
-    let page = Page::new("Connected apps", Some(me), csrf);
+    let page = Page::member(&state, "Connected apps", me, csrf).await?;
     render(
         StatusCode::OK,
         &ConnectedPage {

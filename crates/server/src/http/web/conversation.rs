@@ -7,10 +7,12 @@ use axum::response::Response;
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
+use confidant_core::messaging::SendOptions;
 use confidant_core::store::{ConversationKind, Member, Message};
-use confidant_core::{ConversationId, MemberId, MessageId};
+use confidant_core::{ConversationId, MemberId, MessageId, Timestamp};
 
-use super::{FormErrors, Page, PageError, render, see_other, when};
+use super::timeline::{self, Moment, Placement, system_text};
+use super::{FormErrors, Page, PageError, render, see_other};
 use crate::http::api::schema::conversation_title;
 use crate::http::session::{CsrfToken, CurrentMember};
 use crate::state::AppState;
@@ -22,56 +24,106 @@ pub struct MessageView {
     pub id: i64,
     pub sender: String,
     pub mine: bool,
+    /// The sender deleted their account.
     pub erased: bool,
+    /// The sender deleted the message.
+    pub deleted: bool,
+    pub edited: bool,
     pub body: String,
-    pub when: String,
-    pub when_iso: String,
+    pub at: Moment,
     /// The partner app it came through, shown as "via {name}".
     pub via: Option<String>,
     pub via_client_id: Option<String>,
     /// Sent through an app the member muted: shown folded away.
     pub muted: bool,
     pub card: Option<CardView>,
+    pub quote: Option<QuoteView>,
+    /// The text of a group's own line.
+    pub system: Option<String>,
+    /// A day header shown before it.
+    pub day_break: Option<String>,
+    /// Continues the previous message's group: no header of its own.
+    pub continues: bool,
+    /// Shown as a form to change its text (`?edit=`).
+    pub editing: bool,
 }
 
 pub struct CardView {
     pub title: String,
     pub description: Option<String>,
     pub link: String,
-    pub host: String,
+    pub app: String,
+    /// The first letter of the app's name, as its icon.
+    pub app_initial: String,
+    /// The card names an image; it is shown as a placeholder until images are proxied.
+    pub has_image: bool,
+}
+
+pub struct QuoteView {
+    pub id: i64,
+    pub sender: String,
+    pub body: String,
+    pub deleted: bool,
 }
 
 impl MessageView {
-    fn new(message: Message, me: MemberId, muted: &[String]) -> Self {
+    fn new(
+        message: Message,
+        placement: Placement,
+        me: MemberId,
+        muted: &[String],
+        now: Timestamp,
+    ) -> Self {
         let mine = message.sender.as_ref().is_some_and(|s| s.id == me);
         let muted = !mine
             && message
                 .via_app
                 .as_ref()
                 .is_some_and(|via| muted.contains(&via.client_id));
-        let (when, when_iso) = when(message.created_at);
+        let system = message.system.as_ref().map(|line| {
+            system_text(
+                line,
+                message.sender.as_ref().map(|s| s.display_name.as_str()),
+            )
+        });
+        let app = message.via_app.as_ref().map(|via| via.name.clone());
         Self {
             id: message.id.0,
             mine,
             muted,
             via_client_id: message.via_app.as_ref().map(|via| via.client_id.clone()),
             erased: message.sender.is_none(),
+            deleted: message.deleted,
+            edited: message.edited_at.is_some(),
             sender: message
                 .sender
                 .map_or_else(|| "deleted member".to_owned(), |s| s.display_name),
             body: message.body,
-            when,
-            when_iso,
-            via: message.via_app.map(|via| via.name),
-            card: message.card.map(|card| CardView {
-                host: url::Url::parse(&card.url)
-                    .ok()
-                    .and_then(|url| url.host_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                link: format!("/r/{}?i=web", card.token),
-                title: card.title,
-                description: card.description,
+            at: Moment::new(message.created_at, now),
+            card: message.card.map(|card| {
+                let app = app.clone().unwrap_or_default();
+                CardView {
+                    app_initial: app.chars().next().unwrap_or('?').to_uppercase().collect(),
+                    app,
+                    has_image: card.image_url.is_some(),
+                    link: format!("/r/{}?i=web", card.token),
+                    title: card.title,
+                    description: card.description,
+                }
             }),
+            via: app,
+            quote: message.reply_to.map(|quote| QuoteView {
+                id: quote.id.0,
+                sender: quote
+                    .sender
+                    .map_or_else(|| "deleted member".to_owned(), |s| s.display_name),
+                body: quote.body,
+                deleted: quote.deleted,
+            }),
+            system,
+            day_break: placement.day_break,
+            continues: placement.continues,
+            editing: false,
         }
     }
 }
@@ -92,12 +144,20 @@ struct ConversationPage {
     participants: Vec<Member>,
     addable: Vec<Member>,
     draft: String,
+    /// This draft's key: a form posted twice stores one message.
+    draft_key: String,
+    /// The message the draft answers.
+    replying_to: Option<QuoteView>,
     errors: FormErrors,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct PageQuery {
     before: Option<i64>,
+    /// A message of mine to show as an edit form.
+    edit: Option<i64>,
+    /// A message the send form answers.
+    reply: Option<i64>,
 }
 
 pub async fn show(
@@ -107,25 +167,36 @@ pub async fn show(
     Path(id): Path<i64>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let before = query.before.map(MessageId);
     // Opening the newest page counts as reading it.
-    if before.is_none() {
+    if query.before.is_none() {
         state
             .app
             .mark_read(current.member().id, ConversationId(id), None)
             .await?;
     }
+    let draft = Draft {
+        reply_to: query.reply,
+        ..Draft::default()
+    };
     conversation_page(
         &state,
         current,
         csrf,
         id,
-        before,
-        String::new(),
+        query,
+        draft,
         FormErrors::default(),
         StatusCode::OK,
     )
     .await
+}
+
+/// What the send form holds when the page is shown again.
+#[derive(Default)]
+struct Draft {
+    body: String,
+    key: Option<String>,
+    reply_to: Option<i64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -134,8 +205,8 @@ async fn conversation_page(
     current: CurrentMember,
     csrf: String,
     id: i64,
-    before: Option<MessageId>,
-    draft: String,
+    query: PageQuery,
+    draft: Draft,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<Response, PageError> {
@@ -145,7 +216,7 @@ async fn conversation_page(
     page.title = conversation_title(&detail.summary);
     let batch = state
         .app
-        .messages(me.id, ConversationId(id), before, PAGE)
+        .messages(me.id, ConversationId(id), query.before.map(MessageId), PAGE)
         .await?;
     let muted: Vec<String> = state
         .app
@@ -154,12 +225,37 @@ async fn conversation_page(
         .into_iter()
         .map(|app| app.client_id)
         .collect();
-    let mut messages: Vec<MessageView> = batch
-        .messages
+    let now = state.app.clock().now();
+    let mut batch_messages = batch.messages;
+    batch_messages.reverse();
+    let placements = timeline::place(&batch_messages, now);
+    let replying_to = draft.reply_to.and_then(|reply| {
+        batch_messages
+            .iter()
+            .find(|m| m.id.0 == reply && m.system.is_none() && !m.deleted)
+            .map(|m| QuoteView {
+                id: m.id.0,
+                sender: m
+                    .sender
+                    .as_ref()
+                    .map_or_else(|| "deleted member".to_owned(), |s| s.display_name.clone()),
+                body: confidant_core::messaging::quote_excerpt(&m.body),
+                deleted: false,
+            })
+    });
+    let messages: Vec<MessageView> = batch_messages
         .into_iter()
-        .map(|m| MessageView::new(m, me.id, &muted))
+        .zip(placements)
+        .map(|(m, placement)| {
+            let mut view = MessageView::new(m, placement, me.id, &muted, now);
+            view.editing = view.mine
+                && !view.deleted
+                && view.system.is_none()
+                && view.via.is_none()
+                && query.edit == Some(view.id);
+            view
+        })
         .collect();
-    messages.reverse();
     let is_group = detail.summary.kind == ConversationKind::Group;
     let seen_by = seen_by(
         &detail.participants,
@@ -197,27 +293,38 @@ async fn conversation_page(
             seen_by,
             participants,
             addable,
-            draft,
+            draft: draft.body,
+            draft_key: draft
+                .key
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            replying_to,
             errors,
         },
     )
 }
 
-/// "Seen by Bob" under the newest message when it is mine and others have read it. Receipts
-/// are about your own messages only: the sender of someone else's message has of course
-/// "seen" it, and saying so names them for nothing.
+/// The receipt under the newest message when it is mine: "Sent", then "Seen by Bob" (or
+/// "Seen by everyone" in a group once all have read it). Receipts are about your own
+/// messages only: the sender of someone else's message has of course "seen" it, and saying
+/// so names them for nothing.
 fn seen_by(
     participants: &[confidant_core::store::Participant],
     me: MemberId,
     newest: Option<&confidant_core::store::Message>,
 ) -> Option<String> {
-    let newest = newest.filter(|m| m.sender.as_ref().is_some_and(|s| s.id == me))?;
+    let newest =
+        newest.filter(|m| m.sender.as_ref().is_some_and(|s| s.id == me) && m.system.is_none())?;
+    let others = participants.iter().filter(|p| p.member.id != me).count();
     let names: Vec<&str> = participants
         .iter()
         .filter(|p| p.member.id != me && p.last_read >= newest.id)
         .map(|p| p.member.display_name.as_str())
         .collect();
-    (!names.is_empty()).then(|| format!("Seen by {}", names.join(", ")))
+    Some(match names.len() {
+        0 => "Sent".to_owned(),
+        n if n == others && others > 3 => "Seen by everyone".to_owned(),
+        _ => format!("Seen by {}", names.join(", ")),
+    })
 }
 
 /// After a form post: back to the conversation on success, or the page again with the
@@ -228,13 +335,14 @@ async fn after_post(
     csrf: String,
     id: i64,
     result: Result<(), confidant_core::Error>,
-    draft: String,
+    draft: Draft,
 ) -> Result<Response, PageError> {
     match result {
         Ok(()) => Ok(see_other(&format!("/c/{id}"))),
         Err(error) => {
             let (status, errors) = FormErrors::from_error(error)?;
-            conversation_page(state, current, csrf, id, None, draft, errors, status).await
+            let query = PageQuery::default();
+            conversation_page(state, current, csrf, id, query, draft, errors, status).await
         }
     }
 }
@@ -242,6 +350,10 @@ async fn after_post(
 #[derive(Deserialize)]
 pub struct SendForm {
     body: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    reply_to: Option<i64>,
 }
 
 pub async fn send(
@@ -251,14 +363,91 @@ pub async fn send(
     Path(id): Path<i64>,
     Form(form): Form<SendForm>,
 ) -> Result<Response, PageError> {
+    let key = form.idempotency_key.filter(|key| !key.is_empty());
+    let options = SendOptions {
+        reply_to: form.reply_to.map(MessageId),
+        client_key: key.clone(),
+    };
     let sent = state
         .app
-        .send_message(current.member().id, ConversationId(id), &form.body)
+        .send_message_with(current.member().id, ConversationId(id), &form.body, options)
         .await
         .map(|_| {
             state.metrics.messages_sent.inc();
         });
-    after_post(&state, current, csrf, id, sent, form.body).await
+    let draft = Draft {
+        body: form.body,
+        key,
+        reply_to: form.reply_to,
+    };
+    after_post(&state, current, csrf, id, sent, draft).await
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    body: String,
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path((id, message_id)): Path<(i64, i64)>,
+    Form(form): Form<EditForm>,
+) -> Result<Response, PageError> {
+    let edited = state
+        .app
+        .edit_message(
+            current.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+            &form.body,
+        )
+        .await;
+    match edited {
+        Ok(_) => Ok(see_other(&format!("/c/{id}#m{message_id}"))),
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            let query = PageQuery {
+                edit: Some(message_id),
+                ..PageQuery::default()
+            };
+            let draft = Draft::default();
+            conversation_page(&state, current, csrf, id, query, draft, errors, status).await
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path((id, message_id)): Path<(i64, i64)>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .delete_message(
+            current.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+        )
+        .await?;
+    Ok(see_other(&format!("/c/{id}#m{message_id}")))
+}
+
+pub async fn hide(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    Path((id, message_id)): Path<(i64, i64)>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .hide_message(
+            current.member().id,
+            ConversationId(id),
+            MessageId(message_id),
+        )
+        .await?;
+    Ok(see_other(&format!("/c/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -277,7 +466,7 @@ pub async fn rename(
         .app
         .rename_group(current.member().id, ConversationId(id), &form.title)
         .await;
-    after_post(&state, current, csrf, id, renamed, String::new()).await
+    after_post(&state, current, csrf, id, renamed, Draft::default()).await
 }
 
 #[derive(Deserialize)]
@@ -298,7 +487,7 @@ pub async fn add(
         .app
         .add_to_group(current.member().id, ConversationId(id), &members)
         .await;
-    after_post(&state, current, csrf, id, added, String::new()).await
+    after_post(&state, current, csrf, id, added, Draft::default()).await
 }
 
 pub async fn leave(
@@ -335,19 +524,17 @@ mod tests {
     }
 
     fn message(id: i64, sender: i64) -> Message {
-        Message {
-            id: MessageId(id),
-            conversation_id: ConversationId(1),
-            sender: Some(MemberRef {
+        Message::written(
+            MessageId(id),
+            ConversationId(1),
+            Some(MemberRef {
                 id: MemberId(sender),
                 handle: "x".into(),
                 display_name: "X".into(),
             }),
-            body: "hi".into(),
-            created_at: Timestamp(0),
-            via_app: None,
-            card: None,
-        }
+            "hi".into(),
+            Timestamp(0),
+        )
     }
 
     #[test]
@@ -365,8 +552,11 @@ mod tests {
         );
         // Bob's message 7: Bob has "read" his own message, which says nothing to Alice.
         assert_eq!(seen_by(&people, alice, Some(&message(7, 2))), None);
-        // Nobody else has read it yet, or there is no message.
-        assert_eq!(seen_by(&people, alice, Some(&message(8, 1))), None);
+        // Nobody else has read it yet: sent. No message: nothing to say.
+        assert_eq!(
+            seen_by(&people, alice, Some(&message(8, 1))).as_deref(),
+            Some("Sent")
+        );
         assert_eq!(seen_by(&people, alice, None), None);
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use confidant_core::MemberId;
 use confidant_core::store::{ConversationKind, ConversationSummary, Member};
 
+use super::timeline::preview;
 use super::{FormErrors, Page, PageError, render, see_other, when};
 use crate::http::api::schema::conversation_title;
 use crate::http::session::{BrowserSession, CsrfToken, CurrentMember};
@@ -28,21 +29,10 @@ pub struct ConversationRow {
 impl From<ConversationSummary> for ConversationRow {
     fn from(summary: ConversationSummary) -> Self {
         let (when, when_iso) = when(summary.last_activity_at);
-        let preview = match &summary.last_message {
-            Some(message) if message.sender.is_none() => "message removed".to_owned(),
-            Some(message) => {
-                let name = message
-                    .sender
-                    .as_ref()
-                    .map_or("", |s| s.display_name.as_str());
-                let mut text: String = message.body.chars().take(80).collect();
-                if message.body.chars().count() > 80 {
-                    text.push('…');
-                }
-                format!("{name}: {text}")
-            }
-            None => "No messages yet".to_owned(),
-        };
+        let preview = summary
+            .last_message
+            .as_ref()
+            .map_or_else(|| "No messages yet".to_owned(), |m| preview(m, 80));
         Self {
             title: conversation_title(&summary),
             id: summary.id.0,

@@ -1,5 +1,5 @@
-//! The server-rendered web UI. Every page works without JavaScript; `static/app.js` only
-//! adds live updates.
+//! The server-rendered web UI. Every page works without JavaScript; `static/app.js` adds
+//! live updates, and sends, edits and deletes messages without reloading the page.
 
 mod accesslog;
 mod admin;
@@ -12,8 +12,10 @@ mod docs;
 mod friends;
 mod inbox;
 mod links;
+mod search;
 mod settings;
 mod share;
+mod timeline;
 
 use askama::Template;
 use axum::Router;
@@ -21,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use confidant_core::messaging::Waiting;
 use confidant_core::store::Member;
 use confidant_core::{Error, Timestamp};
 
@@ -36,6 +39,19 @@ pub fn router() -> Router<AppState> {
         .route("/groups", post(inbox::create_group))
         .route("/c/{id}", get(conversation::show))
         .route("/c/{id}/messages", post(conversation::send))
+        .route(
+            "/c/{id}/messages/{message_id}/edit",
+            post(conversation::edit),
+        )
+        .route(
+            "/c/{id}/messages/{message_id}/delete",
+            post(conversation::delete),
+        )
+        .route(
+            "/c/{id}/messages/{message_id}/hide",
+            post(conversation::hide),
+        )
+        .route("/search", get(search::page))
         .route("/c/{id}/rename", post(conversation::rename))
         .route("/c/{id}/add", post(conversation::add))
         .route("/c/{id}/leave", post(conversation::leave))
@@ -84,6 +100,8 @@ pub struct Page {
     /// For live pages: the member's event feed position when the page was read, so the
     /// event stream resumes exactly there and nothing between render and connect is missed.
     pub feed: Option<i64>,
+    /// Unread messages and friend requests, beside the navigation and in the tab's title.
+    pub waiting: Waiting,
 }
 
 impl Page {
@@ -94,7 +112,21 @@ impl Page {
             csrf,
             notice: None,
             feed: None,
+            waiting: Waiting::default(),
         }
+    }
+
+    /// A page for a signed-in member, with what they have waiting.
+    pub async fn member(
+        state: &AppState,
+        title: impl Into<String>,
+        me: Member,
+        csrf: String,
+    ) -> Result<Self, Error> {
+        let waiting = state.app.waiting(me.id).await?;
+        let mut page = Self::new(title, Some(me), csrf);
+        page.waiting = waiting;
+        Ok(page)
     }
 
     /// A live page: reads the feed position first, so everything after it gets streamed.
@@ -105,9 +137,17 @@ impl Page {
         csrf: String,
     ) -> Result<Self, Error> {
         let feed = state.app.feed_head(me.id).await?;
-        let mut page = Self::new(title, Some(me), csrf);
+        let mut page = Self::member(state, title, me, csrf).await?;
         page.feed = Some(feed);
         Ok(page)
+    }
+
+    /// The tab's title: "(3) Inbox", with the unread count first.
+    pub fn tab_title(&self) -> String {
+        match self.waiting.unread {
+            0 => self.title.clone(),
+            n => format!("({n}) {}", self.title),
+        }
     }
 }
 

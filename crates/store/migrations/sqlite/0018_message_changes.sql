@@ -1,0 +1,52 @@
+-- Edits, deletions, replies, the lines a group writes when it changes, a key per draft so a
+-- retried send is stored once, recommendations a recipient removed from their view, and
+-- full-text search of message bodies.
+--
+-- No foreign keys on `reply_to` and `subject_id`: a conversation's deletion would otherwise
+-- look for references to each of its messages (and a member's, to them) with no index to
+-- do it by. A quote of a message that is gone, or a line naming a member who is, reads as
+-- "unavailable" through its LEFT JOIN.
+
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+-- Set when the sender deleted the message; its body is then '' (the text is gone, not hidden).
+ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+-- 'added' (of `subject_id`), 'left' or 'renamed' (to `body`), by `sender_id`; NULL for
+-- what people wrote.
+ALTER TABLE messages ADD COLUMN system_kind TEXT;
+ALTER TABLE messages ADD COLUMN subject_id INTEGER;
+ALTER TABLE messages ADD COLUMN client_key TEXT;
+CREATE UNIQUE INDEX messages_client_key ON messages (sender_id, client_key)
+    WHERE client_key IS NOT NULL;
+
+CREATE TABLE hidden_messages (
+    member_id  INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    hidden_at  INTEGER NOT NULL,
+    PRIMARY KEY (member_id, message_id)
+);
+CREATE INDEX hidden_messages_message ON hidden_messages (message_id);
+
+-- The index holds no copy of the text (contentless), and `secure-delete` removes a deleted or
+-- edited message's words from it at once instead of leaving them until a merge.
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages WHERE body <> '';
+
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+    WHEN new.system_kind IS NULL AND new.body <> ''
+BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
+    WHEN new.system_kind IS NULL
+BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.id;
+    INSERT INTO messages_fts (rowid, body) SELECT new.id, new.body WHERE new.body <> '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.id;
+END;
