@@ -44,6 +44,14 @@ export async function startConfidant(env = {}) {
         encoding: "utf8",
       });
     },
+    /** Like `cli`, with `input` on the command's standard input. */
+    cliWithInput(input, ...args) {
+      return execFileSync(bin, ["--data-dir", dataDir, ...args], {
+        env: settings,
+        encoding: "utf8",
+        input,
+      });
+    },
     async stop() {
       child.kill("SIGTERM");
       await new Promise((done) => child.once("exit", done));
@@ -68,4 +76,23 @@ export const chromiumOptions = {
 /** Waits until the live event stream of `page` is connected (the page marks `#main`). */
 export async function streamOpen(page) {
   await page.locator('#main[data-stream="open"]').waitFor({ timeout: 10_000 });
+}
+
+/** Makes `a` and `b` (pages of signed-up members) friends, through the friends page. */
+export async function befriend(a, b, bHandle) {
+  await a.goto(new URL("/friends", a.url()).toString());
+  await a.getByLabel("Their handle").fill(bHandle);
+  await a.getByRole("button", { name: "Send request" }).click();
+  await a.getByText("Waiting for an answer").waitFor();
+  await b.goto(new URL("/friends", b.url()).toString());
+  await b.getByRole("button", { name: "Accept" }).click();
+  await b.getByRole("button", { name: "Message" }).first().waitFor();
+}
+
+/** Opens the 1:1 conversation with the friend named `name` from the friends page. */
+export async function openConversationWith(page, name) {
+  await page.goto(new URL("/friends", page.url()).toString());
+  await page.locator("li", { hasText: name }).getByRole("button", { name: "Message" }).click();
+  await page.waitForURL(/\/c\/\d+$/);
+  await streamOpen(page);
 }
