@@ -27,26 +27,33 @@ CREATE TABLE hidden_messages (
 );
 CREATE INDEX hidden_messages_message ON hidden_messages (message_id);
 
--- The index holds no copy of the text (contentless), and `secure-delete` removes a deleted or
--- edited message's words from it at once instead of leaving them until a merge.
+-- The index keeps no copy of the text: it reads `messages` (external content). Every row is
+-- indexed, so a trigger can always remove exactly what was added; searches skip system
+-- lines and deleted messages themselves. The conversation is indexed too (its id as a
+-- token), so a search runs inside the member's own conversations instead of walking every
+-- match of a common word. With `secure-delete`, an edit or a delete takes the old words out
+-- of the index at once, instead of leaving them behind a delete marker until a merge.
 CREATE VIRTUAL TABLE messages_fts USING fts5(
-    body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+    body, conversation_id, content = 'messages', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'
 );
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
-INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages WHERE body <> '';
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
-    WHEN new.system_kind IS NULL AND new.body <> ''
 BEGIN
-    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+    INSERT INTO messages_fts (rowid, body, conversation_id)
+        VALUES (new.id, new.body, new.conversation_id);
 END;
 CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
-    WHEN new.system_kind IS NULL
 BEGIN
-    DELETE FROM messages_fts WHERE rowid = old.id;
-    INSERT INTO messages_fts (rowid, body) SELECT new.id, new.body WHERE new.body <> '';
+    INSERT INTO messages_fts (messages_fts, rowid, body, conversation_id)
+        VALUES ('delete', old.id, old.body, old.conversation_id);
+    INSERT INTO messages_fts (rowid, body, conversation_id)
+        VALUES (new.id, new.body, new.conversation_id);
 END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
 BEGIN
-    DELETE FROM messages_fts WHERE rowid = old.id;
+    INSERT INTO messages_fts (messages_fts, rowid, body, conversation_id)
+        VALUES ('delete', old.id, old.body, old.conversation_id);
 END;

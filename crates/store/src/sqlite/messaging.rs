@@ -679,6 +679,10 @@ pub(crate) fn hide_message(
     Ok(())
 }
 
+/// Past this many conversations, a search no longer names them in the index query (which
+/// would grow long) but filters the index's matches by membership instead.
+const SEARCH_IN_NAMED_CONVERSATIONS: usize = 200;
+
 pub(crate) fn search_messages(
     conn: &Connection,
     member: MemberId,
@@ -686,14 +690,32 @@ pub(crate) fn search_messages(
     before: Option<MessageId>,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
+    let conversations = {
+        let mut select = conn
+            .prepare_cached("SELECT conversation_id FROM conversation_members WHERE member_id = ?1")
+            .store()?;
+        let ids = select
+            .query_map([member.0], |row| row.get::<_, i64>(0))
+            .store()?;
+        ids.collect::<Result<Vec<_>, _>>().store()?
+    };
+    if conversations.is_empty() {
+        return Ok(Vec::new());
+    }
     // Each word is letters and digits only (see `SearchQuery`); quoted, with `*` for a prefix.
-    let query = words
+    let mut query = words
         .iter()
-        .map(|word| format!("\"{word}\"*"))
+        .map(|word| format!("body : \"{word}\"*"))
         .collect::<Vec<_>>()
-        .join(" ");
-    // Newest matches first, straight from the index's own order: a common word stops being
-    // read once a page of the member's own messages is found.
+        .join(" AND ");
+    // Within the member's conversations, in the index itself: a common word's matches in
+    // other people's conversations are skipped by seeking, not read one by one.
+    if conversations.len() <= SEARCH_IN_NAMED_CONVERSATIONS {
+        let named: Vec<String> = conversations.iter().map(|id| format!("\"{id}\"")).collect();
+        query = format!("{query} AND conversation_id : ({})", named.join(" OR "));
+    }
+    // Newest matches first, straight from the index's own order; membership is checked again
+    // on every row, whichever way the index query was written.
     let mut select = conn
         .prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \

@@ -762,3 +762,49 @@ async fn a_member_can_remove_a_message_from_their_own_view(db: TestDatabase) {
         1
     );
 }
+
+/// "Gone from the database, not hidden": on SQLite, once a deleted message's page reaches the
+/// file, neither the table nor the search index holds its words.
+#[tokio::test]
+async fn a_deleted_message_leaves_no_words_in_the_sqlite_file() {
+    let db = TestDatabase::sqlite().await;
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let secret = "zanzibarquux";
+    let (sent, _) = store
+        .insert_message(saying(id, alice.id, &format!("the code is {secret}")))
+        .await
+        .unwrap();
+    let path = db.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let file_holds = |word: &str| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        // Copies the WAL into the file; nothing else holds a read open, so it completes.
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(busy, 0);
+        drop(conn);
+        let needle = word.as_bytes();
+        [path.clone(), format!("{path}-wal")].iter().any(|file| {
+            std::fs::read(file)
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|window| window == needle)
+        })
+    };
+    assert!(file_holds(secret), "the word is stored before the delete");
+    store
+        .delete_message(sent.id, alice.id, T0.plus_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        !file_holds(secret),
+        "the deleted words are still in the file"
+    );
+    db.remove().await;
+}

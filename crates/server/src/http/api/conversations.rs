@@ -176,8 +176,9 @@ pub async fn messages(
     security(("bearer" = [])), request_body = NewMessageIn,
     params(("id" = i64, Path),
            ("Idempotency-Key" = Option<String>, Header, description = "One per draft, at most 200 bytes")),
-    responses((status = 201, body = MessageOut), (status = 403, body = ErrorOut),
-              (status = 404, body = ErrorOut),
+    responses((status = 201, body = MessageOut),
+              (status = 400, body = ErrorOut, description = "`invalid_idempotency_key`: not visible ASCII"),
+              (status = 403, body = ErrorOut), (status = 404, body = ErrorOut),
               (status = 409, body = ErrorOut, description = "`idempotency_key_reused`: the key was used for a different message"),
               (status = 413, body = ErrorOut), (status = 422, body = ErrorOut)))]
 pub async fn send(
