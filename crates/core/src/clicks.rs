@@ -37,17 +37,33 @@ pub struct Click<'a> {
     pub viewer: Option<MemberId>,
 }
 
+/// Whether `token` could be a card's token at all, checked before any lookup.
+fn well_formed(token: &str) -> bool {
+    (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl Confidant {
+    /// The image a card shows, for the image proxy to fetch; `NotFound` for an unknown or
+    /// malformed token, or a card without an image.
+    pub async fn card_image(&self, token: &str) -> Result<String, Error> {
+        if !well_formed(token) {
+            return Err(Error::NotFound);
+        }
+        self.store
+            .card_target(token)
+            .await?
+            .and_then(|target| target.image_url)
+            .ok_or(Error::NotFound)
+    }
+
     /// The card's URL; `NotFound` for an unknown or malformed token, so a tracked link can
     /// never be made to redirect anywhere else. Counts the click when the recipient, signed
     /// in, follows it (not a preview fetcher, not anyone else) and lets clicks be counted.
     pub async fn follow_link(&self, click: Click<'_>) -> Result<String, Error> {
-        let well_formed = (16..=64).contains(&click.token.len())
-            && click
-                .token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed {
+        if !well_formed(click.token) {
             return Err(Error::NotFound);
         }
         let target = self

@@ -24,7 +24,32 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub reports: ReportsConfig,
     pub cluster: ClusterConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
+}
+
+/// Pictures: the images of recommendation cards, fetched and served by this server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// The largest card image fetched, in bytes.
+    pub image_max_bytes: u64,
+    /// How long fetching a card image may take, in seconds.
+    pub image_timeout_secs: u64,
+    /// Networks card images may be fetched from although they are not public (an intranet
+    /// partner: `["10.20.0.0/16"]`). Loopback, private and link-local addresses are refused
+    /// otherwise.
+    pub image_allowed_networks: Vec<ipnet::IpNet>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            image_max_bytes: 5 * 1024 * 1024,
+            image_timeout_secs: 10,
+            image_allowed_networks: Vec::new(),
+        }
+    }
 }
 
 /// Running several nodes on one PostgreSQL database.
@@ -242,6 +267,7 @@ impl Default for Config {
             oauth: OAuthConfig::default(),
             reports: ReportsConfig::default(),
             cluster: ClusterConfig::default(),
+            media: MediaConfig::default(),
             log: LogConfig::default(),
         }
     }

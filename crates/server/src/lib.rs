@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod images;
 pub mod metrics;
 pub mod reports;
 pub mod startup;

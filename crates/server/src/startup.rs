@@ -47,6 +47,8 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let store = open_store(config).await?;
     let app = application(config, &store, clock).await?;
     app.check_report_mode().await?;
+    let images =
+        crate::images::ImageProxy::new(&config.media, &config.data_dir, app.clock().clone())?;
     let state = AppState {
         app,
         web: Arc::new(
@@ -55,6 +57,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
                 .with_trusted_proxies(config.server.trusted_proxies.clone()),
         ),
         metrics: Arc::new(Metrics::new()),
+        images: Arc::new(images),
         shutdown: CancellationToken::new(),
     };
     let router = crate::http::router(state.clone());
@@ -238,7 +241,11 @@ impl Server {
     ) -> anyhow::Result<()> {
         let cancel = self.state.shutdown.clone();
         let app = self.state.app.clone();
-        let janitor = tokio::spawn(purge_expired_periodically(app.clone(), cancel.clone()));
+        let janitor = tokio::spawn(purge_expired_periodically(
+            app.clone(),
+            self.state.images.clone(),
+            cancel.clone(),
+        ));
         let schedule = self.report_poll.map(|every| {
             tokio::spawn(release_reports_periodically(
                 app.clone(),
@@ -316,9 +323,13 @@ async fn release_reports_periodically(app: Confidant, every: Duration, cancel: C
 }
 
 /// Hourly, and once at start: drops expired sessions, OAuth codes and tokens, thread grants,
-/// event-feed entries past retention, ended rate-limit windows, and engagement data that is
-/// no longer needed (on one node at a time).
-async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
+/// event-feed entries past retention, ended rate-limit windows, card images cached over a
+/// week, and engagement data that is no longer needed (on one node at a time).
+async fn purge_expired_periodically(
+    app: Confidant,
+    images: Arc<crate::images::ImageProxy>,
+    cancel: CancellationToken,
+) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
@@ -338,6 +349,11 @@ async fn purge_expired_periodically(app: Confidant, cancel: CancellationToken) {
                     "removed ended rate-limit windows",
                     app.purge_ended_budgets().await,
                 );
+                match images.purge_cache().await {
+                    Ok(0) => {}
+                    Ok(files) => tracing::info!(files, "removed card images cached over a week"),
+                    Err(error) => tracing::warn!(%error, "could not clean the image cache"),
+                }
                 match app.purge_engagement().await {
                     Ok(Some(purged)) if purged != Default::default() => tracing::info!(
                         member_rows = purged.member_rows,

@@ -16,6 +16,8 @@ pub struct AppState {
     pub app: Confidant,
     pub web: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,
+    /// Fetches and caches the images of recommendation cards.
+    pub images: Arc<crate::images::ImageProxy>,
     /// Cancelled when the server starts shutting down, so event streams close and the
     /// graceful shutdown does not wait on them forever.
     pub shutdown: CancellationToken,

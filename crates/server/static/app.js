@@ -391,10 +391,14 @@
     const link = el("a", "rec-card");
     link.href = `${card.link}?i=web`; // always /r/{token} on this server
     link.rel = "noopener noreferrer";
-    if (card.image_url) {
-      const image = el("span", "rec-image");
-      image.setAttribute("aria-hidden", "true");
-      link.append(image);
+    if (card.image) {
+      const frame = el("span", "rec-image");
+      const image = el("img");
+      image.src = card.image; // served by this server, never the app's own address
+      image.alt = "";
+      image.loading = "lazy";
+      frame.append(image);
+      link.append(frame);
     }
     const text = el("span", "rec-text");
     const appName = via ? via.name : "";

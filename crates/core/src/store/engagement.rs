@@ -56,6 +56,8 @@ pub struct Contribution {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardTarget {
     pub url: String,
+    /// The image the card shows, served through the image proxy.
+    pub image_url: Option<String>,
     pub message_id: MessageId,
     pub client_id: String,
     pub surface: String,

@@ -496,6 +496,7 @@ type CardRow = (
     String,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 impl SqlStore {
@@ -508,7 +509,7 @@ impl SqlStore {
             "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
                  (SELECT cm.member_id FROM conversation_members cm \
                   WHERE cm.conversation_id = m.conversation_id \
-                  AND cm.member_id <> m.sender_id LIMIT 1) \
+                  AND cm.member_id <> m.sender_id LIMIT 1), rc.image_url \
                  FROM recommendation_cards rc JOIN messages m ON m.id = rc.message_id \
                  WHERE rc.token = $1 AND m.via_app IS NOT NULL",
         )
@@ -517,14 +518,17 @@ impl SqlStore {
         .await
         .store()?;
         Ok(row.map(
-            |(url, message, client_id, surface, variation, sender, recipient)| CardTarget {
-                url,
-                message_id: MessageId(message),
-                client_id,
-                surface,
-                variation,
-                sender: sender.map(MemberId),
-                recipient: recipient.map(MemberId),
+            |(url, message, client_id, surface, variation, sender, recipient, image_url)| {
+                CardTarget {
+                    url,
+                    image_url,
+                    message_id: MessageId(message),
+                    client_id,
+                    surface,
+                    variation,
+                    sender: sender.map(MemberId),
+                    recipient: recipient.map(MemberId),
+                }
             },
         ))
     }

@@ -375,7 +375,7 @@ pub(crate) fn card_target(conn: &Connection, token: &str) -> StoreResult<Option<
         "SELECT rc.url, m.id, m.via_app, rc.surface, rc.variation, m.sender_id, \
          (SELECT cm.member_id FROM conversation_members cm \
           WHERE cm.conversation_id = m.conversation_id \
-          AND cm.member_id <> m.sender_id LIMIT 1) \
+          AND cm.member_id <> m.sender_id LIMIT 1), rc.image_url \
          FROM recommendation_cards rc JOIN messages m ON m.id = rc.message_id \
          WHERE rc.token = ?1 AND m.via_app IS NOT NULL",
     )
@@ -384,6 +384,7 @@ pub(crate) fn card_target(conn: &Connection, token: &str) -> StoreResult<Option<
             .query_row([token], |row| {
                 Ok(CardTarget {
                     url: row.get(0)?,
+                    image_url: row.get(7)?,
                     message_id: MessageId(row.get(1)?),
                     client_id: row.get(2)?,
                     surface: row.get(3)?,

@@ -15,7 +15,7 @@ const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// Text rules the core enforces, stated on the fields that carry them (utoipa takes only
 /// literal patterns, and these are built from shared parts in `confidant_core::patterns`).
-const TEXT_RULES: [(&str, &str); 9] = [
+const TEXT_RULES: [(&str, &str); 10] = [
     (
         "/components/schemas/SignUpIn/properties/handle",
         patterns::HANDLE,
@@ -42,6 +42,10 @@ const TEXT_RULES: [(&str, &str); 9] = [
     ),
     (
         "/components/schemas/NewMessageIn/properties/body",
+        patterns::MESSAGE_BODY,
+    ),
+    (
+        "/components/schemas/MessagePatchIn/properties/body",
         patterns::MESSAGE_BODY,
     ),
     (

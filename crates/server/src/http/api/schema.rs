@@ -132,7 +132,12 @@ pub struct ViaAppOut {
 pub struct CardOut {
     pub title: String,
     pub url: String,
+    /// The image the app named. Show `image` instead: fetching this address would tell the
+    /// app when and from where the card was seen.
     pub image_url: Option<String>,
+    /// `/img/{token}`: the image, served by Confidant (present when `image_url` is).
+    #[serde(default)]
+    pub image: Option<String>,
     pub description: Option<String>,
     /// `/r/{token}`.
     pub link: String,
@@ -152,6 +157,10 @@ impl From<Message> for MessageOut {
             }),
             card: message.card.map(|card| CardOut {
                 link: format!("/r/{}", card.token),
+                image: card
+                    .image_url
+                    .as_ref()
+                    .map(|_| format!("/img/{}", card.token)),
                 title: card.title,
                 url: card.url,
                 image_url: card.image_url,

@@ -55,8 +55,8 @@ pub struct CardView {
     pub app: String,
     /// The first letter of the app's name, as its icon.
     pub app_initial: String,
-    /// The card names an image; it is shown as a placeholder until images are proxied.
-    pub has_image: bool,
+    /// The card's image, through this server's image proxy.
+    pub image: Option<String>,
 }
 
 pub struct QuoteView {
@@ -105,7 +105,10 @@ impl MessageView {
                 CardView {
                     app_initial: app.chars().next().unwrap_or('?').to_uppercase().collect(),
                     app,
-                    has_image: card.image_url.is_some(),
+                    image: card
+                        .image_url
+                        .as_ref()
+                        .map(|_| format!("/img/{}", card.token)),
                     link: format!("/r/{}?i=web", card.token),
                     title: card.title,
                     description: card.description,

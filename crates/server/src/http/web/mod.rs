@@ -10,6 +10,7 @@ mod auth;
 mod conversation;
 mod docs;
 mod friends;
+mod images;
 mod inbox;
 mod links;
 mod search;
@@ -76,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps", get(apps::registry))
         .route("/share", get(share::dialog).post(share::decide))
         .route("/r/{token}", get(links::follow))
+        .route("/img/{token}", get(images::card_image))
         .route("/admin/apps", get(admin::page).post(admin::create))
         .route(
             "/admin/apps/{client_id}/item-url-template",

@@ -5,6 +5,7 @@
 mod clicks;
 mod controls;
 mod events;
+mod images;
 mod item_urls;
 mod reports;
 mod send;
