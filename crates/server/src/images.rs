@@ -10,13 +10,13 @@
 //! first bytes show to be a PNG, JPEG, GIF, WebP or AVIF image, whatever the partner's
 //! `Content-Type` says. SVG is not an image here: it can carry script.
 //!
-//! Fetched images are kept under `<data dir>/image-cache` for a day, and removed after a week
+//! Fetched images are served from `<data dir>/image-cache` for a day, and removed after a week
 //! by the hourly clean-up.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::StreamExt;
 use ipnet::IpNet;
@@ -104,11 +104,12 @@ impl ImageProxy {
     /// The image at `url`: from the cache while fresh, fetched otherwise.
     pub async fn image(&self, url: &str) -> Result<Image, Refusal> {
         let path = self.cache.join(hex_sha256(url));
-        if let Some(image) = read_fresh(&path, self.now()).await {
+        let now = self.clock.now().0;
+        if let Some(image) = read_fresh(&path, now).await {
             return Ok(image);
         }
         let image = self.fetch(url).await?;
-        if let Err(error) = write_cached(&self.cache, &path, &image).await {
+        if let Err(error) = write_cached(&self.cache, &path, &image, now).await {
             tracing::warn!(%error, "could not cache a card image");
         }
         Ok(image)
@@ -152,11 +153,6 @@ impl ImageProxy {
         })
     }
 
-    fn now(&self) -> SystemTime {
-        let ms = u64::try_from(self.clock.now().0).unwrap_or_default();
-        SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
-    }
-
     /// Deletes cached images older than a week; returns how many.
     pub async fn purge_cache(&self) -> std::io::Result<u64> {
         let mut entries = match tokio::fs::read_dir(&self.cache).await {
@@ -164,15 +160,13 @@ impl ImageProxy {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(error) => return Err(error),
         };
+        let now = self.clock.now().0;
         let mut removed = 0;
         while let Some(entry) = entries.next_entry().await? {
-            let old = entry
-                .metadata()
-                .await?
-                .modified()
-                .ok()
-                .and_then(|at| self.now().duration_since(at).ok())
-                .is_some_and(|age| age > KEPT_FOR);
+            // A file without a whole stamp was never finished: it goes too.
+            let old = fetched_at(&entry.path())
+                .await
+                .map_or(true, |at| now - at > KEPT_FOR.as_millis() as i64);
             if old {
                 tokio::fs::remove_file(entry.path()).await?;
                 removed += 1;
@@ -300,13 +294,18 @@ fn hex_sha256(text: &str) -> String {
         .collect()
 }
 
-/// A cached image while it is fresh. The file holds the bytes only: the type is sniffed again.
-async fn read_fresh(path: &Path, now: SystemTime) -> Option<Image> {
-    let modified = tokio::fs::metadata(path).await.ok()?.modified().ok()?;
-    if now.duration_since(modified).ok()? > FRESH_FOR {
+/// A cached file: the time it was fetched (milliseconds, by the server's clock, so freshness
+/// follows the same clock as everything else), then the image's bytes.
+const STAMP: usize = 8;
+
+/// A cached image while it is fresh. The type is sniffed again from the bytes.
+async fn read_fresh(path: &Path, now: i64) -> Option<Image> {
+    let mut bytes = tokio::fs::read(path).await.ok()?;
+    let fetched = i64::from_le_bytes(bytes.get(..STAMP)?.try_into().ok()?);
+    if !(0..FRESH_FOR.as_millis() as i64).contains(&(now - fetched)) {
         return None;
     }
-    let bytes = tokio::fs::read(path).await.ok()?;
+    bytes.drain(..STAMP);
     let content_type = sniff(&bytes)?;
     Some(Image {
         content_type,
@@ -314,11 +313,25 @@ async fn read_fresh(path: &Path, now: SystemTime) -> Option<Image> {
     })
 }
 
+/// When a cached file was fetched, from its first bytes.
+async fn fetched_at(path: &Path) -> std::io::Result<i64> {
+    use tokio::io::AsyncReadExt;
+    let mut stamp = [0u8; STAMP];
+    tokio::fs::File::open(path)
+        .await?
+        .read_exact(&mut stamp)
+        .await?;
+    Ok(i64::from_le_bytes(stamp))
+}
+
 /// Written beside, then renamed into place, so a reader never sees half an image.
-async fn write_cached(dir: &Path, path: &Path, image: &Image) -> std::io::Result<()> {
+async fn write_cached(dir: &Path, path: &Path, image: &Image, now: i64) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
     let partial = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4()));
-    tokio::fs::write(&partial, &image.bytes).await?;
+    let mut contents = Vec::with_capacity(STAMP + image.bytes.len());
+    contents.extend_from_slice(&now.to_le_bytes());
+    contents.extend_from_slice(&image.bytes);
+    tokio::fs::write(&partial, &contents).await?;
     tokio::fs::rename(&partial, path).await
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod apps;
 mod conversations;
 mod events;
+pub mod export;
 mod friends;
 pub mod openapi;
 pub mod schema;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
                 .delete(accounts::delete_account),
         )
         .route("/api/v1/me/password", put(accounts::change_password))
+        .route("/api/v1/me/export", get(export::export))
         .route("/api/v1/me/apps", get(apps::list))
         .route("/api/v1/me/access-log", get(accesslog::page))
         .route(
@@ -116,6 +118,7 @@ pub fn router() -> Router<AppState> {
     paths(
         accounts::sign_up, accounts::log_in, accounts::log_out, accounts::me,
         accounts::update_profile, accounts::delete_account, accounts::change_password,
+        export::export,
         accounts::search,
         friends::overview, friends::request, friends::drop_request, friends::accept,
         friends::remove, friends::block, friends::unblock,

@@ -5,6 +5,7 @@
 mod clicks;
 mod controls;
 mod events;
+mod export;
 mod images;
 mod item_urls;
 mod reports;
