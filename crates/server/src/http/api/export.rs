@@ -52,7 +52,7 @@ pub const COVERAGE: &[(&str, &str)] = &[
     ),
     (
         "hidden_messages",
-        "conversations/<id>.json: removed_from_my_view",
+        "conversations/<id>.json: what you removed from your view is left out of its messages",
     ),
     ("grants", "apps.json: connected"),
     (
