@@ -80,10 +80,10 @@
     }
     list.addEventListener("click", onListClick);
     list.addEventListener("submit", onListSubmit);
-    document.querySelectorAll("form[data-confirm]").forEach((confirmed) => {
-      confirmed.addEventListener("submit", (event) => {
-        if (!window.confirm(confirmed.dataset.confirm)) event.preventDefault();
-      });
+    // Delegated, so forms the page re-renders (the group's side panel) keep asking.
+    document.addEventListener("submit", (event) => {
+      const confirmed = event.target.closest("form[data-confirm]");
+      if (confirmed && !window.confirm(confirmed.dataset.confirm)) event.preventDefault();
     });
     if (!form) return;
     const body = form.querySelector("textarea[name=body]");
