@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card, receiver};
+use super::{ALL_SCOPES, FriendsOnTheApp, card, receiver};
 use crate::helpers::{PASSWORD, TestApp};
 
 on_both_backends!(
     grants_unused_for_too_long_end_by_themselves,
     recipients_mute_an_app_and_opt_out_of_click_counting,
     a_disconnect_sends_a_signed_deletion_webhook_with_retries,
+    a_recipient_removes_a_recommendation_from_their_own_view,
 );
 
 async fn grants_unused_for_too_long_end_by_themselves(db: TestDatabase) {
@@ -265,4 +266,53 @@ async fn a_disconnect_sends_a_signed_deletion_webhook_with_retries(db: TestDatab
         !body.contains("alice"),
         "nothing but the app's own pseudonym"
     );
+}
+
+async fn a_recipient_removes_a_recommendation_from_their_own_view(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let FriendsOnTheApp {
+        alice,
+        bob,
+        bob_id,
+        tokens,
+        ..
+    } = app.friends_on_the_app(&streamflix).await;
+    let sent = app
+        .partner_send(
+            &tokens.access,
+            None,
+            json!({ "to": [bob_id], "card": card() }),
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let (conversation, messages) = app.latest_conversation(&bob.token).await;
+    let card_message = messages[0]["id"].as_i64().unwrap();
+    let own: Value = app
+        .send(&bob, conversation, "thanks!")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hide = |who: &str, message: i64| {
+        let path = format!("/api/v1/conversations/{conversation}/messages/{message}/hide");
+        app.request(Method::POST, &path, Some(who)).send()
+    };
+    // Only someone else's app message can be removed from one's view.
+    let refused = hide(&bob.token, own["id"].as_i64().unwrap()).await.unwrap();
+    crate::helpers::assert_error(refused, StatusCode::CONFLICT, "cannot_remove").await;
+    let refused = hide(&alice.token, card_message).await.unwrap();
+    crate::helpers::assert_error(refused, StatusCode::CONFLICT, "cannot_remove").await;
+    let missing = hide(&bob.token, i64::MAX).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        hide(&bob.token, card_message).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let (_, bobs) = app.latest_conversation(&bob.token).await;
+    assert_eq!(bobs.len(), 1, "the card is gone from Bob's view");
+    assert_eq!(bobs[0]["body"], "thanks!");
+    let (_, alices) = app.latest_conversation(&alice.token).await;
+    assert_eq!(alices.len(), 2, "Alice still sees what she sent");
 }

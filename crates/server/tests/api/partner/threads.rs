@@ -16,6 +16,7 @@ on_both_backends!(
     a_member_may_share_a_threads_history_too,
     two_apps_given_the_same_thread_cannot_link_it,
     every_member_an_app_reaches_finds_it_in_their_own_log,
+    a_thread_read_returns_what_people_wrote_and_still_stands,
 );
 
 async fn friends_are_only_those_who_connected_the_app(db: TestDatabase) {
@@ -500,4 +501,72 @@ async fn every_member_an_app_reaches_finds_it_in_their_own_log(db: TestDatabase)
     // Bob's log still verifies as a Merkle log with those entries in it.
     let export: Value = app.json("/api/v1/me/access-log/export", &bob.token).await;
     assert!(export["entries"].as_array().unwrap().len() >= 3);
+}
+
+/// A shared thread is read as what people wrote and still stands: an edit's new words, no
+/// deleted text (not even as an empty message), and none of the lines the group writes when
+/// it changes.
+async fn a_thread_read_returns_what_people_wrote_and_still_stands(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, browser) = app.member("alice").await;
+    let (bob, _) = app.member("bob").await;
+    let carol = app.sign_up("carol").await;
+    app.befriend(&alice, &bob).await;
+    app.befriend(&alice, &carol).await;
+    let family = app.group(&alice, "Family", &[&bob]).await;
+    let tokens = app.share_threads(&browser, &streamflix, &[family]).await;
+    app.clock.advance_secs(1);
+
+    let kept: Value = app
+        .send(&alice, family, "dinner at eight")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gone: Value = app
+        .send(&bob, family, "my secret recipe")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = |m: &Value| format!("/api/v1/conversations/{family}/messages/{}", m["id"]);
+    let edited = app
+        .send_json(
+            Method::PATCH,
+            &path(&kept),
+            Some(&alice.token),
+            json!({ "body": "dinner at nine" }),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    let deleted = app
+        .request(Method::DELETE, &path(&gone), Some(&bob.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let added = app
+        .post(
+            &format!("/api/v1/conversations/{family}/members"),
+            &alice.token,
+            json!({ "member_ids": [carol.id] }),
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+
+    let thread = app.partner_thread_id(&tokens.access).await;
+    let messages: Value = app
+        .partner_json(
+            &format!("/partner/v1/threads/{thread}/messages"),
+            &tokens.access,
+        )
+        .await;
+    let bodies: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["dinner at nine"]);
 }
