@@ -286,13 +286,17 @@ impl Confidant {
     /// What the member has waiting: unread messages across their conversations, and friend
     /// requests to answer.
     pub async fn waiting(&self, me: MemberId) -> Result<Waiting, Error> {
-        let unread = self
-            .store
-            .conversations(me)
-            .await?
-            .iter()
-            .map(|summary| summary.unread)
-            .sum();
+        let conversations = self.store.conversations(me).await?;
+        self.waiting_beside(me, &conversations).await
+    }
+
+    /// [`waiting`](Self::waiting) for a caller that has just read the member's conversations.
+    pub async fn waiting_beside(
+        &self,
+        me: MemberId,
+        conversations: &[ConversationSummary],
+    ) -> Result<Waiting, Error> {
+        let unread = conversations.iter().map(|summary| summary.unread).sum();
         let requests = self.store.friend_requests(me).await?.incoming.len() as i64;
         Ok(Waiting { unread, requests })
     }

@@ -253,6 +253,7 @@ impl FromRequestParts<AppState> for CurrentMember {
 }
 
 /// The caller of a JSON API endpoint: a bearer token, or the browser session cookie.
+#[derive(Clone)]
 pub struct ApiCaller(pub Session);
 
 impl ApiCaller {

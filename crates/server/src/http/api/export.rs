@@ -198,19 +198,16 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let me = caller.member().clone();
     let mut archive = Archive::default();
-    archive.json(
-        "profile.json",
-        &accounts::me(ApiCaller(caller.0.clone())).await.0,
-    )?;
-    let friends = friends::overview(State(state.clone()), ApiCaller(caller.0.clone())).await?;
+    archive.json("profile.json", &accounts::me(caller.clone()).await.0)?;
+    let friends = friends::overview(State(state.clone()), caller.clone()).await?;
     archive.json("friends.json", &friends.0)?;
-    let connected = apps::list(State(state.clone()), ApiCaller(caller.0.clone())).await?;
-    let muted = apps::muted(State(state.clone()), ApiCaller(caller.0.clone())).await?;
+    let connected = apps::list(State(state.clone()), caller.clone()).await?;
+    let muted = apps::muted(State(state.clone()), caller.clone()).await?;
     archive.json(
         "apps.json",
         &json!({ "connected": connected.0, "muted": muted.0 }),
     )?;
-    let privacy = apps::privacy(State(state.clone()), ApiCaller(caller.0.clone())).await?;
+    let privacy = apps::privacy(State(state.clone()), caller.clone()).await?;
     archive.json("privacy.json", &privacy.0)?;
 
     for summary in state.app.conversations(me.id).await? {

@@ -95,8 +95,9 @@ async fn inbox(
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let page = Page::live(state, "Inbox", me.clone(), csrf).await?;
+    let mut page = Page::streamed(state, "Inbox", me.clone(), csrf).await?;
     let conversations = state.app.conversations(me.id).await?;
+    page.waiting = state.app.waiting_beside(me.id, &conversations).await?;
     let friends = state.app.friends(me.id).await?;
     render(
         status,

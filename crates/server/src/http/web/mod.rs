@@ -138,8 +138,22 @@ impl Page {
         me: Member,
         csrf: String,
     ) -> Result<Self, Error> {
+        let id = me.id;
+        let mut page = Self::streamed(state, title, me, csrf).await?;
+        page.waiting = state.app.waiting(id).await?;
+        Ok(page)
+    }
+
+    /// A live page whose caller reads what is waiting itself, after this, from what it reads
+    /// anyway (the inbox, from the conversations it lists).
+    pub async fn streamed(
+        state: &AppState,
+        title: impl Into<String>,
+        me: Member,
+        csrf: String,
+    ) -> Result<Self, Error> {
         let feed = state.app.feed_head(me.id).await?;
-        let mut page = Self::member(state, title, me, csrf).await?;
+        let mut page = Self::new(title, Some(me), csrf);
         page.feed = Some(feed);
         Ok(page)
     }

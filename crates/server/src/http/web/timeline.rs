@@ -50,13 +50,10 @@ impl Moment {
             time.hour(),
             time.minute()
         );
-        let iso = time
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
         Self {
             short,
             full,
-            iso,
+            iso: super::when(at).1,
             ms: at.0,
         }
     }
