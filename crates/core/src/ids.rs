@@ -29,3 +29,7 @@ id_type!(
     /// A message; ids grow with time within a conversation, which pagination relies on.
     MessageId
 );
+id_type!(
+    /// A file a member uploaded, to send with a message.
+    AttachmentId
+);

@@ -5,6 +5,7 @@
 
 pub mod accesslog;
 pub mod accounts;
+pub mod attachments;
 pub mod clicks;
 pub mod clock;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod oauth;
 pub mod pairwise;
 pub mod partner;
 pub mod patterns;
+pub mod push;
 pub mod reports;
 pub mod social;
 pub mod store;
@@ -28,7 +30,7 @@ use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, StoreError};
-pub use ids::{ConversationId, MemberId, MessageId};
+pub use ids::{AttachmentId, ConversationId, MemberId, MessageId};
 pub use reports::ReportPolicy;
 
 use confidant_log::LogSigner;

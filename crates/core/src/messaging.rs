@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attachments::{check_attachment_list, unknown_attachment};
 use crate::store::{
     ConversationKind, ConversationSummary, FeedEntry, Message, NewConversation, NewMessage,
     Participant, Roster,
 };
-use crate::{Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
+use crate::{AttachmentId, Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
 
 /// The largest group.
 pub const MAX_GROUP_MEMBERS: i64 = 256;
@@ -108,6 +109,8 @@ pub struct SendOptions {
     /// The client's key for this draft (`Idempotency-Key`): a send retried with it is stored
     /// once, and answered with the message first stored.
     pub client_key: Option<String>,
+    /// Uploads of the sender's to send with it; the text may then be empty.
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// The longest draft key, in bytes.
@@ -418,7 +421,13 @@ impl Confidant {
         body: &str,
         options: SendOptions,
     ) -> Result<Message, Error> {
-        let body = MessageBody::parse(body)?;
+        check_attachment_list(&options.attachments)?;
+        // A file may go without words; the text is then empty, never blank.
+        let body = if options.attachments.is_empty() || !body.trim().is_empty() {
+            MessageBody::parse(body)?.0
+        } else {
+            String::new()
+        };
         if let Some(key) = &options.client_key
             && (key.is_empty() || key.len() > MAX_CLIENT_KEY_BYTES)
         {
@@ -446,15 +455,17 @@ impl Confidant {
         let new = NewMessage {
             conversation_id: id,
             sender: me,
-            body: body.0,
+            body,
             created_at: self.clock.now(),
             reply_to: options.reply_to,
             client_key: options.client_key,
+            attachments: options.attachments,
         };
         // Whether a block closes a 1:1 conversation is checked as the message is written.
         let (message, advanced) = self.store.insert_message(new).await.map_err(|e| match e {
             StoreError::NotFound => Error::NotFound,
             StoreError::Conflict("blocked") => cannot_message(),
+            StoreError::Conflict("attachment") => unknown_attachment(),
             StoreError::Conflict("client_key") => Error::conflict(
                 Some("idempotency_key"),
                 "idempotency_key_reused",

@@ -24,11 +24,13 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub reports: ReportsConfig,
     pub cluster: ClusterConfig,
+    pub push: PushConfig,
     pub media: MediaConfig,
     pub log: LogConfig,
 }
 
-/// Pictures: the images of recommendation cards, fetched and served by this server.
+/// Pictures and files: the images of recommendation cards, fetched and served by this server,
+/// and the files members attach to messages.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
@@ -40,6 +42,29 @@ pub struct MediaConfig {
     /// partner: `["10.20.0.0/16"]`). Loopback, private and link-local addresses are refused
     /// otherwise.
     pub image_allowed_networks: Vec<ipnet::IpNet>,
+    /// The largest attachment, in bytes.
+    pub max_bytes: u64,
+    /// An S3-compatible bucket for attachments, shared by every node; without one they are
+    /// kept under the data directory.
+    pub s3_bucket: Option<String>,
+    /// The store's URL, for anything but AWS itself (MinIO, Garage, Ceph…).
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    /// Credentials for the bucket; without them, the standard `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (or an instance role) are used.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<S3Secret>,
+}
+
+/// The bucket's secret key: `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct S3Secret(pub String);
+
+impl std::fmt::Debug for S3Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("S3Secret(***)")
+    }
 }
 
 impl Default for MediaConfig {
@@ -48,6 +73,40 @@ impl Default for MediaConfig {
             image_max_bytes: 5 * 1024 * 1024,
             image_timeout_secs: 10,
             image_allowed_networks: Vec::new(),
+            max_bytes: 25 * 1024 * 1024,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+        }
+    }
+}
+
+/// Web Push notifications, sent by this server straight to each browser's push service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Whether members can turn notifications on.
+    pub enabled: bool,
+    /// Who push services contact about this server's pushes (VAPID `sub`): a `mailto:` or
+    /// `https:` URL. Empty: the public URL.
+    pub contact: String,
+    /// Networks push services may be reached in although they are not public (a
+    /// self-hosted one on the LAN: `["10.20.0.0/16"]`). Loopback, private and link-local
+    /// addresses are refused otherwise, so a subscription cannot aim the server inward.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// How long one push may take, in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            enabled: true,
+            contact: String::new(),
+            allowed_networks: Vec::new(),
+            timeout_secs: 10,
         }
     }
 }
@@ -267,6 +326,7 @@ impl Default for Config {
             oauth: OAuthConfig::default(),
             reports: ReportsConfig::default(),
             cluster: ClusterConfig::default(),
+            push: PushConfig::default(),
             media: MediaConfig::default(),
             log: LogConfig::default(),
         }
@@ -486,7 +546,8 @@ mod tests {
             config.database_url(),
             "sqlite://./confidant-data/confidant.db"
         );
-        config.database.url = Some(DatabaseUrl("postgres://u:secret@h/db".into()));
-        assert!(!format!("{config:?}").contains("secret"));
+        config.database.url = Some(DatabaseUrl("postgres://u:pa55word@h/db".into()));
+        config.media.s3_secret_access_key = Some(S3Secret("s3-pa55word".into()));
+        assert!(!format!("{config:?}").contains("pa55word"));
     }
 }

@@ -193,7 +193,7 @@ fn refusal_of(error: &reqwest::Error) -> Refusal {
 }
 
 /// The scheme, and the host when it is an address (names are checked as they resolve).
-fn check_url(url: &url::Url, allowed: &[IpNet]) -> Result<(), Refusal> {
+pub(crate) fn check_url(url: &url::Url, allowed: &[IpNet]) -> Result<(), Refusal> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Refusal::Scheme);
     }
@@ -211,8 +211,8 @@ fn check_url(url: &url::Url, allowed: &[IpNet]) -> Result<(), Refusal> {
 
 /// Resolves names as the system does, then keeps only the addresses that may be fetched
 /// from, so the check holds for the very address connected to.
-struct PublicOnly {
-    allowed: Arc<Vec<IpNet>>,
+pub(crate) struct PublicOnly {
+    pub(crate) allowed: Arc<Vec<IpNet>>,
 }
 
 impl Resolve for PublicOnly {

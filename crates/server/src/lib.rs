@@ -3,12 +3,14 @@
 //! Handlers only extract, call one use case on [`confidant_core::Confidant`], and render;
 //! everything else lives in the core.
 
+pub mod attachments;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod images;
 pub mod metrics;
+pub mod push;
 pub mod reports;
 pub mod startup;
 pub mod state;

@@ -49,6 +49,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     app.check_report_mode().await?;
     let images =
         crate::images::ImageProxy::new(&config.media, &config.data_dir, app.clock().clone())?;
+    let push = crate::push::PushSender::load(&app, &config.push, &config.public_url()).await?;
     let state = AppState {
         app,
         web: Arc::new(
@@ -58,6 +59,11 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         ),
         metrics: Arc::new(Metrics::new()),
         images: Arc::new(images),
+        attachments: Arc::new(crate::attachments::Attachments::new(
+            &config.media,
+            &config.data_dir,
+        )?),
+        push: Arc::new(push),
         shutdown: CancellationToken::new(),
     };
     let router = crate::http::router(state.clone());
@@ -246,6 +252,17 @@ impl Server {
             self.state.images.clone(),
             cancel.clone(),
         ));
+        let attachments = tokio::spawn(
+            self.state
+                .attachments
+                .clone()
+                .run_cleanup(app.clone(), cancel.clone()),
+        );
+        let push = self
+            .state
+            .push
+            .enabled()
+            .then(|| tokio::spawn(self.state.push.clone().run(app.clone(), cancel.clone())));
         let schedule = self.report_poll.map(|every| {
             tokio::spawn(release_reports_periodically(
                 app.clone(),
@@ -276,6 +293,10 @@ impl Server {
         .await?;
         cancel.cancel();
         janitor.abort();
+        attachments.abort();
+        if let Some(push) = push {
+            push.abort();
+        }
         webhooks.abort();
         if let Some(schedule) = schedule {
             schedule.abort();

@@ -18,6 +18,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Fetches and caches the images of recommendation cards.
     pub images: Arc<crate::images::ImageProxy>,
+    /// Files members attach to messages, and the store that keeps their bytes.
+    pub attachments: Arc<crate::attachments::Attachments>,
+    /// Sends Web Push notifications of new messages.
+    pub push: Arc<crate::push::PushSender>,
     /// Cancelled when the server starts shutting down, so event streams close and the
     /// graceful shutdown does not wait on them forever.
     pub shutdown: CancellationToken,

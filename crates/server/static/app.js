@@ -3,6 +3,9 @@
 // Every action also works without this script, through the page's own forms and links.
 "use strict";
 
+// Where this browser remembers the id of its push subscription (see enhancePushSettings).
+const PUSH_DEVICE = "confidant.push-subscription";
+
 (function () {
   const main = document.getElementById("main");
   if (!main) return;
@@ -12,6 +15,9 @@
   localizeTimes(document);
   setInterval(() => localizeTimes(document), 30_000);
 
+  const pushSettings = document.getElementById("push-settings");
+  if (pushSettings) enhancePushSettings(pushSettings);
+
   const live = main.dataset.live;
   if (!live) return;
   const conversation = live === "conversation" ? Number(main.dataset.conversation) : null;
@@ -20,7 +26,11 @@
 
   if (!window.EventSource) return;
   // Resume from where the server read this page, so nothing in between is missed.
-  const source = new EventSource(`/api/v1/events?last_event_id=${Number(main.dataset.feed) || 0}`);
+  // This browser's push subscription, if it has one: while the stream is open, new messages
+  // are not pushed to it as well.
+  const device = Number(localStorage.getItem(PUSH_DEVICE)) || 0;
+  const source = new EventSource(`/api/v1/events?last_event_id=${Number(main.dataset.feed) || 0}` +
+    (device ? `&device=${device}` : ""));
   // Whether the stream is connected, for the page's own styling and for tests that wait
   // on it rather than on time.
   source.addEventListener("open", () => { main.dataset.stream = "open"; });
@@ -102,6 +112,7 @@
         setReply(null, null);
       }
     });
+    enhanceAttachments(form, body);
     form.querySelector("[data-cancel-reply]")?.addEventListener("click", (event) => {
       event.preventDefault();
       setReply(null, null);
@@ -135,21 +146,123 @@
     box.append(label, " ", cancel);
   }
 
+  // ---- Attachments: picked, dropped or pasted, uploaded at once, sent with the draft ---------
+
+  function enhanceAttachments(form, body) {
+    const input = document.getElementById("attach-input");
+    if (!input) return;
+    document.getElementById("attach").hidden = false;
+    // Files may go without words; send() itself ignores an empty draft.
+    body.required = false;
+    document.getElementById("attach-hint").hidden = false;
+    input.addEventListener("change", () => {
+      for (const file of input.files) upload(file);
+      input.value = "";
+    });
+    body.addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files || [])];
+      if (!files.length) return;
+      // Pasting a picture attaches it; text pasted along with it still goes in the box.
+      if (!event.clipboardData.getData("text/plain")) event.preventDefault();
+      for (const file of files) upload(file);
+    });
+    const zone = document.querySelector(".conversation");
+    zone.addEventListener("dragover", (event) => {
+      if (![...event.dataTransfer.types].includes("Files")) return;
+      event.preventDefault();
+      zone.classList.add("dropping");
+    });
+    zone.addEventListener("dragleave", (event) => {
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("dropping");
+    });
+    zone.addEventListener("drop", (event) => {
+      if (!event.dataTransfer.files.length) return;
+      event.preventDefault();
+      zone.classList.remove("dropping");
+      for (const file of event.dataTransfer.files) upload(file);
+      body.focus();
+    });
+  }
+
+  // Uploads one file, shown in the draft as it goes: a chip that becomes ready (with the
+  // server's answer in `chip.file`) or says why it failed.
+  async function upload(file) {
+    const list = document.getElementById("pending-files");
+    list.hidden = false;
+    const chip = el("li");
+    const status = el("span", "file-size", "Uploading…");
+    const remove = el("button", "link action", "Remove");
+    remove.type = "button";
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.addEventListener("click", () => {
+      chip.remove();
+      list.hidden = !list.children.length;
+    });
+    chip.append(el("span", "file-name", file.name), status, remove);
+    list.append(chip);
+    clearError();
+    let response;
+    try {
+      response = await fetch(`/api/v1/attachments?name=${encodeURIComponent(file.name)}`, {
+        method: "POST",
+        headers: { "X-CSRF-Token": csrf, "Content-Type": file.type || "application/octet-stream" },
+        body: file,
+        credentials: "same-origin",
+      });
+    } catch {
+      response = null;
+    }
+    if (response && response.status === 201) {
+      chip.file = await response.json();
+      status.textContent = humanSize(chip.file.size);
+      if (chip.file.thumbnail_url) {
+        const preview = el("img");
+        preview.src = chip.file.thumbnail_url;
+        preview.alt = "";
+        chip.prepend(preview);
+      }
+      say(`${file.name} is ready to send.`);
+      return;
+    }
+    const error = response ? await response.json().catch(() => ({})) : {};
+    status.textContent = error.message || "Could not upload.";
+    status.classList.add("failed");
+    status.setAttribute("role", "alert");
+  }
+
+  function humanSize(bytes) {
+    if (bytes < 1000) return `${bytes} bytes`;
+    const units = ["KB", "MB", "GB", "TB"];
+    let value = bytes / 1000;
+    let unit = 0;
+    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+    return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+  }
+
   // Sends the draft: shown at once as pending, then as sent, or failed with a retry. One
   // key per draft, kept across retries, so the server stores it once however often it is sent.
   function send() {
     const form = document.getElementById("send");
     const field = form.querySelector("textarea[name=body]");
     const text = field.value;
-    if (!text.trim()) return;
-    const draft = { body: text, reply_to: replyTo, key: newKey() };
+    const chips = [...document.querySelectorAll("#pending-files li")];
+    if (chips.some((chip) => !chip.file && !chip.querySelector(".failed"))) {
+      showError("Wait for your files to finish uploading.");
+      return;
+    }
+    const files = chips.filter((chip) => chip.file).map((chip) => chip.file);
+    if (!text.trim() && !files.length) return;
+    const draft = { body: text, reply_to: replyTo, key: newKey(), attachments: files.map((file) => file.id) };
     const item = renderMessage({
       id: 0,
       sender: { id: me, display_name: myName() },
       body: text,
       created_at: Date.now(),
       reply_to: replyTo ? quoteOf(replyTo) : null,
+      attachments: files,
     });
+    for (const chip of chips) chip.remove();
+    document.getElementById("pending-files").hidden = true;
     item.classList.add("pending");
     item.removeAttribute("id");
     item.dataset.message = "";
@@ -169,6 +282,7 @@
     const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Idempotency-Key": draft.key };
     const payload = { body: draft.body };
     if (draft.reply_to) payload.reply_to = draft.reply_to;
+    if (draft.attachments.length) payload.attachments = draft.attachments;
     let response;
     try {
       response = await fetch(`/api/v1/conversations/${conversation}/messages`, {
@@ -258,10 +372,13 @@
   }
 
   function announce(message) {
-    const announcer = document.getElementById("announcer");
-    if (!announcer) return;
     const name = message.sender ? message.sender.display_name : "deleted member";
-    announcer.textContent = message.system ? systemText(message) : `${name}: ${message.body}`;
+    say(message.system ? systemText(message) : `${name}: ${message.body || "sent a file"}`);
+  }
+
+  function say(text) {
+    const announcer = document.getElementById("announcer");
+    if (announcer) announcer.textContent = text;
   }
 
   function onListClick(event) {
@@ -373,10 +490,38 @@
     if (message.deleted) body.append(el("em", null, "message deleted"));
     else if (!message.sender) body.append(el("em", null, "message removed"));
     else body.textContent = message.body; // text, never HTML
-    item.append(body);
+    if (body.textContent) item.append(body);
+    if (message.attachments?.length && !message.deleted) item.append(renderFiles(message.attachments));
     if (message.card && !message.deleted) item.append(renderCard(message.card, message.via_app));
     if (!message.deleted && message.sender && message.id) item.append(renderActions(message, mine));
     return item;
+  }
+
+  function renderFiles(files) {
+    const list = el("ul", "files");
+    for (const file of files) {
+      const entry = el("li");
+      const link = el("a", file.thumbnail_url ? "file-image" : "file");
+      link.href = file.url;
+      if (file.thumbnail_url) {
+        link.target = "_blank";
+        link.rel = "noopener";
+        const image = el("img");
+        const scale = Math.min(1, 320 / Math.max(file.width || 320, file.height || 320, 1));
+        image.width = Math.max(1, Math.round((file.width || 320) * scale));
+        image.height = Math.max(1, Math.round((file.height || 320) * scale));
+        image.src = file.thumbnail_url;
+        image.alt = file.name;
+        image.loading = "lazy";
+        link.append(image);
+      } else {
+        link.download = file.name;
+        link.append(el("span", "file-name", file.name), " ", el("span", "file-size", humanSize(file.size)));
+      }
+      entry.append(link);
+      list.append(entry);
+    }
+    return list;
   }
 
   function renderQuote(quote) {
@@ -667,6 +812,101 @@
 
 // Times in the reader's own zone: "just now", "5 min ago", then the clock time, with the
 // full date and time on hover. Outside the conversation (inbox, search) the date is kept.
+// ---- Notifications: Web Push, turned on per browser in Settings ------------------------------
+
+async function enhancePushSettings(box) {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.Notification) return;
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+  const status = document.getElementById("push-status");
+  const showText = document.getElementById("push-text");
+  const on = document.getElementById("push-on");
+  const off = document.getElementById("push-off");
+  document.getElementById("push-unsupported").hidden = true;
+  box.hidden = false;
+  const call = (method, path, body) => fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body === undefined ? { "X-CSRF-Token": csrf } : { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const key = await call("GET", "/api/v1/push/key").then((r) => r.json()).catch(() => null);
+  if (!key || !key.enabled) {
+    status.textContent = "This server does not send notifications.";
+    on.disabled = true;
+    return;
+  }
+  let registration;
+  try {
+    registration = await navigator.serviceWorker.register("/sw.js");
+  } catch {
+    status.textContent = "This browser cannot receive notifications from this site.";
+    on.disabled = true;
+    return;
+  }
+  // The server's record of this browser, if it has one.
+  let mine = null;
+  async function refresh() {
+    const subscription = await registration.pushManager.getSubscription();
+    const known = subscription
+      ? await call("GET", "/api/v1/push/subscriptions").then((r) => r.json()).catch(() => [])
+      : [];
+    mine = subscription ? known.find((entry) => entry.endpoint === subscription.endpoint) ?? null : null;
+    if (mine) localStorage.setItem(PUSH_DEVICE, String(mine.id));
+    else localStorage.removeItem(PUSH_DEVICE);
+    showText.checked = mine ? mine.show_text : showText.checked;
+    on.hidden = Boolean(mine);
+    off.hidden = !mine;
+    status.textContent = mine
+      ? "Notifications are on in this browser."
+      : "Notifications are off in this browser.";
+  }
+  async function save(subscription) {
+    const response = await call("POST", "/api/v1/push/subscriptions",
+      { ...subscription.toJSON(), show_text: showText.checked });
+    if (response.status !== 201) {
+      const error = await response.json().catch(() => ({}));
+      throw new Error(error.message || "Notifications could not be turned on.");
+    }
+  }
+  on.addEventListener("click", async () => {
+    on.disabled = true;
+    try {
+      if (await Notification.requestPermission() !== "granted") {
+        throw new Error("This browser blocks notifications from this site; allow them in its site settings.");
+      }
+      const subscription = await registration.pushManager.getSubscription() ||
+        await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: fromBase64Url(key.public_key),
+        });
+      await save(subscription);
+      await refresh();
+    } catch (error) {
+      status.textContent = error.message || "Notifications could not be turned on.";
+    } finally {
+      on.disabled = false;
+    }
+  });
+  off.addEventListener("click", async () => {
+    off.disabled = true;
+    if (mine) await call("DELETE", `/api/v1/push/subscriptions/${mine.id}`);
+    const subscription = await registration.pushManager.getSubscription();
+    await subscription?.unsubscribe().catch(() => {});
+    off.disabled = false;
+    await refresh();
+  });
+  showText.addEventListener("change", async () => {
+    const subscription = await registration.pushManager.getSubscription();
+    if (mine && subscription) await save(subscription).catch((error) => { status.textContent = error.message; });
+  });
+  await refresh();
+}
+
+function fromBase64Url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(base64 + "=".repeat((4 - base64.length % 4) % 4)), (c) => c.charCodeAt(0));
+}
+
 function localizeTimes(root) {
   root.querySelectorAll("time[datetime]").forEach(localizeTime);
 }

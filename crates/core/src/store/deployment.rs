@@ -15,6 +15,9 @@ pub mod setting {
     pub const PAIRWISE_KEY: &str = "pairwise_ids.key";
     /// Set by `confidant report allow-self-test`: exact reports may go to partners.
     pub const EXACT_REPORTS_ALLOWED: &str = "reports.exact_allowed_at";
+    /// The VAPID private key Web Push is signed with (base64url), made at first start and
+    /// shared by every node, since browsers subscribe to its public half.
+    pub const VAPID_PRIVATE_KEY: &str = "push.vapid_private_key";
 }
 
 #[async_trait]

@@ -5,15 +5,18 @@
 //! [`FeedAdvanced`] announcements to publish once the transaction has committed.
 
 mod accesslog;
+mod attachments;
 mod deployment;
 mod engagement;
 mod limits;
 mod oauth;
 mod partner;
+mod push;
 mod reports;
 mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
+pub use attachments::{Attachment, AttachmentInfo, AttachmentStore, NewAttachment};
 pub use deployment::{DeploymentStore, setting};
 pub use engagement::{
     CHANNEL_CONFIDANT, CapsInForce, CardTarget, Cell, CellCounts, Contribution, Counter,
@@ -29,6 +32,7 @@ pub use partner::{
     Delivery, NewPartnerSend, PartnerMessage, PartnerSendRecord, PartnerStore, RecommendationCard,
     SendOutcome, ViaApp,
 };
+pub use push::{DuePush, NewPushSubscription, PushStore, PushSubscription};
 pub use reports::{
     BudgetLimit, DeliveryStatus, NewRelease, ReleaseOutcome, ReleaseSummary, ReportStore,
     StoredRelease,
@@ -42,7 +46,7 @@ use crate::accounts::Handle;
 use crate::live::FeedAdvanced;
 use crate::messaging::LiveEvent;
 use crate::tokens::TokenHash;
-use crate::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
+use crate::{AttachmentId, ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -232,6 +236,9 @@ pub struct Message {
     /// Set on the lines a group writes itself when it changes; `sender` made the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemLine>,
+    /// Files sent with it, in the order they were attached; none once it is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentInfo>,
 }
 
 impl Message {
@@ -255,6 +262,7 @@ impl Message {
             deleted: false,
             reply_to: None,
             system: None,
+            attachments: Vec::new(),
         }
     }
 }
@@ -322,6 +330,8 @@ pub struct NewMessage {
     pub reply_to: Option<MessageId>,
     /// The client's key for this draft: a send retried with it is stored once.
     pub client_key: Option<String>,
+    /// Uploads of the sender's, not yet sent, that this message carries.
+    pub attachments: Vec<AttachmentId>,
 }
 
 impl NewMessage {
@@ -330,7 +340,13 @@ impl NewMessage {
     pub fn is_retry_of(&self, stored: &Message) -> bool {
         stored.conversation_id == self.conversation_id
             && stored.reply_to.as_ref().map(|quote| quote.id) == self.reply_to
-            && (stored.body == self.body || stored.edited_at.is_some() || stored.deleted)
+            && (stored.deleted
+                || (stored
+                    .attachments
+                    .iter()
+                    .map(|a| a.id)
+                    .eq(self.attachments.iter().copied())
+                    && (stored.body == self.body || stored.edited_at.is_some())))
     }
 }
 
@@ -464,6 +480,8 @@ pub trait MessagingStore: Send + Sync {
     /// If the sender already stored a message with `new.client_key`, that message is returned
     /// and nothing is appended; `Conflict("client_key")` if it differs in conversation, body or
     /// reply.
+    ///
+    /// `Conflict("attachment")` if an attachment is not the sender's or was already sent.
     async fn insert_message(&self, new: NewMessage) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
     /// Newest first, strictly older than `before` when given, without those `viewer` removed
@@ -484,7 +502,7 @@ pub trait MessagingStore: Send + Sync {
         body: &str,
         at: Timestamp,
     ) -> StoreResult<(Message, Vec<FeedAdvanced>)>;
-    /// Deletes the text and card of a message `sender` sent (the row stays, so the
+    /// Deletes the text, card and attachments of a message `sender` sent (the row stays, so the
     /// conversation shows "message deleted") and tells every participant; `NotFound` for any
     /// other message, or one already deleted.
     async fn delete_message(
@@ -535,6 +553,8 @@ pub trait Store:
     AccountStore
     + SocialStore
     + MessagingStore
+    + AttachmentStore
+    + PushStore
     + OAuthStore
     + AccessLogStore
     + PartnerStore
@@ -553,6 +573,8 @@ impl<T> Store for T where
     T: AccountStore
         + SocialStore
         + MessagingStore
+        + AttachmentStore
+        + PushStore
         + OAuthStore
         + AccessLogStore
         + PartnerStore

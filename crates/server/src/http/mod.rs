@@ -98,12 +98,30 @@ pub fn router(state: AppState) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    Duration::from_secs(30),
-                )),
+                .layer(middleware::from_fn(time_limit)),
         )
         .with_state(state)
+}
+
+/// How long a request may take to be answered (a streamed body, such as live events, goes on
+/// after its headers); an upload, which must first be read whole, has longer.
+const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
+const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(600);
+
+/// Answers 503 to a request that takes longer than its limit: 25 MiB over a slow uplink takes
+/// minutes, while anything else answering after 30 seconds is stuck.
+async fn time_limit(request: Request<axum::body::Body>, next: middleware::Next) -> Response {
+    let limit = if request.method() == axum::http::Method::POST
+        && request.uri().path() == "/api/v1/attachments"
+    {
+        UPLOAD_TIME_LIMIT
+    } else {
+        REQUEST_TIME_LIMIT
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// The most header bytes (names and values) a request may carry; a browser sends a few KiB.

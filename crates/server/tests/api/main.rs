@@ -2,6 +2,7 @@
 
 mod accesslog;
 mod accounts;
+mod attachments;
 mod chat;
 mod cli;
 mod cluster;
@@ -13,4 +14,5 @@ mod helpers;
 mod oauth;
 mod ops;
 mod partner;
+mod push;
 mod web;

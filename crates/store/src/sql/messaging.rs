@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
+use super::attachments::{link_attachments, unlink_attachments};
 use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore, corrupt, feed, member_ref};
 use crate::sqlite::messaging as sqlite;
 use confidant_core::live::FeedAdvanced;
@@ -132,6 +133,7 @@ impl From<MessageRow> for Message {
             deleted: row.deleted_at.is_some(),
             reply_to,
             system,
+            attachments: Vec::new(),
         }
     }
 }
@@ -191,6 +193,13 @@ async fn insert_checked_message_in(
         message_id: MessageId(id),
     };
     let advanced = feed::append(conn, everyone, &event, new.created_at).await?;
+    let recipients: Vec<MemberId> = everyone
+        .iter()
+        .copied()
+        .filter(|member| *member != new.sender)
+        .collect();
+    let via_app = via.as_ref().map(|via| via.client_id);
+    super::push::queue_pushes(conn, MessageId(id), &recipients, via_app, new.created_at).await?;
     Ok((MessageId(id), advanced))
 }
 
@@ -884,6 +893,7 @@ impl MessagingStore for SqlStore {
                     let ids: Vec<MemberId> =
                         everyone.iter().map(|(id, ..)| MemberId(*id)).collect();
                     let (id, advanced) = insert_checked_message_in(tx, &new, None, &ids).await?;
+                    link_attachments(tx, id, new.sender, &new.attachments).await?;
                     let message = Message::written(
                         id,
                         new.conversation_id,
@@ -896,8 +906,8 @@ impl MessagingStore for SqlStore {
             })
             .await;
         match inserted {
-            // A reply is read back for its quote.
-            Ok((message, advanced)) if sent.reply_to.is_some() => {
+            // A reply is read back for its quote, a message with files for them.
+            Ok((message, advanced)) if sent.reply_to.is_some() || !sent.attachments.is_empty() => {
                 let message = self.message(message.id).await?.unwrap_or(message);
                 Ok((message, advanced))
             }
@@ -933,7 +943,8 @@ impl MessagingStore for SqlStore {
             .fetch_optional(&self.pg().pool)
             .await
             .store()?;
-        Ok(row.map(Message::from))
+        let found = row.map(Message::from).into_iter().collect();
+        Ok(self.with_attachments(found).await?.pop())
     }
 
     async fn messages(
@@ -961,7 +972,8 @@ impl MessagingStore for SqlStore {
             .fetch_all(&self.pg().pool)
             .await
             .store()?;
-        Ok(rows.into_iter().map(Message::from).collect())
+        self.with_attachments(rows.into_iter().map(Message::from).collect())
+            .await
     }
 
     async fn edit_message(
@@ -1034,6 +1046,7 @@ impl MessagingStore for SqlStore {
                         .execute(&mut *tx)
                         .await
                         .store()?;
+                    unlink_attachments(tx, id).await?;
                     announce_message_change(tx, ConversationId(conversation), id, at).await
                 })
             })
@@ -1099,7 +1112,8 @@ impl MessagingStore for SqlStore {
             .fetch_all(&self.pg().pool)
             .await
             .store()?;
-        Ok(rows.into_iter().map(Message::from).collect())
+        self.with_attachments(rows.into_iter().map(Message::from).collect())
+            .await
     }
 
     async fn mark_read(

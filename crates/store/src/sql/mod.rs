@@ -4,6 +4,7 @@
 
 pub(crate) mod accesslog;
 mod accounts;
+pub(crate) mod attachments;
 pub(crate) mod cache;
 mod deployment;
 pub(crate) mod engagement;
@@ -12,6 +13,7 @@ pub(crate) mod limits;
 pub(crate) mod messaging;
 pub(crate) mod oauth;
 mod partner;
+mod push;
 pub(crate) mod reports;
 mod social;
 mod webhooks;

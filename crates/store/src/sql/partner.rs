@@ -162,6 +162,7 @@ impl PartnerStore for SqlStore {
                             body: message.body.clone(),
                             reply_to: None,
                             client_key: None,
+                            attachments: Vec::new(),
                             created_at: send.created_at,
                         };
                         let via = Via {

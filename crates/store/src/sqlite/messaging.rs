@@ -5,6 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::attachments::{link_attachments, unlink_attachments, with_attachments};
 use super::{ResultExt, feed};
 use crate::sql::member_ref;
 use crate::sql::messaging::{
@@ -469,8 +470,9 @@ pub(crate) fn insert_message(
         }
     }
     let (id, advanced) = insert_checked_message(conn, &new, None, &everyone)?;
-    let message = if new.reply_to.is_some() {
-        // Read back for the quote.
+    link_attachments(conn, id, new.sender, &new.attachments)?;
+    let message = if new.reply_to.is_some() || !new.attachments.is_empty() {
+        // Read back for the quote and the files.
         message(conn, id)?.ok_or(StoreError::NotFound)?
     } else {
         Message::written(
@@ -528,6 +530,13 @@ fn insert_checked_message(
         message_id: id,
     };
     let advanced = feed::append(conn, everyone, &event, new.created_at)?;
+    let recipients: Vec<MemberId> = everyone
+        .iter()
+        .copied()
+        .filter(|member| *member != new.sender)
+        .collect();
+    let via_app = via.as_ref().map(|via| via.client_id);
+    super::push::queue_pushes(conn, id, &recipients, via_app, new.created_at)?;
     Ok((id, advanced))
 }
 
@@ -587,9 +596,11 @@ pub(crate) fn open_direct(
 }
 
 pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Message>> {
-    conn.prepare_cached(&select_messages("WHERE m.id = ?1"))
+    let found = conn
+        .prepare_cached(&select_messages("WHERE m.id = ?1"))
         .and_then(|mut select| select.query_row([id.0], message_from_row).optional())
-        .store()
+        .store()?;
+    Ok(with_attachments(conn, found.into_iter().collect())?.pop())
 }
 
 pub(crate) fn messages(
@@ -610,7 +621,7 @@ pub(crate) fn messages(
     let rows = select
         .query_map([id.0, before, limit, viewer.0], message_from_row)
         .store()?;
-    rows.collect::<Result<_, _>>().store()
+    with_attachments(conn, rows.collect::<Result<_, _>>().store()?)
 }
 
 pub(crate) fn edit_message(
@@ -661,6 +672,7 @@ pub(crate) fn delete_message(
     conn.prepare_cached("DELETE FROM recommendation_cards WHERE message_id = ?1")
         .and_then(|mut delete| delete.execute([id.0]))
         .store()?;
+    unlink_attachments(conn, id)?;
     announce_message_change(conn, conversation, id, at)
 }
 
@@ -731,7 +743,7 @@ pub(crate) fn search_messages(
     let rows = select
         .query_map(params![query, before, member.0, limit], message_from_row)
         .store()?;
-    rows.collect::<Result<_, _>>().store()
+    with_attachments(conn, rows.collect::<Result<_, _>>().store()?)
 }
 
 pub(crate) fn mark_read(

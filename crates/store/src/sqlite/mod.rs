@@ -7,6 +7,7 @@
 
 pub(crate) mod accesslog;
 pub(crate) mod accounts;
+pub(crate) mod attachments;
 pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod epochs;
@@ -16,6 +17,7 @@ pub(crate) mod messaging;
 mod migrate;
 pub(crate) mod oauth;
 pub(crate) mod partner;
+pub(crate) mod push;
 mod readers;
 pub(crate) mod reports;
 pub(crate) mod social;

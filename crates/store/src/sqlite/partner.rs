@@ -155,6 +155,7 @@ pub(crate) fn send_partner_messages(
             body: message.body.clone(),
             reply_to: None,
             client_key: None,
+            attachments: Vec::new(),
             created_at: send.created_at,
         };
         let via = Via {

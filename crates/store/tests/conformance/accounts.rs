@@ -166,6 +166,7 @@ async fn deleting_a_member_removes_their_data(db: TestDatabase) {
                 created_at: T0,
                 reply_to: None,
                 client_key: None,
+                attachments: Vec::new(),
             })
             .await
             .unwrap();

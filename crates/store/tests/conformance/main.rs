@@ -2,10 +2,12 @@
 
 mod accesslog;
 mod accounts;
+mod attachments;
 mod caches;
 mod limits;
 mod messaging;
 mod oauth;
+mod push;
 mod reports;
 mod social;
 mod webhooks;

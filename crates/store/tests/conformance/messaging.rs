@@ -24,7 +24,7 @@ on_both_backends!(
     a_member_can_remove_a_message_from_their_own_view,
 );
 
-fn direct(a: MemberId, b: MemberId) -> NewConversation {
+pub(crate) fn direct(a: MemberId, b: MemberId) -> NewConversation {
     NewConversation {
         kind: ConversationKind::Direct,
         title: None,
@@ -43,6 +43,7 @@ fn text(conversation: ConversationId, sender: MemberId, n: i64) -> NewMessage {
         created_at: T0.plus_secs(n),
         reply_to: None,
         client_key: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -416,7 +417,7 @@ fn group(creator: MemberId, members: &[MemberId]) -> NewConversation {
     }
 }
 
-fn saying(conversation: ConversationId, sender: MemberId, body: &str) -> NewMessage {
+pub(crate) fn saying(conversation: ConversationId, sender: MemberId, body: &str) -> NewMessage {
     NewMessage {
         body: body.into(),
         ..text(conversation, sender, 1)

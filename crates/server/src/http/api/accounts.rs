@@ -125,6 +125,8 @@ pub async fn delete_account(
     AppJson(input): AppJson<AccountDeletionIn>,
 ) -> Result<StatusCode, ApiError> {
     state.app.delete_account(&caller.0, &input.password).await?;
+    // Their files went with the account.
+    state.attachments.released();
     Ok(StatusCode::NO_CONTENT)
 }
 

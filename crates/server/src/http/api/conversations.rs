@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use confidant_core::messaging::SendOptions;
-use confidant_core::{ConversationId, MemberId, MessageId};
+use confidant_core::{AttachmentId, ConversationId, MemberId, MessageId};
 
 use super::schema::*;
 use crate::http::error::{ApiError, AppJson, AppPath, AppQuery};
@@ -191,12 +191,14 @@ pub async fn send(
     let options = SendOptions {
         reply_to: input.reply_to.map(MessageId),
         client_key: idempotency_key(&headers)?,
+        attachments: input.attachments.into_iter().map(AttachmentId).collect(),
     };
     let message = state
         .app
         .send_message_with(caller.member().id, ConversationId(id), &input.body, options)
         .await?;
     state.metrics.messages_sent.inc();
+    state.push.wake();
     Ok((StatusCode::CREATED, AppJson(message.into())))
 }
 
@@ -265,6 +267,8 @@ pub async fn delete(
             MessageId(message_id),
         )
         .await?;
+    // Its files, if it had any, are gone with it.
+    state.attachments.released();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -38,7 +38,15 @@ const MAX_READABLE_WAIT: Duration = Duration::from_millis(250);
 pub struct EventsQuery {
     /// Resume after this event id, for clients that cannot set `Last-Event-ID`.
     pub last_event_id: Option<i64>,
+    /// The id of this browser's push subscription, if it has one: while the stream is open,
+    /// new messages are not pushed to it.
+    pub device: Option<i64>,
 }
+
+/// How long a browser counts as watching after its stream last said so, and how often an
+/// open stream says so again.
+const WATCHING_SECS: i64 = 90;
+const WATCHING_RENEWAL: Duration = Duration::from_secs(30);
 
 /// A stream of `message`, `message_changed` (edited or deleted), `read`, `conversation` and
 /// `friends` events. Without
@@ -78,8 +86,13 @@ pub async fn stream(
     let shutdown = state.shutdown.clone();
     let gauge = state.metrics.live_connections.clone();
     gauge.inc();
+    let watching = match query.device {
+        Some(device) => Watching::start(&app, me, device).await,
+        None => None,
+    };
     let events = async_stream::stream! {
         let _connected = ConnectionGuard(gauge);
+        let _watching = watching;
         let mut not_yet_readable = MIN_READABLE_WAIT;
         loop {
             let entries = match app.feed_since(me, cursor, BATCH).await {
@@ -132,6 +145,46 @@ struct ConnectionGuard(prometheus_client::metrics::gauge::Gauge<i64, std::sync::
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// A browser with its push subscription's stream open: marked as watching (so it is not
+/// pushed to) and renewed while the stream lasts; unmarked when it ends.
+struct Watching {
+    app: Confidant,
+    me: MemberId,
+    device: i64,
+    renewals: tokio::task::JoinHandle<()>,
+}
+
+impl Watching {
+    /// `None` if `device` is not one of `me`'s subscriptions: the stream works all the same.
+    async fn start(app: &Confidant, me: MemberId, device: i64) -> Option<Self> {
+        let until = |app: &Confidant| Some(app.clock().now().plus_secs(WATCHING_SECS));
+        app.push_streaming(me, device, until(app)).await.ok()?;
+        let renewing = app.clone();
+        let renewals = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(WATCHING_RENEWAL).await;
+                let _ = renewing.push_streaming(me, device, until(&renewing)).await;
+            }
+        });
+        Some(Watching {
+            app: app.clone(),
+            me,
+            device,
+            renewals,
+        })
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.renewals.abort();
+        let (app, me, device) = (self.app.clone(), self.me, self.device);
+        tokio::spawn(async move {
+            let _ = app.push_streaming(me, device, None).await;
+        });
     }
 }
 

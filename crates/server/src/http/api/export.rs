@@ -7,18 +7,21 @@
 //! the archive, or why they are not; a test walks the schema and fails on a table it does not
 //! name, so a new table cannot hold member data without a decision about its export.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
+use tokio_util::io::ReaderStream;
 
 use confidant_core::{ConversationId, MessageId};
 
-use super::schema::{ConversationDetailOut, MessageOut};
-use super::{accounts, apps, friends};
+use super::schema::{AttachmentOut, ConversationDetailOut, MessageOut};
+use super::{accounts, apps, friends, push};
+use crate::attachments::Variant;
 use crate::http::error::ApiError;
 use crate::http::session::ApiCaller;
 use crate::state::AppState;
@@ -53,6 +56,15 @@ pub const COVERAGE: &[(&str, &str)] = &[
     (
         "hidden_messages",
         "conversations/<id>.json: what you removed from your view is left out of its messages",
+    ),
+    (
+        "attachments",
+        "attachments.json and attachments/<id>-<name>: every file you uploaded; \
+         conversations/<id>.json: the files each message carries",
+    ),
+    (
+        "push_subscriptions",
+        "notifications.json: the browsers you turned notifications on in",
     ),
     ("grants", "apps.json: connected"),
     (
@@ -175,6 +187,14 @@ pub const COVERAGE: &[(&str, &str)] = &[
         "cache_epochs",
         "not exported: cache bookkeeping, no member data",
     ),
+    (
+        "push_deliveries",
+        "not exported: notifications waiting to be sent, seconds to hours long",
+    ),
+    (
+        "blob_deletions",
+        "not exported: where the bytes of deleted files were, queued for erasing",
+    ),
     ("_sqlx_migrations", "not exported: the schema's version"),
     ("sqlite_sequence", "not exported: SQLite's own id counters"),
     (
@@ -187,9 +207,9 @@ pub const COVERAGE: &[(&str, &str)] = &[
 const PAGE: i64 = 100;
 
 /// Download everything Confidant holds about you: a zip of your profile, friends and blocks,
-/// every conversation you are in with the messages you can see, the apps you connected and
-/// what you shared with them, your muted apps and privacy choices, and your whole access log
-/// with a signed checkpoint (`confidant log verify` checks it).
+/// every conversation you are in with the messages you can see, the files you uploaded, the
+/// apps you connected and what you shared with them, your muted apps and privacy choices,
+/// and your whole access log with a signed checkpoint (`confidant log verify` checks it).
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, content_type = "application/zip", description = "The archive")))]
 pub async fn export(
@@ -197,43 +217,80 @@ pub async fn export(
     caller: ApiCaller,
 ) -> Result<Response, ApiError> {
     let me = caller.member().clone();
-    let mut archive = Archive::default();
-    archive.json("profile.json", &accounts::me(caller.clone()).await.0)?;
+    let mut archive = Archive::new()?;
+    archive
+        .json("profile.json", &accounts::me(caller.clone()).await.0)
+        .await?;
     let friends = friends::overview(State(state.clone()), caller.clone()).await?;
-    archive.json("friends.json", &friends.0)?;
+    archive.json("friends.json", &friends.0).await?;
     let connected = apps::list(State(state.clone()), caller.clone()).await?;
     let muted = apps::muted(State(state.clone()), caller.clone()).await?;
-    archive.json(
-        "apps.json",
-        &json!({ "connected": connected.0, "muted": muted.0 }),
-    )?;
+    archive
+        .json(
+            "apps.json",
+            &json!({ "connected": connected.0, "muted": muted.0 }),
+        )
+        .await?;
     let privacy = apps::privacy(State(state.clone()), caller.clone()).await?;
-    archive.json("privacy.json", &privacy.0)?;
+    archive.json("privacy.json", &privacy.0).await?;
+    let notifications = push::list(State(state.clone()), caller.clone()).await?;
+    archive.json("notifications.json", &notifications.0).await?;
 
     for summary in state.app.conversations(me.id).await? {
         let detail = state.app.conversation(me.id, summary.id).await?;
         let messages = all_messages(&state, &me, summary.id).await?;
-        archive.json(
-            &format!("conversations/{}.json", summary.id.0),
-            &json!({
-                "conversation": ConversationDetailOut::from(detail),
-                "messages": messages,
-            }),
-        )?;
+        archive
+            .json(
+                &format!("conversations/{}.json", summary.id.0),
+                &json!({
+                    "conversation": ConversationDetailOut::from(detail),
+                    "messages": messages,
+                }),
+            )
+            .await?;
     }
-    let log = state.app.export_access_log(me.id, None).await?;
-    archive.json("access-log.json", &log)?;
-    archive.text("README.txt", README);
 
-    let bytes = tokio::task::spawn_blocking(move || archive.zip())
-        .await
-        .map_err(internal)??;
+    // One file at a time: an archive of many photos is written to disk, never held whole.
+    let uploads = state.app.attachments_by(me.id).await?;
+    let mut listed = Vec::with_capacity(uploads.len());
+    for upload in uploads {
+        let read = state
+            .attachments
+            .read(&state.app, me.id, upload.info.id, Variant::Original)
+            .await;
+        // Deleted since it was listed (or its bytes are lost): listed, without a file.
+        let path = match read {
+            Ok((_, bytes)) => {
+                let path = format!("attachments/{}-{}", upload.info.id, upload.info.name);
+                archive.stored(&path, bytes.to_vec()).await?;
+                Some(path)
+            }
+            Err(confidant_core::Error::NotFound) => None,
+            Err(error) => return Err(error.into()),
+        };
+        listed.push(json!({
+            "file": path,
+            "message_id": upload.message_id,
+            "uploaded_at": upload.created_at,
+            "attachment": AttachmentOut::from(upload.info),
+        }));
+    }
+    archive.json("attachments.json", &listed).await?;
+
+    let log = state.app.export_access_log(me.id, None).await?;
+    archive.json("access-log.json", &log).await?;
+    archive
+        .add("README.txt", README.as_bytes().to_vec())
+        .await?;
+
+    let file = archive.finish().await?;
     let filename = format!(
         "attachment; filename=\"confidant-{}.zip\"",
         me.handle
             .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
     );
-    let mut response = ([(header::CONTENT_TYPE, "application/zip")], bytes).into_response();
+    let body = Body::from_stream(ReaderStream::new(tokio::fs::File::from_std(file)));
+    let mut response = ([(header::CONTENT_TYPE, "application/zip")], body).into_response();
     if let Ok(value) = HeaderValue::from_str(&filename) {
         response
             .headers_mut()
@@ -262,34 +319,70 @@ async fn all_messages(
     Ok(messages)
 }
 
-/// The files of the archive, before they are zipped.
-#[derive(Default)]
+/// The archive, written to an unnamed temporary file (gone once the download ends) one
+/// file at a time on a blocking thread.
 struct Archive {
-    files: Vec<(String, Vec<u8>)>,
+    zip: Option<zip::ZipWriter<std::fs::File>>,
 }
 
 impl Archive {
-    fn json(&mut self, name: &str, value: &impl Serialize) -> Result<(), ApiError> {
+    fn new() -> Result<Self, ApiError> {
+        let file = tempfile::tempfile().map_err(internal)?;
+        Ok(Self {
+            zip: Some(zip::ZipWriter::new(file)),
+        })
+    }
+
+    async fn json(&mut self, name: &str, value: &impl Serialize) -> Result<(), ApiError> {
         let bytes = serde_json::to_vec_pretty(value).map_err(internal)?;
-        self.files.push((name.to_owned(), bytes));
-        Ok(())
+        self.add(name, bytes).await
     }
 
-    fn text(&mut self, name: &str, text: &str) {
-        self.files.push((name.to_owned(), text.as_bytes().to_vec()));
+    /// A text file, compressed.
+    async fn add(&mut self, name: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
+        self.write(name, bytes, zip::CompressionMethod::Deflated)
+            .await
     }
 
-    fn zip(self) -> Result<Vec<u8>, ApiError> {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, bytes) in self.files {
+    /// A file kept as it is: pictures and most uploads are compressed already.
+    async fn stored(&mut self, name: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
+        self.write(name, bytes, zip::CompressionMethod::Stored)
+            .await
+    }
+
+    async fn write(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        method: zip::CompressionMethod,
+    ) -> Result<(), ApiError> {
+        let mut zip = self.zip.take().ok_or_else(|| internal("archive closed"))?;
+        let name = name.to_owned();
+        let zip = tokio::task::spawn_blocking(move || {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(method)
+                .large_file(bytes.len() as u64 >= u32::MAX as u64);
             zip.start_file(name, options)
                 .and_then(|()| zip.write_all(&bytes).map_err(Into::into))
                 .map_err(internal)?;
-        }
-        let cursor = zip.finish().map_err(internal)?;
-        Ok(cursor.into_inner())
+            Ok::<_, ApiError>(zip)
+        })
+        .await
+        .map_err(internal)??;
+        self.zip = Some(zip);
+        Ok(())
+    }
+
+    /// The finished archive, read from its start.
+    async fn finish(mut self) -> Result<std::fs::File, ApiError> {
+        let zip = self.zip.take().ok_or_else(|| internal("archive closed"))?;
+        tokio::task::spawn_blocking(move || {
+            let mut file = zip.finish().map_err(internal)?;
+            file.seek(SeekFrom::Start(0)).map_err(internal)?;
+            Ok(file)
+        })
+        .await
+        .map_err(internal)?
     }
 }
 
@@ -301,9 +394,12 @@ friends.json           your friends, friend requests both ways, and the members 
 conversations/<id>.json  each conversation you are in: its people, their read receipts, and
                        every message you can see, oldest first (messages you removed from your
                        view are left out)
+attachments/           every file you uploaded, as it is kept (pictures without their
+                       metadata); attachments.json says which message carries each one
 apps.json              the apps you connected (what each may do, the threads you shared with
                        it, when it was last used) and the apps you muted
 privacy.json           your privacy choices about apps
+notifications.json     the browsers you turned notifications on in
 access-log.json        everything apps did with your data, with a checkpoint signed by this
                        server; check it with `confidant log verify access-log.json
                        --public-key <the key at /.well-known/confidant-log-key>`

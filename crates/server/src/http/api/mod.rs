@@ -3,14 +3,17 @@
 mod accesslog;
 mod accounts;
 mod apps;
+mod attachments;
 mod conversations;
 mod events;
 pub mod export;
 mod friends;
 pub mod openapi;
+pub(crate) mod push;
 pub mod schema;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -103,7 +106,23 @@ pub fn router() -> Router<AppState> {
             post(conversations::mark_read),
         )
         .route("/api/v1/search", get(conversations::search))
+        // The upload reads its body itself, up to `[media] max_bytes`.
+        .route(
+            "/api/v1/attachments",
+            post(attachments::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/attachments/{id}", get(attachments::download))
+        .route(
+            "/api/v1/attachments/{id}/thumbnail",
+            get(attachments::thumbnail),
+        )
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/push/key", get(push::key))
+        .route(
+            "/api/v1/push/subscriptions",
+            get(push::list).post(push::subscribe),
+        )
+        .route("/api/v1/push/subscriptions/{id}", delete(push::unsubscribe))
         .route("/api/openapi.json", get(openapi_json))
 }
 
@@ -127,7 +146,9 @@ pub fn router() -> Router<AppState> {
         conversations::messages, conversations::send, conversations::edit,
         conversations::delete, conversations::hide, conversations::search,
         conversations::mark_read,
+        attachments::upload, attachments::download, attachments::thumbnail,
         events::stream,
+        push::key, push::subscribe, push::list, push::unsubscribe,
         apps::list, apps::disconnect, apps::muted, apps::mute, apps::unmute, apps::privacy,
         apps::set_privacy,
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
@@ -149,6 +170,7 @@ pub fn router() -> Router<AppState> {
         (name = "friends", description = "Friend requests, friends and blocks"),
         (name = "conversations", description = "1:1 and group conversations and their messages"),
         (name = "events", description = "Live delivery over Server-Sent Events"),
+        (name = "push", description = "Web Push notifications of new messages, per browser"),
         (name = "apps", description = "Partner apps you connected, and disconnecting them"),
         (name = "access log", description = "Everything partner apps did with your data, in a \
                                              Merkle log with signed checkpoints and proofs"),

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use confidant_core::integers;
 use confidant_core::messaging::ConversationDetail;
 use confidant_core::store::{
-    ConversationSummary, Member, MemberRef, Message, Participant, SystemLine,
+    AttachmentInfo, ConversationSummary, Member, MemberRef, Message, Participant, SystemLine,
 };
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -79,6 +79,47 @@ pub struct MessageOut {
     /// Set on the lines a group writes itself when it changes; `sender` made the change.
     #[serde(default)]
     pub system: Option<SystemLineOut>,
+    /// Files sent with it; none once it is deleted.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentOut>,
+}
+
+/// A file: fetch it at `url`, and an image's thumbnail at `thumbnail_url`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttachmentOut {
+    pub id: i64,
+    /// The name it is downloaded as.
+    pub name: String,
+    /// What its bytes are, as sniffed when it was uploaded (never the type it was sent with).
+    pub content_type: String,
+    /// In bytes.
+    pub size: i64,
+    /// An image's size in pixels.
+    #[serde(default)]
+    pub width: Option<i64>,
+    #[serde(default)]
+    pub height: Option<i64>,
+    /// `/api/v1/attachments/{id}`.
+    pub url: String,
+    /// `/api/v1/attachments/{id}/thumbnail`, for images.
+    #[serde(default)]
+    pub thumbnail_url: Option<String>,
+}
+
+impl From<AttachmentInfo> for AttachmentOut {
+    fn from(info: AttachmentInfo) -> Self {
+        let url = format!("/api/v1/attachments/{}", info.id);
+        Self {
+            thumbnail_url: info.thumbnail.then(|| format!("{url}/thumbnail")),
+            url,
+            id: info.id.0,
+            name: info.name,
+            content_type: info.content_type,
+            size: info.size,
+            width: info.width,
+            height: info.height,
+        }
+    }
 }
 
 /// The message a reply answers.
@@ -175,6 +216,11 @@ impl From<Message> for MessageOut {
                 deleted: quote.deleted,
             }),
             system: message.system.map(SystemLineOut::from),
+            attachments: message
+                .attachments
+                .into_iter()
+                .map(AttachmentOut::from)
+                .collect(),
         }
     }
 }
@@ -357,12 +403,16 @@ pub struct AddMembersIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageIn {
-    /// Up to 2,048 characters, not all space.
+    /// Up to 2,048 characters, not all space; may be empty when files are attached.
     #[schema(max_length = 2048)]
     pub body: String,
     /// A message of this conversation that this one answers.
     #[serde(default, deserialize_with = "integers::optional_integer")]
     pub reply_to: Option<i64>,
+    /// Ids of your uploads (`POST /api/v1/attachments`) to send with it, at most 10.
+    #[serde(default, deserialize_with = "integers::integers")]
+    #[schema(max_items = 10)]
+    pub attachments: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

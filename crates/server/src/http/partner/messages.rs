@@ -117,6 +117,7 @@ pub async fn send(
         }),
     };
     let sent = state.app.partner_send(&call, input, key).await?;
+    state.push.wake();
     Ok((StatusCode::CREATED, axum::Json(sent.into())))
 }
 

@@ -1,4 +1,4 @@
-//! The stylesheet and script, compiled into the binary.
+//! The stylesheet, the script and the service worker, compiled into the binary.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &str = include_str!("../../../static/app.css");
 const JS: &str = include_str!("../../../static/app.js");
+const SERVICE_WORKER: &str = include_str!("../../../static/sw.js");
 
 pub async fn serve(Path(file): Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
@@ -19,6 +20,19 @@ pub async fn serve(Path(file): Path<String>) -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         body,
+    )
+        .into_response()
+}
+
+/// `/sw.js`: the service worker that shows pushed notifications. Served from the root so its
+/// scope is the whole site, and never cached long, so an update reaches browsers.
+pub async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SERVICE_WORKER,
     )
         .into_response()
 }

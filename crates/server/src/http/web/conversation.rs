@@ -8,11 +8,12 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use confidant_core::messaging::SendOptions;
-use confidant_core::store::{ConversationKind, Member, Message};
+use confidant_core::store::{AttachmentInfo, ConversationKind, Member, Message};
 use confidant_core::{ConversationId, MemberId, MessageId, Timestamp};
 
-use super::timeline::{self, Moment, Placement, system_text};
+use super::timeline::{self, Moment, Placement, file_size, system_text};
 use super::{FormErrors, Page, PageError, render, see_other};
+use crate::attachments::inspect::THUMBNAIL_SIDE;
 use crate::http::api::schema::conversation_title;
 use crate::http::session::{CsrfToken, CurrentMember};
 use crate::state::AppState;
@@ -46,6 +47,35 @@ pub struct MessageView {
     pub continues: bool,
     /// Shown as a form to change its text (`?edit=`).
     pub editing: bool,
+    pub files: Vec<FileView>,
+}
+
+/// A file sent with a message: an image as its thumbnail, anything else as a download.
+pub struct FileView {
+    pub url: String,
+    pub name: String,
+    pub size: String,
+    /// An image's thumbnail, and the size it is shown at.
+    pub thumbnail: Option<String>,
+    pub thumbnail_width: i64,
+    pub thumbnail_height: i64,
+}
+
+impl From<AttachmentInfo> for FileView {
+    fn from(file: AttachmentInfo) -> Self {
+        let url = format!("/api/v1/attachments/{}", file.id);
+        let side = THUMBNAIL_SIDE as i64;
+        let (width, height) = (file.width.unwrap_or(side), file.height.unwrap_or(side));
+        let scale = (side as f64 / width.max(height).max(1) as f64).min(1.0);
+        Self {
+            thumbnail: file.thumbnail.then(|| format!("{url}/thumbnail")),
+            thumbnail_width: ((width as f64 * scale).round() as i64).max(1),
+            thumbnail_height: ((height as f64 * scale).round() as i64).max(1),
+            size: file_size(file.size),
+            name: file.name,
+            url,
+        }
+    }
 }
 
 pub struct CardView {
@@ -127,6 +157,11 @@ impl MessageView {
             day_break: placement.day_break,
             continues: placement.continues,
             editing: false,
+            files: message
+                .attachments
+                .into_iter()
+                .map(FileView::from)
+                .collect(),
         }
     }
 }
@@ -370,6 +405,8 @@ pub async fn send(
     let options = SendOptions {
         reply_to: form.reply_to.map(MessageId),
         client_key: key.clone(),
+        // Files are attached by the page's script, through the JSON API.
+        attachments: Vec::new(),
     };
     let sent = state
         .app
@@ -377,6 +414,7 @@ pub async fn send(
         .await
         .map(|_| {
             state.metrics.messages_sent.inc();
+            state.push.wake();
         });
     let draft = Draft {
         body: form.body,
@@ -434,6 +472,7 @@ pub async fn delete(
             MessageId(message_id),
         )
         .await?;
+    state.attachments.released();
     Ok(see_other(&format!("/c/{id}#m{message_id}")))
 }
 

@@ -91,6 +91,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/reports/{id}", get(admin_reports::show))
         .route("/docs", get(docs::page))
         .route("/static/{file}", get(assets::serve))
+        .route("/sw.js", get(assets::service_worker))
 }
 
 /// What the layout needs on every page.

@@ -135,6 +135,7 @@ pub async fn delete(
 ) -> Result<Response, PageError> {
     match state.app.delete_account(&current.0, &form.password).await {
         Ok(()) => {
+            state.attachments.released();
             let jar = jar.add(removal_cookie(&state.web, state.web.session_cookie));
             Ok((jar, see_other("/")).into_response())
         }

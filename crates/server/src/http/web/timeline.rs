@@ -106,11 +106,34 @@ pub fn preview(message: &Message, chars: usize) -> String {
     let Some(name) = name else {
         return "message removed".to_owned();
     };
+    // Summaries carry no attachments; a message with no words carries only files.
+    if message.body.is_empty() {
+        return format!("{name}: sent a file");
+    }
     let mut text: String = message.body.chars().take(chars).collect();
     if message.body.chars().count() > chars {
         text.push('…');
     }
     format!("{name}: {text}")
+}
+
+/// A file's size as people read it: "812 bytes", "4.2 KB", "18 MB".
+pub fn file_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
 }
 
 /// Where a message sits among its neighbours, oldest first: a day header before it, and

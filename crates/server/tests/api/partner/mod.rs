@@ -5,7 +5,7 @@
 mod clicks;
 mod controls;
 mod events;
-mod export;
+pub(crate) mod export;
 mod images;
 mod item_urls;
 mod reports;
