@@ -3,7 +3,9 @@
 #   - Confidant on http://127.0.0.1:8080 and Streamflix on http://127.0.0.1:8090, with fresh
 #     data in $TRY_IT_DIR (default: a new temporary directory);
 #   - Streamflix registered and approved as a partner app, with its webhook;
-#   - two members, alice and bob (password "demo-password"), who are friends.
+#   - two members, alice and bob (password "demo-password"), who are friends;
+#   - an operator, admin (password "demo-password"), for /admin/apps, /admin/members and
+#     /admin/reports.
 # Confidant runs with `noise = "self_test"`: a demo deployment whose reports are exact and say
 # so. Ctrl-C stops both.
 set -euo pipefail
@@ -31,6 +33,8 @@ confidant apps approve "$client_id" >/dev/null
 for who in alice bob; do
   echo demo-password | confidant users create --handle "$who" --password-stdin >/dev/null
 done
+echo demo-password | confidant users create --handle admin --display-name Operator \
+  --password-stdin --admin >/dev/null
 
 confidant serve --listen 127.0.0.1:8080 &
 confidant_pid=$!
@@ -53,6 +57,8 @@ streamflix_pid=$!
 cat <<TEXT
 
 Confidant:  $confidant_url   (sign in as alice or bob, password demo-password)
+Operator:   $confidant_url/admin/apps   (sign in as admin, password demo-password: apps,
+            members and reports; \`confidant users promote H\` makes another operator)
 Streamflix: $streamflix_url   (sign in with any name; connect Confidant; share a film)
 
 A report of today, exact (self-test):

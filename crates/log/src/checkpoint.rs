@@ -120,6 +120,11 @@ impl PublicKey {
         })
     }
 
+    /// The key's name, which also starts every origin it signs for (see [`crate::origin`]).
+    pub fn name(&self) -> &str {
+        signed_note::Verifier::name(&self.verifier)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }

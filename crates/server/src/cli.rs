@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `default-config`, `users create`, `apps …`,
-//! `log verify`, `report`, `seed-demo`.
+//! The command line: `serve`, `migrate`, `default-config`, `users …`, `apps …`,
+//! `log verify`, `report`, `backup`, `restore`, `seed-demo`.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -10,14 +10,17 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value, json};
 
-use confidant_core::SystemClock;
 use confidant_core::accounts::SignUp;
 use confidant_core::demo::{self, DemoSeed, SeedProgress};
+use confidant_core::oauth::AppChanges;
 use confidant_core::oauth::AppRegistration;
 use confidant_core::reports::{self, Mechanism, ReportRequest};
 use confidant_core::store::App;
+use confidant_core::store::Member;
+use confidant_core::{MemberId, SystemClock, Timestamp};
 use confidant_log::{Export, PublicKey};
 
+use crate::backup;
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::reports::{ReportFormat, render};
 use crate::startup;
@@ -107,6 +110,25 @@ pub enum Command {
         #[arg(long)]
         self_test: bool,
     },
+    /// Take a consistent backup while the server runs: the database, attachment files kept
+    /// under the data directory, and a signed checkpoint of every member's access log.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+        /// The backup file to write (a zip); it must not exist yet.
+        #[arg(long, required = true)]
+        out: Option<PathBuf>,
+        /// Also include the access-log signing key. Whoever holds the backup can then sign
+        /// checkpoints in this deployment's name: keep such a file as safe as the key.
+        #[arg(long)]
+        with_key: bool,
+    },
+    /// Restore a backup into an empty data directory or database, after verifying it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Fill an empty database with demo data: a partner app, members with friends, and a
     /// period of recommendation sends and clicks (recorded as the engagement counters that
     /// reports read). Every demo member's password is `demo-password`.
@@ -132,6 +154,17 @@ pub enum ReportAction {
     /// Days that private releases already cover stay private: exact reports of them are
     /// refused, since they would undo that noise. Without this, such a server refuses to start.
     AllowSelfTest,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Check a backup: every file's hash, the database's integrity, and every member's access
+    /// log recomputed to the checkpoint signed when the backup was taken. A PostgreSQL backup
+    /// is loaded into a scratch database on the configured server and dropped afterwards.
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,12 +227,54 @@ pub enum AppsCommand {
         #[arg(long)]
         item_url_template: Option<String>,
     },
-    /// Change a registered app.
+    /// Change a registered app; options not given stay as they are. Prints the app.
     Update {
         client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Exact redirect URI; repeat for several. Replaces the whole list.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Space-separated scopes the app may ask for. Removing one ends every token the
+        /// app holds, so that it asks members again.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// "" removes it.
+        #[arg(long)]
+        homepage: Option<String>,
+        /// "" removes it.
+        #[arg(long)]
+        privacy_policy: Option<String>,
+        /// Where reports and disconnections are delivered ("" stops delivery).
+        #[arg(long)]
+        report_webhook: Option<String>,
+        /// Space-separated initiation surfaces.
+        #[arg(long)]
+        surfaces: Option<String>,
+        /// Space-separated experiment arms.
+        #[arg(long)]
+        variations: Option<String>,
         /// The new item-URL template ("" removes it: the app can no longer send cards).
         #[arg(long)]
         item_url_template: Option<String>,
+    },
+    /// Give a confidential app a new client secret, printed once. The old secret keeps
+    /// working for the grace period, so the partner can deploy the new one first.
+    RotateSecret {
+        client_id: String,
+        /// How long the old secret keeps working, in hours (0 ends it at once; at most 720).
+        #[arg(long, default_value_t = 24)]
+        grace_hours: i64,
+    },
+    /// Delete an app with its grants, tokens, sends and reports. Members' access logs keep
+    /// the history, and record the disconnection.
+    Delete {
+        client_id: String,
+        /// Required: deleting cannot be undone.
+        #[arg(long, required = true)]
+        yes: bool,
     },
     /// List every app as JSON.
     List,
@@ -224,6 +299,30 @@ pub enum UsersCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// List members as JSON, in the order they joined.
+    List {
+        /// Only members who joined after this member id (for paging).
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 500)]
+        limit: i64,
+    },
+    /// Make a member an operator.
+    Promote { handle: String },
+    /// Make an operator a plain member again (not the last one).
+    Demote { handle: String },
+    /// Set a new password for a member, read from standard input; ends their sessions.
+    ResetPassword {
+        handle: String,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Suspend a member: they cannot log in, their sessions end, and every app they
+    /// connected loses access.
+    Suspend { handle: String },
+    /// Lift a suspension.
+    Unsuspend { handle: String },
 }
 
 impl Cli {
@@ -297,7 +396,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::load(cli.global.config.as_deref(), cli.overrides())
         .context("invalid configuration")?;
-    crate::telemetry::init(&config.log);
+    let mut log = config.log.clone();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // A one-shot command prints its result on stdout; its stderr carries only warnings
+        // (and sqlx's notices of slow statements are no news to an operator running one).
+        log.filter = "warn,sqlx=error".into();
+    }
+    crate::telemetry::init(&log);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
@@ -332,6 +437,46 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 report_command(config, request).await
             }
+            Command::Backup {
+                action: Some(BackupAction::Verify { file }),
+                ..
+            } => {
+                let spinner = Spinner::start();
+                let verified = backup::verify(&config, &file, &|step| spinner.step(step))
+                    .await
+                    .with_context(|| format!("{} did not verify", file.display()))?;
+                drop(spinner);
+                report(&serde_json::to_string_pretty(&verified)?)
+            }
+            Command::Backup {
+                action: None,
+                out,
+                with_key,
+            } => {
+                let out = out.unwrap_or_default();
+                if with_key {
+                    eprintln!(
+                        "warning: the backup includes the access-log signing key; anyone who \
+                         holds it can sign checkpoints in this deployment's name"
+                    );
+                }
+                let spinner = Spinner::start();
+                let summary =
+                    backup::create(&config, &out, with_key, &|step| spinner.step(step)).await?;
+                drop(spinner);
+                report(&serde_json::to_string_pretty(&summary)?)
+            }
+            Command::Restore { file } => {
+                let spinner = Spinner::start();
+                let restored = backup::restore(&config, &file, &|step| spinner.step(step))
+                    .await
+                    .with_context(|| format!("cannot restore {}", file.display()))?;
+                drop(spinner);
+                if let Some(warning) = backup::missing_key_warning(&config) {
+                    eprintln!("warning: {warning}");
+                }
+                report(&serde_json::to_string_pretty(&restored)?)
+            }
             Command::SeedDemo {
                 members,
                 events,
@@ -350,6 +495,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     })
 }
 
+/// A spinner on standard error naming a long command's current step; drawn only on a
+/// terminal, and cleared when dropped.
+struct Spinner(indicatif::ProgressBar);
+
+impl Spinner {
+    fn start() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(bar)
+    }
+
+    fn step(&self, message: &str) {
+        self.0.set_message(message.to_owned());
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -364,35 +531,88 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 }
 
 async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
-    let UsersCommand::Create {
-        handle,
-        display_name,
-        password_stdin: _,
-        admin,
-    } = command;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("cannot read the password from standard input")?;
-    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    // Passwords come from standard input, read before the database is opened.
+    let password = match &command {
+        UsersCommand::Create { .. } | UsersCommand::ResetPassword { .. } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            password.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        _ => String::new(),
+    };
     let store = startup::open_store(&config).await?;
     let app = startup::application(&config, &store, Arc::new(SystemClock)).await?;
-    let created = app
-        .sign_up(SignUp {
+    let result = match command {
+        UsersCommand::Create {
             handle,
             display_name,
-            password,
-            is_admin: admin,
-        })
-        .await;
+            password_stdin: _,
+            admin,
+        } => app
+            .sign_up(SignUp {
+                handle,
+                display_name,
+                password,
+                is_admin: admin,
+            })
+            .await
+            .map(|member| member_json(&member, None)),
+        UsersCommand::List { after, limit } => app
+            .member_standings(after.map(MemberId), limit)
+            .await
+            .map(|members| {
+                Value::Array(
+                    members
+                        .iter()
+                        .map(|s| member_json(&s.member, Some(s.suspended_at)))
+                        .collect(),
+                )
+            }),
+        UsersCommand::Promote { handle } => app
+            .set_operator(&handle, true)
+            .await
+            .map(|member| member_json(&member, None)),
+        UsersCommand::Demote { handle } => app
+            .set_operator(&handle, false)
+            .await
+            .map(|member| member_json(&member, None)),
+        UsersCommand::ResetPassword { handle, .. } => app
+            .reset_password(&handle, &password)
+            .await
+            .map(|member| member_json(&member, None)),
+        UsersCommand::Suspend { handle } => app
+            .suspend_member(&handle)
+            .await
+            .map(|s| member_json(&s.member, Some(s.suspended_at))),
+        UsersCommand::Unsuspend { handle } => app
+            .unsuspend_member(&handle)
+            .await
+            .map(|s| member_json(&s.member, Some(s.suspended_at))),
+    };
     store.close().await;
-    let member = created.map_err(|e| anyhow::anyhow!("{e}"))?;
-    report(&serde_json::to_string(&json!({
+    let json = result.map_err(|e| match e {
+        confidant_core::Error::NotFound => anyhow::anyhow!("no such member"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    report(&serde_json::to_string_pretty(&json)?)
+}
+
+/// A member as the CLI prints it; with `standing`, whether they are suspended.
+fn member_json(member: &Member, standing: Option<Option<Timestamp>>) -> Value {
+    let mut json = json!({
         "id": member.id,
         "handle": member.handle,
         "display_name": member.display_name,
         "admin": member.is_admin,
-    }))?)
+        "created_at": confidant_log::entry::format_millis(member.created_at.millis()),
+    });
+    if let Some(suspended_at) = standing {
+        json["suspended_at"] =
+            json!(suspended_at.map(|at| confidant_log::entry::format_millis(at.millis())));
+    }
+    json
 }
 
 async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
@@ -442,14 +662,66 @@ async fn apps(config: Config, command: AppsCommand) -> anyhow::Result<()> {
             .map(|apps| Value::Array(apps.iter().map(app_json).collect())),
         AppsCommand::Update {
             client_id,
+            name,
+            owner,
+            redirect_uris,
+            scopes,
+            homepage,
+            privacy_policy,
+            report_webhook,
+            surfaces,
+            variations,
             item_url_template,
-        } => match item_url_template {
-            Some(template) => app
-                .set_item_url_template(&client_id, Some(&template))
-                .await
-                .map(|a| app_json(&a)),
-            None => app.app(&client_id).await.map(|a| app_json(&a)),
-        },
+        } => app
+            .update_app(
+                &client_id,
+                AppChanges {
+                    name,
+                    owner,
+                    redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
+                    scopes,
+                    homepage,
+                    privacy_policy,
+                    report_webhook,
+                    surfaces: surfaces.map(|s| vec![s]),
+                    variations: variations.map(|v| vec![v]),
+                    item_url_template,
+                },
+            )
+            .await
+            .map(|updated| {
+                let mut json = app_json(&updated.app);
+                json["tokens_revoked"] = json!(updated.tokens_revoked);
+                if let Some(secret) = updated.webhook_secret {
+                    json["webhook_secret"] = json!(secret);
+                }
+                json
+            }),
+        AppsCommand::RotateSecret {
+            client_id,
+            grace_hours,
+        } => app
+            .rotate_client_secret(&client_id, grace_hours.saturating_mul(3600))
+            .await
+            .map(|rotated| {
+                let mut json = app_json(&rotated.app);
+                json["client_secret"] = json!(rotated.client_secret);
+                json["previous_secret_valid_until"] =
+                    json!(
+                        (grace_hours > 0).then(|| confidant_log::entry::format_millis(
+                            rotated.previous_valid_until.millis()
+                        ))
+                    );
+                json
+            }),
+        AppsCommand::Delete { client_id, yes: _ } => {
+            app.delete_app(&client_id).await.map(|disconnected| {
+                json!({
+                    "deleted": client_id,
+                    "members_disconnected": disconnected,
+                })
+            })
+        }
         AppsCommand::Approve { client_id } => {
             app.approve_app(&client_id).await.map(|a| app_json(&a))
         }
@@ -676,7 +948,7 @@ fn report(line: &str) -> anyhow::Result<()> {
 }
 
 /// A database URL without its password, for printing.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));

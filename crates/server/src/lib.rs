@@ -4,6 +4,7 @@
 //! everything else lives in the core.
 
 pub mod attachments;
+pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -7,7 +7,13 @@ fn main() -> std::process::ExitCode {
     match confidant_server::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("Error: {error:?}");
+            // The message and its causes on one line; a backtrace only when asked for with
+            // CONFIDANT_BACKTRACE=1, not whenever RUST_BACKTRACE happens to be set.
+            if std::env::var_os("CONFIDANT_BACKTRACE").is_some_and(|v| v == "1") {
+                eprintln!("error: {error:?}");
+            } else {
+                eprintln!("error: {error:#}");
+            }
             // A command used wrongly exits 2, like a usage error the parser catches.
             if error.is::<confidant_server::cli::UsageError>() {
                 std::process::ExitCode::from(2)

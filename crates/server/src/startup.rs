@@ -217,6 +217,14 @@ fn key_name(public_url: &str) -> String {
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let store = connect_store(config).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The configured database as it is, without migrating it (for SQLite, the file and data
+/// directory are created if missing).
+pub async fn connect_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -226,9 +234,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
             )
         })?;
     }
-    let store = confidant_store::connect(&url).await?;
-    store.migrate().await?;
-    Ok(store)
+    Ok(confidant_store::connect(&url).await?)
 }
 
 impl Server {

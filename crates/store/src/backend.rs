@@ -73,7 +73,7 @@ pub(crate) async fn postgres_pool(url: &str) -> Result<PgPool, ConnectError> {
 
 /// The file a `sqlite://` URL names: what follows the scheme, up to any `?options`. An
 /// in-memory database would be a different one for each connection, so it is refused.
-pub(crate) fn sqlite_path(url: &str) -> Result<std::path::PathBuf, ConnectError> {
+pub fn sqlite_path(url: &str) -> Result<std::path::PathBuf, ConnectError> {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split_once('?').map_or(rest, |(path, _)| path);

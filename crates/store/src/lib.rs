@@ -10,8 +10,9 @@ mod error;
 mod sql;
 mod sqlite;
 
-pub use backend::{Backend, ConnectError};
+pub use backend::{Backend, ConnectError, sqlite_path};
 pub use sql::SqlStore;
+pub use sql::snapshot::PostgresSnapshot;
 pub use sqlite::GroupCommits;
 
 /// Opens (and for SQLite, creates) the database at `url` without migrating it.

@@ -26,6 +26,8 @@ enum Cleanup {
         admin_url: String,
         schema: String,
     },
+    /// Someone else's: left as it is.
+    Nothing,
 }
 
 impl TestDatabase {
@@ -67,6 +69,16 @@ impl TestDatabase {
             store,
             cleanup: Cleanup::Schema { admin_url, schema },
         })
+    }
+
+    /// A database made by other means (a restore, say), used as it is: not migrated here,
+    /// and not removed afterwards.
+    pub async fn existing(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            store: SqlStore::connect(url).await.expect("open the database"),
+            cleanup: Cleanup::Nothing,
+        }
     }
 
     pub fn backend(&self) -> Backend {

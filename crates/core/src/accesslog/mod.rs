@@ -100,6 +100,10 @@ pub enum Denial {
     TokenRevoked,
     GrantRevoked,
     AppSuspended,
+    /// The operator narrowed what the app may ask for, ending its tokens.
+    AppNarrowed,
+    /// The operator deleted the app.
+    AppDeleted,
     CodeReplayed,
     RefreshTokenReused,
     NotGranted,
@@ -110,12 +114,14 @@ pub enum Denial {
 }
 
 impl Denial {
-    pub const ALL: [Denial; 12] = [
+    pub const ALL: [Denial; 14] = [
         Denial::InsufficientScope,
         Denial::TokenExpired,
         Denial::TokenRevoked,
         Denial::GrantRevoked,
         Denial::AppSuspended,
+        Denial::AppNarrowed,
+        Denial::AppDeleted,
         Denial::CodeReplayed,
         Denial::RefreshTokenReused,
         Denial::NotGranted,
@@ -132,6 +138,8 @@ impl Denial {
             Denial::TokenRevoked => "token_revoked",
             Denial::GrantRevoked => "grant_revoked",
             Denial::AppSuspended => "app_suspended",
+            Denial::AppNarrowed => "app_narrowed",
+            Denial::AppDeleted => "app_deleted",
             Denial::CodeReplayed => "code_replayed",
             Denial::RefreshTokenReused => "refresh_token_reused",
             Denial::NotGranted => "not_granted",
@@ -154,6 +162,8 @@ impl Denial {
             Denial::TokenRevoked => "the app had given up that token",
             Denial::GrantRevoked => "you had disconnected it",
             Denial::AppSuspended => "the app is suspended",
+            Denial::AppNarrowed => "the server's operator narrowed what the app may ask for",
+            Denial::AppDeleted => "the server's operator removed the app",
             Denial::CodeReplayed => {
                 "an authorization code was used twice, so its tokens were revoked"
             }

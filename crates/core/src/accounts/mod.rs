@@ -1,11 +1,13 @@
 //! Accounts: sign-up, log-in, sessions, password changes and account deletion.
 
+mod admin;
 mod credentials;
 mod directory;
 mod password;
 mod sessions;
 mod throttle;
 
+pub use admin::MAX_STANDINGS_PAGE;
 pub use credentials::{DisplayName, Handle, Password};
 pub(crate) use directory::DirectoryLimits;
 pub use directory::{DirectoryPolicy, MAX_RESULTS, MIN_QUERY_CHARS};

@@ -97,11 +97,23 @@ impl Confidant {
             _ => None,
         };
         let verified = match credentials {
-            Some(credentials) => self
-                .hasher
-                .verify(password, credentials.password_hash)
-                .await?
-                .then_some(credentials.member),
+            Some(credentials) => {
+                let suspended = credentials.suspended;
+                let member = self
+                    .hasher
+                    .verify(password, credentials.password_hash)
+                    .await?
+                    .then_some(credentials.member);
+                // Said only to someone who knows the password: to anyone else a suspended
+                // account looks like any other.
+                if member.is_some() && suspended {
+                    return Err(Error::forbidden(
+                        "account_suspended",
+                        "This account is suspended. Ask the operator of this server.",
+                    ));
+                }
+                member
+            }
             None => {
                 self.hasher.verify_decoy(password).await?;
                 None

@@ -103,7 +103,7 @@ impl Confidant {
     }
 
     /// The webhook telling the app to forget the member, if it has a webhook URL.
-    async fn grant_revoked_webhook_for(
+    pub(crate) async fn grant_revoked_webhook_for(
         &self,
         member: MemberId,
         client_id: &str,

@@ -17,7 +17,9 @@ mod redirect;
 mod scope;
 mod token;
 
-pub use apps::{AppRegistration, RegisteredApp};
+pub use apps::{
+    AppChanges, AppRegistration, MAX_SECRET_GRACE_SECS, RegisteredApp, RotatedSecret, UpdatedApp,
+};
 pub use authorize::{AuthorizationError, AuthorizationRequest, Consent, ValidAuthorization};
 pub use details::{
     AuthorizationDetails, SUPPORTED_TYPES as AUTHORIZATION_DETAILS_TYPES,

@@ -58,7 +58,12 @@ impl Confidant {
         let app = self.store.app(client_id).await?;
         let authenticated = match (&app, secret) {
             (Some(app), Some(secret)) if app.confidential => {
-                app.secret_hash.as_ref() == Some(&tokens::hash(secret))
+                let presented = tokens::hash(secret);
+                // After a rotation the old secret works until its grace period ends.
+                app.secret_hash.as_ref() == Some(&presented)
+                    || app.previous_secret.as_ref().is_some_and(|previous| {
+                        previous.hash == presented && now < previous.expires_at
+                    })
             }
             (Some(app), None) => !app.confidential,
             _ => false,

@@ -106,6 +106,7 @@ mod tests {
             redirect_uris: vec![],
             confidential: true,
             secret_hash: None,
+            previous_secret: None,
             scopes: Scopes::default(),
             surfaces: vec!["title_page".into(), "player_end".into()],
             variations: vec!["arm_a".into(), "arm_b".into(), "arm_c".into()],

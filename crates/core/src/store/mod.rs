@@ -25,8 +25,8 @@ pub use engagement::{
 };
 pub use limits::{Budget, LimitStore, TakenUse, retry_after_secs};
 pub use oauth::{
-    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, Redemption, Rotation,
-    ThreadGrant, TokenKind, TokenPair, TokenRecord,
+    App, AppStatus, AuthorizationCode, Grant, GrantUpdate, OAuthStore, PreviousSecret, Redemption,
+    Rotation, ThreadGrant, TokenKind, TokenPair, TokenRecord,
 };
 pub use partner::{
     Delivery, NewPartnerSend, PartnerMessage, PartnerSendRecord, PartnerStore, RecommendationCard,
@@ -65,6 +65,16 @@ pub struct Member {
 pub struct Credentials {
     pub member: Member,
     pub password_hash: String,
+    /// A suspended member cannot log in.
+    pub suspended: bool,
+}
+
+/// A member as operators see them: with whether they are suspended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberStanding {
+    #[serde(flatten)]
+    pub member: Member,
+    pub suspended_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -379,6 +389,19 @@ pub trait AccountStore: Send + Sync {
     /// Removes the member and everything that is theirs; their messages stay in others'
     /// conversations as erased messages from "deleted member".
     async fn delete_member(&self, id: MemberId) -> StoreResult<()>;
+    /// Up to `limit` members with an id above `after`, in id order, for operators.
+    async fn member_standings(
+        &self,
+        after: Option<MemberId>,
+        limit: i64,
+    ) -> StoreResult<Vec<MemberStanding>>;
+    /// How many members are operators.
+    async fn count_admins(&self) -> StoreResult<i64>;
+    /// `NotFound` if there is no such member.
+    async fn set_admin(&self, id: MemberId, admin: bool) -> StoreResult<()>;
+    /// Suspends the member at `at` and ends every session of theirs, in one transaction; or,
+    /// with `None`, lifts the suspension. `NotFound` if there is no such member.
+    async fn set_suspended(&self, id: MemberId, at: Option<Timestamp>) -> StoreResult<()>;
 
     async fn create_session(&self, session: SessionRecord) -> StoreResult<()>;
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{LogDraft, NewLogEntry, NewWebhook, StoreResult};
+use crate::accesslog::Denial;
 use crate::oauth::Scopes;
 use crate::tokens::TokenHash;
 use crate::{ConversationId, MemberId, Timestamp};
@@ -52,6 +53,8 @@ pub struct App {
     /// Confidential clients hold a secret; public ones (native, single-page) cannot.
     pub confidential: bool,
     pub secret_hash: Option<TokenHash>,
+    /// The secret replaced by the last rotation, still accepted until its expiry.
+    pub previous_secret: Option<PreviousSecret>,
     /// The most the app may ask a member for.
     pub scopes: Scopes,
     /// Report dimensions the app declared: initiation surfaces and experiment arms.
@@ -63,6 +66,13 @@ pub struct App {
     pub item_url_template: Option<String>,
     pub status: AppStatus,
     pub created_at: Timestamp,
+}
+
+/// A rotated-out client secret and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub hash: TokenHash,
+    pub expires_at: Timestamp,
 }
 
 /// A member's standing permission for one app. One row per member and app, kept after
@@ -210,6 +220,15 @@ pub trait OAuthStore: Send + Sync {
     /// in the same transaction. `NotFound` if there is no such app.
     async fn set_app_status(&self, client_id: &str, status: AppStatus) -> StoreResult<()>;
     /// `NotFound` if there is no such app.
+    /// Writes every field an operator may change (all but the client id, type, status and
+    /// creation time). With `revoke_tokens`, every token and code the app holds is deleted in
+    /// the same transaction and recorded as revoked for that reason. `NotFound` if there is
+    /// no such app.
+    async fn update_app(&self, app: &App, revoke_tokens: Option<Denial>) -> StoreResult<()>;
+    /// Deletes the app with everything that is its (grants, tokens, sends, counters,
+    /// releases); tokens are recorded as revoked first, so later use is still logged.
+    /// Members' access logs keep their entries. Returns whether there was such an app.
+    async fn delete_app(&self, client_id: &str) -> StoreResult<bool>;
     async fn set_item_url_template(
         &self,
         client_id: &str,
@@ -223,6 +242,8 @@ pub trait OAuthStore: Send + Sync {
     async fn save_grant(&self, update: GrantUpdate, log: NewLogEntry) -> StoreResult<Grant>;
     /// The member's grants, active or not, most recently updated first.
     async fn grants_of(&self, member: MemberId) -> StoreResult<Vec<Grant>>;
+    /// Every grant of the app that is not revoked.
+    async fn active_grants_of_app(&self, client_id: &str) -> StoreResult<Vec<Grant>>;
     async fn thread_grants(&self, grant_id: i64) -> StoreResult<Vec<ThreadGrant>>;
     /// Active grants last used (or, if never used, last renewed) before `cutoff`.
     async fn idle_grants(&self, cutoff: Timestamp) -> StoreResult<Vec<Grant>>;

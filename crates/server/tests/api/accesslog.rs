@@ -77,7 +77,12 @@ impl TestApp {
     }
 
     /// A member with `calls` logged partner calls: consent, token issue, then `/me` calls.
-    async fn member_with_log(&self, handle: &str, partner: &Partner, calls: usize) -> String {
+    pub(crate) async fn member_with_log(
+        &self,
+        handle: &str,
+        partner: &Partner,
+        calls: usize,
+    ) -> String {
         let browser = self.browser(handle).await;
         let Tokens { access, .. } = self.tokens(&browser, partner, "profile").await;
         for n in 0..calls {

@@ -69,13 +69,18 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-async fn uploaded(app: &TestApp, member: &TestMember, name: &str, bytes: Vec<u8>) -> Value {
+pub(crate) async fn uploaded(
+    app: &TestApp,
+    member: &TestMember,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Value {
     let response = upload(app, member, name, "application/octet-stream", bytes).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json().await.unwrap()
 }
 
-async fn send_files(
+pub(crate) async fn send_files(
     app: &TestApp,
     from: &TestMember,
     conversation: i64,

@@ -496,3 +496,75 @@ fn seed_demo_fills_a_database_that_report_releases_once_in_every_format() {
         "{exposing:?}"
     );
 }
+
+#[test]
+fn backup_verify_and_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut create = Command::new(BIN)
+        .args(["--data-dir", data.to_str().unwrap(), "users", "create"])
+        .args(["--handle", "ada", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(create.wait_with_output().unwrap().status.success());
+
+    let file = dir.path().join("backup.zip");
+    let out = confidant(&data, &["backup", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty(), "only the result, on stdout: {out:?}");
+    let summary = json_of(&out);
+    assert_eq!(summary["backend"], "sqlite");
+    assert_eq!(summary["with_key"], false);
+
+    let out = confidant(&data, &["backup", "verify", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(json_of(&out)["backend"], "sqlite");
+
+    // Into the live data dir: refused, and nothing changes.
+    let out = confidant(&data, &["restore", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("empty"),
+        "{out:?}"
+    );
+
+    // Into an empty one: restored, with a warning that the key must be copied over.
+    let fresh = dir.path().join("fresh");
+    let out = confidant(&fresh, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("access-log key"),
+        "{out:?}"
+    );
+    std::fs::copy(data.join("access-log.key"), fresh.join("access-log.key")).unwrap();
+    let out = confidant(&fresh, &["users", "list"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(json_of(&out)[0]["handle"], "ada");
+
+    // With the key: warned about, and restored beside the database.
+    let keyed = dir.path().join("keyed.zip");
+    let out = confidant(
+        &data,
+        &["backup", "--out", keyed.to_str().unwrap(), "--with-key"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signing key"));
+    let again = dir.path().join("again");
+    assert!(
+        confidant(&again, &["restore", keyed.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(again.join("access-log.key")).unwrap(),
+        std::fs::read(data.join("access-log.key")).unwrap()
+    );
+}

@@ -2,7 +2,9 @@
 
 mod accesslog;
 mod accounts;
+mod admin;
 mod attachments;
+mod backup;
 mod chat;
 mod cli;
 mod cluster;

@@ -9,7 +9,8 @@ use super::{MEMBER_COLUMNS, MemberRow, ResultExt, SqlStore};
 use crate::sqlite::accounts as sqlite;
 use confidant_core::accounts::Handle;
 use confidant_core::store::{
-    AccountStore, Credentials, Member, NewMember, SessionKind, SessionRecord, StoreResult,
+    AccountStore, Credentials, Member, MemberStanding, NewMember, SessionKind, SessionRecord,
+    StoreResult,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
@@ -131,8 +132,12 @@ impl AccountStore for SqlStore {
             #[sqlx(flatten)]
             member: MemberRow,
             password_hash: String,
+            suspended: bool,
         }
-        let sql = format!("SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE handle = $1");
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS}, password_hash, suspended_at IS NOT NULL AS suspended \
+             FROM members WHERE handle = $1"
+        );
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(handle.as_str())
             .fetch_optional(&self.pg().pool)
@@ -141,7 +146,108 @@ impl AccountStore for SqlStore {
         Ok(row.map(|row| Credentials {
             member: row.member.into(),
             password_hash: row.password_hash,
+            suspended: row.suspended,
         }))
+    }
+
+    async fn member_standings(
+        &self,
+        after: Option<MemberId>,
+        limit: i64,
+    ) -> StoreResult<Vec<MemberStanding>> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::member_standings(conn, after, limit))
+                .await;
+        }
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            member: MemberRow,
+            suspended_at: Option<i64>,
+        }
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS}, suspended_at FROM members WHERE id > $1 \
+             ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(after.map_or(0, |id| id.0))
+            .bind(limit)
+            .fetch_all(&self.pg().pool)
+            .await
+            .store()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| MemberStanding {
+                member: row.member.into(),
+                suspended_at: row.suspended_at.map(Timestamp),
+            })
+            .collect())
+    }
+
+    async fn count_admins(&self) -> StoreResult<i64> {
+        if let Some(db) = &self.sqlite {
+            return db.read(sqlite::count_admins).await;
+        }
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE is_admin <> 0")
+            .fetch_one(&self.pg().pool)
+            .await
+            .store()
+    }
+
+    async fn set_admin(&self, id: MemberId, admin: bool) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_admin(conn, id, admin))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let updated = sqlx::query("UPDATE members SET is_admin = $1 WHERE id = $2")
+                        .bind(i64::from(admin))
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn set_suspended(&self, id: MemberId, at: Option<Timestamp>) -> StoreResult<()> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::set_suspended(conn, id, at))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let updated = sqlx::query("UPDATE members SET suspended_at = $1 WHERE id = $2")
+                        .bind(at.map(|at| at.0))
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    if at.is_some() {
+                        sqlx::query("DELETE FROM sessions WHERE member_id = $1")
+                            .bind(id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .store()?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn password_hash(&self, id: MemberId) -> StoreResult<Option<String>> {

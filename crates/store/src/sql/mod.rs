@@ -15,6 +15,7 @@ pub(crate) mod oauth;
 mod partner;
 mod push;
 pub(crate) mod reports;
+pub(crate) mod snapshot;
 mod social;
 mod webhooks;
 

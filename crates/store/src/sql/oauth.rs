@@ -14,7 +14,8 @@ use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
     App, AppStatus, AuthorizationCode, Grant, GrantUpdate, LogDraft, NewLogEntry, NewWebhook,
-    OAuthStore, Redemption, Rotation, StoreResult, ThreadGrant, TokenKind, TokenPair, TokenRecord,
+    OAuthStore, PreviousSecret, Redemption, Rotation, StoreResult, ThreadGrant, TokenKind,
+    TokenPair, TokenRecord,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{ConversationId, MemberId, StoreError, Timestamp};
@@ -29,7 +30,7 @@ pub(crate) fn words(value: &str) -> Vec<String> {
 
 pub(crate) const APP_COLUMNS: &str = "client_id, name, owner, homepage, privacy_policy, report_webhook, \
      redirect_uris, confidential, secret_hash, scopes, surfaces, variations, status, created_at, \
-     webhook_secret, item_url_template";
+     webhook_secret, item_url_template, previous_secret_hash, previous_secret_expires_at";
 
 #[derive(sqlx::FromRow)]
 struct AppRow {
@@ -49,6 +50,8 @@ struct AppRow {
     created_at: i64,
     webhook_secret: Option<String>,
     item_url_template: Option<String>,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl TryFrom<AppRow> for App {
@@ -68,12 +71,27 @@ impl TryFrom<AppRow> for App {
             redirect_uris: row.redirect_uris.lines().map(str::to_owned).collect(),
             confidential: row.confidential != 0,
             secret_hash: row.secret_hash.map(TokenHash),
+            previous_secret: previous_secret(
+                row.previous_secret_hash,
+                row.previous_secret_expires_at,
+            ),
             surfaces: words(&row.surfaces),
             variations: words(&row.variations),
             item_url_template: row.item_url_template,
             created_at: Timestamp(row.created_at),
         })
     }
+}
+
+/// A rotated-out secret from its two nullable columns.
+pub(crate) fn previous_secret(
+    hash: Option<String>,
+    expires_at: Option<i64>,
+) -> Option<PreviousSecret> {
+    Some(PreviousSecret {
+        hash: TokenHash(hash?),
+        expires_at: Timestamp(expires_at?),
+    })
 }
 
 /// The columns of `grants`, qualified by the alias `g` where that is needed in joins.
@@ -279,7 +297,8 @@ impl OAuthStore for SqlStore {
                 Box::pin(async move {
                     let sql = format!(
                         "INSERT INTO apps ({APP_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                      $17, $18)"
                     );
                     sqlx::query(&sql)
                         .bind(&app.client_id)
@@ -298,6 +317,8 @@ impl OAuthStore for SqlStore {
                         .bind(app.created_at.0)
                         .bind(&app.webhook_secret)
                         .bind(&app.item_url_template)
+                        .bind(app.previous_secret.as_ref().map(|p| p.hash.0.clone()))
+                        .bind(app.previous_secret.as_ref().map(|p| p.expires_at.0))
                         .execute(&mut *tx)
                         .await
                         .store()?;
@@ -358,20 +379,72 @@ impl OAuthStore for SqlStore {
                         return Err(StoreError::NotFound);
                     }
                     if status == AppStatus::Suspended {
-                        tombstone_tokens(tx, Revoking::App(&client_id), Denial::AppSuspended)
-                            .await?;
-                        sqlx::query(&tokens_under("g.client_id = $1"))
-                            .bind(&client_id)
-                            .execute(&mut *tx)
-                            .await
-                            .store()?;
-                        sqlx::query("DELETE FROM authorization_codes WHERE client_id = $1")
-                            .bind(&client_id)
-                            .execute(&mut *tx)
-                            .await
-                            .store()?;
+                        end_app_tokens(tx, &client_id, Denial::AppSuspended).await?;
                     }
                     Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn update_app(&self, app: &App, revoke_tokens: Option<Denial>) -> StoreResult<()> {
+        let app = app.clone();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::update_app(conn, &app, revoke_tokens))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let updated = sqlx::query(UPDATE_APP)
+                        .bind(&app.client_id)
+                        .bind(&app.name)
+                        .bind(&app.owner)
+                        .bind(&app.homepage)
+                        .bind(&app.privacy_policy)
+                        .bind(&app.report_webhook)
+                        .bind(app.redirect_uris.join("\n"))
+                        .bind(app.secret_hash.as_ref().map(|h| h.0.clone()))
+                        .bind(app.scopes.to_string())
+                        .bind(app.surfaces.join(" "))
+                        .bind(app.variations.join(" "))
+                        .bind(&app.webhook_secret)
+                        .bind(&app.item_url_template)
+                        .bind(app.previous_secret.as_ref().map(|p| p.hash.0.clone()))
+                        .bind(app.previous_secret.as_ref().map(|p| p.expires_at.0))
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    if let Some(reason) = revoke_tokens {
+                        end_app_tokens(tx, &app.client_id, reason).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn delete_app(&self, client_id: &str) -> StoreResult<bool> {
+        let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::delete_app(conn, &client_id))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    end_app_tokens(tx, &client_id, Denial::AppDeleted).await?;
+                    let deleted = sqlx::query("DELETE FROM apps WHERE client_id = $1")
+                        .bind(&client_id)
+                        .execute(&mut *tx)
+                        .await
+                        .store()?;
+                    Ok(deleted.rows_affected() > 0)
                 })
             })
             .await
@@ -496,6 +569,25 @@ impl OAuthStore for SqlStore {
         );
         let rows: Vec<GrantRow> = sqlx::query_as(&sql)
             .bind(member.0)
+            .fetch_all(&self.pg().pool)
+            .await
+            .store()?;
+        rows.into_iter().map(Grant::try_from).collect()
+    }
+
+    async fn active_grants_of_app(&self, client_id: &str) -> StoreResult<Vec<Grant>> {
+        let client_id = client_id.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .read(move |conn| sqlite::active_grants_of_app(conn, &client_id))
+                .await;
+        }
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g \
+             WHERE g.client_id = $1 AND g.revoked_at IS NULL ORDER BY g.id"
+        );
+        let rows: Vec<GrantRow> = sqlx::query_as(&sql)
+            .bind(client_id)
             .fetch_all(&self.pg().pool)
             .await
             .store()?;
@@ -886,4 +978,27 @@ impl OAuthStore for SqlStore {
             })
             .await
     }
+}
+
+/// Every column `update_app` writes, by client id.
+pub(crate) const UPDATE_APP: &str = "UPDATE apps SET name = $2, owner = $3, homepage = $4, \
+     privacy_policy = $5, report_webhook = $6, redirect_uris = $7, secret_hash = $8, scopes = $9, \
+     surfaces = $10, variations = $11, webhook_secret = $12, item_url_template = $13, \
+     previous_secret_hash = $14, previous_secret_expires_at = $15 WHERE client_id = $1";
+
+/// Records every token of the app as revoked for `reason`, then deletes them and its
+/// unredeemed codes, inside the caller's transaction.
+async fn end_app_tokens(tx: &mut PgConnection, client_id: &str, reason: Denial) -> StoreResult<()> {
+    tombstone_tokens(tx, Revoking::App(client_id), reason).await?;
+    sqlx::query(&tokens_under("g.client_id = $1"))
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+    sqlx::query("DELETE FROM authorization_codes WHERE client_id = $1")
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .store()?;
+    Ok(())
 }

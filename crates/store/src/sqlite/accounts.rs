@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{ResultExt, member_from_row};
 use crate::sql::MEMBER_COLUMNS;
 use confidant_core::store::{
-    Credentials, Member, NewMember, SessionKind, SessionRecord, StoreResult,
+    Credentials, Member, MemberStanding, NewMember, SessionKind, SessionRecord, StoreResult,
 };
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, StoreError, Timestamp};
@@ -48,7 +48,8 @@ pub(crate) fn member_by_handle(conn: &Connection, handle: &str) -> StoreResult<O
 
 pub(crate) fn credentials(conn: &Connection, handle: &str) -> StoreResult<Option<Credentials>> {
     conn.prepare_cached(&format!(
-        "SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE handle = ?1"
+        "SELECT {MEMBER_COLUMNS}, password_hash, suspended_at IS NOT NULL \
+         FROM members WHERE handle = ?1"
     ))
     .and_then(|mut select| {
         select
@@ -56,11 +57,69 @@ pub(crate) fn credentials(conn: &Connection, handle: &str) -> StoreResult<Option
                 Ok(Credentials {
                     member: member_from_row(row)?,
                     password_hash: row.get(5)?,
+                    suspended: row.get(6)?,
                 })
             })
             .optional()
     })
     .store()
+}
+
+pub(crate) fn member_standings(
+    conn: &Connection,
+    after: Option<MemberId>,
+    limit: i64,
+) -> StoreResult<Vec<MemberStanding>> {
+    let mut select = conn
+        .prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS}, suspended_at FROM members WHERE id > ?1 \
+             ORDER BY id LIMIT ?2"
+        ))
+        .store()?;
+    let rows = select
+        .query_map(params![after.map_or(0, |id| id.0), limit], |row| {
+            Ok(MemberStanding {
+                member: member_from_row(row)?,
+                suspended_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
+            })
+        })
+        .store()?;
+    rows.collect::<Result<_, _>>().store()
+}
+
+pub(crate) fn count_admins(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM members WHERE is_admin <> 0")
+        .and_then(|mut select| select.query_row([], |row| row.get(0)))
+        .store()
+}
+
+pub(crate) fn set_admin(conn: &Connection, id: MemberId, admin: bool) -> StoreResult<()> {
+    let updated = conn
+        .prepare_cached("UPDATE members SET is_admin = ?1 WHERE id = ?2")
+        .and_then(|mut update| update.execute(params![admin, id.0]))
+        .store()?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) fn set_suspended(
+    conn: &Connection,
+    id: MemberId,
+    at: Option<Timestamp>,
+) -> StoreResult<()> {
+    let updated = conn
+        .prepare_cached("UPDATE members SET suspended_at = ?1 WHERE id = ?2")
+        .and_then(|mut update| update.execute(params![at.map(|at| at.0), id.0]))
+        .store()?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if at.is_some() {
+        delete_sessions_of(conn, id, None)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn password_hash(conn: &Connection, id: MemberId) -> StoreResult<Option<String>> {

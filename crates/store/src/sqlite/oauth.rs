@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::accesslog::{self, Revoking, tombstone_tokens};
 use super::{ResultExt, deployment};
 use crate::sql::corrupt;
-use crate::sql::oauth::{APP_COLUMNS, GRANT_COLUMNS, GRANT_COLUMNS_BARE, scopes, words};
+use crate::sql::oauth::{
+    APP_COLUMNS, GRANT_COLUMNS, GRANT_COLUMNS_BARE, UPDATE_APP, previous_secret, scopes, words,
+};
 use confidant_core::accesslog::Denial;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
@@ -37,6 +39,7 @@ fn app_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<App>> {
         variations: words(&variations),
         status: AppStatus::Pending,
         item_url_template: row.get(15)?,
+        previous_secret: previous_secret(row.get(16)?, row.get(17)?),
         created_at: Timestamp(row.get(13)?),
     };
     Ok((|| {
@@ -200,7 +203,7 @@ pub(crate) fn token(conn: &Connection, token_hash: &TokenHash) -> StoreResult<Op
 pub(crate) fn create_app(conn: &Connection, app: &App) -> StoreResult<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO apps ({APP_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     ))
     .and_then(|mut insert| {
         insert.execute(params![
@@ -219,7 +222,9 @@ pub(crate) fn create_app(conn: &Connection, app: &App) -> StoreResult<()> {
             app.status.as_str(),
             app.created_at.0,
             app.webhook_secret,
-            app.item_url_template
+            app.item_url_template,
+            app.previous_secret.as_ref().map(|p| &p.hash.0),
+            app.previous_secret.as_ref().map(|p| p.expires_at.0),
         ])
     })
     .store()
@@ -258,13 +263,78 @@ pub(crate) fn set_app_status(
         return Err(StoreError::NotFound);
     }
     if status == AppStatus::Suspended {
-        tombstone_tokens(conn, Revoking::App(client_id), Denial::AppSuspended)?;
-        delete_tokens_under(conn, "g.client_id = ?1", &client_id)?;
-        conn.prepare_cached("DELETE FROM authorization_codes WHERE client_id = ?1")
-            .and_then(|mut delete| delete.execute([client_id]))
-            .store()?;
+        end_app_tokens(conn, client_id, Denial::AppSuspended)?;
     }
     Ok(())
+}
+
+/// Records every token of the app as revoked for `reason`, then deletes them and its
+/// unredeemed codes, inside the caller's transaction.
+fn end_app_tokens(conn: &Connection, client_id: &str, reason: Denial) -> StoreResult<()> {
+    tombstone_tokens(conn, Revoking::App(client_id), reason)?;
+    delete_tokens_under(conn, "g.client_id = ?1", &client_id)?;
+    conn.prepare_cached("DELETE FROM authorization_codes WHERE client_id = ?1")
+        .and_then(|mut delete| delete.execute([client_id]))
+        .store()
+        .map(drop)
+}
+
+pub(crate) fn update_app(
+    conn: &Connection,
+    app: &App,
+    revoke_tokens: Option<Denial>,
+) -> StoreResult<()> {
+    // The shared statement numbers its parameters `$n`, which SQLite reads as `?n`.
+    let updated = conn
+        .prepare_cached(&UPDATE_APP.replace('$', "?"))
+        .and_then(|mut update| {
+            update.execute(params![
+                app.client_id,
+                app.name,
+                app.owner,
+                app.homepage,
+                app.privacy_policy,
+                app.report_webhook,
+                app.redirect_uris.join("\n"),
+                app.secret_hash.as_ref().map(|hash| &hash.0),
+                app.scopes.to_string(),
+                app.surfaces.join(" "),
+                app.variations.join(" "),
+                app.webhook_secret,
+                app.item_url_template,
+                app.previous_secret.as_ref().map(|p| &p.hash.0),
+                app.previous_secret.as_ref().map(|p| p.expires_at.0),
+            ])
+        })
+        .store()?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if let Some(reason) = revoke_tokens {
+        end_app_tokens(conn, &app.client_id, reason)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn delete_app(conn: &Connection, client_id: &str) -> StoreResult<bool> {
+    end_app_tokens(conn, client_id, Denial::AppDeleted)?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM apps WHERE client_id = ?1")
+        .and_then(|mut delete| delete.execute([client_id]))
+        .store()?;
+    Ok(deleted > 0)
+}
+
+pub(crate) fn active_grants_of_app(conn: &Connection, client_id: &str) -> StoreResult<Vec<Grant>> {
+    let mut select = conn
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g \
+             WHERE g.client_id = ?1 AND g.revoked_at IS NULL ORDER BY g.id"
+        ))
+        .store()?;
+    let rows = select.query_map([client_id], grant_from_row).store()?;
+    rows.map(|row| row.store().and_then(|grant| grant))
+        .collect()
 }
 
 pub(crate) fn set_item_url_template(

@@ -10,7 +10,8 @@ use super::{T0, is_conflict, member};
 on_both_backends!(
     handles_are_unique,
     sessions_live_and_die,
-    deleting_a_member_removes_their_data
+    deleting_a_member_removes_their_data,
+    operators_list_promote_and_suspend_members,
 );
 
 async fn handles_are_unique(db: TestDatabase) {
@@ -191,4 +192,71 @@ async fn deleting_a_member_removes_their_data(db: TestDatabase) {
     assert_eq!(summary.peer, None, "the other side shows a deleted member");
     assert!(store.delete_member(MemberId(alice.id.0)).await.is_err());
     let _ = Timestamp(0);
+}
+
+async fn operators_list_promote_and_suspend_members(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let carol = member(store, "carol").await;
+
+    let all = store.member_standings(None, 10).await.unwrap();
+    let handles: Vec<&str> = all.iter().map(|s| s.member.handle.as_str()).collect();
+    assert_eq!(handles, ["alice", "bob", "carol"]);
+    assert!(all.iter().all(|s| s.suspended_at.is_none()));
+    let page = store.member_standings(Some(alice.id), 1).await.unwrap();
+    assert_eq!(page[0].member.id, bob.id);
+    assert_eq!(page.len(), 1);
+
+    let admins_before = store.count_admins().await.unwrap();
+    store.set_admin(carol.id, true).await.unwrap();
+    assert!(store.member(carol.id).await.unwrap().unwrap().is_admin);
+    assert_eq!(store.count_admins().await.unwrap(), admins_before + 1);
+    store.set_admin(carol.id, false).await.unwrap();
+    assert!(!store.member(carol.id).await.unwrap().unwrap().is_admin);
+    assert!(matches!(
+        store.set_admin(MemberId(999_999), true).await,
+        Err(confidant_core::StoreError::NotFound)
+    ));
+
+    // Suspending ends every session at once and shows in the credentials.
+    for (hash, kind) in [("b1", SessionKind::Browser), ("b2", SessionKind::Api)] {
+        store
+            .create_session(SessionRecord {
+                token_hash: TokenHash(hash.into()),
+                member_id: bob.id,
+                kind,
+                csrf_token: "csrf".into(),
+                created_at: T0,
+                last_seen_at: T0,
+                expires_at: T0.plus_secs(1000),
+            })
+            .await
+            .unwrap();
+    }
+    let handle = Handle::parse("bob").unwrap();
+    assert!(!store.credentials(&handle).await.unwrap().unwrap().suspended);
+    store
+        .set_suspended(bob.id, Some(T0.plus_secs(5)))
+        .await
+        .unwrap();
+    assert!(store.credentials(&handle).await.unwrap().unwrap().suspended);
+    for hash in ["b1", "b2"] {
+        assert!(
+            store
+                .session(&TokenHash(hash.into()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let standing = store.member_standings(Some(alice.id), 1).await.unwrap();
+    assert_eq!(standing[0].suspended_at, Some(T0.plus_secs(5)));
+
+    store.set_suspended(bob.id, None).await.unwrap();
+    assert!(!store.credentials(&handle).await.unwrap().unwrap().suspended);
+    assert!(matches!(
+        store.set_suspended(MemberId(999_999), Some(T0)).await,
+        Err(confidant_core::StoreError::NotFound)
+    ));
 }

@@ -1,10 +1,10 @@
-use confidant_core::accesslog::Action;
+use confidant_core::accesslog::{Action, Denial};
 use confidant_core::messaging::direct_key;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, MessagingStore, NewLogEntry,
-    NewPartnerSend, OAuthStore, PartnerMessage, PartnerStore, Redemption, Rotation, SendOutcome,
-    SocialStore, TokenKind, TokenPair,
+    AccessLogStore, App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, MessagingStore,
+    NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerStore, PreviousSecret,
+    Redemption, Rotation, SendOutcome, SocialStore, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, StoreError};
@@ -20,6 +20,8 @@ on_both_backends!(
     a_code_redeems_once_and_a_replay_revokes_its_tokens,
     a_reused_refresh_token_revokes_its_family,
     suspending_an_app_or_revoking_a_grant_deletes_its_tokens,
+    updating_an_app_writes_every_field_and_narrowing_ends_its_tokens,
+    deleting_an_app_takes_its_grants_and_tokens_but_not_members_logs,
     a_partner_send_reaches_only_friends_with_the_app_and_no_block,
     a_partner_send_opens_conversations_and_checks_recipients_as_it_writes
 );
@@ -43,6 +45,7 @@ pub fn app(client_id: &str) -> App {
         surfaces: vec!["title_page".into(), "player_end".into()],
         variations: vec!["arm_a".into()],
         item_url_template: None,
+        previous_secret: None,
         status: AppStatus::Pending,
         created_at: T0,
     }
@@ -456,4 +459,113 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         panic!("not sent: {again:?}");
     };
     assert_eq!(messages[0].conversation_id, opened);
+}
+
+/// Alice's and Bob's grants of app A, each with a redeemed pair of tokens (`at-a`/`rt-a`,
+/// `at-b`/`rt-b`) and Bob's with a code still unredeemed.
+async fn two_members_with_tokens(store: &SqlStore) -> (MemberId, MemberId, TokenHash) {
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    for (who, tag) in [(alice.id, "a"), (bob.id, "b")] {
+        let grant = grant_for(store, who, "cfd_app_a", &format!("p{tag}")).await;
+        let code_hash = code(store, grant, "cfd_app_a", &format!("code-{tag}")).await;
+        store
+            .redeem_code(
+                &code_hash,
+                pair(tag),
+                &LogDraft(log(who, Action::TokenIssue)),
+            )
+            .await
+            .unwrap();
+    }
+    let bob_grant = store.grant(bob.id, "cfd_app_a").await.unwrap().unwrap().id;
+    let pending = code(store, bob_grant, "cfd_app_a", "code-b2").await;
+    (alice.id, bob.id, pending)
+}
+
+async fn updating_an_app_writes_every_field_and_narrowing_ends_its_tokens(db: TestDatabase) {
+    let store = &db.store;
+    let (_, bob, pending) = two_members_with_tokens(store).await;
+    let mut changed = app("cfd_app_a");
+    changed.name = "Streamflix Plus".into();
+    changed.owner = "Streamflix GmbH".into();
+    changed.homepage = None;
+    changed.privacy_policy = Some("https://streamflix.example/privacy".into());
+    changed.report_webhook = Some("https://streamflix.example/hooks".into());
+    changed.webhook_secret = Some("whsec_x".into());
+    changed.redirect_uris = vec!["https://streamflix.example/new-cb".into()];
+    changed.secret_hash = Some(hash("new secret"));
+    changed.previous_secret = Some(PreviousSecret {
+        hash: hash("secret"),
+        expires_at: T0.plus_secs(3600),
+    });
+    changed.surfaces = vec!["search".into()];
+    changed.variations = vec!["arm_b".into()];
+    changed.item_url_template = Some("https://streamflix.example/t/{item_id}".into());
+    store.update_app(&changed, None).await.unwrap();
+    assert_eq!(store.app("cfd_app_a").await.unwrap(), Some(changed.clone()));
+    assert!(
+        live(store, "at-a").await,
+        "a plain update leaves tokens alone"
+    );
+
+    changed.scopes = scopes("profile");
+    store
+        .update_app(&changed, Some(Denial::AppNarrowed))
+        .await
+        .unwrap();
+    assert_eq!(store.app("cfd_app_a").await.unwrap(), Some(changed.clone()));
+    for tag in ["at-a", "rt-a", "at-b", "rt-b"] {
+        assert!(!live(store, tag).await, "{tag} ended with the narrowing");
+    }
+    assert!(store.code(&pending).await.unwrap().is_none());
+    // A token used afterwards is still recognised, and refused for the right reason.
+    let revoked = store.revoked_token(&hash("at-b")).await.unwrap().unwrap();
+    assert_eq!(
+        (revoked.member_id, revoked.reason),
+        (bob, Denial::AppNarrowed)
+    );
+
+    changed.client_id = "nope".into();
+    assert!(matches!(
+        store.update_app(&changed, None).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn deleting_an_app_takes_its_grants_and_tokens_but_not_members_logs(db: TestDatabase) {
+    let store = &db.store;
+    let (alice, _, _) = two_members_with_tokens(store).await;
+    let active = store.active_grants_of_app("cfd_app_a").await.unwrap();
+    assert_eq!(active.len(), 2);
+    store
+        .revoke_grant(
+            alice,
+            "cfd_app_a",
+            T0,
+            log(alice, Action::ConsentRevoke),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.active_grants_of_app("cfd_app_a").await.unwrap().len(),
+        1
+    );
+    let head = store.log_head(alice).await.unwrap();
+    assert!(head.size >= 2);
+
+    assert!(store.delete_app("cfd_app_a").await.unwrap());
+    assert!(!store.delete_app("cfd_app_a").await.unwrap(), "only once");
+    assert_eq!(store.app("cfd_app_a").await.unwrap(), None);
+    assert!(store.grant(alice, "cfd_app_a").await.unwrap().is_none());
+    assert!(!live(store, "at-b").await && !live(store, "rt-b").await);
+    let revoked = store.revoked_token(&hash("at-b")).await.unwrap().unwrap();
+    assert_eq!(revoked.reason, Denial::AppDeleted);
+    assert_eq!(
+        store.log_head(alice).await.unwrap(),
+        head,
+        "the member's log keeps its history"
+    );
 }

@@ -1,5 +1,6 @@
 //! Operator pages: the partner app registry (`/admin/apps`), to register, approve and
-//! suspend apps. Members who are not admins get a 403.
+//! suspend apps, and each app's settings (`/admin/apps/{client_id}`), to change it, rotate
+//! its secret or delete it. Members who are not admins get a 403.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -8,7 +9,7 @@ use axum::response::Response;
 use axum_extra::extract::Form;
 use serde::Deserialize;
 
-use confidant_core::oauth::{AppRegistration, Scope};
+use confidant_core::oauth::{AppChanges, AppRegistration, Scope};
 use confidant_core::store::{App, Member};
 
 use super::{FormErrors, Page, PageError, render, see_other};
@@ -208,4 +209,206 @@ pub async fn set_item_url_template(
             admin_page(&state, me, csrf, AppForm::default(), errors, None, status).await
         }
     }
+}
+
+/// One app's settings page: change it, rotate its secret, delete it.
+#[derive(Template)]
+#[template(path = "admin_app.html")]
+struct AdminAppPage {
+    page: Page,
+    app: App,
+    all_scopes: Vec<&'static str>,
+    form: AppForm,
+    errors: FormErrors,
+    /// What the last action made that is shown only once (a new secret), or said.
+    notice: Option<AppNotice>,
+    /// When the rotated-out secret stops working, if it still does.
+    previous_secret_until: Option<String>,
+}
+
+enum AppNotice {
+    Saved {
+        tokens_revoked: bool,
+        webhook_secret: Option<String>,
+    },
+    Rotated {
+        secret: String,
+        previous_until: Option<String>,
+    },
+}
+
+impl AppForm {
+    /// The form filled with the app as it is.
+    fn of(app: &App) -> Self {
+        AppForm {
+            name: app.name.clone(),
+            owner: app.owner.clone(),
+            redirect_uris: app.redirect_uris.join("\n"),
+            public: (!app.confidential).then(String::new),
+            scope: app.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            homepage: app.homepage.clone().unwrap_or_default(),
+            privacy_policy: app.privacy_policy.clone().unwrap_or_default(),
+            report_webhook: app.report_webhook.clone().unwrap_or_default(),
+            surfaces: app.surfaces.join(" "),
+            variations: app.variations.join(" "),
+            item_url_template: app.item_url_template.clone().unwrap_or_default(),
+        }
+    }
+
+    fn changes(self) -> AppChanges {
+        AppChanges {
+            name: Some(self.name),
+            owner: Some(self.owner),
+            redirect_uris: Some(
+                self.redirect_uris
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            scopes: Some(self.scope.join(" ")),
+            homepage: Some(self.homepage),
+            privacy_policy: Some(self.privacy_policy),
+            report_webhook: Some(self.report_webhook),
+            surfaces: Some(vec![self.surfaces]),
+            variations: Some(vec![self.variations]),
+            item_url_template: Some(self.item_url_template),
+        }
+    }
+}
+
+async fn app_page(
+    state: &AppState,
+    me: Member,
+    csrf: String,
+    app: App,
+    view: (Option<AppForm>, FormErrors, Option<AppNotice>),
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (form, errors, notice) = view;
+    let now = state.app.clock().now();
+    let previous_secret_until = app
+        .previous_secret
+        .as_ref()
+        .filter(|previous| previous.expires_at > now)
+        .map(|previous| super::when(previous.expires_at).0);
+    render(
+        status,
+        &AdminAppPage {
+            page: Page::member(state, &format!("{} · admin", app.name), me, csrf).await?,
+            form: form.unwrap_or_else(|| AppForm::of(&app)),
+            app,
+            all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
+            errors,
+            notice,
+            previous_secret_until,
+        },
+    )
+}
+
+/// `GET /admin/apps/{client_id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    let me = operator(current)?;
+    let app = state.app.app(&client_id).await?;
+    let view = (None, FormErrors::default(), None);
+    app_page(&state, me, csrf, app, view, StatusCode::OK).await
+}
+
+/// `POST /admin/apps/{client_id}`: saves the whole settings form.
+pub async fn update(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(client_id): Path<String>,
+    Form(form): Form<AppForm>,
+) -> Result<Response, PageError> {
+    let me = operator(current)?;
+    let app = state.app.app(&client_id).await?;
+    match state.app.update_app(&client_id, form.changes()).await {
+        Ok(updated) => {
+            let notice = AppNotice::Saved {
+                tokens_revoked: updated.tokens_revoked,
+                webhook_secret: updated.webhook_secret,
+            };
+            let view = (None, FormErrors::default(), Some(notice));
+            app_page(&state, me, csrf, updated.app, view, StatusCode::OK).await
+        }
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            let form = AppForm::of(&app);
+            app_page(&state, me, csrf, app, (Some(form), errors, None), status).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RotateForm {
+    grace_hours: i64,
+}
+
+/// `POST /admin/apps/{client_id}/rotate-secret`.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(client_id): Path<String>,
+    Form(form): Form<RotateForm>,
+) -> Result<Response, PageError> {
+    let me = operator(current)?;
+    let grace_secs = form.grace_hours.saturating_mul(3600);
+    match state.app.rotate_client_secret(&client_id, grace_secs).await {
+        Ok(rotated) => {
+            let notice = AppNotice::Rotated {
+                secret: rotated.client_secret,
+                previous_until: (grace_secs > 0)
+                    .then(|| super::when(rotated.previous_valid_until).0),
+            };
+            let view = (None, FormErrors::default(), Some(notice));
+            app_page(&state, me, csrf, rotated.app, view, StatusCode::OK).await
+        }
+        Err(error) => {
+            let (status, errors) = FormErrors::from_error(error)?;
+            let app = state.app.app(&client_id).await?;
+            app_page(&state, me, csrf, app, (None, errors, None), status).await
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /admin/apps/{client_id}/delete`: only with the app's name typed to confirm.
+pub async fn delete(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    CsrfToken(csrf): CsrfToken,
+    Path(client_id): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, PageError> {
+    let me = operator(current)?;
+    let app = state.app.app(&client_id).await?;
+    if form.confirm.trim() != app.name {
+        let errors = FormErrors::one("confirm", "Type the app's name exactly to delete it.");
+        let view = (None, errors, None);
+        return app_page(
+            &state,
+            me,
+            csrf,
+            app,
+            view,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    state.app.delete_app(&client_id).await?;
+    Ok(see_other("/admin/apps"))
 }

@@ -3,6 +3,7 @@
 
 mod accesslog;
 mod admin;
+mod admin_members;
 mod admin_reports;
 mod apps;
 mod assets;
@@ -83,7 +84,18 @@ pub fn router() -> Router<AppState> {
             "/admin/apps/{client_id}/item-url-template",
             post(admin::set_item_url_template),
         )
+        .route(
+            "/admin/apps/{client_id}",
+            get(admin::show).post(admin::update),
+        )
+        .route(
+            "/admin/apps/{client_id}/rotate-secret",
+            post(admin::rotate_secret),
+        )
+        .route("/admin/apps/{client_id}/delete", post(admin::delete))
         .route("/admin/apps/{client_id}/{action}", post(admin::act))
+        .route("/admin/members", get(admin_members::page))
+        .route("/admin/members/{handle}/{action}", post(admin_members::act))
         .route(
             "/admin/reports",
             get(admin_reports::page).post(admin_reports::release),
