@@ -105,7 +105,9 @@ test("the consent page explains scopes, lets one be unticked, and returns to the
   // And the member sees the app among their connected apps.
   await page.goto(`${server.url}/settings/apps`);
   await page.getByRole("heading", { name: "Streamflix" }).waitFor();
-  await page.getByRole("button", { name: "Disconnect Streamflix" }).click();
+  await page.getByText("Disconnect Streamflix…").click();
+  await page.getByRole("button", { name: "Yes, disconnect Streamflix" }).click();
+  await page.getByText("Streamflix is disconnected").waitFor();
   await page.getByText("You have not connected any apps.").waitFor();
   const me = await fetch(`${server.url}/partner/v1/me`, {
     headers: { authorization: `Bearer ${tokens.access_token}` },

@@ -186,7 +186,8 @@ test("a film shared from Streamflix is received, clicked, logged, reported and r
   // Alice disconnects Streamflix in Confidant; Streamflix's next call fails and it offers
   // to reconnect. Told by webhook, it deletes what it held about her and logs it.
   await alice.goto(`${server.url}/settings/apps`);
-  await alice.getByRole("button", { name: "Disconnect Streamflix" }).click();
+  await alice.getByText("Disconnect Streamflix…").click();
+  await alice.getByRole("button", { name: "Yes, disconnect Streamflix" }).click();
   await alice.getByText("You have not connected any apps.").waitFor();
   await aliceSite.goto(`${streamflix.url}/title/${film}`);
   await aliceSite.getByRole("button", { name: "Reconnect Confidant" }).first().waitFor();

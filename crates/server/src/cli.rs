@@ -790,15 +790,16 @@ async fn report_command(config: Config, command: ReportCommand) -> anyhow::Resul
         Some(path) => {
             std::fs::write(path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            report(&format!(
                 "{origin}: report {} ({} to {}) written to {}",
                 released.report.id,
                 released.report.from,
                 released.report.to,
                 path.display()
-            );
+            ))?;
         }
         None => {
+            // The report itself is the output; which release it is goes beside it.
             std::io::stdout().write_all(text.as_bytes())?;
             eprintln!("{origin}: report {}", released.report.id);
         }

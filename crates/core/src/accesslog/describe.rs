@@ -126,6 +126,12 @@ fn sentence(entry: &Entry, app: &str, names: &[&str]) -> String {
             Some(Action::ConsentGrant) => {
                 format!("You connected {app} ({scope}) and let it read thread {names}")
             }
+            Some(Action::ConsentRevoke) if entry.request_id == super::OPERATOR_REQUEST => {
+                format!("The server's operator disconnected {app}")
+            }
+            Some(Action::ConsentRevoke) if !names.is_empty() => {
+                format!("You stopped {app} reading thread {names}")
+            }
             Some(Action::ConsentRevoke) => format!("You disconnected {app}"),
             Some(Action::ShareDialog) => {
                 format!("You shared a recommendation from {app} with {names}")

@@ -21,6 +21,10 @@ pub const MAX_PAGE: u32 = 200;
 /// Entries read per query while exporting, so a long log is not one huge query.
 const EXPORT_CHUNK: u32 = 1000;
 
+/// The request id of log entries the server's operator caused (suspending a member,
+/// deleting an app), rather than the member or the app.
+pub const OPERATOR_REQUEST: &str = "operator";
+
 /// What an app did or tried to do. The strings are part of the log's canonical encoding:
 /// never change one, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

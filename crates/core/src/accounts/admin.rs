@@ -9,8 +9,7 @@ use crate::{Confidant, Error, MemberId, StoreError};
 /// The most members one page of the operators' list holds.
 pub const MAX_STANDINGS_PAGE: i64 = 500;
 
-/// The request id recorded in a member's access log for what an operator did.
-const OPERATOR_REQUEST: &str = "operator";
+use crate::accesslog::OPERATOR_REQUEST;
 
 impl Confidant {
     /// Up to `limit` members after `after`, in the order they joined.

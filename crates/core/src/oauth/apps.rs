@@ -244,7 +244,7 @@ impl Confidant {
                 now,
                 client_id,
                 Action::ConsentRevoke,
-                "operator",
+                crate::accesslog::OPERATOR_REQUEST,
             );
             self.store.append_log(entry, None).await?;
         }

@@ -2,7 +2,7 @@
 
 use crate::accesslog::Action;
 use crate::store::{App, ConversationSummary, Grant, NewLogEntry, NewWebhook, ThreadGrant};
-use crate::{Confidant, Error, MemberId, Timestamp};
+use crate::{Confidant, ConversationId, Error, MemberId, Timestamp};
 
 /// An app the member has connected, with everything it may do.
 #[derive(Debug, Clone)]
@@ -70,6 +70,41 @@ impl Confidant {
             .await?
         {
             tracing::info!("app disconnected");
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Ends an app's read access to one conversation the member shared with it; the rest of
+    /// what the member granted stays. Logged in the same transaction.
+    #[tracing::instrument(skip(self))]
+    pub async fn drop_thread_grant(
+        &self,
+        me: MemberId,
+        client_id: &str,
+        conversation: ConversationId,
+        request_id: &str,
+    ) -> Result<(), Error> {
+        let grant = self
+            .store
+            .grant(me, client_id)
+            .await?
+            .filter(Grant::is_active)
+            .ok_or(Error::NotFound)?;
+        let entry = NewLogEntry::new(
+            me,
+            self.clock.now(),
+            client_id,
+            Action::ConsentRevoke,
+            request_id,
+        )
+        .with_objects(vec![format!("conversation:{}", conversation.0)]);
+        if self
+            .store
+            .revoke_thread_grant(grant.id, conversation, entry)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::NotFound)

@@ -259,6 +259,15 @@ pub trait OAuthStore: Send + Sync {
         webhook: Option<NewWebhook>,
     ) -> StoreResult<bool>;
 
+    /// Ends the grant's read access to one conversation, logging `log` in the same
+    /// transaction. Returns whether there was such a thread grant (if not, nothing is logged).
+    async fn revoke_thread_grant(
+        &self,
+        grant_id: i64,
+        conversation: ConversationId,
+        log: NewLogEntry,
+    ) -> StoreResult<bool>;
+
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()>;
     async fn code(&self, code_hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>>;
     /// Marks the code redeemed and stores the tokens, unless it was redeemed before, in

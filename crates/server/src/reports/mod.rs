@@ -5,7 +5,7 @@ mod charts;
 
 use askama::Template;
 
-use confidant_core::reports::{Mechanism, Report};
+use confidant_core::reports::{Mechanism, Report, ReportRow};
 
 /// The formats a report is served in.
 #[derive(
@@ -98,20 +98,78 @@ fn csv(report: &Report) -> Result<String, String> {
     Ok(out)
 }
 
+/// The report page's stylesheet. It is inline so that a downloaded report needs nothing
+/// else; served inside the app, the page's policy admits exactly it by its hash
+/// ([`html_content_security_policy`]).
+const REPORT_CSS: &str = "
+  body { font: 15px/1.5 system-ui, sans-serif; color: #0f172a; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; }
+  h1 { font-size: 1.5rem; margin-bottom: .25rem; }
+  .meta, .caption { color: #475569; }
+  .self-test { background: #fef3c7; border: 2px solid #d97706; padding: .75rem 1rem; font-weight: 600; }
+  .totals { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: .5rem; margin: 0; }
+  .totals div { border: 1px solid #e2e8f0; border-radius: .4rem; padding: .5rem .75rem; }
+  .totals dt { color: #475569; font-size: 13px; }
+  .totals dd { margin: 0; font-size: 1.25rem; font-variant-numeric: tabular-nums; }
+  figure { margin: 1.5rem 0; }
+  figcaption { font-weight: 600; }
+  svg { width: 100%; height: auto; }
+  svg .tick { font-size: 11px; fill: #475569; }
+  svg .legend { font-size: 12px; fill: #0f172a; }
+  table { border-collapse: collapse; width: 100%; font-size: 13px; }
+  th, td { border-bottom: 1px solid #e2e8f0; padding: .2rem .4rem; text-align: left; }
+  td.n { text-align: right; font-variant-numeric: tabular-nums; }
+  tr.differs { background: #fee2e2; }
+  details { margin-top: 1rem; }
+  summary { cursor: pointer; color: #1d4ed8; }
+";
+
+/// The Content-Security-Policy to serve an HTML report under: the app's own, with the
+/// report's stylesheet allowed by its SHA-256 and nothing else inline.
+pub fn html_content_security_policy() -> &'static str {
+    static POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine;
+        use sha2::Digest;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(REPORT_CSS.as_bytes()));
+        crate::http::CONTENT_SECURITY_POLICY
+            .replace("style-src 'self'", &format!("style-src 'sha256-{hash}'"))
+    });
+    &POLICY
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 struct ReportPage<'a> {
     report: &'a Report,
+    css: &'static str,
     privacy: String,
+    totals: Vec<(&'static str, String)>,
     charts: Vec<charts::Chart>,
+    /// Rows with a count that is not zero, then the rest (shown behind a toggle).
+    rows: Vec<&'a ReportRow>,
+    zero_rows: Vec<&'a ReportRow>,
 }
 
 impl<'a> ReportPage<'a> {
     fn new(report: &'a Report) -> Self {
+        let (rows, zero_rows) = report.rows.iter().partition(|row| {
+            [
+                row.sends,
+                row.clicks,
+                row.reported_sends,
+                row.reported_clicks,
+            ]
+            .iter()
+            .any(|count| count.is_some_and(|n| n != 0))
+        });
         Self {
             report,
+            css: REPORT_CSS,
             privacy: privacy_line(report),
+            totals: charts::totals(report),
             charts: charts::for_report(report),
+            rows,
+            zero_rows,
         }
     }
 }
@@ -242,5 +300,56 @@ mod tests {
         for external in ["<script src", "<link", "http://", "https://"] {
             assert!(!html.contains(external), "{external}");
         }
+    }
+
+    #[test]
+    fn every_noisy_figure_carries_its_interval_and_short_periods_are_bars() {
+        let html = render(&report(Mechanism::DiscreteGaussian), ReportFormat::Html).unwrap();
+        // One cell per (day, interface): 1.96 × 3.5 ≈ 7; the two cells through Confidant
+        // sum to 6, within 1.96 × 3.5 × √2 ≈ 10.
+        assert!(
+            html.contains("web ≈ 8 ± 7"),
+            "the legend total with its interval"
+        );
+        assert!(html.contains("≈ 6 ± 10"), "the period's total sends");
+        assert!(html.contains(r#"aria-label="bar chart""#));
+        assert!(
+            !html.contains(r#"aria-label="line chart""#),
+            "one day is bars"
+        );
+        assert!(html.contains("<path d=\"M"), "whiskers");
+        assert!(html.contains("95 % interval"));
+
+        let exact = render(&report(Mechanism::SelfTest), ReportFormat::Html).unwrap();
+        assert!(!exact.contains('±'), "a self-test has no intervals");
+    }
+
+    #[test]
+    fn rows_of_zeros_fold_away_and_the_stylesheet_is_allowed_by_its_hash() {
+        let mut zeros = report(Mechanism::SelfTest);
+        for row in &mut zeros.rows {
+            row.sends = row.sends.map(|_| 0);
+            row.clicks = row.clicks.map(|_| 0);
+            row.reported_sends = None;
+        }
+        let html = render(&zeros, ReportFormat::Html).unwrap();
+        assert!(html.contains("<details>"));
+        assert!(html.contains("3 more rows where every count is zero or absent"));
+
+        use base64::Engine;
+        use sha2::Digest;
+        let style = html
+            .split("<style>")
+            .nth(1)
+            .and_then(|rest| rest.split("</style>").next())
+            .unwrap();
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(style.as_bytes()));
+        let policy = html_content_security_policy();
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{hash}'")),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"));
     }
 }

@@ -700,6 +700,38 @@ impl OAuthStore for SqlStore {
             .await
     }
 
+    async fn revoke_thread_grant(
+        &self,
+        grant_id: i64,
+        conversation: ConversationId,
+        log: NewLogEntry,
+    ) -> StoreResult<bool> {
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::revoke_thread_grant(conn, grant_id, conversation, &log))
+                .await;
+        }
+        self.pg()
+            .write(move |tx| {
+                Box::pin(async move {
+                    let deleted = sqlx::query(
+                        "DELETE FROM thread_grants WHERE grant_id = $1 AND conversation_id = $2",
+                    )
+                    .bind(grant_id)
+                    .bind(conversation.0)
+                    .execute(&mut *tx)
+                    .await
+                    .store()?;
+                    if deleted.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    accesslog::append(tx, &log).await?;
+                    Ok(true)
+                })
+            })
+            .await
+    }
+
     async fn create_code(&self, code: AuthorizationCode) -> StoreResult<()> {
         if let Some(db) = &self.sqlite {
             return db.write(move |conn| sqlite::create_code(conn, &code)).await;

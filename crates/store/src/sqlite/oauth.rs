@@ -473,6 +473,23 @@ pub(crate) fn thread_grants(conn: &Connection, grant_id: i64) -> StoreResult<Vec
     rows.collect::<Result<_, _>>().store()
 }
 
+pub(crate) fn revoke_thread_grant(
+    conn: &Connection,
+    grant_id: i64,
+    conversation: ConversationId,
+    log: &NewLogEntry,
+) -> StoreResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM thread_grants WHERE grant_id = ?1 AND conversation_id = ?2")
+        .and_then(|mut delete| delete.execute([grant_id, conversation.0]))
+        .store()?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    accesslog::append(conn, log)?;
+    Ok(true)
+}
+
 pub(crate) fn revoke_grant(
     conn: &Connection,
     member: MemberId,

@@ -83,6 +83,21 @@ fn finish(doc: &mut Value) {
             variant.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
     }
+    // Header values are bytes; the key must be visible ASCII, which a schema only says with
+    // a pattern.
+    if let Some(parameters) = doc
+        .pointer_mut("/paths/~1api~1v1~1conversations~1{id}~1messages/post/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters
+            .iter_mut()
+            .filter(|p| p["name"] == "Idempotency-Key")
+        {
+            if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
+                schema.insert("pattern".to_owned(), Value::from("^[!-~]{1,200}$"));
+            }
+        }
+    }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         // The OAuth endpoints answer in RFC 6749's error shape (or, for the consent page,
         // HTML), and state each of their responses themselves.

@@ -116,7 +116,12 @@ pub async fn show(
         format.extension()
     );
     let mut headers = vec![(header::CONTENT_TYPE, format.content_type().to_owned())];
-    if format != ReportFormat::Html {
+    if format == ReportFormat::Html {
+        headers.push((
+            header::CONTENT_SECURITY_POLICY,
+            crate::reports::html_content_security_policy().to_owned(),
+        ));
+    } else {
         headers.push((header::CONTENT_DISPOSITION, filename));
     }
     let mut response = body.into_response();

@@ -238,5 +238,12 @@ pub async fn show(
     let format = query.format.unwrap_or(ReportFormat::Html);
     let body = render_report(&released.report, format)
         .map_err(|e| PageError::from(confidant_core::Error::Internal(e)))?;
-    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    if format == ReportFormat::Html {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(crate::reports::html_content_security_policy()),
+        );
+    }
+    Ok(response)
 }

@@ -2,7 +2,7 @@
 //! apps (`/settings/apps`), where any app can be disconnected.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -13,7 +13,8 @@ use confidant_core::reports::Mechanism;
 use confidant_core::reports::privacy::epsilon;
 use serde::Deserialize;
 
-use confidant_core::store::{App, ViaApp};
+use confidant_core::ConversationId;
+use confidant_core::store::{App, AppStatus, ViaApp};
 
 use super::{Page, PageError, local_path, render, see_other, when};
 use crate::http::api::schema::conversation_title;
@@ -110,9 +111,12 @@ struct ConnectedRow {
     threads: Vec<ThreadRow>,
     granted: String,
     last_used: Option<String>,
+    /// Suspended by the operator: it holds the grant but can use none of it.
+    suspended: bool,
 }
 
 struct ThreadRow {
+    conversation_id: i64,
     title: String,
     until: String,
 }
@@ -121,9 +125,18 @@ struct ThreadRow {
 #[template(path = "connected_apps.html")]
 struct ConnectedPage {
     page: Page,
+    /// What the last action did, said once after its redirect.
+    notice: Option<String>,
     apps: Vec<ConnectedRow>,
     muted: Vec<ViaApp>,
     count_clicks: bool,
+}
+
+/// What `/settings/apps` is told after a disconnection.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    disconnected: Option<String>,
+    thread_dropped: Option<String>,
 }
 
 /// `GET /settings/apps`.
@@ -131,8 +144,30 @@ pub async fn connected(
     State(state): State<AppState>,
     current: CurrentMember,
     CsrfToken(csrf): CsrfToken,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let me = current.0.member;
+    let app_name = |client_id: String| {
+        let state = state.clone();
+        async move {
+            match state.app.app(&client_id).await {
+                Ok(app) => app.name,
+                Err(_) => "The app".to_owned(),
+            }
+        }
+    };
+    let notice = match (done.disconnected, done.thread_dropped) {
+        (Some(client_id), _) => Some(format!(
+            "{} is disconnected: every token it held has stopped working, and your access log \
+             records it.",
+            app_name(client_id).await
+        )),
+        (None, Some(client_id)) => Some(format!(
+            "{} can no longer read that conversation. Its other permissions are unchanged.",
+            app_name(client_id).await
+        )),
+        (None, None) => None,
+    };
     let apps = state
         .app
         .connected_apps(me.id)
@@ -144,6 +179,7 @@ pub async fn connected(
                 .threads
                 .iter()
                 .map(|thread| ThreadRow {
+                    conversation_id: thread.grant.conversation_id.0,
                     title: thread
                         .conversation
                         .as_ref()
@@ -153,6 +189,7 @@ pub async fn connected(
                 .collect(),
             granted: when(connected.grant.created_at).0,
             last_used: connected.grant.last_used_at.map(|at| when(at).0),
+            suspended: connected.app.status == AppStatus::Suspended,
             client_id: connected.app.client_id,
             name: connected.app.name,
             homepage: connected.app.homepage,
@@ -165,6 +202,7 @@ pub async fn connected(
         StatusCode::OK,
         &ConnectedPage {
             page,
+            notice,
             apps,
             muted,
             count_clicks,
@@ -230,5 +268,31 @@ pub async fn disconnect(
         .app
         .disconnect_app(current.member().id, &client_id, &request_id)
         .await?;
-    Ok(see_other("/settings/apps"))
+    Ok(see_other(&format!(
+        "/settings/apps?disconnected={}",
+        percent_encoding::utf8_percent_encode(&client_id, percent_encoding::NON_ALPHANUMERIC)
+    )))
+}
+
+/// `POST /settings/apps/{client_id}/threads/{conversation_id}/drop`: ends the app's read
+/// access to one conversation and leaves the rest of its grant alone.
+pub async fn drop_thread(
+    State(state): State<AppState>,
+    current: CurrentMember,
+    RequestId(request_id): RequestId,
+    Path((client_id, conversation_id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    state
+        .app
+        .drop_thread_grant(
+            current.member().id,
+            &client_id,
+            ConversationId(conversation_id),
+            &request_id,
+        )
+        .await?;
+    Ok(see_other(&format!(
+        "/settings/apps?thread_dropped={}",
+        percent_encoding::utf8_percent_encode(&client_id, percent_encoding::NON_ALPHANUMERIC)
+    )))
 }

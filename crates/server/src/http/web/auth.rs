@@ -31,6 +31,8 @@ struct LogInPage {
     page: Page,
     handle: String,
     next: String,
+    /// The app an authorization request waiting behind this log-in is for.
+    continue_to: Option<String>,
     errors: FormErrors,
 }
 
@@ -126,27 +128,28 @@ async fn login_page(
     next: String,
     errors: FormErrors,
 ) -> Result<Response, PageError> {
-    let redirect_uri = authorization_redirect_uri(state, &next).await;
+    let target = authorization_target(state, &next).await;
     let mut response = render(
         status,
         &LogInPage {
             page: Page::new("Log in", None, csrf),
             handle,
             next,
+            continue_to: target.as_ref().map(|(app, _)| app.clone()),
             errors,
         },
     )?;
     // Logging in on the way to an app that was already granted ends with a redirect to it.
-    if let Some(redirect_uri) = redirect_uri {
+    if let Some((_, redirect_uri)) = target {
         crate::http::allow_form_target(&mut response, &redirect_uri);
     }
     Ok(response)
 }
 
-/// The `redirect_uri` of an OAuth authorization request that log-in will continue with —
-/// only if it is one that an approved app registered, since the page's CSP lets its form go
-/// there.
-async fn authorization_redirect_uri(state: &AppState, next: &str) -> Option<String> {
+/// The app's name and the `redirect_uri` of an OAuth authorization request that log-in will
+/// continue with — only if it is one that an approved app registered, since the page's CSP
+/// lets its form go there.
+async fn authorization_target(state: &AppState, next: &str) -> Option<(String, String)> {
     let next = local_path(next)?;
     let query = next.strip_prefix("/oauth/authorize?")?;
     let param = |name: &str| {
@@ -158,7 +161,7 @@ async fn authorization_redirect_uri(state: &AppState, next: &str) -> Option<Stri
     let app = state.app.app(&client_id).await.ok()?;
     let registered = app.status == AppStatus::Approved
         && redirect_uri_matches(&app.redirect_uris, &redirect_uri, !app.confidential);
-    registered.then_some(redirect_uri)
+    registered.then_some((app.name, redirect_uri))
 }
 
 pub async fn log_in(

@@ -75,6 +75,10 @@ pub fn router() -> Router<AppState> {
             "/settings/apps/{client_id}/disconnect",
             post(apps::disconnect),
         )
+        .route(
+            "/settings/apps/{client_id}/threads/{conversation_id}/drop",
+            post(apps::drop_thread),
+        )
         .route("/apps", get(apps::registry))
         .route("/share", get(share::dialog).post(share::decide))
         .route("/r/{token}", get(links::follow))

@@ -14,6 +14,7 @@ on_both_backends!(
     the_public_registry_lists_approved_apps_and_their_report_dimensions,
     operators_register_approve_and_suspend_apps_and_suspension_kills_tokens,
     a_suspension_by_another_process_refuses_the_very_next_request,
+    a_member_drops_one_shared_thread_and_sees_suspensions_and_disconnections,
 );
 
 async fn members_see_their_connected_apps_and_revoking_kills_tokens_at_once(db: TestDatabase) {
@@ -306,4 +307,116 @@ async fn a_suspension_by_another_process_refuses_the_very_next_request(db: TestD
         app.partner_me(&tokens.access).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn a_member_drops_one_shared_thread_and_sees_suspensions_and_disconnections(
+    db: TestDatabase,
+) {
+    let app = TestApp::spawn(db).await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, browser) = app.member("alice").await;
+    let (bob, _) = app.member("bob").await;
+    let (carol, _) = app.member("carol").await;
+    app.befriend(&alice, &bob).await;
+    app.befriend(&alice, &carol).await;
+    let films = app.group(&alice, "Film club", &[&bob]).await;
+    let books = app.group(&alice, "Book club", &[&carol]).await;
+    let tokens = app
+        .share_threads(&browser, &streamflix, &[films, books])
+        .await;
+    let threads = |access: String| {
+        let app = &app;
+        async move {
+            let listed = app.partner_json("/partner/v1/threads", &access).await;
+            listed.as_array().unwrap().len()
+        }
+    };
+    assert_eq!(threads(tokens.access.clone()).await, 2);
+
+    // The log-in in front of a consent names the app it leads to.
+    let path = app.authorize_path(&streamflix, "profile", &[]);
+    let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    let login = app
+        .client
+        .get(app.url(&format!("/login?next={next}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("to continue to <strong>Streamflix</strong>"),
+        "{login}"
+    );
+
+    let page = browser.page(&app, "/settings/apps").await;
+    assert!(page.contains("Stop sharing “Film club”"));
+    assert!(
+        page.contains("Yes, disconnect Streamflix"),
+        "the disconnection asks first"
+    );
+    let drop = format!(
+        "/settings/apps/{}/threads/{films}/drop",
+        streamflix.client_id
+    );
+    let dropped = browser
+        .client
+        .post(app.url(&drop))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dropped.status(), StatusCode::SEE_OTHER);
+    let after = browser
+        .page(&app, crate::oauth::location(&dropped).as_str())
+        .await;
+    assert!(after.contains("Streamflix can no longer read that conversation"));
+    assert!(!after.contains("Stop sharing “Film club”"));
+    assert!(after.contains("Stop sharing “Book club”"));
+    assert_eq!(
+        threads(tokens.access.clone()).await,
+        1,
+        "the other thread and the token itself still work"
+    );
+    let again = browser
+        .client
+        .post(app.url(&drop))
+        .form(&[("csrf", csrf_of(&after))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let log = app
+        .json("/api/v1/me/access-log?limit=50", &alice.token)
+        .await;
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| { entry["text"] == "You stopped Streamflix reading thread 'Film club'" }),
+        "{log}"
+    );
+
+    // A suspended app stays listed, marked, and can still be disconnected.
+    app.core.suspend_app(&streamflix.client_id).await.unwrap();
+    let page = browser.page(&app, "/settings/apps").await;
+    assert!(page.contains("suspended"), "{page}");
+    assert!(page.contains("The server's operator suspended Streamflix"));
+    let done = browser
+        .client
+        .post(app.url(&format!(
+            "/settings/apps/{}/disconnect",
+            streamflix.client_id
+        )))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    let told = browser
+        .page(&app, crate::oauth::location(&done).as_str())
+        .await;
+    assert!(told.contains("Streamflix is disconnected"));
+    assert!(told.contains("You have not connected any apps."));
 }
