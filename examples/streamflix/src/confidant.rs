@@ -218,7 +218,8 @@ impl Confidant {
     }
 
     /// The newest report Confidant released for Streamflix, if any.
-    pub async fn latest_report(&self) -> Result<Option<Value>, CallError> {
+    /// Every report Confidant released for Streamflix, newest period first, without rows.
+    pub async fn reports(&self) -> Result<Vec<Value>, CallError> {
         let list = self
             .call(
                 self.http
@@ -226,16 +227,18 @@ impl Confidant {
                     .basic_auth(&self.client_id, Some(&self.client_secret)),
             )
             .await?;
-        let Some(id) = list["reports"][0]["id"].as_str() else {
-            return Ok(None);
-        };
+        Ok(list["reports"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// One released report, whole.
+    pub async fn report(&self, id: &str) -> Result<Value, CallError> {
+        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         self.call(
             self.http
                 .get(format!("{}/partner/v1/reports/{id}?format=json", self.url))
                 .basic_auth(&self.client_id, Some(&self.client_secret)),
         )
         .await
-        .map(Some)
     }
 
     /// Confidant's send dialog for a card, coming back to `redirect_uri`.

@@ -243,10 +243,13 @@ impl Store {
         Ok(member.is_some())
     }
 
-    pub async fn deletions(&self) -> sqlx::Result<Vec<Deletion>> {
+    /// What was deleted about this user, newest first: each user sees only their own.
+    pub async fn deletions_of(&self, user: &str) -> sqlx::Result<Vec<Deletion>> {
         sqlx::query_as(
-            "SELECT member_id, user_name, at, what FROM deletions ORDER BY id DESC LIMIT 50",
+            "SELECT member_id, user_name, at, what FROM deletions WHERE user_name = ? \
+             ORDER BY id DESC LIMIT 50",
         )
+        .bind(user)
         .fetch_all(&self.pool)
         .await
     }

@@ -302,6 +302,8 @@ struct Placement {
 struct TitleQuery {
     via: Option<String>,
     notice: Option<String>,
+    /// How many friends the share that redirected here reached.
+    shared: Option<usize>,
 }
 
 async fn title_page(
@@ -310,16 +312,11 @@ async fn title_page(
     Path(id): Path<String>,
     Query(query): Query<TitleQuery>,
 ) -> Response {
-    show_title(
-        &app,
-        &jar,
-        &id,
-        query.via.is_some(),
-        query.notice,
-        None,
-        None,
-    )
-    .await
+    let notice = match query.shared {
+        Some(friends) => Some(format!("Sent to {friends} friend(s) through Confidant.")),
+        None => query.notice,
+    };
+    show_title(&app, &jar, &id, query.via.is_some(), notice, None, None).await
 }
 
 async fn show_title(
@@ -456,8 +453,8 @@ async fn share(
                 .store
                 .record_share(&user.name, &id, form.friend.len(), &now())
                 .await;
-            let notice = format!("Sent to {} friend(s) through Confidant.", form.friend.len());
-            show_title(&app, &jar, &id, false, Some(notice), None, None).await
+            // Post/redirect/get: reloading the page that says it was sent does not send again.
+            Redirect::to(&format!("/title/{id}?shared={}", form.friend.len())).into_response()
         }
         Err(error) => show_title(&app, &jar, &id, false, None, Some(error.to_string()), None).await,
     }
@@ -647,8 +644,16 @@ async fn shared(Query(query): Query<SharedQuery>) -> Response {
 #[template(path = "reports.html")]
 struct ReportsPage {
     user: Option<String>,
+    /// Every release: (id, "from – to", mechanism), newest first.
+    releases: Vec<(String, String, String)>,
     report: Option<ReportView>,
     error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    /// The release to show; the newest when absent.
+    id: Option<String>,
 }
 
 struct ReportView {
@@ -668,16 +673,45 @@ fn number(value: &Value) -> String {
     value.as_i64().map_or_else(|| "–".into(), |n| n.to_string())
 }
 
-/// The latest report Confidant released for Streamflix, as a table and bars.
-async fn reports(State(app): State<App>, jar: CookieJar) -> Response {
+/// Every report Confidant released for Streamflix, and one of them (the newest unless
+/// picked) as a table and bars.
+async fn reports(
+    State(app): State<App>,
+    jar: CookieJar,
+    Query(query): Query<ReportQuery>,
+) -> Response {
     let user = app.user(&jar).await.map(|u| u.name);
-    let (report, error) = match app.confidant.latest_report().await {
-        Ok(Some(report)) => (Some(report_view(&report)), None),
-        Ok(None) => (None, None),
-        Err(error) => (None, Some(error.to_string())),
+    let listed = app.confidant.reports().await;
+    let releases: Vec<(String, String, String)> = listed
+        .as_ref()
+        .map(|list| {
+            list.iter()
+                .map(|r| {
+                    let text = |key: &str| r[key].as_str().unwrap_or("").to_owned();
+                    (
+                        text("id"),
+                        format!("{} – {}", text("from"), text("to")),
+                        text("mechanism").replace('_', " "),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = query
+        .id
+        .filter(|id| releases.iter().any(|(listed, ..)| listed == id))
+        .or_else(|| releases.first().map(|(id, ..)| id.clone()));
+    let (report, error) = match (listed, chosen) {
+        (Err(error), _) => (None, Some(error.to_string())),
+        (Ok(_), None) => (None, None),
+        (Ok(_), Some(id)) => match app.confidant.report(&id).await {
+            Ok(report) => (Some(report_view(&report)), None),
+            Err(error) => (None, Some(error.to_string())),
+        },
     };
     page(ReportsPage {
         user,
+        releases,
         report,
         error,
     })
@@ -754,7 +788,7 @@ async fn account(State(app): State<App>, jar: CookieJar) -> Response {
     let connection = app.store.connection(&user.name).await.ok().flatten();
     page(AccountPage {
         connected_as: connection.map(|c| c.member_id),
-        deletions: app.store.deletions().await.unwrap_or_default(),
+        deletions: app.store.deletions_of(&user.name).await.unwrap_or_default(),
         csrf: user.csrf,
         user: Some(user.name),
     })

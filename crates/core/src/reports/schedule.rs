@@ -28,6 +28,18 @@ pub struct ScheduledRun {
 }
 
 impl Confidant {
+    /// The first days of the last `count` schedule periods that are over, newest first: what
+    /// an operator picks from to release a report by hand.
+    pub fn finished_periods(&self, count: usize) -> Vec<i64> {
+        let today = day_of(self.clock.now());
+        let Some(latest) = due_period(self.reports.schedule_anchor, today) else {
+            return Vec::new();
+        };
+        (0..count as i64)
+            .map(|back| latest - back * PERIOD_DAYS)
+            .collect()
+    }
+
     /// Releases the latest finished period's report for every approved app that has none.
     pub async fn run_report_schedule(&self) -> Result<ScheduledRun, Error> {
         let today = day_of(self.clock.now());

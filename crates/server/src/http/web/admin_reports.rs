@@ -20,11 +20,16 @@ use crate::http::session::{CsrfToken, CurrentMember};
 use crate::reports::{ReportFormat, render as render_report};
 use crate::state::AppState;
 
+/// How many finished periods the release form offers: a year's worth.
+const PERIODS_LISTED: usize = 26;
+
 #[derive(Template)]
 #[template(path = "admin_reports.html")]
 struct AdminReportsPage {
     page: Page,
     apps: Vec<AppReports>,
+    /// The finished schedule periods, newest first: (first day, "from – to").
+    periods: Vec<(String, String)>,
     form: ReleaseForm,
     errors: FormErrors,
 }
@@ -60,9 +65,24 @@ pub struct ReleaseForm {
     self_test: Option<String>,
 }
 
-fn release_row(summary: ReleaseSummary) -> ReleaseRow {
+/// A release as the page lists it. Why a release has no delivery matters to an operator:
+/// the app may have no webhook, the release may be one the app never sees (an exact
+/// self-test on a private deployment), or it was made before the app had a webhook.
+fn release_row(app: &App, summary: ReleaseSummary) -> ReleaseRow {
     let (delivery, delivery_state) = match &summary.delivery {
-        None => ("no webhook URL".to_owned(), "none"),
+        None if !summary.partner_visible => (
+            "not delivered: an exact self-test stays with the operator".to_owned(),
+            "none",
+        ),
+        None if app.report_webhook.is_none() => (
+            "no webhook URL: the app downloads it from /partner/v1/reports".to_owned(),
+            "none",
+        ),
+        None => (
+            "not queued: released before the app had a webhook URL; the app can download it"
+                .to_owned(),
+            "none",
+        ),
         Some(d) if d.delivered_at.is_some() => (
             format!(
                 "delivered {} (attempt {})",
@@ -121,17 +141,36 @@ async fn reports_page(
         let releases = state.app.reports_of(&app.client_id).await?;
         apps.push(AppReports {
             budget: format!("ρ = {spent:.3} of {limit} spent in the last 365 days"),
-            releases: releases.into_iter().map(release_row).collect(),
+            releases: releases
+                .into_iter()
+                .map(|release| release_row(&app, release))
+                .collect(),
             app,
         });
     }
     let mut page = Page::member(state, "Reports · admin", me, csrf).await?;
     page.notice = notice;
+    let periods = state
+        .app
+        .finished_periods(PERIODS_LISTED)
+        .into_iter()
+        .map(|first| {
+            (
+                reports::format_day(first),
+                format!(
+                    "{} – {}",
+                    reports::format_day(first),
+                    reports::format_day(first + PERIOD_DAYS - 1)
+                ),
+            )
+        })
+        .collect();
     render(
         status,
         &AdminReportsPage {
             page,
             apps,
+            periods,
             form,
             errors,
         },

@@ -552,6 +552,7 @@ async fn the_schedule_releases_each_period_once_and_delivers_it_signed(db: TestD
     // Operators see it delivered.
     let admin = app.operator().await;
     let page = admin.page(&app, "/admin/reports").await;
+    assert!(page.contains(r#"<select id="from" name="from" required>"#));
     assert!(page.contains(&report.id));
     assert!(page.contains("delivery delivered"), "{page}");
     // And can release one by hand; a bad date is an error on the form, nothing stored.
@@ -583,7 +584,20 @@ async fn the_schedule_releases_each_period_once_and_delivers_it_signed(db: TestD
         .await
         .unwrap();
     assert_eq!(by_hand.status(), StatusCode::OK);
-    assert!(by_hand.text().await.unwrap().contains("Released report"));
+    let after = by_hand.text().await.unwrap();
+    assert!(after.contains("Released report"));
+    // The operator's exact check is not delivered, and the page says why rather than
+    // claiming the app has no webhook.
+    assert!(
+        after.contains("an exact self-test stays with the operator"),
+        "{after}"
+    );
+    assert!(!after.contains("no webhook URL"));
+    // Periods are picked from the finished ones, not typed.
+    assert!(
+        after.contains(&format!(r#"<option value="{}""#, report.from)),
+        "the released period is offered"
+    );
     assert_eq!(app.core.reports_of(&client_id).await.unwrap().len(), 2);
     let view = admin
         .client
