@@ -27,6 +27,8 @@ struct EntryRow {
     /// How many accesses the row stands for: repeats in a row, and the tally of an entry
     /// about you that same-day repeats were folded into.
     count: u64,
+    /// "today" or "that day", for the count.
+    day_word: &'static str,
     /// The day and what happened, which consecutive rows must share to be grouped.
     group: (i64, String, String, &'static str, Option<String>),
     when: String,
@@ -50,6 +52,8 @@ struct AccessLogPage {
     app_query: Option<String>,
     next_before: Option<u64>,
     public_key: String,
+    /// The name of the member's log in its checkpoints, which the page's check compares.
+    origin: String,
     checkpoint: String,
 }
 
@@ -91,6 +95,7 @@ pub async fn page(
         })
         .collect();
     // Repeats of the same access on the same day read as one line with a count.
+    let today = day_of(state.app.clock().now());
     let mut entries: Vec<EntryRow> = Vec::new();
     for described in log.entries {
         let entry = described.entry;
@@ -111,6 +116,11 @@ pub async fn page(
             seq: entry.seq,
             first_seq: entry.seq,
             count: described.count,
+            day_word: if group.0 == today {
+                "today"
+            } else {
+                "that day"
+            },
             group,
             when,
             iso,
@@ -122,6 +132,7 @@ pub async fn page(
         });
     }
     let checkpoint = state.app.log_checkpoint(me.id).await?;
+    let origin = state.app.log_origin(me.id);
     render(
         StatusCode::OK,
         &AccessLogPage {
@@ -134,6 +145,7 @@ pub async fn page(
                 .map(|app| url::form_urlencoded::byte_serialize(app.as_bytes()).collect()),
             next_before: log.next_before,
             public_key: state.app.log_public_key().to_owned(),
+            origin,
             checkpoint,
         },
     )

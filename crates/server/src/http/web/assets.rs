@@ -1,4 +1,4 @@
-//! The stylesheet, the script and the service worker, compiled into the binary.
+//! The stylesheet, the scripts and the service worker, compiled into the binary.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -7,11 +7,14 @@ use axum::response::{IntoResponse, Response};
 const CSS: &str = include_str!("../../../static/app.css");
 const JS: &str = include_str!("../../../static/app.js");
 const SERVICE_WORKER: &str = include_str!("../../../static/sw.js");
+/// The access-log page's check that the log was only ever appended to.
+const LOG_CHECK: &str = include_str!("../../../static/log-check.js");
 
 pub async fn serve(Path(file): Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "app.css" => (CSS, "text/css; charset=utf-8"),
         "app.js" => (JS, "text/javascript; charset=utf-8"),
+        "log-check.js" => (LOG_CHECK, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (
