@@ -128,7 +128,7 @@ test("every page fits a phone and passes axe-core", async () => {
 
   const signedOut = await phoneContext();
   const visitor = await signedOut.newPage();
-  for (const [name, path] of [["login", "/login"], ["signup", "/signup"], ["welcome", "/"]]) {
+  for (const [name, path] of [["login", "/login"], ["signup", "/signup"], ["welcome", "/"], ["docs", "/docs"]]) {
     await visitor.goto(`${server.url}${path}`);
     await check(visitor, name);
   }
@@ -139,7 +139,12 @@ test("every page fits a phone and passes axe-core", async () => {
   await operator.getByLabel("Password").fill("correct horse battery");
   await operator.getByRole("button", { name: "Log in" }).click();
   await operator.waitForURL(`${server.url}/`);
-  for (const [name, path] of [["admin-apps", "/admin/apps"], ["admin-reports", "/admin/reports"]]) {
+  for (const [name, path] of [
+    ["admin-apps", "/admin/apps"],
+    ["admin-app", `/admin/apps/${app.client_id}`],
+    ["admin-members", "/admin/members"],
+    ["admin-reports", "/admin/reports"],
+  ]) {
     await operator.goto(`${server.url}${path}`);
     await check(operator, name);
   }
