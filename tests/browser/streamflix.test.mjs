@@ -188,6 +188,18 @@ test("a film shared from Streamflix is received, clicked, logged, reported and r
   await aliceSite.locator("table.cells tbody tr").first().getByText("title_page").waitFor();
   await aliceSite.screenshot({ path: join(output, "streamflix-06-report.png"), fullPage: true });
 
+  // Alice lets Streamflix read one conversation she picks, to discuss the film there: the
+  // consent page offers her conversations, and the title page then shows that one only.
+  await aliceSite.goto(`${streamflix.url}/title/${film}`);
+  await aliceSite.getByRole("button", { name: "Discuss this film in a group you pick" }).click();
+  await aliceSite.getByText("except in the conversations you pick below").waitFor();
+  await aliceSite.locator("fieldset.threads").getByLabel("Bob").check();
+  await aliceSite.getByLabel(/what was said before today/).check();
+  await aliceSite.getByRole("button", { name: "Allow" }).click();
+  await aliceSite.getByRole("heading", { name: "In “Bob”" }).waitFor();
+  assert.ok((await aliceSite.locator("ul.discussion li").count()) >= 1);
+  await aliceSite.screenshot({ path: join(output, "streamflix-06b-discussion.png"), fullPage: true });
+
   // Alice disconnects Streamflix in Confidant; Streamflix's next call fails and it offers
   // to reconnect. Told by webhook, it deletes what it held about her and logs it.
   await alice.goto(`${server.url}/settings/apps`);

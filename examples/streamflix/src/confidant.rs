@@ -104,7 +104,9 @@ impl Confidant {
     }
 
     /// Where to send the member to connect, with the state and PKCE verifier to keep.
-    pub fn authorize_url(&self) -> (String, String, String) {
+    /// The authorization request; with `threads`, it also asks (RFC 9396) to read
+    /// conversations the member will pick on Confidant's consent page.
+    pub fn authorize_url(&self, threads: bool) -> (String, String, String) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self
             .oauth
@@ -112,6 +114,10 @@ impl Confidant {
             .set_pkce_challenge(challenge);
         for scope in SCOPES {
             request = request.add_scope(Scope::new(scope.to_owned()));
+        }
+        if threads {
+            request =
+                request.add_extra_param("authorization_details", r#"[{"type":"thread_read"}]"#);
         }
         let (url, state) = request.url();
         (
@@ -193,6 +199,38 @@ impl Confidant {
             .await?;
         serde_json::from_value(page["friends"].clone())
             .map_err(|e| CallError::Failed(e.to_string()))
+    }
+
+    /// The conversations the member let Streamflix read.
+    pub async fn threads(&self, access: &str) -> Result<Vec<Value>, CallError> {
+        let list = self
+            .call(
+                self.http
+                    .get(format!("{}/partner/v1/threads", self.url))
+                    .bearer_auth(access),
+            )
+            .await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The newest messages of a conversation the member let Streamflix read.
+    pub async fn thread_messages(
+        &self,
+        access: &str,
+        thread: &str,
+    ) -> Result<Vec<Value>, CallError> {
+        let thread: String = url::form_urlencoded::byte_serialize(thread.as_bytes()).collect();
+        let list = self
+            .call(
+                self.http
+                    .get(format!(
+                        "{}/partner/v1/threads/{thread}/messages?limit=5",
+                        self.url
+                    ))
+                    .bearer_auth(access),
+            )
+            .await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
     }
 
     /// Sends a recommendation card to friends.

@@ -89,6 +89,44 @@ impl App {
 
     /// Calls Confidant with the user's access token, refreshing it once if refused. When the
     /// refresh is refused too, Streamflix has been disconnected: it forgets the connection.
+    /// The conversations the user shared with Streamflix on Confidant and their newest
+    /// messages; nothing if they shared none (or Confidant cannot be reached).
+    async fn discussions(&self, user: &str) -> Vec<Discussion> {
+        let confidant = self.confidant.clone();
+        let listed = self
+            .with_token(user, |token| {
+                let confidant = confidant.clone();
+                async move {
+                    let mut discussions = Vec::new();
+                    for thread in confidant.threads(&token).await? {
+                        let id = thread["id"].as_str().unwrap_or_default();
+                        let messages = confidant
+                            .thread_messages(&token, id)
+                            .await?
+                            .iter()
+                            .map(|m| {
+                                let who = m["from"].as_str().unwrap_or("someone who left");
+                                (who.to_owned(), m["body"].as_str().unwrap_or("").to_owned())
+                            })
+                            .collect();
+                        discussions.push(Discussion {
+                            title: thread["title"]
+                                .as_str()
+                                .unwrap_or("a conversation")
+                                .to_owned(),
+                            messages,
+                        });
+                    }
+                    Ok(discussions)
+                }
+            })
+            .await;
+        listed.unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not read the shared conversations");
+            Vec::new()
+        })
+    }
+
     async fn with_token<T, F, Fut>(&self, user: &str, call: F) -> Result<T, CallError>
     where
         F: Fn(String) -> Fut,
@@ -286,9 +324,17 @@ struct TitlePage<'a> {
     variation: &'static str,
     /// The two places on the page a share can start from.
     placements: Vec<Placement>,
+    /// Conversations the member let Streamflix read, with their newest messages.
+    discussions: Vec<Discussion>,
     notice: Option<String>,
     error: Option<String>,
     copied_link: Option<String>,
+}
+
+struct Discussion {
+    title: String,
+    /// (who, what), newest first.
+    messages: Vec<(String, String)>,
 }
 
 struct Placement {
@@ -333,6 +379,7 @@ async fn show_title(
     };
     let user = app.user(jar).await;
     let (mut connected, mut reconnect, mut friends) = (false, false, Vec::new());
+    let mut discussions = Vec::new();
     let mut variation = VARIATIONS[0];
     let mut placements = Vec::new();
     if let Some(user) = &user {
@@ -361,6 +408,7 @@ async fn show_title(
                 Ok(list) => {
                     connected = true;
                     friends = list;
+                    discussions = app.discussions(&user.name).await;
                 }
                 Err(CallError::Unauthorized) => reconnect = true,
                 Err(CallError::Failed(why)) => {
@@ -393,6 +441,7 @@ async fn show_title(
         friends,
         variation,
         placements,
+        discussions,
         notice,
         error,
         copied_link,
@@ -507,6 +556,8 @@ struct CsrfForm {
     csrf: String,
     #[serde(default)]
     next: String,
+    /// Also ask to read conversations the member picks ("discuss in a group").
+    threads: Option<String>,
 }
 
 /// Starts connecting Confidant: the authorization code flow with PKCE.
@@ -520,7 +571,7 @@ async fn connect(State(app): State<App>, jar: CookieJar, Form(form): Form<CsrfFo
             "This form has expired; reload the page.",
         );
     }
-    let (url, state, verifier) = app.confidant.authorize_url();
+    let (url, state, verifier) = app.confidant.authorize_url(form.threads.is_some());
     let pending = PendingConnection {
         user_name: user.name.clone(),
         verifier,

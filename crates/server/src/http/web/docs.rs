@@ -200,7 +200,7 @@ fn operation(path: &str, method: &str, op: &Value) -> Operation {
                 .map(|scheme| match scheme.as_str() {
                     "bearer" => "a member's API token (Bearer)".to_owned(),
                     "partner_client" => "the app's client id and secret (Basic)".to_owned(),
-                    "partner" => "a member's OAuth access token (Bearer)".to_owned(),
+                    "partner_oauth" => "a member's OAuth access token (Bearer)".to_owned(),
                     other => other.to_owned(),
                 })
                 .collect()
