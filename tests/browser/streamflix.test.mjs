@@ -217,4 +217,9 @@ test("a film shared from Streamflix is received, clicked, logged, reported and r
     await aliceSite.waitForTimeout(500);
   }
   await aliceSite.screenshot({ path: join(output, "streamflix-08-deleted.png"), fullPage: true });
+  // Each user sees only their own records: Bob's account page says nothing about Alice.
+  const bobSite = await bobContext.newPage();
+  await bobSite.goto(`${streamflix.url}/account`);
+  await bobSite.getByRole("heading", { name: "bob", exact: true }).waitFor();
+  assert.equal(await bobSite.getByText(/for alice/).count(), 0);
 });
