@@ -277,11 +277,30 @@ pub async fn restore(
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<Verified> {
     let mut backup = Backup::open(file)?;
-    let target = startup::connect_store(config).await?;
-    let target_backend = target.backend();
-    let prepared = prepare_target(&target, &backup.manifest).await;
-    target.close().await;
-    prepared?;
+    let url = config.database_url();
+    let target_backend = Backend::from_url(&url)?;
+    if backup.manifest.backend != target_backend.name() {
+        bail!(
+            "this is a {0} backup; restore it into a {0} database",
+            backup.manifest.backend
+        );
+    }
+    if target_backend == Backend::Sqlite {
+        // Never opened here: a connection left on the file would outlive the restore.
+        let path = confidant_store::sqlite_path(&url)?;
+        if path.exists() {
+            bail!(
+                "{} already exists; restore only into an empty data directory (move it away \
+                 first)",
+                path.display()
+            );
+        }
+    } else {
+        let target = startup::connect_store(config).await?;
+        let prepared = prepare_target(&target, &backup.manifest).await;
+        target.close().await;
+        prepared?;
+    }
     let verified = verify(config, file, progress).await?;
     let key_path = startup::log_key_path(config);
     if key_path.exists() && backup.has(LOG_KEY_FILE) {
@@ -304,12 +323,8 @@ pub async fn restore(
             std::fs::create_dir_all(folder)?;
             let partial = tempfile::NamedTempFile::new_in(folder)?;
             backup.extract(SQLITE_FILE, partial.path())?;
-            // The empty database opened above may have left its files; nothing is in them.
-            for leftover in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{leftover}", path.display()));
-            }
             partial
-                .persist(&path)
+                .persist_noclobber(&path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             sync_folder(folder)?;
         }
@@ -343,15 +358,9 @@ pub async fn restore(
     Ok(verified)
 }
 
-/// Checks that `target` can take the backup: the same backend, no tables yet, and on
-/// PostgreSQL a search path that resolves to the backup's schema (created if missing).
+/// Checks that the PostgreSQL `target` can take the backup: no tables yet, and a search path
+/// that resolves to the backup's schema (created if missing).
 async fn prepare_target(target: &SqlStore, manifest: &Manifest) -> anyhow::Result<()> {
-    if manifest.backend != target.backend().name() {
-        bail!(
-            "this is a {0} backup; restore it into a {0} database",
-            manifest.backend
-        );
-    }
     if !target.is_empty().await? {
         bail!("the target already holds a Confidant database; restore only into an empty one");
     }
