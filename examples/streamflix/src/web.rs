@@ -718,6 +718,8 @@ struct ReportView {
     rows: Vec<Value>,
     /// (interface, sends, clicks) over the period, through Confidant.
     by_interface: Vec<(String, i64, i64, u32, u32)>,
+    /// How far a total may be from the true count, when there is noise.
+    interval: Option<String>,
 }
 
 fn number(value: &Value) -> String {
@@ -798,7 +800,21 @@ fn report_view(report: &Value) -> ReportView {
     }
     let nonzero = |v: &Value| v.as_i64().is_some_and(|n| n != 0);
     let privacy = &report["privacy"];
+    // Every interface's total sums the same number of noisy cells; its 95 % interval is
+    // 1.96 σ √n for the discrete Gaussian (the normal approximation, 1.96 b √(2n), for the
+    // discrete Laplace of scale b).
+    let scale = privacy["scale"].as_f64().unwrap_or(0.0);
+    let cells =
+        rows.iter().filter(|r| r["channel"] == "confidant").count() / by_interface.len().max(1);
+    let spread = match privacy["mechanism"].as_str() {
+        Some("discrete_laplace") => (2.0 * cells as f64).sqrt(),
+        _ => (cells as f64).sqrt(),
+    };
+    let half = (1.96 * scale * spread).round() as i64;
     ReportView {
+        interval: (half > 0).then(|| {
+            format!("Each total is within ± {half} of the true count with 95 % probability.")
+        }),
         id: report["id"].as_str().unwrap_or("").into(),
         from: report["from"].as_str().unwrap_or("").into(),
         to: report["to"].as_str().unwrap_or("").into(),

@@ -84,6 +84,19 @@ pub fn for_report(report: &Report) -> Vec<Chart> {
     ]
 }
 
+/// What one released cell's interval is, in words, for the table of every cell; `None` for
+/// exact counts.
+pub fn cell_interval(report: &Report) -> Option<String> {
+    let noise = Noise::of(report);
+    (!noise.exact()).then(|| {
+        format!(
+            "Each count Confidant measured is within ± {} of the true count with 95 % \
+             probability; counts below zero are noise around small true counts.",
+            thousands(noise.half_width(1).round() as i64)
+        )
+    })
+}
+
 /// The period's totals through Confidant, each with its 95 % interval, and the app's own.
 pub fn totals(report: &Report) -> Vec<(&'static str, String)> {
     let noise = Noise::of(report);

@@ -144,6 +144,8 @@ struct ReportPage<'a> {
     css: &'static str,
     privacy: String,
     totals: Vec<(&'static str, String)>,
+    /// What every cell's noise amounts to, said once above the table.
+    cell_interval: Option<String>,
     charts: Vec<charts::Chart>,
     /// Rows with a count that is not zero, then the rest (shown behind a toggle).
     rows: Vec<&'a ReportRow>,
@@ -167,6 +169,7 @@ impl<'a> ReportPage<'a> {
             css: REPORT_CSS,
             privacy: privacy_line(report),
             totals: charts::totals(report),
+            cell_interval: charts::cell_interval(report),
             charts: charts::for_report(report),
             rows,
             zero_rows,
@@ -319,6 +322,10 @@ mod tests {
         );
         assert!(html.contains("<path d=\"M"), "whiskers");
         assert!(html.contains("95 % interval"));
+        assert!(
+            html.contains("within ± 7 of the true count"),
+            "the table's cells too"
+        );
 
         let exact = render(&report(Mechanism::SelfTest), ReportFormat::Html).unwrap();
         assert!(!exact.contains('±'), "a self-test has no intervals");
