@@ -64,6 +64,10 @@ struct Manifest {
     postgres_schema: Option<String>,
     /// Whether `blobs/` holds the attachments, or why not.
     blobs: BlobsIncluded,
+    /// Attachments whose file was deleted (with their message) between the snapshot and
+    /// the copy of the files: a restore has them without their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    deleted_meanwhile: Vec<String>,
     /// Every other file in the archive: name → SHA-256 (hex).
     files: BTreeMap<String, String>,
 }
@@ -104,6 +108,9 @@ pub struct Verified {
     pub log_entries: u64,
     pub attachments: usize,
     pub blobs_in_backup: bool,
+    /// Attachments whose message was deleted while the backup was taken, so that their
+    /// file was already gone: they restore without their bytes.
+    pub attachments_deleted_meanwhile: usize,
     pub with_key: bool,
 }
 
@@ -145,22 +152,25 @@ async fn create_with(
 
     progress("copying the database");
     let mut postgres_schema = None;
-    let heads = match store.backend() {
+    let (heads, blob_keys) = match store.backend() {
         Backend::Sqlite => {
             let copy = scratch.path().join(SQLITE_FILE);
             store.copy_sqlite_into(&copy).await?;
             archive.add_file(SQLITE_FILE, &copy, CompressionMethod::Deflated)?;
             // The copy is read only after it is in the archive: opening it may touch it.
             let snapshot = confidant_store::connect(&sqlite_url(&copy)).await?;
-            let heads = snapshot.log_heads().await;
+            let read =
+                async { anyhow::Ok((snapshot.log_heads().await?, snapshot.blob_keys().await?)) }
+                    .await;
             snapshot.close().await;
-            heads?
+            read?
         }
         Backend::Postgres => {
             let dump = scratch.path().join(POSTGRES_FILE);
             let mut snapshot = store.export_postgres_snapshot().await?;
             let schema = snapshot.schema().await;
             let heads = snapshot.log_heads().await;
+            let blob_keys = snapshot.blob_keys().await;
             let dumped = match &schema {
                 Ok(schema) => pg_dump(&config.database_url(), snapshot.id(), schema, &dump),
                 Err(_) => Ok(()),
@@ -169,27 +179,36 @@ async fn create_with(
             dumped?;
             postgres_schema = Some(schema?);
             archive.add_file(POSTGRES_FILE, &dump, CompressionMethod::Stored)?;
-            heads?
+            (heads?, blob_keys?)
         }
     };
 
     progress("copying attachments");
     let blobs = BlobStore::from_config(&config.media, &config.data_dir)?;
-    let blob_keys = store.blob_keys().await?;
+    let mut deleted_meanwhile = Vec::new();
     let blobs_included = match &blobs {
         BlobStore::Local(root) => {
             for key in &blob_keys {
-                for folder in ["attachments", "thumbnails"] {
-                    let path = root.join(folder).join(key);
-                    // A blob deleted since the snapshot (its message deleted, its cleanup
-                    // run) is no longer needed by anything live; verification reports it.
-                    if path.exists() {
-                        archive.add_file(
-                            &format!("blobs/{folder}/{key}"),
-                            &path,
-                            CompressionMethod::Stored,
-                        )?;
-                    }
+                let original = root.join("attachments").join(key);
+                if !original.exists() {
+                    // Its message was deleted after the snapshot and the file cleaned up
+                    // before it was copied: recorded, so that verification can tell this
+                    // from a file lost from the backup.
+                    deleted_meanwhile.push(key.clone());
+                    continue;
+                }
+                archive.add_file(
+                    &format!("blobs/attachments/{key}"),
+                    &original,
+                    CompressionMethod::Stored,
+                )?;
+                let thumbnail = root.join("thumbnails").join(key);
+                if thumbnail.exists() {
+                    archive.add_file(
+                        &format!("blobs/thumbnails/{key}"),
+                        &thumbnail,
+                        CompressionMethod::Stored,
+                    )?;
                 }
             }
             BlobsIncluded::InBackup
@@ -227,6 +246,7 @@ async fn create_with(
         checkpoints,
         postgres_schema,
         blobs: blobs_included,
+        deleted_meanwhile,
         files: archive.hashes.clone(),
     };
     let member_logs = manifest.checkpoints.len();
@@ -663,6 +683,7 @@ async fn check_database(
                     .files
                     .contains_key(&format!("blobs/attachments/{key}"))
             })
+            .filter(|key| !manifest.deleted_meanwhile.contains(key))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -679,6 +700,7 @@ async fn check_database(
         log_entries,
         attachments: blob_keys.len(),
         blobs_in_backup,
+        attachments_deleted_meanwhile: manifest.deleted_meanwhile.len(),
         with_key: log_key.is_some(),
     })
 }

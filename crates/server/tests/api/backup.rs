@@ -24,6 +24,7 @@ use crate::helpers::TestApp;
 on_both_backends!(
     a_backup_under_write_load_restores_every_acknowledged_message_and_log,
     a_damaged_or_rewritten_backup_fails_verification,
+    a_file_deleted_while_backing_up_is_recorded_and_a_lost_one_fails,
 );
 
 /// The configuration of `app`'s deployment, as an operator's CLI would load it.
@@ -366,6 +367,72 @@ fn rewrite(
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     for (entry_name, bytes) in files {
         zip.start_file(entry_name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    path
+}
+
+async fn a_file_deleted_while_backing_up_is_recorded_and_a_lost_one_fails(db: TestDatabase) {
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    for name in ["kept.bin", "gone.bin"] {
+        let file = uploaded(&app, &alice, name, name.repeat(50).into_bytes()).await;
+        let id = file["id"].as_i64().unwrap();
+        let sent = send_files(&app, &alice, conversation, name, &[id]).await;
+        assert_eq!(sent.status(), StatusCode::CREATED);
+    }
+    // One file disappears as if its message had been deleted and cleaned up between the
+    // database snapshot and the copy of the files.
+    let keys = app.db.store.blob_keys().await.unwrap();
+    let originals = app.data_dir.path().join("blobs/attachments");
+    std::fs::remove_file(originals.join(&keys[1])).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("backup.zip");
+    let config = config_of(&app);
+    backup::create(&config, &file, false, &|_| {})
+        .await
+        .unwrap();
+    let verified = backup::verify(&config, &file, &|_| {}).await.unwrap();
+    assert_eq!(verified.attachments, 2);
+    assert_eq!(verified.attachments_deleted_meanwhile, 1);
+
+    // A file lost from the backup itself is not excused.
+    let lost = rewrite_without(
+        &file,
+        folder.path(),
+        &format!("blobs/attachments/{}", keys[0]),
+    );
+    let error = backup::verify(&config, &lost, &|_| {}).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("have no file in the backup"),
+        "{error:#}"
+    );
+}
+
+/// The backup at `from` without one of its files, manifest included, as if it was lost.
+fn rewrite_without(from: &Path, folder: &Path, dropped: &str) -> PathBuf {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let path = folder.join("lost.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        let name = entry.name().to_owned();
+        if name == dropped {
+            continue;
+        }
+        if name == "manifest.json" {
+            let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
+            manifest["files"].as_object_mut().unwrap().remove(dropped);
+            bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
             .unwrap();
         zip.write_all(&bytes).unwrap();
     }

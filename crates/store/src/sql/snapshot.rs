@@ -18,6 +18,9 @@ use crate::sqlite;
 use confidant_core::store::{LogHead, StoreResult};
 use confidant_core::{MemberId, StoreError};
 
+/// Every attachment's blob key.
+const BLOB_KEYS: &str = "SELECT blob_key FROM attachments ORDER BY id";
+
 /// Every member's log head, in member order.
 const LOG_HEADS: &str = "SELECT member_id, size, root FROM access_log_heads ORDER BY member_id";
 
@@ -41,6 +44,14 @@ impl PostgresSnapshot {
             .await
             .store()?;
         rows.into_iter().map(head_from_row).collect()
+    }
+
+    /// Every attachment blob the snapshot refers to.
+    pub async fn blob_keys(&mut self) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(BLOB_KEYS)
+            .fetch_all(&mut *self.connection)
+            .await
+            .store()
     }
 
     /// The schema the snapshot's tables are in (`public` unless the URL sets a search path).
@@ -173,11 +184,10 @@ impl SqlStore {
 
     /// Every attachment blob the database refers to.
     pub async fn blob_keys(&self) -> StoreResult<Vec<String>> {
-        const KEYS: &str = "SELECT blob_key FROM attachments ORDER BY id";
         if let Some(db) = &self.sqlite {
             return db
                 .read(|conn| {
-                    conn.prepare(KEYS)
+                    conn.prepare(BLOB_KEYS)
                         .and_then(|mut select| {
                             select
                                 .query_map([], |row| row.get(0))?
@@ -187,7 +197,7 @@ impl SqlStore {
                 })
                 .await;
         }
-        sqlx::query_scalar(KEYS)
+        sqlx::query_scalar(BLOB_KEYS)
             .fetch_all(&self.pg().pool)
             .await
             .store()
