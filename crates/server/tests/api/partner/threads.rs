@@ -464,7 +464,7 @@ async fn every_member_an_app_reaches_finds_it_in_their_own_log(db: TestDatabase)
     let alices = entries(alice.token.clone()).await;
     assert_eq!(about_bob(&alices, "friends.list").len(), 120);
     let page = alice_browser.page(app, "/settings/access-log").await;
-    assert!(page.contains(" times that day"), "grouped on the timeline");
+    assert!(page.contains(" times today"), "grouped on the timeline");
     // A new day: a new entry.
     app.clock.advance_secs(24 * 3600);
     let tokens = app
