@@ -91,7 +91,13 @@ async function openCheckpoint(note, publicKey) {
   const split = note.lastIndexOf("\n\n");
   if (split < 0) throw new Error("the checkpoint is not a signed note");
   const body = note.slice(0, split + 1);
-  const [name, keyIdHex, keyBase64] = publicKey.split("+");
+  // `<name>+<key id, 8 hex>+<base64>`: the base64 may itself hold '+', so split twice only.
+  const first = publicKey.indexOf("+");
+  const second = publicKey.indexOf("+", first + 1);
+  if (first < 0 || second < 0) throw new Error("the server's key is not a note verifier key");
+  const name = publicKey.slice(0, first);
+  const keyIdHex = publicKey.slice(first + 1, second);
+  const keyBase64 = publicKey.slice(second + 1);
   const keyBytes = fromBase64(keyBase64);
   if (keyBytes[0] !== 1 || keyBytes.length !== 33) throw new Error("the key is not an Ed25519 note key");
   const keyId = hexBytes(keyIdHex);
