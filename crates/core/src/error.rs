@@ -71,6 +71,14 @@ impl Error {
         }
     }
 
+    /// A store error as the use case's answer: a missing row is this use case's `NotFound`.
+    pub(crate) fn from_missing(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Error::NotFound,
+            other => other.into(),
+        }
+    }
+
     /// The stable code clients can match on.
     pub fn code(&self) -> &'static str {
         match self {

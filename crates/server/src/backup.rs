@@ -420,21 +420,25 @@ impl Loaded {
         self.store.close().await;
         drop(self.store);
         if let Some((server_url, name)) = self.scratch_database {
-            match confidant_store::connect(&server_url).await {
-                Ok(server) => {
-                    let dropped = server
-                        .execute_raw(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .await;
-                    if let Err(error) = dropped {
-                        tracing::warn!(%error, database = name, "cannot drop the scratch database");
-                    }
-                    server.close().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, database = name, "cannot drop the scratch database")
-                }
-            }
+            drop_scratch_database(&server_url, &name).await;
         }
+    }
+}
+
+/// Drops a scratch database made to check a backup in; a failure is only logged, since the
+/// check's own answer matters more.
+async fn drop_scratch_database(server_url: &str, name: &str) {
+    let dropped = async {
+        let server = confidant_store::connect(server_url).await?;
+        let dropped = server
+            .execute_raw(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+        server.close().await;
+        anyhow::Ok(dropped?)
+    }
+    .await;
+    if let Err(error) = dropped {
+        tracing::warn!(%error, database = name, "cannot drop the scratch database");
     }
 }
 
@@ -581,13 +585,7 @@ impl Backup {
                         scratch_database: Some((server_url, name)),
                     }),
                     Err(error) => {
-                        let server = confidant_store::connect(&server_url).await?;
-                        let _ = server
-                            .execute_raw(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        server.close().await;
+                        drop_scratch_database(&server_url, &name).await;
                         Err(error)
                     }
                 }

@@ -4,7 +4,7 @@
 use super::Password;
 use crate::accesslog::Action;
 use crate::store::{Member, MemberStanding, NewLogEntry};
-use crate::{Confidant, Error, MemberId, StoreError};
+use crate::{Confidant, Error, MemberId};
 
 /// The most members one page of the operators' list holds.
 pub const MAX_STANDINGS_PAGE: i64 = 500;
@@ -40,7 +40,7 @@ impl Confidant {
         self.store
             .set_admin(member.id, operator)
             .await
-            .map_err(not_found)?;
+            .map_err(Error::from_missing)?;
         tracing::info!(member = %member.id, operator, "operator rights changed");
         self.member(member.id).await
     }
@@ -67,7 +67,7 @@ impl Confidant {
         self.store
             .set_suspended(member.id, Some(now))
             .await
-            .map_err(not_found)?;
+            .map_err(Error::from_missing)?;
         for grant in self.store.grants_of(member.id).await? {
             if grant.revoked_at.is_some() {
                 continue;
@@ -100,18 +100,11 @@ impl Confidant {
         self.store
             .set_suspended(member.id, None)
             .await
-            .map_err(not_found)?;
+            .map_err(Error::from_missing)?;
         tracing::info!(member = %member.id, "suspension lifted");
         Ok(MemberStanding {
             member,
             suspended_at: None,
         })
-    }
-}
-
-fn not_found(error: StoreError) -> Error {
-    match error {
-        StoreError::NotFound => Error::NotFound,
-        other => other.into(),
     }
 }

@@ -8,7 +8,7 @@ use crate::accesslog::{Action, Denial};
 use crate::partner::ItemUrlTemplate;
 use crate::store::{App, AppStatus, NewLogEntry, PreviousSecret};
 use crate::tokens::{self, MintedToken};
-use crate::{Confidant, Error, StoreError, Timestamp};
+use crate::{Confidant, Error, Timestamp};
 
 /// The most redirect URIs, surfaces and variations one app may declare.
 const MAX_LIST: usize = 32;
@@ -180,7 +180,7 @@ impl Confidant {
         self.store
             .update_app(&app, narrowed.then_some(Denial::AppNarrowed))
             .await
-            .map_err(not_found)?;
+            .map_err(Error::from_missing)?;
         tracing::info!(client_id, tokens_revoked = narrowed, "app updated");
         Ok(UpdatedApp {
             app: self.app(client_id).await?,
@@ -220,7 +220,10 @@ impl Confidant {
             expires_at: previous_valid_until,
         });
         app.secret_hash = Some(minted.hash);
-        self.store.update_app(&app, None).await.map_err(not_found)?;
+        self.store
+            .update_app(&app, None)
+            .await
+            .map_err(Error::from_missing)?;
         tracing::info!(client_id, grace_secs, "client secret rotated");
         Ok(RotatedSecret {
             app,
@@ -296,10 +299,7 @@ impl Confidant {
         self.store
             .set_item_url_template(client_id, template.as_deref())
             .await
-            .map_err(|error| match error {
-                StoreError::NotFound => Error::NotFound,
-                other => other.into(),
-            })?;
+            .map_err(Error::from_missing)?;
         self.app(client_id).await
     }
 
@@ -307,7 +307,7 @@ impl Confidant {
         self.store
             .set_app_status(client_id, status)
             .await
-            .map_err(not_found)?;
+            .map_err(Error::from_missing)?;
         tracing::info!(client_id, status = status.as_str(), "app status changed");
         self.app(client_id).await
     }
@@ -370,13 +370,6 @@ fn variations(values: &[String]) -> Result<Vec<String>, Error> {
         ));
     }
     Ok(variations)
-}
-
-fn not_found(error: StoreError) -> Error {
-    match error {
-        StoreError::NotFound => Error::NotFound,
-        other => other.into(),
-    }
 }
 
 /// A checked item-URL template, or none for an empty value.
