@@ -11,6 +11,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointError, KeyError, PublicKey};
+use crate::cosignature::{CosignerVerifier, split_note};
+use crate::heads::{self, HeadLeaf};
 use crate::entry::Entry;
 use crate::tree::{self, Frontier, Hash, ProofError};
 
@@ -31,7 +33,28 @@ pub struct Export {
     /// What the file can prove, in words; set on a selection ([`SELECTION_NOTE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Where the log's head was published in the deployment's witnessed log of heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<WitnessedHead>,
     pub entries: Vec<ExportedEntry>,
+}
+
+/// A head of the member's log as published in the log of heads, and the proof that it is
+/// there: what ties the member's log to checkpoints that witnesses cosigned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WitnessedHead {
+    /// The log of heads' checkpoint, signed by the server and cosigned by witnesses.
+    pub checkpoint: String,
+    /// The leaf's index in the log of heads.
+    pub leaf_index: u64,
+    /// The salt of the log's label (base64): the label is what the log of heads names the
+    /// member's log by.
+    pub salt: String,
+    /// The member log's size and root hash (base64) when it was published.
+    pub size: u64,
+    pub root: String,
+    /// The leaf's inclusion proof in the log of heads, base64 hashes.
+    pub inclusion_proof: Vec<String>,
 }
 
 /// The words every selection carries: it proves inclusion, never completeness.
@@ -50,14 +73,23 @@ pub struct ExportedEntry {
 
 /// The fields an export file may have, at the top and in each entry: the format is strict,
 /// so that nothing in a file escapes what verification covers.
-const EXPORT_FIELDS: [&str; 7] = [
+const EXPORT_FIELDS: [&str; 8] = [
     "format",
     "origin",
     "public_key",
     "checkpoint",
     "complete",
     "note",
+    "witnessed",
     "entries",
+];
+const WITNESSED_FIELDS: [&str; 6] = [
+    "checkpoint",
+    "leaf_index",
+    "salt",
+    "size",
+    "root",
+    "inclusion_proof",
 ];
 const ENTRY_FIELDS: [&str; 10] = [
     "seq",
@@ -98,6 +130,11 @@ impl Export {
         if let Some(error) = unknown(&value, &EXPORT_FIELDS, "the export".into()) {
             return Err(error);
         }
+        if let Some(witnessed) = value.get("witnessed")
+            && let Some(error) = unknown(witnessed, &WITNESSED_FIELDS, "`witnessed`".into())
+        {
+            return Err(error);
+        }
         let entries = value.get("entries").and_then(|e| e.as_array());
         for (index, entry) in entries.into_iter().flatten().enumerate() {
             if let Some(error) = unknown(entry, &ENTRY_FIELDS, format!("entry {index}")) {
@@ -121,6 +158,31 @@ pub struct Verified {
     pub key_from_file: bool,
     /// The size of the earlier checkpoint the log was found consistent with.
     pub consistent_with: Option<u64>,
+    /// What the witnesses vouched for, when verified with witness keys.
+    pub witnessed: Option<Witnessing>,
+}
+
+/// Which witnesses to require: `quorum` of `witnesses` must have cosigned the log of heads'
+/// checkpoint no longer than `max_age_secs` before `now_secs`.
+#[derive(Debug, Clone)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<CosignerVerifier>,
+    pub quorum: usize,
+    pub now_secs: u64,
+    pub max_age_secs: u64,
+}
+
+/// What verification against witnesses established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witnessing {
+    /// The member log's first `size` entries are the head the witnesses vouched for.
+    pub size: u64,
+    /// The size of the log of heads at the cosigned checkpoint.
+    pub heads_size: u64,
+    /// Each witness that counted, with the time of its cosignature.
+    pub cosigned_by: Vec<(String, u64)>,
+    /// Witnesses whose cosignature was older than the limit, with its time.
+    pub stale: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,6 +227,27 @@ pub enum VerifyError {
         "a selection of entries cannot be checked against an earlier checkpoint; export the whole log"
     )]
     PreviousNeedsWholeLog,
+    #[error("the file has no witnessed head: the server has not published this log yet")]
+    NotWitnessed,
+    #[error("the witnessed head is malformed: {0}")]
+    WitnessedMalformed(String),
+    #[error("the log of heads' checkpoint: {0}")]
+    HeadsCheckpoint(CheckpointError),
+    #[error("the log of heads' checkpoint is for {0:?}, not this server's log of heads")]
+    HeadsOrigin(String),
+    #[error(
+        "the log was published with {witnessed} entries but the file has {size}: it was rolled back"
+    )]
+    RolledBack { witnessed: u64, size: u64 },
+    #[error(
+        "the first {witnessed} entries do not hash to the head that was published: the log was \
+         rewritten, or shown differently to someone else"
+    )]
+    ForkedFromWitnessed { witnessed: u64 },
+    #[error("the published head is not in the log of heads: {0}")]
+    HeadNotIncluded(String),
+    #[error("{0}")]
+    Quorum(String),
 }
 
 pub fn hash_to_base64(hash: &Hash) -> String {
@@ -185,6 +268,18 @@ pub fn verify(
     export: &Export,
     public_key: Option<&PublicKey>,
     previous: Option<&str>,
+) -> Result<Verified, VerifyError> {
+    verify_witnessed(export, public_key, previous, None)
+}
+
+/// As [`verify`], and with `witnesses`, also that the log's published head is an extension
+/// of nothing but these entries, is in the log of heads, and that a quorum of the witnesses
+/// cosigned that log's checkpoint recently enough.
+pub fn verify_witnessed(
+    export: &Export,
+    public_key: Option<&PublicKey>,
+    previous: Option<&str>,
+    witnesses: Option<&WitnessPolicy>,
 ) -> Result<Verified, VerifyError> {
     if export.format != EXPORT_FORMAT {
         return Err(VerifyError::UnknownFormat(export.format.clone()));
@@ -219,6 +314,21 @@ pub fn verify(
         }
     }
 
+    let published = match (witnesses, &export.witnessed) {
+        (Some(_), None) => return Err(VerifyError::NotWitnessed),
+        (Some(_), Some(witnessed)) => Some(published_head(witnessed)?),
+        (None, _) => None,
+    };
+    if let Some((_, size, _)) = &published
+        && *size > checkpoint.size
+    {
+        return Err(VerifyError::RolledBack {
+            witnessed: *size,
+            size: checkpoint.size,
+        });
+    }
+    let mut prefix_root = None;
+
     if export.complete {
         if export.entries.len() as u64 != checkpoint.size {
             return Err(VerifyError::CountMismatch {
@@ -227,6 +337,10 @@ pub fn verify(
             });
         }
         let mut frontier = Frontier::empty();
+        let witnessed_size = published.as_ref().map(|(_, size, _)| *size);
+        if witnessed_size == Some(0) {
+            prefix_root = Some(frontier.root());
+        }
         let check_previous = |frontier: &Frontier| match &previous {
             Some(previous)
                 if previous.size == frontier.size() && previous.root != frontier.root() =>
@@ -247,6 +361,9 @@ pub fn verify(
             }
             frontier.push(exported.entry.leaf_hash());
             check_previous(&frontier)?;
+            if witnessed_size == Some(frontier.size()) {
+                prefix_root = Some(frontier.root());
+            }
         }
         if frontier.root() != checkpoint.root {
             return Err(VerifyError::RootMismatch {
@@ -281,6 +398,29 @@ pub fn verify(
         }
     }
 
+    let witnessed = match (witnesses, published) {
+        (Some(policy), Some((leaf, size, root))) => {
+            // A selection can only be tied to the head it was exported at.
+            let prefix = if export.complete {
+                prefix_root
+            } else {
+                (size == checkpoint.size).then_some(checkpoint.root)
+            };
+            if prefix != Some(root) {
+                return Err(VerifyError::ForkedFromWitnessed { witnessed: size });
+            }
+            let witnessed = export.witnessed.as_ref().expect("published implies witnessed");
+            Some(check_witnessed(
+                witnessed,
+                &key,
+                &checkpoint.origin,
+                leaf,
+                policy,
+            )?)
+        }
+        _ => None,
+    };
+
     Ok(Verified {
         origin: checkpoint.origin,
         entries: export.entries.len(),
@@ -288,7 +428,105 @@ pub fn verify(
         complete: export.complete,
         key_from_file: public_key.is_none(),
         consistent_with: previous.map(|previous| previous.size),
+        witnessed,
     })
+}
+
+/// The salt, size and root of a witnessed head, decoded.
+fn published_head(witnessed: &WitnessedHead) -> Result<([u8; 32], u64, Hash), VerifyError> {
+    let salt = BASE64
+        .decode(&witnessed.salt)
+        .ok()
+        .and_then(|salt| <[u8; 32]>::try_from(salt).ok())
+        .ok_or_else(|| VerifyError::WitnessedMalformed("the salt is not 32 bytes".into()))?;
+    let root = hash_from_base64(&witnessed.root)
+        .ok_or_else(|| VerifyError::WitnessedMalformed("the root is not a hash".into()))?;
+    Ok((salt, witnessed.size, root))
+}
+
+/// Checks the head's inclusion in the log of heads and the witnesses' cosignatures on its
+/// checkpoint.
+fn check_witnessed(
+    witnessed: &WitnessedHead,
+    key: &PublicKey,
+    origin: &str,
+    salt: [u8; 32],
+    policy: &WitnessPolicy,
+) -> Result<Witnessing, VerifyError> {
+    let heads = checkpoint::open(&witnessed.checkpoint, key).map_err(VerifyError::HeadsCheckpoint)?;
+    if heads.origin != heads::origin(key.name()) {
+        return Err(VerifyError::HeadsOrigin(heads.origin));
+    }
+    let leaf = HeadLeaf {
+        label: heads::label(&salt, origin),
+        size: witnessed.size,
+        root: published_head(witnessed)?.2,
+    };
+    let proof = witnessed
+        .inclusion_proof
+        .iter()
+        .map(|text| hash_from_base64(text))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| VerifyError::HeadNotIncluded("the proof holds a malformed hash".into()))?;
+    tree::verify_inclusion(
+        &proof,
+        witnessed.leaf_index,
+        heads.size,
+        heads.root,
+        leaf.leaf_hash(),
+    )
+    .map_err(|e| VerifyError::HeadNotIncluded(e.to_string()))?;
+
+    let (body, signatures) = split_note(&witnessed.checkpoint).ok_or_else(|| {
+        VerifyError::HeadsCheckpoint(CheckpointError::Malformed("no signature lines".into()))
+    })?;
+    let mut cosigned_by = Vec::new();
+    let mut stale = Vec::new();
+    let mut missing = Vec::new();
+    for witness in &policy.witnesses {
+        match witness.find(body, &signatures) {
+            Some(at) if policy.now_secs.saturating_sub(at) > policy.max_age_secs => {
+                stale.push((witness.name().to_owned(), at));
+            }
+            Some(at) => cosigned_by.push((witness.name().to_owned(), at)),
+            None => missing.push(witness.name().to_owned()),
+        }
+    }
+    if cosigned_by.len() < policy.quorum {
+        let mut reasons = Vec::new();
+        if !missing.is_empty() {
+            reasons.push(format!("no cosignature from {}", missing.join(", ")));
+        }
+        for (name, at) in &stale {
+            reasons.push(format!(
+                "{name}'s cosignature is stale ({} old, the limit is {})",
+                age(policy.now_secs.saturating_sub(*at)),
+                age(policy.max_age_secs)
+            ));
+        }
+        return Err(VerifyError::Quorum(format!(
+            "{} of the {} witnesses needed cosigned the log of heads: {}",
+            cosigned_by.len(),
+            policy.quorum,
+            reasons.join("; ")
+        )));
+    }
+    Ok(Witnessing {
+        size: witnessed.size,
+        heads_size: heads.size,
+        cosigned_by,
+        stale,
+    })
+}
+
+/// A duration in words, to the hour or minute.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        7200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
 }
 
 #[cfg(test)]

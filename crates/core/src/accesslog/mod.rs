@@ -376,6 +376,7 @@ impl Confidant {
             note: app
                 .is_some()
                 .then(|| confidant_log::export::SELECTION_NOTE.to_owned()),
+            witnessed: None,
             entries: exported,
         })
     }

@@ -79,6 +79,7 @@ impl Log {
                     inclusion_proof: None,
                 })
                 .collect(),
+            witnessed: None,
         }
     }
 
