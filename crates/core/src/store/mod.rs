@@ -13,6 +13,7 @@ mod oauth;
 mod partner;
 mod push;
 mod reports;
+mod tlog;
 mod webhooks;
 
 pub use accesslog::{AccessLogStore, LogDraft, LogHead, LogQuery, NewLogEntry, RevokedToken};
@@ -36,6 +37,9 @@ pub use push::{DuePush, NewPushSubscription, PushStore, PushSubscription};
 pub use reports::{
     BudgetLimit, DeliveryStatus, NewRelease, ReleaseOutcome, ReleaseSummary, ReportStore,
     StoredRelease,
+};
+pub use tlog::{
+    HEADS_LOG, HeadLeafEncoder, LEDGER_LOG, PublishedHead, Publication, StoredCheckpoint, WitnessedLogStore,
 };
 pub use webhooks::{DueWebhook, NewWebhook, WebhookOutcome, WebhookStore};
 
@@ -580,6 +584,7 @@ pub trait Store:
     + PushStore
     + OAuthStore
     + AccessLogStore
+    + WitnessedLogStore
     + PartnerStore
     + WebhookStore
     + EngagementStore
@@ -600,6 +605,7 @@ impl<T> Store for T where
         + PushStore
         + OAuthStore
         + AccessLogStore
+        + WitnessedLogStore
         + PartnerStore
         + WebhookStore
         + EngagementStore

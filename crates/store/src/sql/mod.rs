@@ -17,6 +17,7 @@ mod push;
 pub(crate) mod reports;
 pub(crate) mod snapshot;
 mod social;
+pub(crate) mod tlog;
 mod webhooks;
 
 use std::sync::Arc;

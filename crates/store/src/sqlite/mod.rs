@@ -21,6 +21,7 @@ pub(crate) mod push;
 mod readers;
 pub(crate) mod reports;
 pub(crate) mod social;
+pub(crate) mod tlog;
 mod writer;
 
 use std::path::Path;

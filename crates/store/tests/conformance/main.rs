@@ -10,6 +10,7 @@ mod oauth;
 mod push;
 mod reports;
 mod social;
+mod tlog;
 mod webhooks;
 
 use confidant_core::accounts::Handle;
