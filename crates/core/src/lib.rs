@@ -79,6 +79,8 @@ pub struct Confidant {
     reports: ReportPolicy,
     /// Names this process when it takes a lease on a periodic job.
     node_id: String,
+    /// Cosignatures a checkpoint of the server's logs needs before it is served.
+    witness_quorum: u32,
 }
 
 impl Confidant {
@@ -94,6 +96,7 @@ impl Confidant {
             log_signer: Arc::new(log_signer),
             pairwise: Arc::new(pairwise),
             node_id: tokens::random_url_safe(12),
+            witness_quorum: 0,
             reports: settings.reports,
             hasher: PasswordHasher::new(settings.password_hashing)?,
             throttle: LoginThrottle::new("login", settings.throttle),

@@ -12,6 +12,7 @@ pub mod cosignature;
 pub mod entry;
 pub mod export;
 pub mod heads;
+pub mod ledger;
 pub mod tree;
 pub mod witness;
 

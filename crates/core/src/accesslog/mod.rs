@@ -5,6 +5,7 @@
 //! The Merkle tree, the entry encoding and the checkpoint format live in `confidant-log`.
 
 mod describe;
+mod witnessed;
 
 use confidant_log::export::hash_to_base64;
 use confidant_log::tree::{self, Hash};
@@ -376,7 +377,7 @@ impl Confidant {
             note: app
                 .is_some()
                 .then(|| confidant_log::export::SELECTION_NOTE.to_owned()),
-            witnessed: None,
+            witnessed: self.witnessed_head(me).await?,
             entries: exported,
         })
     }

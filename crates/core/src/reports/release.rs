@@ -1,6 +1,8 @@
 //! Releasing a report: the exact table, noised once, stored with its budget debit, and from
 //! then on served as stored.
 
+use confidant_log::ledger::LedgerEntry;
+use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -167,6 +169,16 @@ impl Confidant {
         // Whether the app ever sees this release is decided now, by what the deployment is
         // now: switching to self-test later does not expose an exact release made earlier.
         let partner_visible = self.partner_may_see(mechanism);
+        let ledger_leaf = LedgerEntry {
+            release: report.id.clone(),
+            app: app.client_id.clone(),
+            first_day: format_day(request.first_day),
+            days: u32::try_from(request.days).unwrap_or(u32::MAX),
+            mechanism: mechanism.as_str().into(),
+            rho: noise.rho,
+            body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        }
+        .encode();
         let release = NewRelease {
             id: report.id.clone(),
             client_id: app.client_id.clone(),
@@ -177,6 +189,7 @@ impl Confidant {
             created_at: now,
             body,
             partner_visible,
+            ledger_leaf,
         };
         let budget = BudgetLimit {
             rho_per_data_day: policy.rho_per_data_day,

@@ -22,6 +22,8 @@ pub struct NewRelease {
     pub body: String,
     /// Whether the app may fetch it and gets it by webhook: decided now, never later.
     pub partner_visible: bool,
+    /// The release's leaf in the public budget ledger, appended in the same transaction.
+    pub ledger_leaf: Vec<u8>,
 }
 
 /// The budget a release must fit in: on every day it covers, what the app's releases spent

@@ -3,6 +3,8 @@
 //! as a member's log, a head, and the checkpoints signed for it with the cosignatures
 //! collected so far.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use confidant_log::Hash;
 
@@ -49,7 +51,7 @@ pub struct Publication {
 
 /// Encodes a member log's head as a leaf of the log of heads, from its label's salt, size and
 /// root.
-pub type HeadLeafEncoder = fn(&[u8; 32], MemberId, u64, Hash) -> Vec<u8>;
+pub type HeadLeafEncoder = Arc<dyn Fn(&[u8; 32], MemberId, u64, Hash) -> Vec<u8> + Send + Sync>;
 
 #[async_trait]
 pub trait WitnessedLogStore: Send + Sync {

@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use super::{ResultExt, SqlStore, webhooks};
 use crate::sqlite::reports as sqlite;
 use confidant_core::Timestamp;
+use confidant_core::store::LEDGER_LOG;
 use confidant_core::store::{
     BudgetLimit, DeliveryStatus, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
     ReportStore, StoreResult, StoredRelease,
@@ -104,6 +105,12 @@ impl ReportStore for SqlStore {
                         )
                         .await?;
                     }
+                    super::tlog::append(
+                        tx,
+                        LEDGER_LOG,
+                        std::slice::from_ref(&release.ledger_leaf),
+                    )
+                    .await?;
                     let webhook_id = match &webhook {
                         Some(webhook) => Some(webhooks::enqueue(tx, webhook).await?),
                         None => None,

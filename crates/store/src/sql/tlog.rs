@@ -156,7 +156,7 @@ pub(crate) async fn append(
 async fn publish_heads(
     conn: &mut PgConnection,
     limit: u32,
-    leaf: HeadLeafEncoder,
+    leaf: &HeadLeafEncoder,
 ) -> StoreResult<Publication> {
     // Taking the log of heads' lock first makes concurrent publishers (one per node) queue:
     // the second finds nothing left to publish.
@@ -248,11 +248,11 @@ impl WitnessedLogStore for SqlStore {
     ) -> StoreResult<Publication> {
         if let Some(db) = &self.sqlite {
             return db
-                .write(move |conn| sqlite::publish_heads(conn, limit, leaf))
+                .write(move |conn| sqlite::publish_heads(conn, limit, &leaf))
                 .await;
         }
         self.pg()
-            .write(move |tx| Box::pin(publish_heads(tx, limit, leaf)))
+            .write(move |tx| Box::pin(async move { publish_heads(tx, limit, &leaf).await }))
             .await
     }
 

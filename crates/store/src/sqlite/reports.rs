@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{ResultExt, deployment};
 use crate::sql::reports::{FROM_RELEASES, SELF_TEST};
 use confidant_core::Timestamp;
+use confidant_core::store::LEDGER_LOG;
 use confidant_core::store::{
     BudgetLimit, DeliveryStatus, NewRelease, NewWebhook, ReleaseOutcome, ReleaseSummary,
     StoreResult, StoredRelease,
@@ -114,6 +115,7 @@ pub(crate) fn store_release(
                 .store()?;
         }
     }
+    super::tlog::append(conn, LEDGER_LOG, std::slice::from_ref(&release.ledger_leaf))?;
     let webhook_id = webhook
         .map(|webhook| deployment::enqueue_webhook(conn, webhook))
         .transpose()?;

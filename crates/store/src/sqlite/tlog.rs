@@ -84,7 +84,7 @@ pub(crate) fn append(conn: &Connection, log: &str, leaves: &[Vec<u8>]) -> StoreR
 pub(crate) fn publish_heads(
     conn: &Connection,
     limit: u32,
-    leaf: HeadLeafEncoder,
+    leaf: &HeadLeafEncoder,
 ) -> StoreResult<Publication> {
     let due = conn
         .prepare_cached(

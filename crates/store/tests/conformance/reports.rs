@@ -192,6 +192,7 @@ fn release(id: &str, first_day: i64, mechanism: &str, rho: f64) -> NewRelease {
         created_at: T0,
         body: format!(r#"{{"id":"{id}"}}"#),
         partner_visible: mechanism != "self_test",
+        ledger_leaf: id.as_bytes().to_vec(),
     }
 }
 

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use confidant_core::MemberId;
 use confidant_core::accesslog::Action;
 use confidant_core::store::{
@@ -40,14 +42,14 @@ async fn publishing_appends_the_heads_of_grown_logs_once(db: TestDatabase) {
     access(store, alice.id).await;
     access(store, alice.id).await;
     access(store, bob.id).await;
-    let first = store.publish_heads(100, leaf).await.unwrap();
+    let first = store.publish_heads(100, Arc::new(leaf)).await.unwrap();
     // Carol's log is empty: nothing to publish for her.
     assert_eq!((first.published, first.head.size), (2, 2));
-    let nothing = store.publish_heads(100, leaf).await.unwrap();
+    let nothing = store.publish_heads(100, Arc::new(leaf)).await.unwrap();
     assert_eq!((nothing.published, nothing.head), (0, first.head.clone()));
 
     access(store, alice.id).await;
-    let second = store.publish_heads(100, leaf).await.unwrap();
+    let second = store.publish_heads(100, Arc::new(leaf)).await.unwrap();
     assert_eq!((second.published, second.head.size), (1, 3));
 
     // The stored tree is the tree of the stored leaves, and proves them.
@@ -84,9 +86,9 @@ async fn publishing_appends_the_heads_of_grown_logs_once(db: TestDatabase) {
     // A batch limit leaves the rest for the next round.
     access(store, alice.id).await;
     access(store, bob.id).await;
-    assert_eq!(store.publish_heads(1, leaf).await.unwrap().published, 1);
-    assert_eq!(store.publish_heads(1, leaf).await.unwrap().published, 1);
-    assert_eq!(store.publish_heads(1, leaf).await.unwrap().published, 0);
+    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 1);
+    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 1);
+    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 0);
 }
 
 async fn checkpoints_keep_the_most_cosigned_version(db: TestDatabase) {
