@@ -248,10 +248,14 @@ mod tests {
         let verifier = CosignerVerifier::parse(&witness.verifier_key()).unwrap();
         let body = "o\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n";
         let line = witness.cosign(body, 5);
-        let signatures = |line: &str| vec![Signature::from_bytes(line.trim_end().as_bytes()).unwrap()];
+        let signatures =
+            |line: &str| vec![Signature::from_bytes(line.trim_end().as_bytes()).unwrap()];
         assert_eq!(verifier.find(body, &signatures(&line)), Some(5));
         assert_eq!(verifier.find("o\n2\nx\n", &signatures(&line)), None);
-        assert_eq!(verifier.find(body, &signatures(&other.cosign(body, 5))), None);
+        assert_eq!(
+            verifier.find(body, &signatures(&other.cosign(body, 5))),
+            None
+        );
         // A log's plain Ed25519 key is not a cosigner key.
         let (log, _) = LogSigner::generate("w").unwrap();
         assert!(CosignerVerifier::parse(log.public_key()).is_err());

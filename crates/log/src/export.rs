@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointError, KeyError, PublicKey};
 use crate::cosignature::{CosignerVerifier, split_note};
-use crate::heads::{self, HeadLeaf};
 use crate::entry::Entry;
+use crate::heads::{self, HeadLeaf};
 use crate::tree::{self, Frontier, Hash, ProofError};
 
 /// The value of the `format` field of an export file.
@@ -409,7 +409,10 @@ pub fn verify_witnessed(
             if prefix != Some(root) {
                 return Err(VerifyError::ForkedFromWitnessed { witnessed: size });
             }
-            let witnessed = export.witnessed.as_ref().expect("published implies witnessed");
+            let witnessed = export
+                .witnessed
+                .as_ref()
+                .expect("published implies witnessed");
             Some(check_witnessed(
                 witnessed,
                 &key,
@@ -453,7 +456,8 @@ fn check_witnessed(
     salt: [u8; 32],
     policy: &WitnessPolicy,
 ) -> Result<Witnessing, VerifyError> {
-    let heads = checkpoint::open(&witnessed.checkpoint, key).map_err(VerifyError::HeadsCheckpoint)?;
+    let heads =
+        checkpoint::open(&witnessed.checkpoint, key).map_err(VerifyError::HeadsCheckpoint)?;
     if heads.origin != heads::origin(key.name()) {
         return Err(VerifyError::HeadsOrigin(heads.origin));
     }
@@ -477,7 +481,18 @@ fn check_witnessed(
     )
     .map_err(|e| VerifyError::HeadNotIncluded(e.to_string()))?;
 
-    let (body, signatures) = split_note(&witnessed.checkpoint).ok_or_else(|| {
+    let cosigned = check_cosigned(&witnessed.checkpoint, policy)?;
+    Ok(Witnessing {
+        size: witnessed.size,
+        heads_size: heads.size,
+        ..cosigned
+    })
+}
+
+/// Checks that `policy.quorum` of the witnesses cosigned the signed note `checkpoint`
+/// recently enough; `size` and `heads_size` of the result are the checkpoint's size.
+pub fn check_cosigned(checkpoint: &str, policy: &WitnessPolicy) -> Result<Witnessing, VerifyError> {
+    let (body, signatures) = split_note(checkpoint).ok_or_else(|| {
         VerifyError::HeadsCheckpoint(CheckpointError::Malformed("no signature lines".into()))
     })?;
     let mut cosigned_by = Vec::new();
@@ -511,9 +526,14 @@ fn check_witnessed(
             reasons.join("; ")
         )));
     }
+    let size = body
+        .lines()
+        .nth(1)
+        .and_then(|size| size.parse().ok())
+        .unwrap_or_default();
     Ok(Witnessing {
-        size: witnessed.size,
-        heads_size: heads.size,
+        size,
+        heads_size: size,
         cosigned_by,
         stale,
     })

@@ -82,7 +82,9 @@ pub enum LedgerError {
     CountMismatch { entries: usize, size: u64 },
     #[error("the entries do not hash to the signed checkpoint: one was changed")]
     RootMismatch,
-    #[error("the ledger has {size} entries but an earlier checkpoint had {previous}: entries were deleted")]
+    #[error(
+        "the ledger has {size} entries but an earlier checkpoint had {previous}: entries were deleted"
+    )]
     Truncated { previous: u64, size: u64 },
     #[error(
         "the first {previous} entries no longer hash to the earlier checkpoint's root: entries \

@@ -17,8 +17,8 @@ pub mod tree;
 pub mod witness;
 
 pub use checkpoint::{CheckpointError, KeyError, LogSigner, PublicKey, SignedCheckpoint};
-pub use entry::{Entry, Outcome};
 pub use cosignature::{CosignerKey, CosignerVerifier};
+pub use entry::{Entry, Outcome};
 pub use export::{
     EXPORT_FORMAT, Export, ExportedEntry, Verified, VerifyError, WitnessPolicy, WitnessedHead,
     Witnessing,

@@ -250,7 +250,11 @@ mod tests {
         let grown = log.sign(origin, 7, seven.root());
         let request = AddCheckpoint::parse(&AddCheckpoint::body(3, &proof, &grown)).unwrap();
         assert_eq!(
-            witness.add_checkpoint(&request, Some(&state), 11).unwrap().state.size,
+            witness
+                .add_checkpoint(&request, Some(&state), 11)
+                .unwrap()
+                .state
+                .size,
             7
         );
 
@@ -299,7 +303,12 @@ mod tests {
             witness.add_checkpoint(&request, None, 1),
             Err(Refusal::UnknownLog(_))
         ));
-        for body in ["", "old 01\n\nx\n", "new 1\n\nx\n", "old 1\nnot-a-hash\n\nx\n"] {
+        for body in [
+            "",
+            "old 01\n\nx\n",
+            "new 1\n\nx\n",
+            "old 1\nnot-a-hash\n\nx\n",
+        ] {
             assert!(
                 matches!(AddCheckpoint::parse(body), Err(Refusal::BadRequest(_))),
                 "{body:?}"

@@ -18,7 +18,8 @@ use confidant_core::reports::{self, Mechanism, ReportRequest};
 use confidant_core::store::App;
 use confidant_core::store::Member;
 use confidant_core::{MemberId, SystemClock, Timestamp};
-use confidant_log::{Export, PublicKey};
+use confidant_log::ledger::LedgerFile;
+use confidant_log::{CosignerVerifier, Export, PublicKey, WitnessPolicy, Witnessing};
 
 use crate::backup;
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
@@ -85,6 +86,16 @@ pub enum Command {
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// Work with the public budget ledger of report releases, offline.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Run a witness that cosigns the logs of Confidant servers.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
     },
     /// Release an app's engagement report for a period, or print the release already made
     /// for it (a period is released once; its noise is never drawn again).
@@ -187,6 +198,81 @@ pub enum LogCommand {
         /// A checkpoint saved earlier (a file): the log must be consistent with it.
         #[arg(long)]
         previous: Option<PathBuf>,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
+    },
+}
+
+/// Which witnesses' cosignatures a verification requires.
+#[derive(Debug, clap::Args)]
+pub struct WitnessArgs {
+    /// A witness's verifier key (`confidant witness key` prints it), or a file holding one;
+    /// repeat for each witness. With witnesses, the log's published head must be in the
+    /// server's log of heads under a checkpoint they cosigned.
+    #[arg(long = "witness")]
+    pub witnesses: Vec<String>,
+    /// How many of the witnesses must have cosigned [default: all of them].
+    #[arg(long, requires = "witnesses")]
+    pub quorum: Option<usize>,
+    /// A cosignature older than this many hours is stale and does not count.
+    #[arg(long, default_value_t = 24)]
+    pub max_age_hours: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Verify the public budget ledger (GET /transparency/ledger): recompute its Merkle
+    /// root, check the checkpoint's signature and witnesses, that it only grew since an
+    /// earlier checkpoint, and every app's spending per day of data against the cap.
+    Verify {
+        /// The ledger file.
+        file: PathBuf,
+        /// The server's public key (as for `log verify`), or a file holding it.
+        #[arg(long)]
+        public_key: String,
+        /// A ledger checkpoint saved earlier (a file): the ledger must extend it.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// The cap of ρ per app and day of data to check against [default: the one the file
+        /// states].
+        #[arg(long)]
+        rho_per_day: Option<f64>,
+        /// A release id that must be in the ledger (a partner checking its report).
+        #[arg(long)]
+        release: Option<String>,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Run a C2SP tlog-witness that cosigns checkpoints of the logs whose keys it is given.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CONFIDANT_WITNESS_LISTEN")]
+        listen: SocketAddr,
+        /// Where the witness keeps its key and the latest checkpoint of each log.
+        #[arg(long, env = "CONFIDANT_WITNESS_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The public key of a log to follow (a Confidant server's is at
+        /// /.well-known/confidant-log-key); repeat for several.
+        #[arg(
+            long = "log-key",
+            env = "CONFIDANT_WITNESS_LOG_KEYS",
+            value_delimiter = ','
+        )]
+        log_keys: Vec<String>,
+        /// The witness's name, used when its key is made [default: confidant-witness].
+        #[arg(long, default_value = "confidant-witness")]
+        name: String,
+    },
+    /// Print the witness's verifier key, making the key if the data directory has none.
+    Key {
+        #[arg(long, env = "CONFIDANT_WITNESS_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "confidant-witness")]
+        name: String,
     },
 }
 
@@ -374,6 +460,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     public_key,
                     trust_embedded_key,
                     previous,
+                    witnesses,
                 },
         } => {
             let key = match (public_key, trust_embedded_key) {
@@ -390,8 +477,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     .into());
                 }
             };
-            return verify_log(&file, key, previous.as_deref());
+            let witnesses = witnesses.policy()?;
+            return verify_log(&file, key, previous.as_deref(), witnesses.as_ref());
         }
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    file,
+                    public_key,
+                    previous,
+                    rho_per_day,
+                    release,
+                    witnesses,
+                },
+        } => {
+            let witnesses = witnesses.policy()?;
+            return verify_ledger(
+                &file,
+                &public_key,
+                previous.as_deref(),
+                rho_per_day,
+                release.as_deref(),
+                witnesses.as_ref(),
+            );
+        }
+        Command::Witness { command } => return witness(command),
         _ => {}
     }
     let config = Config::load(cli.global.config.as_deref(), cli.overrides())
@@ -411,7 +521,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 startup::open_store(&config).await?.close().await;
                 report(&format!("migrated {}", redact(&config.database_url())))
             }
-            Command::DefaultConfig | Command::Log { .. } => Ok(()),
+            Command::DefaultConfig
+            | Command::Log { .. }
+            | Command::Ledger { .. }
+            | Command::Witness { .. } => Ok(()),
             Command::Users { command } => users(config, command).await,
             Command::Apps { command } => apps(config, command).await,
             Command::Report {
@@ -889,10 +1002,74 @@ enum VerifyKey {
     Embedded,
 }
 
-fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::Result<()> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-    };
+fn read_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A key given on the command line, or a file holding one.
+fn key_text(key: &str) -> anyhow::Result<String> {
+    if Path::new(key).is_file() {
+        read_file(Path::new(key))
+    } else {
+        Ok(key.to_owned())
+    }
+}
+
+impl WitnessArgs {
+    fn policy(self) -> anyhow::Result<Option<WitnessPolicy>> {
+        if self.witnesses.is_empty() {
+            return Ok(None);
+        }
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|key| {
+                CosignerVerifier::parse(&key_text(key)?)
+                    .with_context(|| format!("invalid --witness {key:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let quorum = self.quorum.unwrap_or(witnesses.len());
+        if quorum == 0 || quorum > witnesses.len() {
+            return Err(UsageError(format!(
+                "--quorum must be between 1 and the {} witnesses given",
+                witnesses.len()
+            ))
+            .into());
+        }
+        Ok(Some(WitnessPolicy {
+            witnesses,
+            quorum,
+            now_secs: time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64,
+            max_age_secs: self.max_age_hours.saturating_mul(3600),
+        }))
+    }
+}
+
+/// Prints who cosigned, and who was stale.
+fn report_witnessing(witnessing: &Witnessing, what: &str) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    for (name, at) in &witnessing.cosigned_by {
+        report(&format!(
+            "cosigned by {name} {} ago",
+            confidant_log::export::age(now.saturating_sub(*at))
+        ))?;
+    }
+    for (name, at) in &witnessing.stale {
+        report(&format!(
+            "warning: {name}'s cosignature is stale ({} old)",
+            confidant_log::export::age(now.saturating_sub(*at))
+        ))?;
+    }
+    report(what)
+}
+
+fn verify_log(
+    file: &Path,
+    key: VerifyKey,
+    previous: Option<&Path>,
+    witnesses: Option<&WitnessPolicy>,
+) -> anyhow::Result<()> {
+    let read = read_file;
     let export = Export::parse(&read(file)?)
         .with_context(|| format!("{} is not an access-log export", file.display()))?;
     let public_key = match key {
@@ -914,8 +1091,13 @@ fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::R
         }
     };
     let previous = previous.map(read).transpose()?;
-    let verified = confidant_log::export::verify(&export, public_key.as_ref(), previous.as_deref())
-        .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
+    let verified = confidant_log::export::verify_witnessed(
+        &export,
+        public_key.as_ref(),
+        previous.as_deref(),
+        witnesses,
+    )
+    .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
     let scope = if verified.complete {
         String::new()
     } else {
@@ -934,7 +1116,86 @@ fn verify_log(file: &Path, key: VerifyKey, previous: Option<&Path>) -> anyhow::R
             "consistent with the earlier checkpoint of {size} entries: nothing was changed or removed"
         ))?;
     }
+    if let Some(witnessing) = &verified.witnessed {
+        report_witnessing(
+            witnessing,
+            &format!(
+                "witnessed: the first {} entries are the head published in the log of heads \
+                 (size {}); newer entries are witnessed at the next publication",
+                witnessing.size, witnessing.heads_size
+            ),
+        )?;
+    }
     Ok(())
+}
+
+fn verify_ledger(
+    file: &Path,
+    public_key: &str,
+    previous: Option<&Path>,
+    rho_per_day: Option<f64>,
+    release: Option<&str>,
+    witnesses: Option<&WitnessPolicy>,
+) -> anyhow::Result<()> {
+    let ledger: LedgerFile = serde_json::from_str(&read_file(file)?)
+        .with_context(|| format!("{} is not a budget ledger", file.display()))?;
+    let key = PublicKey::parse(&key_text(public_key)?).context("invalid --public-key")?;
+    let previous = previous.map(read_file).transpose()?;
+    let cap = rho_per_day.unwrap_or(ledger.rho_per_data_day);
+    let summary = confidant_log::ledger::verify(&ledger, &key, previous.as_deref(), cap)
+        .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
+    let witnessing = witnesses
+        .map(|policy| confidant_log::export::check_cosigned(&ledger.checkpoint, policy))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
+    if let Some(release) = release
+        && !ledger.entries.iter().any(|entry| entry.release == release)
+    {
+        anyhow::bail!("verification failed: the release {release} is not in the ledger");
+    }
+    report(&format!(
+        "verified {} releases of {} apps; no app spent more than rho = {cap} on any day of data",
+        summary.size, summary.apps
+    ))?;
+    if let Some((app, day, spent)) = &summary.most_spent {
+        report(&format!("the most spent: {app} on {day}, rho = {spent}"))?;
+    }
+    if let Some(size) = summary.consistent_with {
+        report(&format!(
+            "consistent with the earlier checkpoint of {size} releases: none was removed or changed"
+        ))?;
+    }
+    if let Some(release) = release {
+        report(&format!("the release {release} is in the ledger"))?;
+    }
+    if let Some(witnessing) = &witnessing {
+        report_witnessing(witnessing, "the ledger's checkpoint is witnessed")?;
+    }
+    Ok(())
+}
+
+fn witness(command: WitnessCommand) -> anyhow::Result<()> {
+    match command {
+        WitnessCommand::Key { data_dir, name } => {
+            let key = crate::witness::load_or_create_key(&data_dir, &name)?;
+            report(&key.verifier_key())
+        }
+        WitnessCommand::Serve {
+            listen,
+            data_dir,
+            log_keys,
+            name,
+        } => {
+            crate::telemetry::init(&crate::config::LogConfig::default());
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                crate::witness::serve(listener, &data_dir, &name, &log_keys).await
+            })
+        }
+    }
 }
 
 /// A command used wrongly: `main` exits with status 2, as for a usage error of the parser.

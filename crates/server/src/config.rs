@@ -26,7 +26,50 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub push: PushConfig,
     pub media: MediaConfig,
+    pub accesslog: AccessLogConfig,
     pub log: LogConfig,
+}
+
+/// Witnesses of the server's logs: the log of members' access-log heads and the budget
+/// ledger.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// The witnesses each new checkpoint is submitted to.
+    pub witnesses: Vec<WitnessConfig>,
+    /// How many of them must cosign a checkpoint before it is served and exported as
+    /// witnessed [default: all of them].
+    pub quorum: Option<u32>,
+    /// How often members' new heads are published and a checkpoint is submitted, seconds
+    /// [default: 10].
+    pub publish_interval_secs: Option<u64>,
+    /// How often an unchanged checkpoint is submitted again, for fresh cosignatures,
+    /// seconds [default: 3600].
+    pub cosign_refresh_secs: Option<u64>,
+}
+
+/// One witness: where it takes checkpoints and the key it cosigns with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix: `add-checkpoint` is appended to it.
+    pub url: String,
+    /// Its verifier key (`confidant witness key` prints it).
+    pub key: String,
+}
+
+impl AccessLogConfig {
+    pub fn quorum(&self) -> u32 {
+        self.quorum.unwrap_or(self.witnesses.len() as u32)
+    }
+
+    pub fn publish_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.publish_interval_secs.unwrap_or(10).max(1))
+    }
+
+    pub fn cosign_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.cosign_refresh_secs.unwrap_or(3600).max(1))
+    }
 }
 
 /// Pictures and files: the images of recommendation cards, fetched and served by this server,
@@ -328,6 +371,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             push: PushConfig::default(),
             media: MediaConfig::default(),
+            accesslog: AccessLogConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -17,3 +17,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod webhooks;
+pub mod witness;
+pub mod witnessing;

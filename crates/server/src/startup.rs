@@ -35,6 +35,8 @@ pub struct Server {
     webhook_poll: Duration,
     /// How often the report schedule is checked; `None` when the schedule is off.
     report_poll: Option<Duration>,
+    /// Publishes members' log heads and gets the server's logs cosigned.
+    pub witnessing: Arc<crate::witnessing::Witnessing>,
 }
 
 /// Opens the database (creating the SQLite file on first run), migrates it, and builds the
@@ -68,6 +70,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     };
     let router = crate::http::router(state.clone());
     Ok(Server {
+        witnessing: Arc::new(crate::witnessing::Witnessing::new(&config.accesslog)?),
         state,
         router,
         store,
@@ -109,7 +112,8 @@ pub async fn application(
         signer,
         pairwise,
         config.settings(),
-    )?)
+    )?
+    .with_witness_quorum(config.accesslog.quorum()))
 }
 
 /// Where the access-log signing key lives, beside (never inside) the database.
@@ -276,6 +280,7 @@ impl Server {
                 cancel.clone(),
             ))
         });
+        let witnessing = tokio::spawn(self.witnessing.clone().run(app.clone(), cancel.clone()));
         let webhooks = tokio::spawn(crate::webhooks::deliver_periodically(
             app,
             crate::webhooks::HttpWebhooks::new()?,
@@ -304,6 +309,7 @@ impl Server {
             push.abort();
         }
         webhooks.abort();
+        witnessing.abort();
         if let Some(schedule) = schedule {
             schedule.abort();
         }

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use confidant_log::WitnessedHead;
 use confidant_log::export::hash_to_base64;
 use confidant_log::heads::{self, HeadLeaf};
-use confidant_log::tree::{self, Hash};
-use confidant_log::WitnessedHead;
 use confidant_log::ledger::{LEDGER_FORMAT, LedgerEntry, LedgerFile};
+use confidant_log::tree::{self, Hash};
 
 use super::proof_error;
 use crate::store::{HEADS_LOG, LEDGER_LOG, LogHead, StoredCheckpoint};
@@ -100,7 +100,11 @@ impl Confidant {
     }
 
     /// Keeps a checkpoint with the cosignatures gathered for it.
-    pub async fn save_cosigned(&self, log: &str, checkpoint: &StoredCheckpoint) -> Result<(), Error> {
+    pub async fn save_cosigned(
+        &self,
+        log: &str,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), Error> {
         Ok(self.store.save_checkpoint(log, checkpoint).await?)
     }
 
@@ -115,7 +119,10 @@ impl Confidant {
 
     /// Where the member's log was last published under the served checkpoint of the log
     /// of heads, with the proof; `None` before the first publication that was cosigned.
-    pub(super) async fn witnessed_head(&self, me: MemberId) -> Result<Option<WitnessedHead>, Error> {
+    pub(super) async fn witnessed_head(
+        &self,
+        me: MemberId,
+    ) -> Result<Option<WitnessedHead>, Error> {
         let Some(checkpoint) = self.served_checkpoint(HEADS_LOG).await? else {
             return Ok(None);
         };
@@ -127,8 +134,8 @@ impl Confidant {
         let indexes =
             tree::inclusion_indexes(published.leaf, checkpoint.size).map_err(proof_error)?;
         let stored = self.store.tlog_hashes(HEADS_LOG, &indexes).await?;
-        let proof = tree::prove_inclusion(published.leaf, checkpoint.size, &stored)
-            .map_err(proof_error)?;
+        let proof =
+            tree::prove_inclusion(published.leaf, checkpoint.size, &stored).map_err(proof_error)?;
         Ok(Some(WitnessedHead {
             checkpoint: checkpoint.note,
             leaf_index: published.leaf,

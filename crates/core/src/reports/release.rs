@@ -2,9 +2,9 @@
 //! then on served as stored.
 
 use confidant_log::ledger::LedgerEntry;
-use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::privacy::{self, Mechanism, NoiseParameters, PrivacyPolicy};
 use super::{ReportRow, format_day};

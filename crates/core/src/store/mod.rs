@@ -39,7 +39,8 @@ pub use reports::{
     StoredRelease,
 };
 pub use tlog::{
-    HEADS_LOG, HeadLeafEncoder, LEDGER_LOG, PublishedHead, Publication, StoredCheckpoint, WitnessedLogStore,
+    HEADS_LOG, HeadLeafEncoder, LEDGER_LOG, Publication, PublishedHead, StoredCheckpoint,
+    WitnessedLogStore,
 };
 pub use webhooks::{DueWebhook, NewWebhook, WebhookOutcome, WebhookStore};
 

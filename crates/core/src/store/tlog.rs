@@ -58,11 +58,7 @@ pub trait WitnessedLogStore: Send + Sync {
     /// In one transaction, appends to the log of heads the head of every member log (up to
     /// `limit`, by member id) that grew since it was last published. `leaf` encodes a leaf
     /// from a log's salt (made for it on its first publication), size and root.
-    async fn publish_heads(
-        &self,
-        limit: u32,
-        leaf: HeadLeafEncoder,
-    ) -> StoreResult<Publication>;
+    async fn publish_heads(&self, limit: u32, leaf: HeadLeafEncoder) -> StoreResult<Publication>;
     async fn tlog_head(&self, log: &str) -> StoreResult<LogHead>;
     /// The stored tree hashes at these indexes, in that order; `Corrupt` if one is missing.
     async fn tlog_hashes(&self, log: &str, indexes: &[u64]) -> StoreResult<Vec<Hash>>;

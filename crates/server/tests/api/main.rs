@@ -18,3 +18,4 @@ mod ops;
 mod partner;
 mod push;
 mod web;
+mod witness;

@@ -105,12 +105,8 @@ impl ReportStore for SqlStore {
                         )
                         .await?;
                     }
-                    super::tlog::append(
-                        tx,
-                        LEDGER_LOG,
-                        std::slice::from_ref(&release.ledger_leaf),
-                    )
-                    .await?;
+                    super::tlog::append(tx, LEDGER_LOG, std::slice::from_ref(&release.ledger_leaf))
+                        .await?;
                     let webhook_id = match &webhook {
                         Some(webhook) => Some(webhooks::enqueue(tx, webhook).await?),
                         None => None,

@@ -14,7 +14,7 @@ use super::accesslog::{hash, to_i64, to_u64};
 use super::{ResultExt, SqlStore, corrupt};
 use crate::sqlite::tlog as sqlite;
 use confidant_core::store::{
-    HEADS_LOG, HeadLeafEncoder, LogHead, PublishedHead, Publication, StoreResult, StoredCheckpoint,
+    HEADS_LOG, HeadLeafEncoder, LogHead, Publication, PublishedHead, StoreResult, StoredCheckpoint,
     WitnessedLogStore,
 };
 use confidant_core::{MemberId, Timestamp};
@@ -114,7 +114,8 @@ pub(crate) async fn append(
     let roots = hashes(conn, log, &Frontier::indexes(before.size)).await?;
     let mut frontier =
         Frontier::from_stored(before.size, roots).map_err(|e| corrupt("server log tree", e))?;
-    let (mut leaf_indexes, mut hash_indexes, mut hash_values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut leaf_indexes, mut hash_indexes, mut hash_values) =
+        (Vec::new(), Vec::new(), Vec::new());
     for leaf in leaves {
         let appended = frontier.push(confidant_log::tree::leaf_hash(leaf));
         leaf_indexes.push(to_i64(appended.seq)?);
@@ -241,11 +242,7 @@ struct CheckpointRow {
 
 #[async_trait]
 impl WitnessedLogStore for SqlStore {
-    async fn publish_heads(
-        &self,
-        limit: u32,
-        leaf: HeadLeafEncoder,
-    ) -> StoreResult<Publication> {
+    async fn publish_heads(&self, limit: u32, leaf: HeadLeafEncoder) -> StoreResult<Publication> {
         if let Some(db) = &self.sqlite {
             return db
                 .write(move |conn| sqlite::publish_heads(conn, limit, &leaf))

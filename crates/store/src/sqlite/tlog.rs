@@ -7,7 +7,7 @@ use crate::sql::accesslog::{hash, to_i64, to_u64};
 use crate::sql::corrupt;
 use crate::sql::tlog::{HeadToPublish, salt_of};
 use confidant_core::store::{
-    HEADS_LOG, HeadLeafEncoder, LogHead, PublishedHead, Publication, StoreResult, StoredCheckpoint,
+    HEADS_LOG, HeadLeafEncoder, LogHead, Publication, PublishedHead, StoreResult, StoredCheckpoint,
 };
 use confidant_core::{MemberId, Timestamp};
 use confidant_log::{EMPTY_ROOT, Frontier, Hash};
@@ -68,7 +68,9 @@ pub(crate) fn append(conn: &Connection, log: &str, leaves: &[Vec<u8>]) -> StoreR
             .store()?;
         for (i, hash) in appended.hashes.iter().enumerate() {
             let index = to_i64(appended.first_index + i as u64)?;
-            insert_hash.execute(params![log, index, &hash.0[..]]).store()?;
+            insert_hash
+                .execute(params![log, index, &hash.0[..]])
+                .store()?;
         }
     }
     let size = to_i64(frontier.size())?;

@@ -86,9 +86,30 @@ async fn publishing_appends_the_heads_of_grown_logs_once(db: TestDatabase) {
     // A batch limit leaves the rest for the next round.
     access(store, alice.id).await;
     access(store, bob.id).await;
-    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 1);
-    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 1);
-    assert_eq!(store.publish_heads(1, Arc::new(leaf)).await.unwrap().published, 0);
+    assert_eq!(
+        store
+            .publish_heads(1, Arc::new(leaf))
+            .await
+            .unwrap()
+            .published,
+        1
+    );
+    assert_eq!(
+        store
+            .publish_heads(1, Arc::new(leaf))
+            .await
+            .unwrap()
+            .published,
+        1
+    );
+    assert_eq!(
+        store
+            .publish_heads(1, Arc::new(leaf))
+            .await
+            .unwrap()
+            .published,
+        0
+    );
 }
 
 async fn checkpoints_keep_the_most_cosigned_version(db: TestDatabase) {
@@ -118,9 +139,17 @@ async fn checkpoints_keep_the_most_cosigned_version(db: TestDatabase) {
         .save_checkpoint(HEADS_LOG, &checkpoint(2, "two", 0, None))
         .await
         .unwrap();
-    let latest = store.latest_checkpoint(HEADS_LOG, 0).await.unwrap().unwrap();
+    let latest = store
+        .latest_checkpoint(HEADS_LOG, 0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.note, "two");
-    let cosigned = store.latest_checkpoint(HEADS_LOG, 1).await.unwrap().unwrap();
+    let cosigned = store
+        .latest_checkpoint(HEADS_LOG, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((cosigned.size, cosigned.note.as_str()), (1, "one+w1"));
     // As many cosigners, newer: replaced (a refreshed cosignature).
     let later = T0.plus_secs(60);
@@ -128,10 +157,20 @@ async fn checkpoints_keep_the_most_cosigned_version(db: TestDatabase) {
         .save_checkpoint(HEADS_LOG, &checkpoint(1, "one+w1 later", 1, Some(later)))
         .await
         .unwrap();
-    let cosigned = store.latest_checkpoint(HEADS_LOG, 1).await.unwrap().unwrap();
+    let cosigned = store
+        .latest_checkpoint(HEADS_LOG, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (cosigned.note.as_str(), cosigned.cosigned_at),
         ("one+w1 later", Some(later))
     );
-    assert!(store.latest_checkpoint("ledger", 0).await.unwrap().is_none());
+    assert!(
+        store
+            .latest_checkpoint("ledger", 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

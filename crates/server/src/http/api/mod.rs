@@ -11,6 +11,7 @@ mod friends;
 pub mod openapi;
 pub(crate) mod push;
 pub mod schema;
+mod transparency;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +48,19 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/me/access-log/export", get(accesslog::export))
         .route("/.well-known/confidant-log-key", get(accesslog::public_key))
+        .route(
+            "/transparency/heads/checkpoint",
+            get(transparency::heads_checkpoint),
+        )
+        .route(
+            "/transparency/heads/consistency",
+            get(transparency::heads_consistency),
+        )
+        .route("/transparency/ledger", get(transparency::ledger))
+        .route(
+            "/transparency/ledger/checkpoint",
+            get(transparency::ledger_checkpoint),
+        )
         .route("/api/v1/me/apps/{client_id}", delete(apps::disconnect))
         .route("/api/v1/me/muted-apps", get(apps::muted))
         .route(
@@ -153,6 +167,8 @@ pub fn router() -> Router<AppState> {
         apps::set_privacy,
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
         accesslog::export, accesslog::public_key,
+        transparency::heads_checkpoint, transparency::heads_consistency, transparency::ledger,
+        transparency::ledger_checkpoint,
         crate::http::partner::me, crate::http::partner::friends,
         crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,
         crate::http::partner::messages::send, crate::http::partner::messages::status,
@@ -174,6 +190,9 @@ pub fn router() -> Router<AppState> {
         (name = "apps", description = "Partner apps you connected, and disconnecting them"),
         (name = "access log", description = "Everything partner apps did with your data, in a \
                                              Merkle log with signed checkpoints and proofs"),
+        (name = "transparency", description = "The server's witnessed logs, for anyone: the log \
+                                               of members' access-log heads and the public \
+                                               budget ledger of report releases"),
         (name = "oauth", description = "The OAuth 2.0 authorization server partner apps connect \
                                         through: authorization code with PKCE, refresh, \
                                         revocation and introspection"),

@@ -1,0 +1,106 @@
+//! The server's witnessed logs, for anyone: the log of members' access-log heads (its
+//! cosigned checkpoint and consistency proofs, for monitors and witnesses' auditors) and the
+//! public budget ledger of report releases.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use confidant_core::store::{HEADS_LOG, LEDGER_LOG};
+use confidant_log::export::hash_to_base64;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::accesslog::ConsistencyOut;
+use super::schema::ErrorOut;
+use crate::http::error::{ApiError, AppJson, AppQuery};
+use crate::state::AppState;
+
+/// The log of heads' newest checkpoint that a quorum of witnesses cosigned (C2SP
+/// tlog-checkpoint with tlog-cosignature lines); 404 until there is one.
+#[utoipa::path(get, path = "/transparency/heads/checkpoint", tag = "transparency",
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 404, body = ErrorOut)))]
+pub async fn heads_checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
+    served(&state, HEADS_LOG).await
+}
+
+/// The budget ledger's newest cosigned checkpoint; 404 until there is one.
+#[utoipa::path(get, path = "/transparency/ledger/checkpoint", tag = "transparency",
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 404, body = ErrorOut)))]
+pub async fn ledger_checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
+    served(&state, LEDGER_LOG).await
+}
+
+async fn served(state: &AppState, log: &str) -> Result<Response, ApiError> {
+    let checkpoint = state
+        .app
+        .served_checkpoint(log)
+        .await?
+        .ok_or(ApiError::Core(confidant_core::Error::NotFound))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        checkpoint.note,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadsConsistencyParams {
+    /// The size of the earlier log of heads (at least 1).
+    pub first: u64,
+    /// The size of the later one (default: the served checkpoint's).
+    pub second: Option<u64>,
+}
+
+/// Proof that the log of heads at `first` leaves is a prefix of it at `second`.
+#[utoipa::path(get, path = "/transparency/heads/consistency", tag = "transparency",
+    params(HeadsConsistencyParams),
+    responses((status = 200, body = ConsistencyOut), (status = 422, body = ErrorOut)))]
+pub async fn heads_consistency(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<HeadsConsistencyParams>,
+) -> Result<AppJson<ConsistencyOut>, ApiError> {
+    let served = state
+        .app
+        .served_checkpoint(HEADS_LOG)
+        .await?
+        .map_or(0, |checkpoint| checkpoint.size);
+    let second = params.second.unwrap_or(served);
+    if second > served {
+        return Err(confidant_core::Error::invalid(
+            "second",
+            "beyond_log",
+            format!("the served log of heads has {served} leaves, not {second}"),
+        )
+        .into());
+    }
+    if params.first == 0 || params.first > second {
+        return Err(confidant_core::Error::invalid(
+            "first",
+            "bad_range",
+            format!("first must be between 1 and {second}"),
+        )
+        .into());
+    }
+    let proof = state
+        .app
+        .tlog_consistency(HEADS_LOG, params.first, second)
+        .await?;
+    Ok(AppJson(ConsistencyOut {
+        first: params.first,
+        second,
+        proof: proof.iter().map(hash_to_base64).collect(),
+    }))
+}
+
+/// The public budget ledger: every report release (id, app, period, mechanism, ρ and the
+/// SHA-256 of its body) under the ledger's cosigned checkpoint, and the cap per day of data
+/// the server enforces. `confidant ledger verify` checks it.
+#[utoipa::path(get, path = "/transparency/ledger", tag = "transparency",
+    responses((status = 200, content_type = "application/json", body = serde_json::Value)))]
+pub async fn ledger(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let ledger = state.app.budget_ledger().await?;
+    Ok(AppJson(ledger).into_response())
+}
