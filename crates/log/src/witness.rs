@@ -174,11 +174,11 @@ impl Witness {
                     "a proof from size 0 must be empty".into(),
                 ));
             }
-            Some(state) if state.size == opened.size => {
-                if state.root != opened.root {
-                    return Err(Refusal::Conflict { size: state.size });
-                }
+            // The same size with another root: a different view of the log.
+            Some(state) if state.size == opened.size && state.root != opened.root => {
+                return Err(Refusal::Conflict { size: state.size });
             }
+            Some(state) if state.size == opened.size => {}
             Some(state) if state.size > 0 => tree::verify_consistency(
                 &request.proof,
                 state.size,

@@ -30,6 +30,21 @@ pub(crate) struct HeadToPublish {
     pub salt: [u8; SALT_LEN],
 }
 
+/// A member log due for publication as selected: member, size, root and its label's salt
+/// (none before its first publication).
+pub(crate) type DueHeadRow = (i64, i64, Vec<u8>, Option<Vec<u8>>);
+
+impl HeadToPublish {
+    pub(crate) fn from_row((member, size, root, salt): DueHeadRow) -> StoreResult<Self> {
+        Ok(HeadToPublish {
+            member: MemberId(member),
+            size: to_u64(size)?,
+            root: hash(root)?,
+            salt: salt_of(salt)?,
+        })
+    }
+}
+
 /// The stored salt of a log's label, or a fresh random one for its first publication.
 pub(crate) fn salt_of(stored: Option<Vec<u8>>) -> StoreResult<[u8; SALT_LEN]> {
     match stored {
@@ -170,7 +185,7 @@ async fn publish_heads(
     .execute(&mut *conn)
     .await
     .store()?;
-    let due: Vec<(i64, i64, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+    let due: Vec<DueHeadRow> = sqlx::query_as(
         "SELECT h.member_id, h.size, h.root, l.salt FROM access_log_heads h \
          LEFT JOIN access_log_labels l ON l.member_id = h.member_id \
          WHERE h.size > COALESCE(l.published_size, -1) AND h.size > 0 \
@@ -182,14 +197,7 @@ async fn publish_heads(
     .store()?;
     let due = due
         .into_iter()
-        .map(|(member, size, root, salt)| {
-            Ok(HeadToPublish {
-                member: MemberId(member),
-                size: to_u64(size)?,
-                root: hash(root)?,
-                salt: salt_of(salt)?,
-            })
-        })
+        .map(HeadToPublish::from_row)
         .collect::<StoreResult<Vec<_>>>()?;
     let leaves: Vec<Vec<u8>> = due
         .iter()

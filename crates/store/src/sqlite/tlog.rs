@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::ResultExt;
 use crate::sql::accesslog::{hash, to_i64, to_u64};
 use crate::sql::corrupt;
-use crate::sql::tlog::{HeadToPublish, salt_of};
+use crate::sql::tlog::{DueHeadRow, HeadToPublish, salt_of};
 use confidant_core::store::{
     HEADS_LOG, HeadLeafEncoder, LogHead, Publication, PublishedHead, StoreResult, StoredCheckpoint,
 };
@@ -100,19 +100,12 @@ pub(crate) fn publish_heads(
                 .query_map([limit], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                 })?
-                .collect::<rusqlite::Result<Vec<(i64, i64, Vec<u8>, Option<Vec<u8>>)>>>()
+                .collect::<rusqlite::Result<Vec<DueHeadRow>>>()
         })
         .store()?;
     let due = due
         .into_iter()
-        .map(|(member, size, root, salt)| {
-            Ok(HeadToPublish {
-                member: MemberId(member),
-                size: to_u64(size)?,
-                root: hash(root)?,
-                salt: salt_of(salt)?,
-            })
-        })
+        .map(HeadToPublish::from_row)
         .collect::<StoreResult<Vec<_>>>()?;
     let leaves: Vec<Vec<u8>> = due
         .iter()
