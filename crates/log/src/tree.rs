@@ -200,8 +200,9 @@ fn split(n: u64) -> u64 {
     1 << (n - 1).ilog2()
 }
 
-/// RFC 9162 §2.1.3: one hash per level walked from the root down to the leaf.
-fn inclusion_proof_len(seq: u64, size: u64) -> usize {
+/// How many hashes the inclusion proof of entry `seq` in a tree of `size` entries holds
+/// (RFC 9162 §2.1.3: one per level walked from the root down to the leaf).
+pub fn inclusion_proof_len(seq: u64, size: u64) -> usize {
     let (mut lo, mut hi, mut len) = (0, size, 0);
     while hi - lo > 1 {
         let k = split(hi - lo);

@@ -86,7 +86,31 @@ pub const COVERAGE: &[(&str, &str)] = &[
         "access_log_tallies",
         "access-log.json: the entry each day's repeats were folded into",
     ),
+    (
+        "access_log_labels",
+        "access-log.json: witnessed, the salt of your log's label in the log of heads",
+    ),
+    (
+        "access_log_publications",
+        "access-log.json: witnessed, where your log's head was last published",
+    ),
     // Not exported, and why.
+    (
+        "tlog_heads",
+        "not exported: the server's own logs, public at /transparency, hold no member id",
+    ),
+    (
+        "tlog_leaves",
+        "not exported: the server's own logs, public at /transparency, hold no member id",
+    ),
+    (
+        "tlog_hashes",
+        "not exported: the server's own logs, public at /transparency, hold no member id",
+    ),
+    (
+        "tlog_checkpoints",
+        "not exported: the server's own logs' checkpoints, public at /transparency",
+    ),
     (
         "sessions",
         "not exported: sign-ins, held as hashes of their tokens, ending on their own",
