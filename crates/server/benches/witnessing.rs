@@ -63,20 +63,24 @@ async fn members(store: &SqlStore, prefix: &str, count: usize) -> Vec<MemberId> 
 /// `per_member` appends to each member's log, `CONCURRENCY` at a time.
 async fn append(store: &SqlStore, members: &[MemberId], per_member: u64) -> Duration {
     let start = Instant::now();
-    futures::stream::iter(members.iter().flat_map(|m| (0..per_member).map(move |_| *m)))
-        .map(|member| async move {
-            let entry = NewLogEntry::new(
-                member,
-                Timestamp(1_800_000_000_000),
-                "cfd_bench",
-                Action::ProfileRead,
-                "bench",
-            );
-            store.append_log(entry, None).await.unwrap();
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
+    futures::stream::iter(
+        members
+            .iter()
+            .flat_map(|m| (0..per_member).map(move |_| *m)),
+    )
+    .map(|member| async move {
+        let entry = NewLogEntry::new(
+            member,
+            Timestamp(1_800_000_000_000),
+            "cfd_bench",
+            Action::ProfileRead,
+            "bench",
+        );
+        store.append_log(entry, None).await.unwrap();
+    })
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await;
     start.elapsed()
 }
 
@@ -188,14 +192,21 @@ async fn bench(db: TestDatabase, backend: &str, grown: usize, quiet: usize) {
 fn bundle_bytes(size: u64) -> (usize, usize) {
     let (signer, _) = LogSigner::generate("chat.example.org/k3f9a2c1").unwrap();
     let member_origin = confidant_log::origin(signer.name(), 123_456_789);
-    let member_checkpoint = signer.sign(&member_origin, 1_000_000, confidant_log::tree::leaf_hash(b"m"));
+    let member_checkpoint = signer.sign(
+        &member_origin,
+        1_000_000,
+        confidant_log::tree::leaf_hash(b"m"),
+    );
     let heads_origin = confidant_log::heads::origin(signer.name());
     let mut heads = signer.sign(&heads_origin, size, confidant_log::tree::leaf_hash(b"h"));
     let (body, _) = confidant_log::cosignature::split_note(&heads).unwrap();
     let body = body.to_owned();
     for name in ["witness-one.example.net", "witness-two.example.org"] {
         let (witness, _) = CosignerKey::generate(name).unwrap();
-        heads = confidant_log::cosignature::add_signature_lines(&heads, &witness.cosign(&body, 1_800_000_000));
+        heads = confidant_log::cosignature::add_signature_lines(
+            &heads,
+            &witness.cosign(&body, 1_800_000_000),
+        );
     }
     // The longest inclusion proof in a tree of `size` leaves.
     let leaf = size - 1;

@@ -81,6 +81,9 @@ impl Confidant {
             cosigned_at: None,
         };
         self.store.save_checkpoint(log, &checkpoint).await?;
+        if self.witness_quorum == 0 {
+            self.store.prune_checkpoints(log, checkpoint.size).await?;
+        }
         Ok(checkpoint)
     }
 

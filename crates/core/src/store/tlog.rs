@@ -67,6 +67,9 @@ pub trait WitnessedLogStore: Send + Sync {
     /// Stores a signed checkpoint; one of the same size already stored is replaced only by
     /// one with more cosigners, or as many and a newer cosignature.
     async fn save_checkpoint(&self, log: &str, checkpoint: &StoredCheckpoint) -> StoreResult<()>;
+    /// Forgets the checkpoints of `log` smaller than `size`: once a larger one is served,
+    /// they are never served again.
+    async fn prune_checkpoints(&self, log: &str, size: u64) -> StoreResult<u64>;
     /// The largest checkpoint of `log` with at least `min_cosigners` cosigners.
     async fn latest_checkpoint(
         &self,

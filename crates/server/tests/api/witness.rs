@@ -299,3 +299,254 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
         .to_string();
     assert!(reason.contains("stale"), "{reason}");
 }
+
+/// `confidant witness serve` as its own process, on a free port.
+struct WitnessProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_confidant");
+
+impl WitnessProcess {
+    async fn start(dir: &Path, log_key: &str, port: u16) -> Self {
+        let child = std::process::Command::new(BIN)
+            .args(["witness", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--log-key", log_key])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/");
+        for _ in 0..200 {
+            if reqwest::get(format!("{url}healthz")).await.is_ok() {
+                return Self { child, url };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the witness did not start");
+    }
+
+    fn stop(&mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn witness_key(dir: &Path, name: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["witness", "key", "--name", name, "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs `confidant` with `args`; returns whether it succeeded, and its stdout and stderr.
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_runs_witnesses_and_verifies_against_them() {
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one_key = witness_key(one_dir.path(), "witness-one.example");
+    let two_key = witness_key(two_dir.path(), "witness-two.example");
+    assert!(one_key.starts_with("witness-one.example+"));
+    // The key is made once: asking again prints the same one.
+    assert_eq!(witness_key(one_dir.path(), "ignored"), one_key);
+    let (one_port, two_port) = (free_port(), free_port());
+    let configured = vec![
+        WitnessConfig {
+            url: format!("http://127.0.0.1:{one_port}/"),
+            key: one_key.clone(),
+        },
+        WitnessConfig {
+            url: format!("http://127.0.0.1:{two_port}/"),
+            key: two_key.clone(),
+        },
+    ];
+    let app = TestApp::spawn_with(TestDatabase::sqlite().await, |config| {
+        config.accesslog.witnesses = configured.clone();
+        config.accesslog.publish_interval_secs = Some(3600);
+    })
+    .await;
+    let log_key = app.core.log_public_key().to_owned();
+    let _one = WitnessProcess::start(one_dir.path(), &log_key, one_port).await;
+    let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
+    let mut config = confidant_server::config::AccessLogConfig::default();
+    config.witnesses = configured;
+    let witnessing = Witnessing::new(&config).unwrap();
+
+    let alice = app.sign_up("alice").await;
+    access(&app.db.store, alice.id, 4).await;
+    witnessing.round(&app.core).await.unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let export_file = files.path().join("access-log.json");
+    let export = app.json("/api/v1/me/access-log/export", &alice.token).await;
+    std::fs::write(&export_file, export.to_string()).unwrap();
+    let export_path = export_file.to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "log",
+        "verify",
+        export_path,
+        "--public-key",
+        &log_key,
+        "--witness",
+        &one_key,
+        "--witness",
+        &two_key,
+        "--quorum",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cosigned by witness-one.example"), "{out}");
+    assert!(out.contains("cosigned by witness-two.example"), "{out}");
+    assert!(out.contains("witnessed: the first 4 entries"), "{out}");
+
+    // The witness's state survives a restart: a rolled-back log of heads is still refused.
+    two.stop();
+    let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
+    let signer = server_signer(app.data_dir.path());
+    let origin = app.core.tlog_origin(HEADS_LOG);
+    let refused = app
+        .client
+        .post(format!("{}add-checkpoint", two.url))
+        .body(AddCheckpoint::body(
+            0,
+            &[],
+            &signer.sign(&origin, 0, confidant_log::EMPTY_ROOT),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(refused.text().await.unwrap(), "1\n");
+
+    // With the second witness down, new heads get one cosignature: verifying that export
+    // with a quorum of 2 fails and names the missing witness.
+    two.stop();
+    access(&app.db.store, alice.id, 1).await;
+    witnessing.round(&app.core).await.unwrap();
+    let thin = app
+        .core
+        .clone()
+        .with_witness_quorum(1)
+        .export_access_log(MemberId(alice.id), None)
+        .await
+        .unwrap();
+    let thin_file = files.path().join("thin.json");
+    std::fs::write(&thin_file, serde_json::to_string(&thin).unwrap()).unwrap();
+    let (ok, _, err) = run(&[
+        "log",
+        "verify",
+        thin_file.to_str().unwrap(),
+        "--public-key",
+        &log_key,
+        "--witness",
+        &one_key,
+        "--witness",
+        &two_key,
+        "--quorum",
+        "2",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("1 of the 2 witnesses needed cosigned")
+            && err.contains("no cosignature from witness-two.example"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "log",
+        "verify",
+        thin_file.to_str().unwrap(),
+        "--public-key",
+        &log_key,
+        "--witness",
+        &one_key,
+        "--quorum",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[
+        "log",
+        "verify",
+        export_path,
+        "--public-key",
+        &log_key,
+        "--witness",
+        &one_key,
+        "--quorum",
+        "3",
+    ]);
+    assert!(
+        !ok && err.contains("--quorum must be between 1 and the 1 witnesses"),
+        "{err}"
+    );
+
+    // The ledger (empty here) verifies against the witness that cosigned it; a release that
+    // is not in it is reported.
+    let ledger_file = files.path().join("ledger.json");
+    let ledger = app
+        .client
+        .get(app.url("/transparency/ledger"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(&ledger_file, ledger).unwrap();
+    let ledger_path = ledger_file.to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "ledger",
+        "verify",
+        ledger_path,
+        "--public-key",
+        &log_key,
+        "--witness",
+        &one_key,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("verified 0 releases"), "{out}");
+    let (ok, _, err) = run(&[
+        "ledger",
+        "verify",
+        ledger_path,
+        "--public-key",
+        &log_key,
+        "--release",
+        "rel_missing",
+    ]);
+    assert!(
+        !ok && err.contains("rel_missing is not in the ledger"),
+        "{err}"
+    );
+}

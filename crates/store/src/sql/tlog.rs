@@ -319,6 +319,24 @@ impl WitnessedLogStore for SqlStore {
         Ok(())
     }
 
+    async fn prune_checkpoints(&self, log: &str, size: u64) -> StoreResult<u64> {
+        let log = log.to_owned();
+        if let Some(db) = &self.sqlite {
+            return db
+                .write(move |conn| sqlite::prune_checkpoints(conn, &log, size))
+                .await;
+        }
+        Ok(
+            sqlx::query("DELETE FROM tlog_checkpoints WHERE log = $1 AND size < $2")
+                .bind(&log)
+                .bind(to_i64(size)?)
+                .execute(&self.pg().pool)
+                .await
+                .store()?
+                .rows_affected(),
+        )
+    }
+
     async fn latest_checkpoint(
         &self,
         log: &str,

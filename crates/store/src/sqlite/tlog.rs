@@ -174,6 +174,15 @@ pub(crate) fn save_checkpoint(
     Ok(())
 }
 
+pub(crate) fn prune_checkpoints(conn: &Connection, log: &str, size: u64) -> StoreResult<u64> {
+    let size = to_i64(size)?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM tlog_checkpoints WHERE log = ?1 AND size < ?2")
+        .and_then(|mut delete| delete.execute(params![log, size]))
+        .store()?;
+    Ok(deleted as u64)
+}
+
 pub(crate) fn latest_checkpoint(
     conn: &Connection,
     log: &str,
