@@ -113,9 +113,11 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
     let log_key = app.core.log_public_key().to_owned();
     first.start(&log_key);
     second.start(&log_key);
-    let mut config = confidant_server::config::AccessLogConfig::default();
-    config.witnesses = vec![first.config(), second.config()];
-    let witnessing = Witnessing::new(&config).unwrap();
+    let witnessing = Witnessing::new(&confidant_server::config::AccessLogConfig {
+        witnesses: vec![first.config(), second.config()],
+        ..Default::default()
+    })
+    .unwrap();
     let store = app.db.store.clone();
 
     let alice = app.sign_up("alice").await;
@@ -310,7 +312,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_confidant");
 
 impl WitnessProcess {
     async fn start(dir: &Path, log_key: &str, port: u16) -> Self {
-        let child = std::process::Command::new(BIN)
+        let mut child = std::process::Command::new(BIN)
             .args(["witness", "serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir)
@@ -326,6 +328,8 @@ impl WitnessProcess {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the witness did not start");
     }
 
@@ -401,9 +405,11 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     let log_key = app.core.log_public_key().to_owned();
     let _one = WitnessProcess::start(one_dir.path(), &log_key, one_port).await;
     let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
-    let mut config = confidant_server::config::AccessLogConfig::default();
-    config.witnesses = configured;
-    let witnessing = Witnessing::new(&config).unwrap();
+    let witnessing = Witnessing::new(&confidant_server::config::AccessLogConfig {
+        witnesses: configured,
+        ..Default::default()
+    })
+    .unwrap();
 
     let alice = app.sign_up("alice").await;
     access(&app.db.store, alice.id, 4).await;
