@@ -57,7 +57,16 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         web: Arc::new(
             WebSettings::new(config.public_url(), config.server.max_body_bytes)
                 .with_metrics_token(config.server.metrics_token.clone())
-                .with_trusted_proxies(config.server.trusted_proxies.clone()),
+                .with_trusted_proxies(config.server.trusted_proxies.clone())
+                .with_witnesses(
+                    config
+                        .accesslog
+                        .witnesses
+                        .iter()
+                        .map(|witness| witness.key.trim().to_owned())
+                        .collect(),
+                    config.accesslog.quorum(),
+                ),
         ),
         metrics: Arc::new(Metrics::new()),
         images: Arc::new(images),

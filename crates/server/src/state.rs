@@ -41,6 +41,10 @@ pub struct WebSettings {
     pub metrics_token: Option<MetricsToken>,
     /// Peers whose `X-Forwarded-For` names the client (see `http::client_addr`).
     pub trusted_proxies: Vec<IpNet>,
+    /// The verifier keys of the witnesses of the server's logs, and how many must cosign:
+    /// what the access-log page checks in the browser.
+    pub witnesses: Vec<String>,
+    pub witness_quorum: u32,
 }
 
 impl WebSettings {
@@ -62,6 +66,16 @@ impl WebSettings {
             max_body_bytes,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+        }
+    }
+
+    pub fn with_witnesses(self, witnesses: Vec<String>, witness_quorum: u32) -> Self {
+        Self {
+            witnesses,
+            witness_quorum,
+            ..self
         }
     }
 

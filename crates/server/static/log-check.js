@@ -14,6 +14,11 @@
   check(box).catch((error) => {
     show(box, "unknown", `The check could not run: ${error.message}`);
   });
+  const witnessedBox = document.getElementById("log-witnessed");
+  if (!witnessedBox) return;
+  checkWitnessed(witnessedBox, box.dataset.origin, box.dataset.publicKey).catch((error) => {
+    show(witnessedBox, "unknown", `The witness check could not run: ${error.message}`);
+  });
 })();
 
 async function check(box) {
@@ -59,6 +64,160 @@ async function check(box) {
   }
   remember();
   show(box, "ok", `Checked: your log only grew since your last visit (${saved.size} → ${current.size} entries); nothing was changed or removed.`);
+}
+
+// The witnesses' side: the server publishes each member log's head in one deployment-wide
+// log of heads, whose checkpoints independent witnesses cosign only if it extends what they
+// saw before. This checks that the head of this member's log is in that log (inclusion proof
+// against the signed checkpoint), that it is a prefix of the log shown above (consistency
+// proof), that enough of the witnesses named on the page cosigned the checkpoint, and — with
+// the last checkpoint of the log of heads kept in this browser — that the log of heads too
+// only grew. A server showing this member a log nobody else sees would fail one of these.
+async function checkWitnessed(box, origin, publicKey) {
+  const witnesses = box.dataset.witnesses.split(" ").filter(Boolean);
+  const quorum = Number(box.dataset.quorum);
+  const response = await fetch("/api/v1/me/access-log/witnessed", { credentials: "same-origin" });
+  if (response.status === 404) {
+    show(box, "unknown", "Not witnessed yet: the server publishes your log for its witnesses every few seconds. Check again later.");
+    return;
+  }
+  if (!response.ok) throw new Error(`/api/v1/me/access-log/witnessed: ${response.status}`);
+  const witnessed = await response.json();
+  const heads = await openCheckpoint(witnessed.checkpoint, publicKey);
+  const keyName = publicKey.slice(0, publicKey.indexOf("+"));
+  if (heads.origin !== `${keyName}/access-log-heads`) {
+    throw new Error(`the witnessed checkpoint names another log (${heads.origin})`);
+  }
+  const encoder = new TextEncoder();
+  const label = await sha256(concat(encoder.encode("confidant/head-label\n"), fromBase64(witnessed.salt), encoder.encode(origin)));
+  const leaf = concat(Uint8Array.of(1), label, u64(witnessed.size), fromBase64(witnessed.root));
+  const leafHash = await sha256(concat(Uint8Array.of(0), leaf));
+  const included = await verifyInclusion(
+    witnessed.leaf_index, heads.size, leafHash, witnessed.inclusion_proof.map(fromBase64), fromBase64(heads.root),
+  );
+  if (!included) {
+    show(box, "rewritten", "WARNING: the head of your log the server says it published is not in its log of heads. Keep the checkpoint below as evidence.", witnessed.checkpoint);
+    return;
+  }
+  const member = await openCheckpoint(await fetchText("/api/v1/me/access-log/checkpoint"), publicKey);
+  let prefix = witnessed.size === member.size ? witnessed.root === member.root : witnessed.size < member.size;
+  if (prefix && witnessed.size > 0 && witnessed.size < member.size) {
+    const proof = await fetchJson(`/api/v1/me/access-log/consistency?first=${witnessed.size}&second=${member.size}`);
+    prefix = await verifyConsistency(
+      witnessed.size, member.size, fromBase64(witnessed.root), fromBase64(member.root), proof.proof.map(fromBase64),
+    );
+  }
+  if (!prefix) {
+    show(box, "rewritten", `WARNING: the witnesses saw your log with ${witnessed.size} entries, and the log shown to you now does not extend it: it was rolled back or rewritten. Keep the checkpoint below as evidence.`, witnessed.checkpoint);
+    return;
+  }
+
+  const storageKey = `confidant.access-log-heads.${heads.origin}`;
+  const saved = JSON.parse(localStorage.getItem(storageKey) || "null");
+  if (saved && saved.size > 0) {
+    let grew = heads.size === saved.size ? heads.root === saved.root : heads.size > saved.size;
+    if (grew && heads.size > saved.size) {
+      const proof = await fetchJson(`/transparency/heads/consistency?first=${saved.size}&second=${heads.size}`);
+      grew = await verifyConsistency(saved.size, heads.size, fromBase64(saved.root), fromBase64(heads.root), proof.proof.map(fromBase64));
+    }
+    if (!grew) {
+      show(box, "rewritten", `WARNING: the server's log of heads does not extend the one this browser saw (${saved.size} heads): it shows different logs to different people. Keep the checkpoint below as evidence.`, saved.text);
+      return;
+    }
+  }
+  localStorage.setItem(storageKey, JSON.stringify({ size: heads.size, root: heads.root, text: witnessed.checkpoint }));
+
+  const cosigned = [];
+  for (const witness of witnesses) {
+    const at = await cosignatureTime(witnessed.checkpoint, witness);
+    if (at !== null) cosigned.push({ name: witness.slice(0, witness.indexOf("+")), at });
+  }
+  const newest = Math.max(...cosigned.map((c) => c.at));
+  const names = cosigned.map((c) => c.name).join(", ");
+  if (cosigned.length < quorum) {
+    show(box, "unwitnessed", `Only ${cosigned.length} of the ${quorum} witnesses needed vouch for the published log${names ? ` (${names})` : ""}: this browser cannot tell whether others are shown the same one.`);
+    return;
+  }
+  show(box, "ok", `Witnessed: the first ${witnessed.size} entries of your log are in the server's public log of heads, cosigned by ${names}, ${ago(Date.now() / 1000 - newest)} ago. Everyone is shown the same log.`);
+}
+
+// The time of the C2SP tlog-cosignature/v1 by `witnessKey` (`<name>+<key id>+<base64(0x04 ‖
+// key)>`) on the note, or null if it has none that verifies.
+async function cosignatureTime(note, witnessKey) {
+  const split = note.lastIndexOf("\n\n");
+  const body = note.slice(0, split + 1);
+  const first = witnessKey.indexOf("+");
+  const second = witnessKey.indexOf("+", first + 1);
+  if (first < 0 || second < 0) return null;
+  const name = witnessKey.slice(0, first);
+  const keyId = hexBytes(witnessKey.slice(first + 1, second));
+  const keyBytes = fromBase64(witnessKey.slice(second + 1));
+  if (keyBytes[0] !== 4 || keyBytes.length !== 33) return null;
+  const key = await crypto.subtle.importKey("raw", keyBytes.slice(1), { name: "Ed25519" }, false, ["verify"]);
+  for (const line of note.slice(split + 2).split("\n")) {
+    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const bytes = fromBase64(match[2]);
+    if (bytes.length !== 4 + 8 + 64 || !equal(bytes.slice(0, 4), keyId)) continue;
+    const time = Number(new DataView(bytes.buffer, bytes.byteOffset + 4, 8).getBigUint64(0));
+    const message = new TextEncoder().encode(`cosignature/v1\ntime ${time}\n${body}`);
+    if (await crypto.subtle.verify({ name: "Ed25519" }, key, bytes.slice(12), message)) return time;
+  }
+  return null;
+}
+
+// RFC 9162, 2.1.3.2: verifying that `leafHash` is leaf `index` of the tree of `size` leaves
+// with root `root`. Arithmetic rather than bit operators, so sizes past 2³¹ work too.
+async function verifyInclusion(index, size, leafHash, path, root) {
+  if (index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leafHash;
+  for (const p of path) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = await node(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = await node(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equal(r, root);
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+// A big-endian u64 of a safe integer.
+function u64(n) {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  return out;
+}
+
+function ago(secs) {
+  if (secs < 120) return `${Math.max(0, Math.round(secs))} s`;
+  if (secs < 7200) return `${Math.round(secs / 60)} min`;
+  if (secs < 172800) return `${Math.round(secs / 3600)} h`;
+  return `${Math.round(secs / 86400)} days`;
 }
 
 function show(box, state, message, evidence) {

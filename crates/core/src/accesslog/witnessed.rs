@@ -122,10 +122,7 @@ impl Confidant {
 
     /// Where the member's log was last published under the served checkpoint of the log
     /// of heads, with the proof; `None` before the first publication that was cosigned.
-    pub(super) async fn witnessed_head(
-        &self,
-        me: MemberId,
-    ) -> Result<Option<WitnessedHead>, Error> {
+    pub async fn witnessed_head(&self, me: MemberId) -> Result<Option<WitnessedHead>, Error> {
         let Some(checkpoint) = self.served_checkpoint(HEADS_LOG).await? else {
             return Ok(None);
         };

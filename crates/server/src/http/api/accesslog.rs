@@ -127,6 +127,46 @@ pub async fn checkpoint(
     Ok(plain_text(text))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct WitnessedOut {
+    /// The log of heads' checkpoint, signed by the server and cosigned by witnesses.
+    pub checkpoint: String,
+    /// The leaf of your log's head in the log of heads.
+    pub leaf_index: u64,
+    /// The salt of your log's label there (base64).
+    pub salt: String,
+    /// Your log's size and root hash (base64) as published.
+    pub size: u64,
+    pub root: String,
+    /// The leaf's inclusion proof in the log of heads, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+}
+
+/// Where your log's head was last published in the server's witnessed log of heads, with the
+/// proof and the cosigned checkpoint; 404 before the first publication a quorum of witnesses
+/// cosigned.
+#[utoipa::path(get, path = "/api/v1/me/access-log/witnessed", tag = "access log",
+    security(("bearer" = [])),
+    responses((status = 200, body = WitnessedOut), (status = 404, body = ErrorOut)))]
+pub async fn witnessed(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<AppJson<WitnessedOut>, ApiError> {
+    let head = state
+        .app
+        .witnessed_head(caller.member().id)
+        .await?
+        .ok_or(ApiError::Core(confidant_core::Error::NotFound))?;
+    Ok(AppJson(WitnessedOut {
+        checkpoint: head.checkpoint,
+        leaf_index: head.leaf_index,
+        salt: head.salt,
+        size: head.size,
+        root: head.root,
+        inclusion_proof: head.inclusion_proof,
+    }))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InclusionParams {

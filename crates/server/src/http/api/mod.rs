@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             get(accesslog::checkpoint),
         )
         .route("/api/v1/me/access-log/inclusion", get(accesslog::inclusion))
+        .route("/api/v1/me/access-log/witnessed", get(accesslog::witnessed))
         .route(
             "/api/v1/me/access-log/consistency",
             get(accesslog::consistency),
@@ -166,6 +167,7 @@ pub fn router() -> Router<AppState> {
         apps::list, apps::disconnect, apps::muted, apps::mute, apps::unmute, apps::privacy,
         apps::set_privacy,
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
+        accesslog::witnessed,
         accesslog::export, accesslog::public_key,
         transparency::heads_checkpoint, transparency::heads_consistency, transparency::ledger,
         transparency::ledger_checkpoint,
