@@ -144,6 +144,37 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
     assert_eq!(served, export.witnessed.as_ref().unwrap().checkpoint);
     assert_eq!(served.lines().filter(|l| l.starts_with("— ")).count(), 3);
 
+    // The leaves are public and name logs by label only; the member finds theirs with the
+    // salt in their export.
+    let listed: serde_json::Value = app
+        .client
+        .get(app.url("/transparency/heads/leaves?from=0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let witnessed_head = export.witnessed.as_ref().unwrap();
+    let salt: [u8; 32] = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &witnessed_head.salt,
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    let label = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        confidant_log::heads::label(&salt, &export.origin),
+    );
+    let leaves = listed["leaves"].as_array().unwrap();
+    assert_eq!(listed["size"], 1);
+    assert_eq!(leaves.len(), 1);
+    assert_eq!(leaves[0]["label"], label.as_str());
+    assert_eq!(leaves[0]["size"], 3);
+    assert_eq!(leaves[0]["root"], witnessed_head.root.as_str());
+    assert!(!listed.to_string().contains("access-log/"));
+
     // Newer entries verify too, witnessed up to the published head until the next round.
     access(&store, alice.id, 2).await;
     let newer: Export =

@@ -57,6 +57,10 @@ pub fn router() -> Router<AppState> {
             "/transparency/heads/consistency",
             get(transparency::heads_consistency),
         )
+        .route(
+            "/transparency/heads/leaves",
+            get(transparency::heads_leaves),
+        )
         .route("/transparency/ledger", get(transparency::ledger))
         .route(
             "/transparency/ledger/checkpoint",
@@ -169,7 +173,8 @@ pub fn router() -> Router<AppState> {
         accesslog::page, accesslog::checkpoint, accesslog::inclusion, accesslog::consistency,
         accesslog::witnessed,
         accesslog::export, accesslog::public_key,
-        transparency::heads_checkpoint, transparency::heads_consistency, transparency::ledger,
+        transparency::heads_checkpoint, transparency::heads_consistency,
+        transparency::heads_leaves, transparency::ledger,
         transparency::ledger_checkpoint,
         crate::http::partner::me, crate::http::partner::friends,
         crate::http::partner::threads::threads, crate::http::partner::threads::thread_messages,

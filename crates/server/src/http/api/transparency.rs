@@ -5,10 +5,13 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use confidant_core::store::{HEADS_LOG, LEDGER_LOG};
 use confidant_log::export::hash_to_base64;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use confidant_log::heads::HeadLeaf;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::accesslog::ConsistencyOut;
 use super::schema::ErrorOut;
@@ -94,6 +97,92 @@ pub async fn heads_consistency(
         proof: proof.iter().map(hash_to_base64).collect(),
     }))
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadLeavesParams {
+    /// The first leaf (default 0).
+    pub from: Option<u64>,
+    /// At most this many (default and most 1,000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HeadLeafOut {
+    pub index: u64,
+    /// The member log's label (base64): SHA-256 of its salt and origin, no member id.
+    pub label: String,
+    /// The member log's size and root hash (base64) when published.
+    pub size: u64,
+    pub root: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HeadLeavesOut {
+    /// The size of the served checkpoint; leaves past it are not listed yet.
+    pub size: u64,
+    pub leaves: Vec<HeadLeafOut>,
+}
+
+/// Leaves of the log of heads under its served checkpoint, for monitors: a member (who knows
+/// the salt of their log's label, from their export) finds every head of their log that was
+/// ever published, and checks each is a prefix of the log they are shown.
+#[utoipa::path(get, path = "/transparency/heads/leaves", tag = "transparency",
+    params(HeadLeavesParams),
+    responses((status = 200, body = HeadLeavesOut), (status = 422, body = ErrorOut)))]
+pub async fn heads_leaves(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<HeadLeavesParams>,
+) -> Result<AppJson<HeadLeavesOut>, ApiError> {
+    let served = state
+        .app
+        .served_checkpoint(HEADS_LOG)
+        .await?
+        .map_or(0, |checkpoint| checkpoint.size);
+    let from = params.from.unwrap_or(0);
+    let limit = params.limit.unwrap_or(MAX_LEAVES);
+    if limit == 0 || limit > MAX_LEAVES {
+        return Err(confidant_core::Error::invalid(
+            "limit",
+            "bad_limit",
+            format!("limit must be between 1 and {MAX_LEAVES}"),
+        )
+        .into());
+    }
+    let wanted = served.saturating_sub(from).min(u64::from(limit)) as u32;
+    let leaves = if wanted == 0 {
+        Vec::new()
+    } else {
+        state
+            .app
+            .store()
+            .tlog_leaves(HEADS_LOG, from, wanted)
+            .await
+            .map_err(confidant_core::Error::from)?
+    };
+    let leaves = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let leaf = HeadLeaf::decode(data).ok_or_else(|| {
+                confidant_core::Error::Internal("log of heads: a leaf is malformed".into())
+            })?;
+            Ok(HeadLeafOut {
+                index: from + i as u64,
+                label: BASE64.encode(leaf.label),
+                size: leaf.size,
+                root: hash_to_base64(&leaf.root),
+            })
+        })
+        .collect::<Result<Vec<_>, confidant_core::Error>>()?;
+    Ok(AppJson(HeadLeavesOut {
+        size: served,
+        leaves,
+    }))
+}
+
+/// Leaves listed per request at most.
+const MAX_LEAVES: u32 = 1000;
 
 /// The public budget ledger: every report release (id, app, period, mechanism, ρ and the
 /// SHA-256 of its body) under the ledger's cosigned checkpoint, and the cap per day of data
