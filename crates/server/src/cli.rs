@@ -240,6 +240,10 @@ pub enum LedgerCommand {
         /// A release id that must be in the ledger (a partner checking its report).
         #[arg(long)]
         release: Option<String>,
+        /// A report as downloaded in JSON (GET /partner/v1/reports/{id}): it must be in the
+        /// ledger with exactly these numbers.
+        #[arg(long)]
+        report: Option<PathBuf>,
         #[command(flatten)]
         witnesses: WitnessArgs,
     },
@@ -488,6 +492,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     previous,
                     rho_per_day,
                     release,
+                    report,
                     witnesses,
                 },
         } => {
@@ -497,7 +502,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &public_key,
                 previous.as_deref(),
                 rho_per_day,
-                release.as_deref(),
+                (release.as_deref(), report.as_deref()),
                 witnesses.as_ref(),
             );
         }
@@ -1134,7 +1139,7 @@ fn verify_ledger(
     public_key: &str,
     previous: Option<&Path>,
     rho_per_day: Option<f64>,
-    release: Option<&str>,
+    (release, report_file): (Option<&str>, Option<&Path>),
     witnesses: Option<&WitnessPolicy>,
 ) -> anyhow::Result<()> {
     let ledger: LedgerFile = serde_json::from_str(&read_file(file)?)
@@ -1153,6 +1158,9 @@ fn verify_ledger(
     {
         anyhow::bail!("verification failed: the release {release} is not in the ledger");
     }
+    let report_release = report_file
+        .map(|path| report_in_ledger(path, &ledger))
+        .transpose()?;
     report(&format!(
         "verified {} releases of {} apps; no app spent more than rho = {cap} on any day of data",
         summary.size, summary.apps
@@ -1168,10 +1176,46 @@ fn verify_ledger(
     if let Some(release) = release {
         report(&format!("the release {release} is in the ledger"))?;
     }
+    if let Some(release) = report_release {
+        report(&format!(
+            "the report is the release {release} in the ledger, with the same numbers"
+        ))?;
+    }
     if let Some(witnessing) = &witnessing {
         report_witnessing(witnessing, "the ledger's checkpoint is witnessed")?;
     }
     Ok(())
+}
+
+/// Checks that the report in `path` (JSON, as a partner downloads it) is a release in the
+/// ledger with the body the ledger hashed; returns its release id. The server stores a
+/// release as compact JSON and serves it indented: the report is hashed in the stored form.
+fn report_in_ledger(path: &Path, ledger: &LedgerFile) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let text = read_file(path)?;
+    let parsed: confidant_core::reports::Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a report in JSON", path.display()))?;
+    let stored = serde_json::to_string(&parsed)?;
+    let digest = hex::encode(Sha256::digest(stored.as_bytes()));
+    let entry = ledger
+        .entries
+        .iter()
+        .find(|entry| entry.release == parsed.id)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "verification failed: the report's release {} is not in the ledger",
+                parsed.id
+            )
+        })?;
+    if entry.body_sha256 != digest {
+        anyhow::bail!(
+            "verification failed: the report differs from the release {} the ledger holds (its \
+             SHA-256 is {digest}, the ledger's {})",
+            parsed.id,
+            entry.body_sha256
+        );
+    }
+    Ok(parsed.id)
 }
 
 fn witness(command: WitnessCommand) -> anyhow::Result<()> {

@@ -173,11 +173,11 @@ fn static_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLaye
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-/// Unknown paths: the API's error shape under `/api/`, a page elsewhere.
+/// Unknown paths: the API's error shape under `/api/` and `/transparency/`, a page elsewhere.
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let error = confidant_core::Error::NotFound;
-    if uri.path().starts_with("/api/") {
+    if uri.path().starts_with("/api/") || uri.path().starts_with("/transparency/") {
         error::ApiError::from(error).into_response()
     } else {
         web::PageError::from(error).into_response()

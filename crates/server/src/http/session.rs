@@ -141,6 +141,7 @@ pub async fn resolve(
 fn never_reads_cookies(path: &str) -> bool {
     path.starts_with("/partner/")
         || path.starts_with("/.well-known/")
+        || path.starts_with("/transparency/")
         || super::oauth::COOKIE_FREE_PATHS.contains(&path)
 }
 

@@ -24,7 +24,7 @@ pub(super) enum Surface {
 }
 
 pub(super) fn surface(path: &str) -> Surface {
-    const JSON_PREFIXES: [&str; 3] = ["/api/", "/partner/", "/.well-known/"];
+    const JSON_PREFIXES: [&str; 4] = ["/api/", "/partner/", "/.well-known/", "/transparency/"];
     const OAUTH_ENDPOINTS: [&str; 3] = ["/oauth/token", "/oauth/revoke", "/oauth/introspect"];
     const OPS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
     if JSON_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) || OPS.contains(&path) {

@@ -468,6 +468,39 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     assert!(out.contains("cosigned by witness-two.example"), "{out}");
     assert!(out.contains("witnessed: the first 4 entries"), "{out}");
 
+    // A release, witnessed while both witnesses are up: the partner downloads its report, to
+    // check below that it is in the witnessed ledger with the same numbers.
+    let partner = app.partner("Ledger films", false).await;
+    let today = app.clock.now().0 / 86_400_000;
+    let released = app
+        .core
+        .release_report(ReportRequest {
+            client_id: &partner.client_id,
+            first_day: today - 20,
+            days: 14,
+            mechanism: None,
+            progress: &|_, _| {},
+        })
+        .await
+        .unwrap();
+    witnessing.round(&app.core).await.unwrap();
+    let report_file = files.path().join("report.json");
+    let downloaded = app
+        .client
+        .get(app.url(&format!("/partner/v1/reports/{}", released.report.id)))
+        .basic_auth(&partner.client_id, partner.secret.as_deref())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(&report_file, &downloaded).unwrap();
+    let edited_file = files.path().join("edited.json");
+    let mut edited: serde_json::Value = serde_json::from_str(&downloaded).unwrap();
+    edited["rows"][0]["sends"] = serde_json::json!(9999);
+    std::fs::write(&edited_file, edited.to_string()).unwrap();
+
     // The witness's state survives a restart: a rolled-back log of heads is still refused.
     two.stop();
     let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
@@ -548,8 +581,8 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
         "{err}"
     );
 
-    // The ledger (empty here) verifies against the witness that cosigned it; a release that
-    // is not in it is reported.
+    // The ledger verifies against the witness that cosigned it; a release that is not in it
+    // is reported.
     let ledger_file = files.path().join("ledger.json");
     let ledger = app
         .client
@@ -572,7 +605,31 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
         &one_key,
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("verified 0 releases"), "{out}");
+    assert!(out.contains("verified 1 releases of 1 apps"), "{out}");
+    let (ok, out, err) = run(&[
+        "ledger",
+        "verify",
+        ledger_path,
+        "--public-key",
+        &log_key,
+        "--report",
+        report_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("with the same numbers"), "{out}");
+    let (ok, _, err) = run(&[
+        "ledger",
+        "verify",
+        ledger_path,
+        "--public-key",
+        &log_key,
+        "--report",
+        edited_file.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("the report differs from the release"),
+        "{err}"
+    );
     let (ok, _, err) = run(&[
         "ledger",
         "verify",

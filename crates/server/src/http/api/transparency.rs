@@ -52,6 +52,7 @@ async fn served(state: &AppState, log: &str) -> Result<Response, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct HeadsConsistencyParams {
     /// The size of the earlier log of heads (at least 1).
+    #[param(minimum = 1)]
     pub first: u64,
     /// The size of the later one (default: the served checkpoint's).
     pub second: Option<u64>,
@@ -102,8 +103,10 @@ pub async fn heads_consistency(
 #[into_params(parameter_in = Query)]
 pub struct HeadLeavesParams {
     /// The first leaf (default 0).
+    #[param(minimum = 0)]
     pub from: Option<u64>,
     /// At most this many (default and most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
