@@ -80,6 +80,14 @@ pub async fn heads_consistency(
         )
         .into());
     }
+    if second == 0 {
+        return Err(confidant_core::Error::invalid(
+            "first",
+            "bad_range",
+            "the served log of heads is empty: there is nothing to prove yet",
+        )
+        .into());
+    }
     if params.first == 0 || params.first > second {
         return Err(confidant_core::Error::invalid(
             "first",
@@ -104,7 +112,7 @@ pub async fn heads_consistency(
 pub struct HeadLeavesParams {
     /// The first leaf (default 0).
     #[param(minimum = 0)]
-    pub from: Option<u64>,
+    pub from: Option<i64>,
     /// At most this many (default and most 1,000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -142,7 +150,9 @@ pub async fn heads_leaves(
         .served_checkpoint(HEADS_LOG)
         .await?
         .map_or(0, |checkpoint| checkpoint.size);
-    let from = params.from.unwrap_or(0);
+    let from = u64::try_from(params.from.unwrap_or(0)).map_err(|_| {
+        confidant_core::Error::invalid("from", "bad_range", "from must be 0 or more")
+    })?;
     let limit = params.limit.unwrap_or(MAX_LEAVES);
     if limit == 0 || limit > MAX_LEAVES {
         return Err(confidant_core::Error::invalid(
