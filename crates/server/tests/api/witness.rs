@@ -95,6 +95,13 @@ async fn access(store: &SqlStore, member: i64, n: u32) {
     }
 }
 
+/// The body of a public (no credentials) GET.
+async fn public_text(app: &TestApp, path: &str) -> String {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
 fn server_signer(data_dir: &Path) -> LogSigner {
     LogSigner::from_private_key(&std::fs::read_to_string(data_dir.join("access-log.key")).unwrap())
         .unwrap()
@@ -146,15 +153,9 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
 
     // The leaves are public and name logs by label only; the member finds theirs with the
     // salt in their export.
-    let listed: serde_json::Value = app
-        .client
-        .get(app.url("/transparency/heads/leaves?from=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&public_text(&app, "/transparency/heads/leaves?from=0").await)
+            .unwrap();
     let witnessed_head = export.witnessed.as_ref().unwrap();
     let salt: [u8; 32] = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
@@ -268,15 +269,8 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
             .unwrap();
     }
     witnessing.round(&app.core).await.unwrap();
-    let ledger: LedgerFile = app
-        .client
-        .get(app.url("/transparency/ledger"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger: LedgerFile =
+        serde_json::from_str(&public_text(&app, "/transparency/ledger").await).unwrap();
     assert_eq!(ledger.entries.len(), 2);
     assert_eq!(ledger.entries[0].app, partner.client_id);
     let summary =
@@ -434,6 +428,13 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     })
     .await;
     let log_key = app.core.log_public_key().to_owned();
+    let verify = |what: &str, file: &str, extra: &[&str]| {
+        let mut args = vec![what, "verify", file, "--public-key", &log_key];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let log_verify = |file: &str, extra: &[&str]| verify("log", file, extra);
+    let ledger_verify = |file: &str, extra: &[&str]| verify("ledger", file, extra);
     let _one = WitnessProcess::start(one_dir.path(), &log_key, one_port).await;
     let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
     let witnessing = Witnessing::new(&confidant_server::config::AccessLogConfig {
@@ -450,19 +451,17 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     let export = app.json("/api/v1/me/access-log/export", &alice.token).await;
     std::fs::write(&export_file, export.to_string()).unwrap();
     let export_path = export_file.to_str().unwrap();
-    let (ok, out, err) = run(&[
-        "log",
-        "verify",
+    let (ok, out, err) = log_verify(
         export_path,
-        "--public-key",
-        &log_key,
-        "--witness",
-        &one_key,
-        "--witness",
-        &two_key,
-        "--quorum",
-        "2",
-    ]);
+        &[
+            "--witness",
+            &one_key,
+            "--witness",
+            &two_key,
+            "--quorum",
+            "2",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("cosigned by witness-one.example"), "{out}");
     assert!(out.contains("cosigned by witness-two.example"), "{out}");
@@ -534,48 +533,29 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
         .unwrap();
     let thin_file = files.path().join("thin.json");
     std::fs::write(&thin_file, serde_json::to_string(&thin).unwrap()).unwrap();
-    let (ok, _, err) = run(&[
-        "log",
-        "verify",
+    let (ok, _, err) = log_verify(
         thin_file.to_str().unwrap(),
-        "--public-key",
-        &log_key,
-        "--witness",
-        &one_key,
-        "--witness",
-        &two_key,
-        "--quorum",
-        "2",
-    ]);
+        &[
+            "--witness",
+            &one_key,
+            "--witness",
+            &two_key,
+            "--quorum",
+            "2",
+        ],
+    );
     assert!(!ok);
     assert!(
         err.contains("1 of the 2 witnesses needed cosigned")
             && err.contains("no cosignature from witness-two.example"),
         "{err}"
     );
-    let (ok, _, err) = run(&[
-        "log",
-        "verify",
+    let (ok, _, err) = log_verify(
         thin_file.to_str().unwrap(),
-        "--public-key",
-        &log_key,
-        "--witness",
-        &one_key,
-        "--quorum",
-        "1",
-    ]);
+        &["--witness", &one_key, "--quorum", "1"],
+    );
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&[
-        "log",
-        "verify",
-        export_path,
-        "--public-key",
-        &log_key,
-        "--witness",
-        &one_key,
-        "--quorum",
-        "3",
-    ]);
+    let (ok, _, err) = log_verify(export_path, &["--witness", &one_key, "--quorum", "3"]);
     assert!(
         !ok && err.contains("--quorum must be between 1 and the 1 witnesses"),
         "{err}"
@@ -584,61 +564,21 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     // The ledger verifies against the witness that cosigned it; a release that is not in it
     // is reported.
     let ledger_file = files.path().join("ledger.json");
-    let ledger = app
-        .client
-        .get(app.url("/transparency/ledger"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ledger = public_text(&app, "/transparency/ledger").await;
     std::fs::write(&ledger_file, ledger).unwrap();
     let ledger_path = ledger_file.to_str().unwrap();
-    let (ok, out, err) = run(&[
-        "ledger",
-        "verify",
-        ledger_path,
-        "--public-key",
-        &log_key,
-        "--witness",
-        &one_key,
-    ]);
+    let (ok, out, err) = ledger_verify(ledger_path, &["--witness", &one_key]);
     assert!(ok, "{err}");
     assert!(out.contains("verified 1 releases of 1 apps"), "{out}");
-    let (ok, out, err) = run(&[
-        "ledger",
-        "verify",
-        ledger_path,
-        "--public-key",
-        &log_key,
-        "--report",
-        report_file.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = ledger_verify(ledger_path, &["--report", report_file.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("with the same numbers"), "{out}");
-    let (ok, _, err) = run(&[
-        "ledger",
-        "verify",
-        ledger_path,
-        "--public-key",
-        &log_key,
-        "--report",
-        edited_file.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = ledger_verify(ledger_path, &["--report", edited_file.to_str().unwrap()]);
     assert!(
         !ok && err.contains("the report differs from the release"),
         "{err}"
     );
-    let (ok, _, err) = run(&[
-        "ledger",
-        "verify",
-        ledger_path,
-        "--public-key",
-        &log_key,
-        "--release",
-        "rel_missing",
-    ]);
+    let (ok, _, err) = ledger_verify(ledger_path, &["--release", "rel_missing"]);
     assert!(
         !ok && err.contains("rel_missing is not in the ledger"),
         "{err}"

@@ -37,6 +37,20 @@ pub(crate) fn hash(bytes: Vec<u8>) -> StoreResult<Hash> {
         .map_err(|_| corrupt("access-log hash of length", len))
 }
 
+/// A log's head from its stored `(size, root)` row; a log without one is empty.
+pub(crate) fn head_of(row: Option<(i64, Vec<u8>)>) -> StoreResult<LogHead> {
+    Ok(match row {
+        Some((size, root)) => LogHead {
+            size: to_u64(size)?,
+            root: hash(root)?,
+        },
+        None => LogHead {
+            size: 0,
+            root: EMPTY_ROOT,
+        },
+    })
+}
+
 pub(crate) const ENTRY_COLUMNS: &str =
     "seq, at, app, action, scope, objects, outcome, reason, request_id";
 
@@ -374,16 +388,7 @@ impl AccessLogStore for SqlStore {
                 .fetch_optional(&self.pg().pool)
                 .await
                 .store()?;
-        Ok(match row {
-            Some((size, root)) => LogHead {
-                size: to_u64(size)?,
-                root: hash(root)?,
-            },
-            None => LogHead {
-                size: 0,
-                root: EMPTY_ROOT,
-            },
-        })
+        head_of(row)
     }
 
     async fn log_hashes(&self, member: MemberId, indexes: &[u64]) -> StoreResult<Vec<Hash>> {

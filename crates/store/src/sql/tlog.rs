@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
-use super::accesslog::{hash, to_i64, to_u64};
+use super::accesslog::{hash, head_of, to_i64, to_u64};
 use super::{ResultExt, SqlStore, corrupt};
 use crate::sqlite::tlog as sqlite;
 use confidant_core::store::{
@@ -34,14 +34,34 @@ pub(crate) struct HeadToPublish {
 /// (none before its first publication).
 pub(crate) type DueHeadRow = (i64, i64, Vec<u8>, Option<Vec<u8>>);
 
+/// The member logs that grew since their last publication, by member id, at most `$1`.
+pub(crate) const DUE_HEADS: &str = "SELECT h.member_id, h.size, h.root, l.salt \
+     FROM access_log_heads h LEFT JOIN access_log_labels l ON l.member_id = h.member_id \
+     WHERE h.size > COALESCE(l.published_size, -1) AND h.size > 0 \
+     ORDER BY h.member_id LIMIT $1";
+
 impl HeadToPublish {
-    pub(crate) fn from_row((member, size, root, salt): DueHeadRow) -> StoreResult<Self> {
-        Ok(HeadToPublish {
-            member: MemberId(member),
-            size: to_u64(size)?,
-            root: hash(root)?,
-            salt: salt_of(salt)?,
-        })
+    /// The due heads as selected by [`DUE_HEADS`], and their leaves in the log of heads.
+    pub(crate) fn from_rows(
+        rows: Vec<DueHeadRow>,
+        leaf: &HeadLeafEncoder,
+    ) -> StoreResult<(Vec<Self>, Vec<Vec<u8>>)> {
+        let due = rows
+            .into_iter()
+            .map(|(member, size, root, salt)| {
+                Ok(HeadToPublish {
+                    member: MemberId(member),
+                    size: to_u64(size)?,
+                    root: hash(root)?,
+                    salt: salt_of(salt)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let leaves = due
+            .iter()
+            .map(|head| leaf(&head.salt, head.member, head.size, head.root))
+            .collect();
+        Ok((due, leaves))
     }
 }
 
@@ -72,16 +92,7 @@ async fn head(conn: &mut PgConnection, log: &str) -> StoreResult<LogHead> {
             .fetch_optional(&mut *conn)
             .await
             .store()?;
-    Ok(match row {
-        Some((size, root)) => LogHead {
-            size: to_u64(size)?,
-            root: hash(root)?,
-        },
-        None => LogHead {
-            size: 0,
-            root: EMPTY_ROOT,
-        },
-    })
+    head_of(row)
 }
 
 async fn hashes(conn: &mut PgConnection, log: &str, indexes: &[u64]) -> StoreResult<Vec<Hash>> {
@@ -109,13 +120,9 @@ async fn hashes(conn: &mut PgConnection, log: &str, indexes: &[u64]) -> StoreRes
         .collect()
 }
 
-/// Appends `leaves` to `log` inside the caller's transaction; returns the head before.
-pub(crate) async fn append(
-    conn: &mut PgConnection,
-    log: &str,
-    leaves: &[Vec<u8>],
-) -> StoreResult<LogHead> {
-    // Lock the head row (creating it for a new log) so appends to one log queue up.
+/// Locks the log's head row until the transaction ends, creating it for a new log, so that
+/// writers of one log queue up.
+async fn lock_head(conn: &mut PgConnection, log: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO tlog_heads (log, size, root) VALUES ($1, 0, $2) \
          ON CONFLICT (log) DO UPDATE SET size = tlog_heads.size",
@@ -125,6 +132,16 @@ pub(crate) async fn append(
     .execute(&mut *conn)
     .await
     .store()?;
+    Ok(())
+}
+
+/// Appends `leaves` to `log` inside the caller's transaction; returns the head before.
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    log: &str,
+    leaves: &[Vec<u8>],
+) -> StoreResult<LogHead> {
+    lock_head(conn, log).await?;
     let before = head(conn, log).await?;
     let roots = hashes(conn, log, &Frontier::indexes(before.size)).await?;
     let mut frontier =
@@ -176,33 +193,13 @@ async fn publish_heads(
 ) -> StoreResult<Publication> {
     // Taking the log of heads' lock first makes concurrent publishers (one per node) queue:
     // the second finds nothing left to publish.
-    sqlx::query(
-        "INSERT INTO tlog_heads (log, size, root) VALUES ($1, 0, $2) \
-         ON CONFLICT (log) DO UPDATE SET size = tlog_heads.size",
-    )
-    .bind(HEADS_LOG)
-    .bind(EMPTY_ROOT.0.to_vec())
-    .execute(&mut *conn)
-    .await
-    .store()?;
-    let due: Vec<DueHeadRow> = sqlx::query_as(
-        "SELECT h.member_id, h.size, h.root, l.salt FROM access_log_heads h \
-         LEFT JOIN access_log_labels l ON l.member_id = h.member_id \
-         WHERE h.size > COALESCE(l.published_size, -1) AND h.size > 0 \
-         ORDER BY h.member_id LIMIT $1",
-    )
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await
-    .store()?;
-    let due = due
-        .into_iter()
-        .map(HeadToPublish::from_row)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let leaves: Vec<Vec<u8>> = due
-        .iter()
-        .map(|head| leaf(&head.salt, head.member, head.size, head.root))
-        .collect();
+    lock_head(conn, HEADS_LOG).await?;
+    let rows: Vec<DueHeadRow> = sqlx::query_as(DUE_HEADS)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .store()?;
+    let (due, leaves) = HeadToPublish::from_rows(rows, leaf)?;
     let before = append(conn, HEADS_LOG, &leaves).await?;
     let members: Vec<i64> = due.iter().map(|head| head.member.0).collect();
     let salts: Vec<Vec<u8>> = due.iter().map(|head| head.salt.to_vec()).collect();

@@ -9,13 +9,13 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ResultExt;
-use crate::sql::accesslog::{ENTRY_COLUMNS, hash, to_i64, to_u64};
+use crate::sql::accesslog::{ENTRY_COLUMNS, hash, head_of, to_i64, to_u64};
 use crate::sql::corrupt;
 use confidant_core::accesslog::Denial;
 use confidant_core::store::{LogHead, LogQuery, NewLogEntry, RevokedToken, StoreResult, day_of};
 use confidant_core::tokens::TokenHash;
 use confidant_core::{MemberId, Timestamp};
-use confidant_log::{EMPTY_ROOT, Entry, Frontier, Hash, Outcome};
+use confidant_log::{Entry, Frontier, Hash, Outcome};
 
 /// The columns of an entry as [`ENTRY_COLUMNS`] selects them; checked by [`entry`].
 type EntryRow = (
@@ -264,16 +264,7 @@ pub(crate) fn log_head(conn: &Connection, member: MemberId) -> StoreResult<LogHe
                 .optional()
         })
         .store()?;
-    Ok(match row {
-        Some((size, root)) => LogHead {
-            size: to_u64(size)?,
-            root: hash(root)?,
-        },
-        None => LogHead {
-            size: 0,
-            root: EMPTY_ROOT,
-        },
-    })
+    head_of(row)
 }
 
 pub(crate) fn log_entries(

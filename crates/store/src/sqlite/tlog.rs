@@ -3,14 +3,14 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ResultExt;
-use crate::sql::accesslog::{hash, to_i64, to_u64};
+use crate::sql::accesslog::{hash, head_of, to_i64, to_u64};
 use crate::sql::corrupt;
-use crate::sql::tlog::{DueHeadRow, HeadToPublish, salt_of};
+use crate::sql::tlog::{DUE_HEADS, DueHeadRow, HeadToPublish, salt_of};
 use confidant_core::store::{
     HEADS_LOG, HeadLeafEncoder, LogHead, Publication, PublishedHead, StoreResult, StoredCheckpoint,
 };
 use confidant_core::{MemberId, Timestamp};
-use confidant_log::{EMPTY_ROOT, Frontier, Hash};
+use confidant_log::{Frontier, Hash};
 
 pub(crate) fn head(conn: &Connection, log: &str) -> StoreResult<LogHead> {
     let row: Option<(i64, Vec<u8>)> = conn
@@ -21,16 +21,7 @@ pub(crate) fn head(conn: &Connection, log: &str) -> StoreResult<LogHead> {
                 .optional()
         })
         .store()?;
-    Ok(match row {
-        Some((size, root)) => LogHead {
-            size: to_u64(size)?,
-            root: hash(root)?,
-        },
-        None => LogHead {
-            size: 0,
-            root: EMPTY_ROOT,
-        },
-    })
+    head_of(row)
 }
 
 pub(crate) fn hashes(conn: &Connection, log: &str, indexes: &[u64]) -> StoreResult<Vec<Hash>> {
@@ -88,13 +79,8 @@ pub(crate) fn publish_heads(
     limit: u32,
     leaf: &HeadLeafEncoder,
 ) -> StoreResult<Publication> {
-    let due = conn
-        .prepare_cached(
-            "SELECT h.member_id, h.size, h.root, l.salt FROM access_log_heads h \
-             LEFT JOIN access_log_labels l ON l.member_id = h.member_id \
-             WHERE h.size > COALESCE(l.published_size, -1) AND h.size > 0 \
-             ORDER BY h.member_id LIMIT ?1",
-        )
+    let rows = conn
+        .prepare_cached(DUE_HEADS)
         .and_then(|mut select| {
             select
                 .query_map([limit], |row| {
@@ -103,14 +89,7 @@ pub(crate) fn publish_heads(
                 .collect::<rusqlite::Result<Vec<DueHeadRow>>>()
         })
         .store()?;
-    let due = due
-        .into_iter()
-        .map(HeadToPublish::from_row)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let leaves: Vec<Vec<u8>> = due
-        .iter()
-        .map(|head| leaf(&head.salt, head.member, head.size, head.root))
-        .collect();
+    let (due, leaves) = HeadToPublish::from_rows(rows, leaf)?;
     let before = append(conn, HEADS_LOG, &leaves)?;
     let mut label = conn
         .prepare_cached(
