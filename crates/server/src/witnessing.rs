@@ -276,3 +276,47 @@ fn submission_url(prefix: &str) -> anyhow::Result<String> {
     }
     Ok(format!("{text}add-checkpoint"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WitnessConfig;
+
+    fn config(urls: &[&str], quorum: Option<u32>) -> AccessLogConfig {
+        let (key, _) = confidant_log::CosignerKey::generate("w.example").unwrap();
+        AccessLogConfig {
+            witnesses: urls
+                .iter()
+                .map(|url| WitnessConfig {
+                    url: (*url).to_owned(),
+                    key: key.verifier_key(),
+                })
+                .collect(),
+            quorum,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn witnesses_are_configured_with_a_quorum_they_can_reach() {
+        let two =
+            Witnessing::new(&config(&["http://a.example", "https://b.example/w/"], None)).unwrap();
+        assert_eq!(two.quorum(), 2);
+        assert_eq!(two.witnesses[0].url, "http://a.example/add-checkpoint");
+        assert_eq!(two.witnesses[1].url, "https://b.example/w/add-checkpoint");
+        let error = Witnessing::new(&config(&["http://a.example"], Some(2)))
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("quorum is 2 but only 1"),
+            "{error}"
+        );
+        assert!(Witnessing::new(&config(&["ftp://a.example"], None)).is_err());
+        assert!(Witnessing::new(&config(&["not a url"], None)).is_err());
+        let mut bad_key = config(&["http://a.example"], None);
+        bad_key.witnesses[0].key = "w.example+00000000+AAAA".into();
+        assert!(Witnessing::new(&bad_key).is_err());
+        // No witnesses: nothing to wait for.
+        assert_eq!(Witnessing::new(&config(&[], None)).unwrap().quorum(), 0);
+    }
+}
