@@ -102,13 +102,18 @@ impl Confidant {
         tree::prove_consistency(first, second, &stored).map_err(proof_error)
     }
 
-    /// Keeps a checkpoint with the cosignatures gathered for it.
+    /// Keeps a checkpoint with the cosignatures gathered for it; once a quorum cosigned it,
+    /// it is the one served, and the smaller ones are forgotten.
     pub async fn save_cosigned(
         &self,
         log: &str,
         checkpoint: &StoredCheckpoint,
     ) -> Result<(), Error> {
-        Ok(self.store.save_checkpoint(log, checkpoint).await?)
+        self.store.save_checkpoint(log, checkpoint).await?;
+        if checkpoint.cosigners >= self.witness_quorum {
+            self.store.prune_checkpoints(log, checkpoint.size).await?;
+        }
+        Ok(())
     }
 
     /// The checkpoint of `log` to show the world: the newest one a quorum of witnesses
