@@ -41,13 +41,27 @@ pub struct Witnessing {
     known_sizes: Mutex<HashMap<(String, usize), u64>>,
 }
 
+/// A witness that did not cosign one of the server's logs in a round, and why.
+#[derive(Debug)]
+pub struct Failure {
+    pub log: String,
+    /// Its submission URL.
+    pub witness: String,
+    pub failure: WitnessFailure,
+}
+
 /// Why a witness did not cosign.
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessFailure {
     #[error("unreachable: {0}")]
     Unreachable(String),
-    #[error("has seen this log at size {theirs}, beyond our {ours}: the log was rolled back")]
-    Ahead { theirs: u64, ours: u64 },
+    /// The witness has seen another view of the log than the one submitted.
+    #[error("has seen another view of this log (its size {theirs}, ours {ours}): {why}")]
+    Disagrees {
+        theirs: u64,
+        ours: u64,
+        why: &'static str,
+    },
     #[error("refused the checkpoint ({status}): {body}")]
     Refused { status: u16, body: String },
     #[error("answered without a valid cosignature by its key")]
@@ -93,7 +107,9 @@ impl Witnessing {
 
     /// Publishes and submits every interval until cancelled.
     pub async fn run(self: Arc<Self>, app: Confidant, cancel: CancellationToken) {
-        let mut every = tokio::time::interval(self.interval);
+        // The first round comes one interval after start, like every later one.
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.interval, self.interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -107,17 +123,19 @@ impl Witnessing {
         }
     }
 
-    /// One round: publish members' heads, then get each log's checkpoint cosigned.
-    pub async fn round(&self, app: &Confidant) -> anyhow::Result<()> {
+    /// One round: publish members' heads, then get each log's checkpoint cosigned. Returns
+    /// what went wrong with which witness, for each log (also logged).
+    pub async fn round(&self, app: &Confidant) -> anyhow::Result<Vec<Failure>> {
         app.publish_log_heads().await?;
+        let mut failures = Vec::new();
         for log in [HEADS_LOG, LEDGER_LOG] {
             let checkpoint = app.sign_tlog(log).await?;
             if self.witnesses.is_empty() || !self.due(app, &checkpoint) {
                 continue;
             }
-            self.submit(app, log, checkpoint).await?;
+            failures.extend(self.submit(app, log, checkpoint).await?);
         }
-        Ok(())
+        Ok(failures)
     }
 
     /// Whether a checkpoint still needs cosignatures, or fresher ones.
@@ -135,29 +153,36 @@ impl Witnessing {
         app: &Confidant,
         log: &str,
         checkpoint: StoredCheckpoint,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<Failure>> {
         let results = futures::future::join_all(
             (0..self.witnesses.len()).map(|index| self.cosign(app, log, &checkpoint, index)),
         )
         .await;
         let mut note = checkpoint.note.clone();
         let mut cosigners = 0;
+        let mut failures = Vec::new();
         for (endpoint, result) in self.witnesses.iter().zip(results) {
             match result {
                 Ok(lines) => {
                     note = add_signature_lines(&note, &lines);
                     cosigners += 1;
                 }
-                Err(failure @ WitnessFailure::Ahead { .. }) => {
-                    tracing::error!(log, witness = %endpoint.url, %failure, "witness disagrees");
-                }
                 Err(failure) => {
-                    tracing::warn!(log, witness = %endpoint.url, %failure, "no cosignature");
+                    if matches!(failure, WitnessFailure::Disagrees { .. }) {
+                        tracing::error!(log, witness = %endpoint.url, %failure, "witness disagrees");
+                    } else {
+                        tracing::warn!(log, witness = %endpoint.url, %failure, "no cosignature");
+                    }
+                    failures.push(Failure {
+                        log: log.to_owned(),
+                        witness: endpoint.url.clone(),
+                        failure,
+                    });
                 }
             }
         }
         if cosigners == 0 {
-            return Ok(());
+            return Ok(failures);
         }
         let saved = StoredCheckpoint {
             note,
@@ -175,7 +200,7 @@ impl Witnessing {
                 "checkpoint cosigned by fewer witnesses than the quorum"
             );
         }
-        Ok(())
+        Ok(failures)
     }
 
     /// Gets one witness's cosignature, learning its size from a 409 and retrying once.
@@ -229,14 +254,28 @@ impl Witnessing {
                         status,
                         body: text.clone(),
                     })?;
-                    if theirs > checkpoint.size || theirs == old {
-                        // Ahead of us, or at our size with another root: another view.
-                        return Err(WitnessFailure::Ahead {
-                            theirs,
-                            ours: checkpoint.size,
-                        });
-                    }
-                    old = theirs;
+                    let why = if theirs > checkpoint.size {
+                        "it saw more of the log: the log was rolled back"
+                    } else if theirs == old {
+                        "it saw this size with another root: the log was forked"
+                    } else {
+                        old = theirs;
+                        continue;
+                    };
+                    return Err(WitnessFailure::Disagrees {
+                        theirs,
+                        ours: checkpoint.size,
+                        why,
+                    });
+                }
+                // A valid proof from the witness's own size fails only if what it saw is not
+                // a prefix of this log.
+                422 if old > 0 => {
+                    return Err(WitnessFailure::Disagrees {
+                        theirs: old,
+                        ours: checkpoint.size,
+                        why: "this log does not extend what it saw: the log was forked",
+                    });
                 }
                 _ => {
                     return Err(WitnessFailure::Refused {

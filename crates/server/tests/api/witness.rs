@@ -15,7 +15,7 @@ use confidant_log::{CosignerVerifier, Export, LogSigner, PublicKey, VerifyError,
 use confidant_server::config::WitnessConfig;
 use confidant_server::witnessing::Witnessing;
 use confidant_store::testing::TestDatabase;
-use confidant_store::{SqlStore, on_both_backends};
+use confidant_store::{Backend, SqlStore, on_both_backends};
 
 use reqwest::StatusCode;
 
@@ -292,6 +292,55 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
             size: 1
         })
     ));
+
+    // The server rolled back — restored from an old backup, here a new database under the
+    // same key: the witnesses have seen more of its logs and refuse, and it hears why.
+    let restored = match app.db.backend() {
+        Backend::Sqlite => TestDatabase::sqlite().await,
+        Backend::Postgres => TestDatabase::postgres("rollback").await.unwrap(),
+    };
+    let restored_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.path().join("access-log.key"),
+        restored_dir.path().join("access-log.key"),
+    )
+    .unwrap();
+    let both_configured = vec![first.config(), second.config()];
+    let mut rolled_back = TestApp::try_spawn_in(restored, restored_dir, |config| {
+        config.accesslog.witnesses = both_configured;
+        config.accesslog.publish_interval_secs = Some(3600);
+    })
+    .await
+    .unwrap();
+    let carol = rolled_back.sign_up("carol").await;
+    access(&rolled_back.db.store, carol.id, 1).await;
+    let failures = Witnessing::new(&confidant_server::config::AccessLogConfig {
+        witnesses: vec![first.config(), second.config()],
+        ..Default::default()
+    })
+    .unwrap()
+    .round(&rolled_back.core)
+    .await
+    .unwrap();
+    let disagreements: Vec<_> = failures
+        .iter()
+        .filter(|f| f.log == HEADS_LOG)
+        .map(|f| f.failure.to_string())
+        .collect();
+    assert_eq!(disagreements.len(), 2, "{failures:?}");
+    assert!(
+        disagreements[0].contains("the log was rolled back"),
+        "{disagreements:?}"
+    );
+    assert!(
+        rolled_back
+            .core
+            .served_checkpoint(HEADS_LOG)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    rolled_back.shut_down().await;
 
     // One witness down: the new checkpoint gets one cosignature, short of the quorum of 2.
     second.stop();
