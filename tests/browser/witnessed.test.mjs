@@ -131,6 +131,13 @@ test("the page checks the witnesses vouch for the log, and calls out a split vie
   );
   await page.screenshot({ path: join(output, "access-log-witnessed.png"), fullPage: true });
 
+  // The public registry names the witnesses to pin.
+  await page.goto(`${server.url}/apps`);
+  await page.getByRole("heading", { name: "Witnesses" }).waitFor();
+  for (const w of witnesses) await page.getByText(w.key).waitFor();
+  await page.goto(`${server.url}/settings/access-log`);
+  await page.waitForFunction(() => document.getElementById("log-witnessed").dataset.state !== "pending");
+
   // This browser kept the log of heads' checkpoint; one of the same size with another root
   // is another view of the log.
   await page.evaluate(() => {

@@ -48,6 +48,9 @@ struct RegistryPage {
     page: Page,
     apps: Vec<RegistryEntry>,
     log_public_key: String,
+    /// The witnesses' verifier keys and how many must cosign.
+    witnesses: Vec<String>,
+    witness_quorum: u32,
     limits: Vec<&'static str>,
     privacy: RegistryPrivacy,
 }
@@ -97,6 +100,8 @@ pub async fn registry(
             page: Page::new("Apps", session.map(|s| s.member), csrf),
             apps,
             log_public_key: state.app.log_public_key().to_owned(),
+            witnesses: state.web.witnesses.clone(),
+            witness_quorum: state.web.witness_quorum,
             limits: app_limits(true),
             privacy,
         },
