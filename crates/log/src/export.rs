@@ -55,6 +55,10 @@ pub struct WitnessedHead {
     pub root: String,
     /// The leaf's inclusion proof in the log of heads, base64 hashes.
     pub inclusion_proof: Vec<String>,
+    /// For a selection: the proof that the member's log at `size` entries is a prefix of the
+    /// log at the export's checkpoint, base64 hashes (a whole log shows that by its entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consistency_proof: Vec<String>,
 }
 
 /// The words every selection carries: it proves inclusion, never completeness.
@@ -83,13 +87,14 @@ const EXPORT_FIELDS: [&str; 8] = [
     "witnessed",
     "entries",
 ];
-const WITNESSED_FIELDS: [&str; 6] = [
+const WITNESSED_FIELDS: [&str; 7] = [
     "checkpoint",
     "leaf_index",
     "salt",
     "size",
     "root",
     "inclusion_proof",
+    "consistency_proof",
 ];
 const ENTRY_FIELDS: [&str; 10] = [
     "seq",
@@ -400,19 +405,31 @@ pub fn verify_witnessed(
 
     let witnessed = match (witnesses, published) {
         (Some(policy), Some((leaf, size, root))) => {
-            // A selection can only be tied to the head it was exported at.
-            let prefix = if export.complete {
-                prefix_root
-            } else {
-                (size == checkpoint.size).then_some(checkpoint.root)
-            };
-            if prefix != Some(root) {
-                return Err(VerifyError::ForkedFromWitnessed { witnessed: size });
-            }
             let witnessed = export
                 .witnessed
                 .as_ref()
                 .expect("published implies witnessed");
+            // A whole log shows its own prefix; a selection carries a consistency proof from
+            // the published head to the checkpoint it was exported at.
+            let extends = if export.complete {
+                prefix_root == Some(root)
+            } else if size == checkpoint.size {
+                root == checkpoint.root
+            } else {
+                let proof = witnessed
+                    .consistency_proof
+                    .iter()
+                    .map(|text| hash_from_base64(text))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        VerifyError::WitnessedMalformed("the consistency proof".into())
+                    })?;
+                tree::verify_consistency(&proof, size, checkpoint.size, root, checkpoint.root)
+                    .is_ok()
+            };
+            if !extends {
+                return Err(VerifyError::ForkedFromWitnessed { witnessed: size });
+            }
             Some(check_witnessed(
                 witnessed,
                 &key,

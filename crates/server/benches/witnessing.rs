@@ -224,6 +224,7 @@ fn bundle_bytes(size: u64) -> (usize, usize) {
         inclusion_proof: (0..proof_len)
             .map(|i| hash_to_base64(&confidant_log::tree::leaf_hash(&[i as u8])))
             .collect(),
+        consistency_proof: Vec::new(),
     };
     let alone = serde_json::to_vec(&witnessed).unwrap().len();
     let bundle = serde_json::json!({

@@ -377,9 +377,31 @@ impl Confidant {
             note: app
                 .is_some()
                 .then(|| confidant_log::export::SELECTION_NOTE.to_owned()),
-            witnessed: self.witnessed_head(me).await?,
+            witnessed: self.witnessed_head_of_selection(me, app, head.size).await?,
             entries: exported,
         })
+    }
+
+    /// The witnessed head for an export at `size` entries; a selection (`app`) also gets the
+    /// proof that the published head is a prefix of the log at `size`, since its entries
+    /// cannot show it.
+    async fn witnessed_head_of_selection(
+        &self,
+        me: MemberId,
+        app: Option<&str>,
+        size: u64,
+    ) -> Result<Option<confidant_log::WitnessedHead>, Error> {
+        let Some(mut witnessed) = self.witnessed_head(me).await? else {
+            return Ok(None);
+        };
+        if app.is_some() && witnessed.size > 0 && witnessed.size < size {
+            let indexes = tree::consistency_indexes(witnessed.size, size).map_err(proof_error)?;
+            let stored = self.store.log_hashes(me, &indexes).await?;
+            let proof =
+                tree::prove_consistency(witnessed.size, size, &stored).map_err(proof_error)?;
+            witnessed.consistency_proof = proof.iter().map(hash_to_base64).collect();
+        }
+        Ok(Some(witnessed))
     }
 
     /// `size`, or the log's current size; refuses sizes the log has not reached.

@@ -148,6 +148,7 @@ impl Confidant {
             size: leaf.size,
             root: hash_to_base64(&leaf.root),
             inclusion_proof: proof.iter().map(hash_to_base64).collect(),
+            consistency_proof: Vec::new(),
         }))
     }
 }

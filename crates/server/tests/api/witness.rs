@@ -184,6 +184,30 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
     let verified =
         confidant_log::export::verify_witnessed(&newer, Some(&key), None, Some(&both)).unwrap();
     assert_eq!((verified.size, verified.witnessed.unwrap().size), (5, 3));
+    // So does one app's selection, through a consistency proof from the published head.
+    let selection: Export = serde_json::from_value(
+        app.json("/api/v1/me/access-log/export?app=cfd_app", &alice.token)
+            .await,
+    )
+    .unwrap();
+    assert!(!selection.complete);
+    assert!(
+        !selection
+            .witnessed
+            .as_ref()
+            .unwrap()
+            .consistency_proof
+            .is_empty()
+    );
+    let verified =
+        confidant_log::export::verify_witnessed(&selection, Some(&key), None, Some(&both)).unwrap();
+    assert_eq!(verified.witnessed.unwrap().size, 3);
+    let mut bent = selection.clone();
+    bent.witnessed.as_mut().unwrap().consistency_proof.reverse();
+    assert!(matches!(
+        confidant_log::export::verify_witnessed(&bent, Some(&key), None, Some(&both)),
+        Err(VerifyError::ForkedFromWitnessed { witnessed: 3 })
+    ));
     witnessing.round(&app.core).await.unwrap();
 
     // A fork: the server signs another log of heads of the same size for someone else.
