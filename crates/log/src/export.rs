@@ -259,6 +259,11 @@ pub fn hash_to_base64(hash: &Hash) -> String {
     BASE64.encode(hash.0)
 }
 
+/// Base64 hashes, as proofs carry them; `None` if one is malformed.
+pub fn hashes_from_base64(texts: &[String]) -> Option<Vec<Hash>> {
+    texts.iter().map(|text| hash_from_base64(text)).collect()
+}
+
 pub fn hash_from_base64(text: &str) -> Option<Hash> {
     BASE64
         .decode(text)
@@ -380,11 +385,9 @@ pub fn verify_witnessed(
             let seq = exported.entry.seq;
             let proof = exported
                 .inclusion_proof
-                .as_ref()
-                .ok_or(VerifyError::MissingProof { seq })?
-                .iter()
-                .map(|text| hash_from_base64(text))
-                .collect::<Option<Vec<_>>>()
+                .as_deref()
+                .ok_or(VerifyError::MissingProof { seq })
+                .map(hashes_from_base64)?
                 .ok_or_else(|| VerifyError::Inclusion {
                     seq,
                     reason: "the proof holds a malformed hash".into(),
@@ -416,14 +419,9 @@ pub fn verify_witnessed(
             } else if size == checkpoint.size {
                 root == checkpoint.root
             } else {
-                let proof = witnessed
-                    .consistency_proof
-                    .iter()
-                    .map(|text| hash_from_base64(text))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        VerifyError::WitnessedMalformed("the consistency proof".into())
-                    })?;
+                let proof = hashes_from_base64(&witnessed.consistency_proof).ok_or_else(|| {
+                    VerifyError::WitnessedMalformed("the consistency proof".into())
+                })?;
                 tree::verify_consistency(&proof, size, checkpoint.size, root, checkpoint.root)
                     .is_ok()
             };
@@ -434,7 +432,7 @@ pub fn verify_witnessed(
                 witnessed,
                 &key,
                 &checkpoint.origin,
-                leaf,
+                (leaf, root),
                 policy,
             )?)
         }
@@ -470,7 +468,7 @@ fn check_witnessed(
     witnessed: &WitnessedHead,
     key: &PublicKey,
     origin: &str,
-    salt: [u8; 32],
+    (salt, root): ([u8; 32], Hash),
     policy: &WitnessPolicy,
 ) -> Result<Witnessing, VerifyError> {
     let heads =
@@ -481,13 +479,9 @@ fn check_witnessed(
     let leaf = HeadLeaf {
         label: heads::label(&salt, origin),
         size: witnessed.size,
-        root: published_head(witnessed)?.2,
+        root,
     };
-    let proof = witnessed
-        .inclusion_proof
-        .iter()
-        .map(|text| hash_from_base64(text))
-        .collect::<Option<Vec<_>>>()
+    let proof = hashes_from_base64(&witnessed.inclusion_proof)
         .ok_or_else(|| VerifyError::HeadNotIncluded("the proof holds a malformed hash".into()))?;
     tree::verify_inclusion(
         &proof,
@@ -498,17 +492,29 @@ fn check_witnessed(
     )
     .map_err(|e| VerifyError::HeadNotIncluded(e.to_string()))?;
 
-    let cosigned = check_cosigned(&witnessed.checkpoint, policy)?;
+    let Cosignatures { cosigned_by, stale } = check_cosigned(&witnessed.checkpoint, policy)?;
     Ok(Witnessing {
         size: witnessed.size,
         heads_size: heads.size,
-        ..cosigned
+        cosigned_by,
+        stale,
     })
 }
 
+/// The witnesses that cosigned a checkpoint recently enough, and those whose cosignature
+/// was stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cosignatures {
+    pub cosigned_by: Vec<(String, u64)>,
+    pub stale: Vec<(String, u64)>,
+}
+
 /// Checks that `policy.quorum` of the witnesses cosigned the signed note `checkpoint`
-/// recently enough; `size` and `heads_size` of the result are the checkpoint's size.
-pub fn check_cosigned(checkpoint: &str, policy: &WitnessPolicy) -> Result<Witnessing, VerifyError> {
+/// recently enough.
+pub fn check_cosigned(
+    checkpoint: &str,
+    policy: &WitnessPolicy,
+) -> Result<Cosignatures, VerifyError> {
     let (body, signatures) = split_note(checkpoint).ok_or_else(|| {
         VerifyError::HeadsCheckpoint(CheckpointError::Malformed("no signature lines".into()))
     })?;
@@ -536,24 +542,15 @@ pub fn check_cosigned(checkpoint: &str, policy: &WitnessPolicy) -> Result<Witnes
                 age(policy.max_age_secs)
             ));
         }
+        let origin = body.lines().next().unwrap_or_default();
         return Err(VerifyError::Quorum(format!(
-            "{} of the {} witnesses needed cosigned the log of heads: {}",
+            "{} of the {} witnesses needed cosigned {origin}: {}",
             cosigned_by.len(),
             policy.quorum,
             reasons.join("; ")
         )));
     }
-    let size = body
-        .lines()
-        .nth(1)
-        .and_then(|size| size.parse().ok())
-        .unwrap_or_default();
-    Ok(Witnessing {
-        size,
-        heads_size: size,
-        cosigned_by,
-        stale,
-    })
+    Ok(Cosignatures { cosigned_by, stale })
 }
 
 /// A duration in words, to the hour or minute.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::{Date, Duration};
 
 use crate::checkpoint::{self, CheckpointError, PublicKey};
@@ -43,6 +44,18 @@ impl LedgerEntry {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a ledger entry always encodes")
     }
+}
+
+/// What [`LedgerEntry::body_sha256`] holds for a release's stored body: its SHA-256 in
+/// lower-case hex.
+pub fn body_sha256(body: &str) -> String {
+    use std::fmt::Write;
+    Sha256::digest(body.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// The ledger as the server serves it.
@@ -233,6 +246,14 @@ mod tests {
             rho_per_data_day: 1.0,
             entries,
         }
+    }
+
+    #[test]
+    fn a_body_is_hashed_to_lower_case_hex() {
+        assert_eq!(
+            body_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

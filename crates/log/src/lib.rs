@@ -20,8 +20,8 @@ pub use checkpoint::{CheckpointError, KeyError, LogSigner, PublicKey, SignedChec
 pub use cosignature::{CosignerKey, CosignerVerifier};
 pub use entry::{Entry, Outcome};
 pub use export::{
-    EXPORT_FORMAT, Export, ExportedEntry, Verified, VerifyError, WitnessPolicy, WitnessedHead,
-    Witnessing,
+    Cosignatures, EXPORT_FORMAT, Export, ExportedEntry, Verified, VerifyError, WitnessPolicy,
+    WitnessedHead, Witnessing,
 };
 pub use tree::{EMPTY_ROOT, Frontier, Hash, ProofError};
 

@@ -19,7 +19,7 @@ use confidant_core::store::App;
 use confidant_core::store::Member;
 use confidant_core::{MemberId, SystemClock, Timestamp};
 use confidant_log::ledger::LedgerFile;
-use confidant_log::{CosignerVerifier, Export, PublicKey, WitnessPolicy, Witnessing};
+use confidant_log::{Cosignatures, CosignerVerifier, Export, PublicKey, WitnessPolicy};
 
 use crate::backup;
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
@@ -502,7 +502,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &public_key,
                 previous.as_deref(),
                 rho_per_day,
-                (release.as_deref(), report.as_deref()),
+                release.as_deref(),
+                report.as_deref(),
                 witnesses.as_ref(),
             );
         }
@@ -1011,7 +1012,7 @@ fn read_file(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// A key given on the command line, or a file holding one.
+/// A key given on the command line (`name+id+base64`), or a file holding one.
 fn key_text(key: &str) -> anyhow::Result<String> {
     if Path::new(key).is_file() {
         read_file(Path::new(key))
@@ -1044,22 +1045,27 @@ impl WitnessArgs {
         Ok(Some(WitnessPolicy {
             witnesses,
             quorum,
-            now_secs: time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64,
+            now_secs: now_secs(),
             max_age_secs: self.max_age_hours.saturating_mul(3600),
         }))
     }
 }
 
+/// Seconds since the Unix epoch, what cosignature times count in.
+fn now_secs() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64
+}
+
 /// Prints who cosigned, and who was stale.
-fn report_witnessing(witnessing: &Witnessing, what: &str) -> anyhow::Result<()> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-    for (name, at) in &witnessing.cosigned_by {
+fn report_cosignatures(cosignatures: &Cosignatures, what: &str) -> anyhow::Result<()> {
+    let now = now_secs();
+    for (name, at) in &cosignatures.cosigned_by {
         report(&format!(
             "cosigned by {name} {} ago",
             confidant_log::export::age(now.saturating_sub(*at))
         ))?;
     }
-    for (name, at) in &witnessing.stale {
+    for (name, at) in &cosignatures.stale {
         report(&format!(
             "warning: {name}'s cosignature is stale ({} old)",
             confidant_log::export::age(now.saturating_sub(*at))
@@ -1074,18 +1080,11 @@ fn verify_log(
     previous: Option<&Path>,
     witnesses: Option<&WitnessPolicy>,
 ) -> anyhow::Result<()> {
-    let read = read_file;
-    let export = Export::parse(&read(file)?)
+    let export = Export::parse(&read_file(file)?)
         .with_context(|| format!("{} is not an access-log export", file.display()))?;
     let public_key = match key {
         VerifyKey::Pinned(key) => {
-            // A key is `name+id+base64`; anything else is taken as a file holding one.
-            let text = if Path::new(&key).is_file() {
-                read(Path::new(&key))?
-            } else {
-                key
-            };
-            Some(PublicKey::parse(&text).context("invalid --public-key")?)
+            Some(PublicKey::parse(&key_text(&key)?).context("invalid --public-key")?)
         }
         VerifyKey::Embedded => {
             eprintln!(
@@ -1095,7 +1094,7 @@ fn verify_log(
             None
         }
     };
-    let previous = previous.map(read).transpose()?;
+    let previous = previous.map(read_file).transpose()?;
     let verified = confidant_log::export::verify_witnessed(
         &export,
         public_key.as_ref(),
@@ -1121,13 +1120,17 @@ fn verify_log(
             "consistent with the earlier checkpoint of {size} entries: nothing was changed or removed"
         ))?;
     }
-    if let Some(witnessing) = &verified.witnessed {
-        report_witnessing(
-            witnessing,
+    if let Some(witnessing) = verified.witnessed {
+        let (size, heads_size) = (witnessing.size, witnessing.heads_size);
+        report_cosignatures(
+            &Cosignatures {
+                cosigned_by: witnessing.cosigned_by,
+                stale: witnessing.stale,
+            },
             &format!(
                 "witnessed: the first {} entries are the head published in the log of heads \
                  (size {}); newer entries are witnessed at the next publication",
-                witnessing.size, witnessing.heads_size
+                size, heads_size
             ),
         )?;
     }
@@ -1139,7 +1142,8 @@ fn verify_ledger(
     public_key: &str,
     previous: Option<&Path>,
     rho_per_day: Option<f64>,
-    (release, report_file): (Option<&str>, Option<&Path>),
+    release: Option<&str>,
+    report_file: Option<&Path>,
     witnesses: Option<&WitnessPolicy>,
 ) -> anyhow::Result<()> {
     let ledger: LedgerFile = serde_json::from_str(&read_file(file)?)
@@ -1149,7 +1153,7 @@ fn verify_ledger(
     let cap = rho_per_day.unwrap_or(ledger.rho_per_data_day);
     let summary = confidant_log::ledger::verify(&ledger, &key, previous.as_deref(), cap)
         .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
-    let witnessing = witnesses
+    let cosignatures = witnesses
         .map(|policy| confidant_log::export::check_cosigned(&ledger.checkpoint, policy))
         .transpose()
         .map_err(|e| anyhow::anyhow!("verification failed: {e}"))?;
@@ -1181,8 +1185,8 @@ fn verify_ledger(
             "the report is the release {release} in the ledger, with the same numbers"
         ))?;
     }
-    if let Some(witnessing) = &witnessing {
-        report_witnessing(witnessing, "the ledger's checkpoint is witnessed")?;
+    if let Some(cosignatures) = &cosignatures {
+        report_cosignatures(cosignatures, "the ledger's checkpoint is witnessed")?;
     }
     Ok(())
 }
@@ -1191,12 +1195,10 @@ fn verify_ledger(
 /// ledger with the body the ledger hashed; returns its release id. The server stores a
 /// release as compact JSON and serves it indented: the report is hashed in the stored form.
 fn report_in_ledger(path: &Path, ledger: &LedgerFile) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
     let text = read_file(path)?;
     let parsed: confidant_core::reports::Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a report in JSON", path.display()))?;
-    let stored = serde_json::to_string(&parsed)?;
-    let digest = hex::encode(Sha256::digest(stored.as_bytes()));
+    let digest = confidant_log::ledger::body_sha256(&serde_json::to_string(&parsed)?);
     let entry = ledger
         .entries
         .iter()

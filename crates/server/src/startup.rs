@@ -65,7 +65,6 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
                         .iter()
                         .map(|witness| witness.key.trim().to_owned())
                         .collect(),
-                    config.accesslog.quorum(),
                 ),
         ),
         metrics: Arc::new(Metrics::new()),

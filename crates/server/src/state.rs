@@ -41,10 +41,9 @@ pub struct WebSettings {
     pub metrics_token: Option<MetricsToken>,
     /// Peers whose `X-Forwarded-For` names the client (see `http::client_addr`).
     pub trusted_proxies: Vec<IpNet>,
-    /// The verifier keys of the witnesses of the server's logs, and how many must cosign:
-    /// what the access-log page checks in the browser.
+    /// The verifier keys of the witnesses of the server's logs: what the access-log page
+    /// checks cosignatures with in the browser, and `/apps` tells auditors to pin.
     pub witnesses: Vec<String>,
-    pub witness_quorum: u32,
 }
 
 impl WebSettings {
@@ -67,16 +66,11 @@ impl WebSettings {
             metrics_token: None,
             trusted_proxies: Vec::new(),
             witnesses: Vec::new(),
-            witness_quorum: 0,
         }
     }
 
-    pub fn with_witnesses(self, witnesses: Vec<String>, witness_quorum: u32) -> Self {
-        Self {
-            witnesses,
-            witness_quorum,
-            ..self
-        }
+    pub fn with_witnesses(self, witnesses: Vec<String>) -> Self {
+        Self { witnesses, ..self }
     }
 
     pub fn with_metrics_token(self, metrics_token: Option<MetricsToken>) -> Self {

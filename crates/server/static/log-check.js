@@ -144,21 +144,11 @@ async function checkWitnessed(box, origin, publicKey) {
 // The time of the C2SP tlog-cosignature/v1 by `witnessKey` (`<name>+<key id>+<base64(0x04 ‖
 // key)>`) on the note, or null if it has none that verifies.
 async function cosignatureTime(note, witnessKey) {
-  const split = note.lastIndexOf("\n\n");
-  const body = note.slice(0, split + 1);
-  const first = witnessKey.indexOf("+");
-  const second = witnessKey.indexOf("+", first + 1);
-  if (first < 0 || second < 0) return null;
-  const name = witnessKey.slice(0, first);
-  const keyId = hexBytes(witnessKey.slice(first + 1, second));
-  const keyBytes = fromBase64(witnessKey.slice(second + 1));
-  if (keyBytes[0] !== 4 || keyBytes.length !== 33) return null;
-  const key = await crypto.subtle.importKey("raw", keyBytes.slice(1), { name: "Ed25519" }, false, ["verify"]);
-  for (const line of note.slice(split + 2).split("\n")) {
-    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const bytes = fromBase64(match[2]);
-    if (bytes.length !== 4 + 8 + 64 || !equal(bytes.slice(0, 4), keyId)) continue;
+  const { name, keyId, key } = await noteKey(witnessKey, 4).catch(() => ({}));
+  if (!key) return null;
+  const { body, signatures } = splitNote(note);
+  for (const bytes of signatures(name, keyId)) {
+    if (bytes.length !== 4 + 8 + 64) continue;
     const time = Number(new DataView(bytes.buffer, bytes.byteOffset + 4, 8).getBigUint64(0));
     const message = new TextEncoder().encode(`cosignature/v1\ntime ${time}\n${body}`);
     if (await crypto.subtle.verify({ name: "Ed25519" }, key, bytes.slice(12), message)) return time;
@@ -247,33 +237,50 @@ async function fetchJson(path) {
 // A C2SP signed note: the text, a blank line, then "— <name> <base64(key id ‖ signature)>"
 // lines. The checkpoint text is "<origin>\n<size>\n<base64 root>\n".
 async function openCheckpoint(note, publicKey) {
-  const split = note.lastIndexOf("\n\n");
-  if (split < 0) throw new Error("the checkpoint is not a signed note");
-  const body = note.slice(0, split + 1);
-  // `<name>+<key id, 8 hex>+<base64>`: the base64 may itself hold '+', so split twice only.
-  const first = publicKey.indexOf("+");
-  const second = publicKey.indexOf("+", first + 1);
-  if (first < 0 || second < 0) throw new Error("the server's key is not a note verifier key");
-  const name = publicKey.slice(0, first);
-  const keyIdHex = publicKey.slice(first + 1, second);
-  const keyBase64 = publicKey.slice(second + 1);
-  const keyBytes = fromBase64(keyBase64);
-  if (keyBytes[0] !== 1 || keyBytes.length !== 33) throw new Error("the key is not an Ed25519 note key");
-  const keyId = hexBytes(keyIdHex);
-  const key = await crypto.subtle.importKey("raw", keyBytes.slice(1), { name: "Ed25519" }, false, ["verify"]);
+  if (note.lastIndexOf("\n\n") < 0) throw new Error("the checkpoint is not a signed note");
+  const { name, keyId, key } = await noteKey(publicKey, 1);
+  const { body, signatures } = splitNote(note);
   const encoder = new TextEncoder();
   let verified = false;
-  for (const line of note.slice(split + 2).split("\n")) {
-    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const signature = fromBase64(match[2]);
-    if (!equal(signature.slice(0, 4), keyId)) continue;
+  for (const signature of signatures(name, keyId)) {
     verified = await crypto.subtle.verify({ name: "Ed25519" }, key, signature.slice(4), encoder.encode(body));
     if (verified) break;
   }
   if (!verified) throw new Error("the checkpoint's signature does not verify with the server's key");
   const [origin, size, root] = body.split("\n");
   return { origin, size: Number(size), root };
+}
+
+// A C2SP note verifier key, `<name>+<key id, 8 hex>+<base64(algorithm ‖ Ed25519 key)>`, for
+// `algorithm` 1 (a note signer) or 4 (a witness's cosignatures), ready to verify with.
+async function noteKey(text, algorithm) {
+  // The base64 may itself hold '+', so split twice only.
+  const first = text.indexOf("+");
+  const second = text.indexOf("+", first + 1);
+  if (first < 0 || second < 0) throw new Error("the key is not a note verifier key");
+  const keyBytes = fromBase64(text.slice(second + 1));
+  if (keyBytes[0] !== algorithm || keyBytes.length !== 33) throw new Error("the key is not an Ed25519 note key");
+  return {
+    name: text.slice(0, first),
+    keyId: hexBytes(text.slice(first + 1, second)),
+    key: await crypto.subtle.importKey("raw", keyBytes.slice(1), { name: "Ed25519" }, false, ["verify"]),
+  };
+}
+
+// A signed note's body (up to its blank line) and, by key name and id, its signatures:
+// each line's bytes after "— <name> ", key id first.
+function splitNote(note) {
+  const split = note.lastIndexOf("\n\n");
+  const lines = note.slice(split + 2).split("\n");
+  return {
+    body: note.slice(0, split + 1),
+    signatures: (name, keyId) =>
+      lines
+        .map((line) => /^\u2014 (\S+) (\S+)$/.exec(line))
+        .filter((match) => match && match[1] === name)
+        .map((match) => fromBase64(match[2]))
+        .filter((bytes) => equal(bytes.slice(0, 4), keyId)),
+  };
 }
 
 // RFC 9162, 2.1.4.2: verifying a consistency proof between trees of `first` and `second`

@@ -15,6 +15,7 @@ use crate::store::LogQuery;
 use crate::{Confidant, Error, MemberId};
 
 pub use describe::DescribedEntry;
+pub use witnessed::{HeadLeaves, MAX_HEAD_LEAVES};
 
 /// Entries per page when the caller does not say.
 pub const DEFAULT_PAGE: u32 = 50;

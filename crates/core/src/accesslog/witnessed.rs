@@ -11,12 +11,23 @@ use confidant_log::heads::{self, HeadLeaf};
 use confidant_log::ledger::{LEDGER_FORMAT, LedgerEntry, LedgerFile};
 use confidant_log::tree::{self, Hash};
 
-use super::proof_error;
+use super::{ConsistencyProof, proof_error};
 use crate::store::{HEADS_LOG, LEDGER_LOG, LogHead, StoredCheckpoint};
 use crate::{Confidant, Error, MemberId};
 
 /// Member logs published per transaction; a publication round runs as many as it needs.
 const PUBLISH_BATCH: u32 = 5_000;
+
+/// Leaves of the log of heads listed per call at most.
+pub const MAX_HEAD_LEAVES: u32 = 1000;
+
+/// Leaves of the log of heads under its served checkpoint, with their indexes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadLeaves {
+    /// The served checkpoint's size: leaves past it are not listed yet.
+    pub size: u64,
+    pub leaves: Vec<(u64, HeadLeaf)>,
+}
 
 impl Confidant {
     /// How many witnesses must have cosigned a checkpoint before it is served and exported
@@ -123,6 +134,83 @@ impl Confidant {
             .store
             .latest_checkpoint(log, self.witness_quorum)
             .await?)
+    }
+
+    /// The size of `log` at its served checkpoint (0 before there is one).
+    async fn served_size(&self, log: &str) -> Result<u64, Error> {
+        Ok(self
+            .served_checkpoint(log)
+            .await?
+            .map_or(0, |checkpoint| checkpoint.size))
+    }
+
+    /// Proves the log of heads at `first` leaves is a prefix of it at `second` (default: its
+    /// served checkpoint's size), for monitors.
+    pub async fn heads_consistency(
+        &self,
+        first: u64,
+        second: Option<u64>,
+    ) -> Result<ConsistencyProof, Error> {
+        let served = self.served_size(HEADS_LOG).await?;
+        let second = second.unwrap_or(served);
+        if second > served {
+            return Err(Error::invalid(
+                "second",
+                "beyond_log",
+                format!("the served log of heads has {served} leaves, not {second}"),
+            ));
+        }
+        if second == 0 {
+            return Err(Error::invalid(
+                "first",
+                "bad_range",
+                "the served log of heads is empty: there is nothing to prove yet",
+            ));
+        }
+        if first == 0 || first > second {
+            return Err(Error::invalid(
+                "first",
+                "bad_range",
+                format!("first must be between 1 and {second}"),
+            ));
+        }
+        Ok(ConsistencyProof {
+            first,
+            second,
+            proof: self.tlog_consistency(HEADS_LOG, first, second).await?,
+        })
+    }
+
+    /// Up to `limit` (default and most [`MAX_HEAD_LEAVES`]) leaves of the log of heads from
+    /// `from` on, under its served checkpoint: what a member's monitor scans for their label.
+    pub async fn heads_leaves(&self, from: i64, limit: Option<u32>) -> Result<HeadLeaves, Error> {
+        let from = u64::try_from(from)
+            .map_err(|_| Error::invalid("from", "bad_range", "from must be 0 or more"))?;
+        let limit = limit.unwrap_or(MAX_HEAD_LEAVES);
+        if limit == 0 || limit > MAX_HEAD_LEAVES {
+            return Err(Error::invalid(
+                "limit",
+                "bad_limit",
+                format!("limit must be between 1 and {MAX_HEAD_LEAVES}"),
+            ));
+        }
+        let size = self.served_size(HEADS_LOG).await?;
+        let wanted = size.saturating_sub(from).min(u64::from(limit)) as u32;
+        let stored = if wanted == 0 {
+            Vec::new()
+        } else {
+            self.store.tlog_leaves(HEADS_LOG, from, wanted).await?
+        };
+        let leaves = stored
+            .iter()
+            .zip(from..)
+            .map(|(data, index)| {
+                HeadLeaf::decode(data)
+                    .map(|leaf| (index, leaf))
+                    .ok_or_else(|| Error::Internal("log of heads: a leaf is malformed".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(HeadLeaves { size, leaves })
     }
 
     /// Where the member's log was last published under the served checkpoint of the log

@@ -1,10 +1,9 @@
 //! Releasing a report: the exact table, noised once, stored with its budget debit, and from
 //! then on served as stored.
 
-use confidant_log::ledger::LedgerEntry;
+use confidant_log::ledger::{self, LedgerEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::privacy::{self, Mechanism, NoiseParameters, PrivacyPolicy};
 use super::{ReportRow, format_day};
@@ -176,7 +175,7 @@ impl Confidant {
             days: u32::try_from(request.days).unwrap_or(u32::MAX),
             mechanism: mechanism.as_str().into(),
             rho: noise.rho,
-            body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+            body_sha256: ledger::body_sha256(&body),
         }
         .encode();
         let release = NewRelease {

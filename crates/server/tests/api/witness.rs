@@ -70,6 +70,15 @@ impl TestWitness {
     }
 }
 
+/// Rounds of publication and submission to `witnesses`, run by the test itself.
+fn witnessing_to(witnesses: Vec<WitnessConfig>) -> Witnessing {
+    Witnessing::new(&confidant_server::config::AccessLogConfig {
+        witnesses,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 fn policy(witnesses: &[&TestWitness], quorum: usize) -> WitnessPolicy {
     WitnessPolicy {
         witnesses: witnesses
@@ -120,11 +129,7 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
     let log_key = app.core.log_public_key().to_owned();
     first.start(&log_key);
     second.start(&log_key);
-    let witnessing = Witnessing::new(&confidant_server::config::AccessLogConfig {
-        witnesses: vec![first.config(), second.config()],
-        ..Default::default()
-    })
-    .unwrap();
+    let witnessing = witnessing_to(vec![first.config(), second.config()]);
     let store = app.db.store.clone();
 
     let alice = app.sign_up("alice").await;
@@ -338,14 +343,10 @@ async fn witnesses_keep_the_server_to_one_view_of_its_logs(db: TestDatabase) {
     .unwrap();
     let carol = rolled_back.sign_up("carol").await;
     access(&rolled_back.db.store, carol.id, 1).await;
-    let failures = Witnessing::new(&confidant_server::config::AccessLogConfig {
-        witnesses: vec![first.config(), second.config()],
-        ..Default::default()
-    })
-    .unwrap()
-    .round(&rolled_back.core)
-    .await
-    .unwrap();
+    let failures = witnessing_to(vec![first.config(), second.config()])
+        .round(&rolled_back.core)
+        .await
+        .unwrap();
     let disagreements: Vec<_> = failures
         .iter()
         .filter(|f| f.log == HEADS_LOG)
@@ -510,11 +511,7 @@ async fn the_command_line_runs_witnesses_and_verifies_against_them() {
     let ledger_verify = |file: &str, extra: &[&str]| verify("ledger", file, extra);
     let _one = WitnessProcess::start(one_dir.path(), &log_key, one_port).await;
     let mut two = WitnessProcess::start(two_dir.path(), &log_key, two_port).await;
-    let witnessing = Witnessing::new(&confidant_server::config::AccessLogConfig {
-        witnesses: configured,
-        ..Default::default()
-    })
-    .unwrap();
+    let witnessing = witnessing_to(configured);
 
     let alice = app.sign_up("alice").await;
     access(&app.db.store, alice.id, 4).await;

@@ -75,6 +75,27 @@ pub(crate) fn salt_of(stored: Option<Vec<u8>>) -> StoreResult<[u8; SALT_LEN]> {
     }
 }
 
+/// The member's (`$2`) latest publication below leaf `$3` of the log of heads (`$1`): the
+/// leaf's index, the label's salt and the leaf. (SQLite numbers `$n` parameters in the order
+/// they first appear, so they appear in order.)
+pub(crate) const PUBLISHED_HEAD: &str = "SELECT p.leaf, l.salt, t.data \
+     FROM access_log_publications p JOIN access_log_labels l ON l.member_id = p.member_id \
+     JOIN tlog_leaves t ON t.log = $1 AND t.idx = p.leaf \
+     WHERE p.member_id = $2 AND p.leaf < $3 ORDER BY p.leaf DESC LIMIT 1";
+
+/// A row of [`PUBLISHED_HEAD`].
+pub(crate) type PublishedHeadRow = (i64, Vec<u8>, Vec<u8>);
+
+pub(crate) fn published_head_of(
+    (leaf, salt, data): PublishedHeadRow,
+) -> StoreResult<PublishedHead> {
+    Ok(PublishedHead {
+        leaf: to_u64(leaf)?,
+        salt: salt_of(Some(salt))?,
+        data,
+    })
+}
+
 /// Stores a checkpoint, keeping an already stored one of the same size unless the new one
 /// has more cosigners, or as many and a newer cosignature.
 pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO tlog_checkpoints \
@@ -377,24 +398,13 @@ impl WitnessedLogStore for SqlStore {
                 .read(move |conn| sqlite::published_head(conn, member, before_leaf))
                 .await;
         }
-        let row: Option<(i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(&format!(
-            "SELECT p.leaf, l.salt, t.data FROM access_log_publications p \
-             JOIN access_log_labels l ON l.member_id = p.member_id \
-             JOIN tlog_leaves t ON t.log = '{HEADS_LOG}' AND t.idx = p.leaf \
-             WHERE p.member_id = $1 AND p.leaf < $2 ORDER BY p.leaf DESC LIMIT 1"
-        ))
-        .bind(member.0)
-        .bind(to_i64(before_leaf)?)
-        .fetch_optional(&self.pg().pool)
-        .await
-        .store()?;
-        row.map(|(leaf, salt, data)| {
-            Ok(PublishedHead {
-                leaf: to_u64(leaf)?,
-                salt: salt_of(Some(salt))?,
-                data,
-            })
-        })
-        .transpose()
+        let row: Option<PublishedHeadRow> = sqlx::query_as(PUBLISHED_HEAD)
+            .bind(HEADS_LOG)
+            .bind(member.0)
+            .bind(to_i64(before_leaf)?)
+            .fetch_optional(&self.pg().pool)
+            .await
+            .store()?;
+        row.map(published_head_of).transpose()
     }
 }

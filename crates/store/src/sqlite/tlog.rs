@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::ResultExt;
 use crate::sql::accesslog::{hash, head_of, to_i64, to_u64};
 use crate::sql::corrupt;
-use crate::sql::tlog::{DUE_HEADS, DueHeadRow, HeadToPublish, salt_of};
+use crate::sql::tlog::{
+    DUE_HEADS, DueHeadRow, HeadToPublish, PUBLISHED_HEAD, PublishedHeadRow, published_head_of,
+};
 use confidant_core::store::{
     HEADS_LOG, HeadLeafEncoder, LogHead, Publication, PublishedHead, StoreResult, StoredCheckpoint,
 };
@@ -204,27 +206,15 @@ pub(crate) fn published_head(
     before_leaf: u64,
 ) -> StoreResult<Option<PublishedHead>> {
     let before_leaf = to_i64(before_leaf)?;
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> = conn
-        .prepare_cached(&format!(
-            "SELECT p.leaf, l.salt, t.data FROM access_log_publications p \
-             JOIN access_log_labels l ON l.member_id = p.member_id \
-             JOIN tlog_leaves t ON t.log = '{HEADS_LOG}' AND t.idx = p.leaf \
-             WHERE p.member_id = ?1 AND p.leaf < ?2 ORDER BY p.leaf DESC LIMIT 1"
-        ))
+    let row: Option<PublishedHeadRow> = conn
+        .prepare_cached(PUBLISHED_HEAD)
         .and_then(|mut select| {
             select
-                .query_row(params![member.0, before_leaf], |row| {
+                .query_row(params![HEADS_LOG, member.0, before_leaf], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                 })
                 .optional()
         })
         .store()?;
-    row.map(|(leaf, salt, data)| {
-        Ok(PublishedHead {
-            leaf: to_u64(leaf)?,
-            salt: salt_of(Some(salt))?,
-            data,
-        })
-    })
-    .transpose()
+    row.map(published_head_of).transpose()
 }

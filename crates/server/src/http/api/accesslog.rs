@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use confidant_core::accesslog::{DEFAULT_PAGE, DescribedEntry};
+use confidant_core::accesslog::{ConsistencyProof, DEFAULT_PAGE, DescribedEntry};
 use confidant_core::store::LogQuery;
 use confidant_log::export::hash_to_base64;
 
@@ -237,11 +237,17 @@ pub async fn consistency(
         .app
         .log_consistency(caller.member().id, params.first, params.second)
         .await?;
-    Ok(AppJson(ConsistencyOut {
-        first: proof.first,
-        second: proof.second,
-        proof: proof.proof.iter().map(hash_to_base64).collect(),
-    }))
+    Ok(AppJson(proof.into()))
+}
+
+impl From<ConsistencyProof> for ConsistencyOut {
+    fn from(proof: ConsistencyProof) -> Self {
+        ConsistencyOut {
+            first: proof.first,
+            second: proof.second,
+            proof: proof.proof.iter().map(hash_to_base64).collect(),
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -9,7 +9,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use confidant_core::store::{HEADS_LOG, LEDGER_LOG};
 use confidant_log::export::hash_to_base64;
-use confidant_log::heads::HeadLeaf;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -66,45 +65,11 @@ pub async fn heads_consistency(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<HeadsConsistencyParams>,
 ) -> Result<AppJson<ConsistencyOut>, ApiError> {
-    let served = state
-        .app
-        .served_checkpoint(HEADS_LOG)
-        .await?
-        .map_or(0, |checkpoint| checkpoint.size);
-    let second = params.second.unwrap_or(served);
-    if second > served {
-        return Err(confidant_core::Error::invalid(
-            "second",
-            "beyond_log",
-            format!("the served log of heads has {served} leaves, not {second}"),
-        )
-        .into());
-    }
-    if second == 0 {
-        return Err(confidant_core::Error::invalid(
-            "first",
-            "bad_range",
-            "the served log of heads is empty: there is nothing to prove yet",
-        )
-        .into());
-    }
-    if params.first == 0 || params.first > second {
-        return Err(confidant_core::Error::invalid(
-            "first",
-            "bad_range",
-            format!("first must be between 1 and {second}"),
-        )
-        .into());
-    }
     let proof = state
         .app
-        .tlog_consistency(HEADS_LOG, params.first, second)
+        .heads_consistency(params.first, params.second)
         .await?;
-    Ok(AppJson(ConsistencyOut {
-        first: params.first,
-        second,
-        proof: proof.iter().map(hash_to_base64).collect(),
-    }))
+    Ok(AppJson(proof.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -145,57 +110,24 @@ pub async fn heads_leaves(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<HeadLeavesParams>,
 ) -> Result<AppJson<HeadLeavesOut>, ApiError> {
-    let served = state
+    let listed = state
         .app
-        .served_checkpoint(HEADS_LOG)
-        .await?
-        .map_or(0, |checkpoint| checkpoint.size);
-    let from = u64::try_from(params.from.unwrap_or(0)).map_err(|_| {
-        confidant_core::Error::invalid("from", "bad_range", "from must be 0 or more")
-    })?;
-    let limit = params.limit.unwrap_or(MAX_LEAVES);
-    if limit == 0 || limit > MAX_LEAVES {
-        return Err(confidant_core::Error::invalid(
-            "limit",
-            "bad_limit",
-            format!("limit must be between 1 and {MAX_LEAVES}"),
-        )
-        .into());
-    }
-    let wanted = served.saturating_sub(from).min(u64::from(limit)) as u32;
-    let leaves = if wanted == 0 {
-        Vec::new()
-    } else {
-        state
-            .app
-            .store()
-            .tlog_leaves(HEADS_LOG, from, wanted)
-            .await
-            .map_err(confidant_core::Error::from)?
-    };
-    let leaves = leaves
-        .iter()
-        .enumerate()
-        .map(|(i, data)| {
-            let leaf = HeadLeaf::decode(data).ok_or_else(|| {
-                confidant_core::Error::Internal("log of heads: a leaf is malformed".into())
-            })?;
-            Ok(HeadLeafOut {
-                index: from + i as u64,
+        .heads_leaves(params.from.unwrap_or(0), params.limit)
+        .await?;
+    Ok(AppJson(HeadLeavesOut {
+        size: listed.size,
+        leaves: listed
+            .leaves
+            .into_iter()
+            .map(|(index, leaf)| HeadLeafOut {
+                index,
                 label: BASE64.encode(leaf.label),
                 size: leaf.size,
                 root: hash_to_base64(&leaf.root),
             })
-        })
-        .collect::<Result<Vec<_>, confidant_core::Error>>()?;
-    Ok(AppJson(HeadLeavesOut {
-        size: served,
-        leaves,
+            .collect(),
     }))
 }
-
-/// Leaves listed per request at most.
-const MAX_LEAVES: u32 = 1000;
 
 /// The public budget ledger: every report release (id, app, period, mechanism, ρ and the
 /// SHA-256 of its body) under the ledger's cosigned checkpoint, and the cap per day of data

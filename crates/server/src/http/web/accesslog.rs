@@ -55,8 +55,8 @@ struct AccessLogPage {
     /// The name of the member's log in its checkpoints, which the page's check compares.
     origin: String,
     checkpoint: String,
-    /// The witnesses' verifier keys, space-separated, and how many must have cosigned.
-    witnesses: String,
+    /// The witnesses' verifier keys, and how many must have cosigned.
+    witnesses: Vec<String>,
     witness_quorum: u32,
 }
 
@@ -150,8 +150,8 @@ pub async fn page(
             public_key: state.app.log_public_key().to_owned(),
             origin,
             checkpoint,
-            witnesses: state.web.witnesses.join(" "),
-            witness_quorum: state.web.witness_quorum,
+            witnesses: state.web.witnesses.clone(),
+            witness_quorum: state.app.witness_quorum(),
         },
     )
 }

@@ -101,7 +101,7 @@ pub async fn registry(
             apps,
             log_public_key: state.app.log_public_key().to_owned(),
             witnesses: state.web.witnesses.clone(),
-            witness_quorum: state.web.witness_quorum,
+            witness_quorum: state.app.witness_quorum(),
             limits: app_limits(true),
             privacy,
         },
