@@ -356,6 +356,14 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
         for (member, seq) in &feed_seq {
             bump.execute([member, seq]).unwrap();
         }
+        // Indexed for search in the same transaction, as the server's writer would have.
+        tx.execute_batch(
+            "INSERT INTO messages_fts (rowid, body, conversation_id) \
+             SELECT m.id, m.body, m.conversation_id \
+             FROM messages_fts_pending p JOIN messages m ON m.id = p.id; \
+             DELETE FROM messages_fts_pending;",
+        )
+        .unwrap();
     }
     tx.commit().unwrap();
 }

@@ -20,6 +20,7 @@ pub(crate) mod partner;
 pub(crate) mod push;
 mod readers;
 pub(crate) mod reports;
+mod search_index;
 pub(crate) mod social;
 pub(crate) mod tlog;
 mod writer;

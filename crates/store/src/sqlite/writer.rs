@@ -11,6 +11,9 @@
 //!
 //! A write runs on the writer's own thread, statement after statement with no hop between
 //! them: a store method costs one hand-off to this thread and one answer back.
+//!
+//! After the batch's writes and before its commit, the messages they stored are indexed for
+//! search, all at once (see `search_index`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::search_index::SearchIndexing;
 use confidant_core::StoreError;
 use confidant_core::store::StoreResult;
 
@@ -142,12 +146,13 @@ where
 
 fn run_group_commits(conn: &Connection, queue: &flume::Receiver<Job>, counts: &CommitCounts) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut indexing = SearchIndexing::default();
     // Waiting for the first write of a batch; every write that queued meanwhile joins it.
     while let Ok(first) = queue.recv() {
         batch.push(first);
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let mut jobs = batch.drain(..);
-        let (outcomes, failure) = commit_batch(conn, &mut jobs);
+        let (outcomes, failure) = commit_batch(conn, &mut jobs, &mut indexing);
         let Some(error) = failure else {
             let written = outcomes.iter().filter(|outcome| !outcome.failed).count();
             if written > 0 {
@@ -159,6 +164,7 @@ fn run_group_commits(conn: &Connection, queue: &flume::Receiver<Job>, counts: &C
                 .for_each(|outcome| (outcome.answer)(None));
             continue;
         };
+        indexing.rolled_back();
         tracing::error!(%error, writes = outcomes.len() + jobs.len(), "a group commit failed");
         let failed = || StoreError::Backend(format!("the commit failed: {error}").into());
         outcomes
@@ -168,12 +174,13 @@ fn run_group_commits(conn: &Connection, queue: &flume::Receiver<Job>, counts: &C
     }
 }
 
-/// Runs the jobs in one transaction, each in its own savepoint, and commits. On an error of
-/// the database itself (not of a write), rolls back and returns it; the jobs not yet run stay
-/// in `jobs`.
+/// Runs the jobs in one transaction, each in its own savepoint, indexes the messages they
+/// stored, and commits. On an error of the database itself (not of a write), rolls back and
+/// returns it; the jobs not yet run stay in `jobs`.
 fn commit_batch(
     conn: &Connection,
     jobs: &mut impl ExactSizeIterator<Item = Job>,
+    indexing: &mut SearchIndexing,
 ) -> (Vec<Outcome>, Option<rusqlite::Error>) {
     let mut outcomes = Vec::with_capacity(jobs.len());
     // IMMEDIATE takes the write lock now, so no statement inside can meet SQLITE_BUSY halfway.
@@ -206,7 +213,9 @@ fn commit_batch(
         // Nothing to keep; the write's own error is its answer.
         run(conn, "ROLLBACK")
     } else {
-        run(conn, "COMMIT")
+        indexing
+            .before_commit(conn)
+            .and_then(|()| run(conn, "COMMIT"))
     };
     (outcomes, finish.err().map(|error| roll_back(conn, error)))
 }
@@ -376,6 +385,108 @@ mod tests {
         assert!(db.write(insert(7)).await.is_err());
         assert_eq!(stored(&db).await, [7]);
         assert_eq!(db.writer.counts(), before);
+    }
+
+    /// Runs `sql` with the writer's connection, as one write.
+    fn statements(sql: &'static str) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
+        move |conn| conn.execute_batch(sql).store()
+    }
+
+    /// The ids of the messages a full-text query finds.
+    async fn searchable(db: &Database, query: &'static str) -> Vec<i64> {
+        db.read(move |conn| {
+            let mut select = conn
+                .prepare(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid",
+                )
+                .store()?;
+            let rows = select.query_map([query], |row| row.get(0)).store()?;
+            rows.collect::<Result<_, _>>().store()
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_indexes_what_it_committed_and_nothing_it_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("s.db")).unwrap();
+        db.write(crate::sqlite::migrate).await.unwrap();
+        db.write(statements(
+            "INSERT INTO conversations (id, kind, created_at, last_activity_at) \
+             VALUES (1, 'group', 0, 0)",
+        ))
+        .await
+        .unwrap();
+        let message = |id: i64, body: &str| {
+            format!(
+                "INSERT INTO messages (id, conversation_id, body, created_at) \
+                 VALUES ({id}, 1, '{body}', 0);"
+            )
+        };
+        let release = hold(&db).await;
+        let kept = message(1, "apple");
+        let edited = format!(
+            "{} UPDATE messages SET body = 'damson' WHERE id = 3;",
+            message(3, "cherry")
+        );
+        let deleted = format!("{} DELETE FROM messages WHERE id = 4;", message(4, "elder"));
+        let rolled_back = message(2, "banana");
+        let write = |sql: String| db.write(move |conn| conn.execute_batch(&sql).store());
+        let writes = async {
+            tokio::join!(
+                write(kept),
+                db.write(move |conn| {
+                    conn.execute_batch(&rolled_back).store()?;
+                    Err::<(), _>(StoreError::NotFound)
+                }),
+                write(edited),
+                write(deleted),
+            )
+        };
+        let release_when_queued = async {
+            queued(&db, 4).await;
+            release.send(()).unwrap();
+        };
+        let ((kept, rolled_back, edited, deleted), ()) = tokio::join!(writes, release_when_queued);
+        kept.unwrap();
+        assert!(rolled_back.is_err());
+        edited.unwrap();
+        deleted.unwrap();
+        // FTS5's own check that its index holds exactly what the messages table does.
+        db.write(statements(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        ))
+        .await
+        .expect("the search index matches the messages");
+        assert_eq!(searchable(&db, "apple").await, [1]);
+        assert_eq!(searchable(&db, "banana").await, [] as [i64; 0]);
+        assert_eq!(searchable(&db, "cherry").await, [] as [i64; 0]);
+        assert_eq!(searchable(&db, "damson").await, [3]);
+        assert_eq!(searchable(&db, "elder").await, [] as [i64; 0]);
+        assert_eq!(
+            db.read(|conn| conn
+                .query_row("SELECT COUNT(*) FROM messages_fts_pending", [], |row| row
+                    .get::<_, i64>(
+                    0
+                ))
+                .store())
+                .await
+                .unwrap(),
+            0,
+            "the queue is empty after the commit"
+        );
+
+        // Edits and deletes of messages indexed by an earlier commit change the index at once.
+        db.write(statements("UPDATE messages SET body = 'fig' WHERE id = 1"))
+            .await
+            .unwrap();
+        db.write(statements("DELETE FROM messages WHERE id = 3"))
+            .await
+            .unwrap();
+        assert_eq!(searchable(&db, "apple").await, [] as [i64; 0]);
+        assert_eq!(searchable(&db, "fig").await, [1]);
+        assert_eq!(searchable(&db, "damson").await, [] as [i64; 0]);
     }
 
     #[tokio::test]
