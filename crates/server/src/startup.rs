@@ -25,7 +25,7 @@ use confidant_store::SqlStore;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::state::{AppState, WebSettings};
+use crate::state::{AppState, Shared, WebSettings};
 
 /// A built server, ready to serve.
 pub struct Server {
@@ -52,7 +52,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
     let images =
         crate::images::ImageProxy::new(&config.media, &config.data_dir, app.clock().clone())?;
     let push = crate::push::PushSender::load(&app, &config.push, &config.public_url()).await?;
-    let state = AppState {
+    let state = AppState::new(Shared {
         app,
         web: Arc::new(
             WebSettings::new(config.public_url(), config.server.max_body_bytes)
@@ -75,7 +75,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         )?),
         push: Arc::new(push),
         shutdown: CancellationToken::new(),
-    };
+    });
     let router = crate::http::router(state.clone());
     Ok(Server {
         witnessing: Arc::new(crate::witnessing::Witnessing::new(&config.accesslog)?),

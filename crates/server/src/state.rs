@@ -11,8 +11,27 @@ use confidant_core::Confidant;
 use crate::config::MetricsToken;
 use crate::metrics::Metrics;
 
+/// Shared by every handler. axum clones the state for each extractor and middleware of every
+/// request, so it is one `Arc`: a clone is one atomic increment, not a copy of the
+/// application's policies and a dozen reference counts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub app: Confidant,
     pub web: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,

@@ -3,9 +3,10 @@
 //! FTS5 writes the terms it holds in memory out as a new index segment at every savepoint.
 //! Every write of a batch runs in its own savepoint, so a message indexed inside its write
 //! cost a segment of its own, and FTS5 soon merged those segments again: on the send path
-//! that was most of the writer's work besides the WAL. A stored message is only queued
-//! (`messages_fts_pending`, by trigger); the writer indexes the whole queue after the batch's
-//! last savepoint and before its commit, as one segment, in the same transaction.
+//! that was a large share of the writer's work, and of the pages it wrote to the WAL. A
+//! stored message is only queued (`messages_fts_pending`, by trigger); the writer indexes
+//! the whole queue after the batch's last savepoint and before its commit, as one segment,
+//! in the same transaction.
 
 use rusqlite::Connection;
 
