@@ -36,9 +36,13 @@ pub fn build_table(
     measured: &[CellCounts],
     reported: &[CellCounts],
 ) -> Vec<ReportRow> {
-    let domain = Domain::of(app, first_day, days);
-    let measured = domain.counts(app, measured);
-    let reported = domain.counts(app, reported);
+    let domain = Domain {
+        app,
+        first_day,
+        days,
+    };
+    let measured = domain.counts(measured);
+    let reported = domain.counts(reported);
     let mut rows = Vec::with_capacity(measured.len());
     let mut at = 0;
     for day in first_day..first_day + days {
@@ -78,34 +82,25 @@ pub fn build_table(
 /// The cells of a report's domain, numbered in the order of its rows, so that counts are
 /// placed by arithmetic instead of looked up by their five names in a map: a year's report
 /// has ~22,000 rows.
-struct Domain {
+struct Domain<'a> {
+    app: &'a App,
     first_day: i64,
     days: i64,
-    surfaces: usize,
-    variations: usize,
 }
 
-impl Domain {
-    fn of(app: &App, first_day: i64, days: i64) -> Self {
-        Domain {
-            first_day,
-            days,
-            surfaces: app.surfaces.len(),
-            variations: app.variations.len(),
-        }
-    }
-
+impl Domain<'_> {
     fn len(&self) -> usize {
         usize::try_from(self.days).unwrap_or(0)
             * INTERFACES.len()
-            * self.surfaces
-            * self.variations
+            * self.app.surfaces.len()
+            * self.app.variations.len()
             * CHANNELS.len()
     }
 
     /// The row of `cell`, or `None` outside the domain (another app, a day outside the
     /// period, a surface or variation the app no longer declares).
-    fn row_of(&self, app: &App, cell: &Cell) -> Option<usize> {
+    fn row_of(&self, cell: &Cell) -> Option<usize> {
+        let app = self.app;
         if cell.client_id != app.client_id {
             return None;
         }
@@ -117,7 +112,8 @@ impl Domain {
         let variation = app.variations.iter().position(|v| *v == cell.variation)?;
         let channel = CHANNELS.iter().position(|c| *c == cell.channel)?;
         Some(
-            (((day * INTERFACES.len() + interface) * self.surfaces + surface) * self.variations
+            (((day * INTERFACES.len() + interface) * app.surfaces.len() + surface)
+                * app.variations.len()
                 + variation)
                 * CHANNELS.len()
                 + channel,
@@ -125,10 +121,10 @@ impl Domain {
     }
 
     /// `cells`' counts, by row.
-    fn counts(&self, app: &App, cells: &[CellCounts]) -> Vec<Option<(i64, i64)>> {
+    fn counts(&self, cells: &[CellCounts]) -> Vec<Option<(i64, i64)>> {
         let mut counts = vec![None; self.len()];
         for cell in cells {
-            if let Some(row) = self.row_of(app, &cell.cell) {
+            if let Some(row) = self.row_of(&cell.cell) {
                 counts[row] = Some((cell.sends, cell.clicks));
             }
         }
