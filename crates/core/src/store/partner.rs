@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Contribution, Message, NewLogEntry, StoreResult};
+use super::{Contribution, NewLogEntry, StoreResult};
 use crate::live::FeedAdvanced;
 use crate::{MemberId, MessageId, Timestamp};
 
@@ -60,6 +60,28 @@ pub struct NewPartnerSend {
     pub about_recipients: Vec<NewLogEntry>,
 }
 
+impl NewPartnerSend {
+    /// The record of this send once stored as `id`, its messages as `message_ids` (one per
+    /// entry of `messages`, in order): what a later read of the send would return, without
+    /// reading it back.
+    pub fn stored_as(&self, id: i64, message_ids: &[MessageId]) -> PartnerSendRecord {
+        PartnerSendRecord {
+            id,
+            created_at: self.created_at,
+            deliveries: self
+                .messages
+                .iter()
+                .zip(message_ids)
+                .map(|(message, id)| Delivery {
+                    recipient: message.recipient,
+                    message_id: *id,
+                    delivered_at: self.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A send as the app may see it later: who it went to and when it was delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerSendRecord {
@@ -80,7 +102,6 @@ pub struct Delivery {
 pub enum SendOutcome {
     Sent {
         record: PartnerSendRecord,
-        messages: Vec<Message>,
         advanced: Vec<FeedAdvanced>,
     },
     /// The same request came with this key before: here is what it did then.

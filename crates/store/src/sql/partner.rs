@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
-use super::messaging::{MessageRow, Via, insert_message_in, open_direct_in, select_messages};
+use super::messaging::{Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
 use crate::sqlite::partner as sqlite;
 use confidant_core::store::{
-    Delivery, Message, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, PartnerStore,
+    Delivery, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, PartnerStore,
     SendOutcome, StoreResult, ViaApp,
 };
 use confidant_core::{MemberId, MessageId, StoreError, Timestamp};
@@ -210,21 +210,8 @@ impl PartnerStore for SqlStore {
                     .execute(&mut *tx)
                     .await
                     .store()?;
-                    let mut messages = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        let row: MessageRow = sqlx::query_as(&select_messages("WHERE m.id = $1"))
-                            .bind(id.0)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .store()?;
-                        messages.push(Message::from(row));
-                    }
-                    let record = send_record(tx, &send.client_id, send.member_id, send_id)
-                        .await?
-                        .expect("the send was stored in this transaction");
                     Ok(SendOutcome::Sent {
-                        record,
-                        messages,
+                        record: send.stored_as(send_id, &ids),
                         advanced,
                     })
                 })

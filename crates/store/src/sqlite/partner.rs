@@ -194,15 +194,8 @@ pub(crate) fn send_partner_messages(
         update.execute(params![send.member_id.0, send.client_id, send.created_at.0])
     })
     .store()?;
-    let messages = ids
-        .into_iter()
-        .map(|id| messaging::message(conn, id)?.ok_or(StoreError::NotFound))
-        .collect::<StoreResult<_>>()?;
-    let record = partner_send(conn, &send.client_id, send.member_id, send_id)?
-        .ok_or(StoreError::NotFound)?;
     Ok(SendOutcome::Sent {
-        record,
-        messages,
+        record: send.stored_as(send_id, &ids),
         advanced,
     })
 }

@@ -3,11 +3,11 @@ use confidant_core::messaging::direct_key;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
     AccessLogStore, App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, MessagingStore,
-    NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerStore, PreviousSecret,
-    Redemption, Rotation, SendOutcome, SocialStore, TokenKind, TokenPair,
+    NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerSendRecord, PartnerStore,
+    PreviousSecret, Redemption, Rotation, SendOutcome, SocialStore, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
-use confidant_core::{MemberId, StoreError};
+use confidant_core::{ConversationId, MemberId, StoreError};
 use confidant_store::SqlStore;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -429,7 +429,7 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         .send_partner_messages(send(bob.id, "k1"), log(alice.id, Action::MessageSend))
         .await
         .unwrap();
-    let SendOutcome::Sent { messages, .. } = sent else {
+    let SendOutcome::Sent { record, .. } = sent else {
         panic!("not sent: {sent:?}");
     };
     let opened = store
@@ -437,7 +437,13 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         .await
         .unwrap()
         .expect("the send opened the 1:1 conversation");
-    assert_eq!(messages[0].conversation_id, opened);
+    assert_eq!(conversation_of(store, &record).await, opened);
+    // The record answered is the one a later read returns.
+    let read_back = store
+        .partner_send("cfd_app_a", alice.id, record.id)
+        .await
+        .unwrap();
+    assert_eq!(read_back, Some(record));
     // Carol blocks Alice after any check a use case could have made: the write refuses,
     // and nothing of the send is stored.
     store.block(carol.id, alice.id, T0).await.unwrap();
@@ -455,10 +461,19 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         .send_partner_messages(send(bob.id, "k3"), log(alice.id, Action::MessageSend))
         .await
         .unwrap();
-    let SendOutcome::Sent { messages, .. } = again else {
+    let SendOutcome::Sent { record, .. } = again else {
         panic!("not sent: {again:?}");
     };
-    assert_eq!(messages[0].conversation_id, opened);
+    assert_eq!(conversation_of(store, &record).await, opened);
+}
+
+/// The conversation a one-recipient send's message went into.
+async fn conversation_of(store: &SqlStore, record: &PartnerSendRecord) -> ConversationId {
+    let [delivery] = record.deliveries.as_slice() else {
+        panic!("one recipient, one delivery: {record:?}");
+    };
+    let message = store.message(delivery.message_id).await.unwrap().unwrap();
+    message.conversation_id
 }
 
 /// Alice's and Bob's grants of app A, each with a redeemed pair of tokens (`at-a`/`rt-a`,
