@@ -8,6 +8,7 @@
 pub(crate) mod accesslog;
 pub(crate) mod accounts;
 pub(crate) mod attachments;
+mod checkpointer;
 pub(crate) mod deployment;
 pub(crate) mod engagement;
 mod epochs;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
+use checkpointer::Checkpointer;
 use confidant_core::store::{Member, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
 use epochs::EpochWatch;
@@ -48,6 +50,7 @@ pub(crate) struct Database {
     writer: Writer,
     readers: Readers,
     epochs: Arc<EpochWatch>,
+    _checkpointer: Checkpointer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +65,19 @@ impl Database {
     /// Opens the database file at `path`, creating it if it is missing.
     pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
         let writer = connect(path, false)?;
+        // The checkpointer's thread copies the WAL into the database, not the writer's.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
         let readers = (0..READERS)
             .map(|_| connect(path, true))
             .collect::<Result<Vec<_>, _>>()?;
         let epochs = Arc::new(EpochWatch::new(connect(path, true)?));
+        let writer = Writer::start(writer)?;
+        let checkpointer = Checkpointer::start(connect(path, false)?, writer.commit_counts())?;
         Ok(Database {
-            writer: Writer::start(writer)?,
+            writer,
             readers: Readers::start(readers)?,
             epochs,
+            _checkpointer: checkpointer,
         })
     }
 

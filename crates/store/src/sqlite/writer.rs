@@ -47,9 +47,16 @@ pub struct GroupCommits {
 }
 
 #[derive(Default)]
-struct CommitCounts {
+pub(crate) struct CommitCounts {
     writes: AtomicU64,
     commits: AtomicU64,
+}
+
+impl CommitCounts {
+    /// Commits that wrote something, since the store was opened.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
 }
 
 impl Writer {
@@ -79,6 +86,11 @@ impl Writer {
             .map_err(|_| writer_stopped())?;
         // The job always answers unless the writer thread is gone.
         answered.await.map_err(|_| writer_stopped())?
+    }
+
+    /// The live counters, for whoever acts on commits (the checkpointer).
+    pub(crate) fn commit_counts(&self) -> Arc<CommitCounts> {
+        self.counts.clone()
     }
 
     pub(crate) fn counts(&self) -> GroupCommits {

@@ -1,0 +1,112 @@
+//! WAL checkpoints on a thread of their own.
+//!
+//! By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages, on
+//! the connection that committed: here, the writer thread. That group commit then also copies
+//! the WAL into the database file and fsyncs it, and every write queued behind it waits; under
+//! a steady load of partner sends it was a tenth of the writer's time. So the writer never
+//! checkpoints (`wal_autocheckpoint = 0`), and this thread runs a PASSIVE checkpoint, which
+//! waits for no reader and blocks neither readers nor the writer, whenever something was
+//! committed since its last one — at most every [`INTERVAL`]. A page written many times in
+//! that while is copied once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::writer::CommitCounts;
+
+/// The longest a committed page waits in the WAL before it is copied into the database.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Keeps the checkpoint thread running; it runs a last checkpoint and stops once every clone
+/// is dropped.
+#[derive(Clone)]
+pub(crate) struct Checkpointer {
+    _running: flume::Sender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread, which takes ownership of `conn` and checkpoints after the commits
+    /// that `commits` counts.
+    pub(crate) fn start(conn: Connection, commits: Arc<CommitCounts>) -> std::io::Result<Self> {
+        let (running, stopped) = flume::bounded::<()>(0);
+        std::thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || {
+                let mut checkpointed = commits.commits();
+                loop {
+                    let stopping = matches!(
+                        stopped.recv_timeout(INTERVAL),
+                        Err(flume::RecvTimeoutError::Disconnected)
+                    );
+                    let committed = commits.commits();
+                    if committed != checkpointed {
+                        checkpointed = committed;
+                        checkpoint(&conn);
+                    }
+                    if stopping {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Checkpointer { _running: running })
+    }
+}
+
+fn checkpoint(conn: &Connection) {
+    // It answers (busy, pages in the WAL, pages copied); whatever it could not copy yet, the
+    // next one will.
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "a WAL checkpoint failed; the next one will try again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::super::{Database, store_error};
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confidant.db");
+        let db = Database::open(&path).unwrap();
+        db.write(|conn| {
+            conn.execute_batch("CREATE TABLE filler (body BLOB)")
+                .map_err(store_error)
+        })
+        .await
+        .unwrap();
+        // 12 MB in 30 commits: far past the 1,000 pages after which the writer would have
+        // checkpointed by itself.
+        for _ in 0..30 {
+            db.write(|conn| {
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                     INSERT INTO filler (body) SELECT zeroblob(4000) FROM n",
+                    [],
+                )
+                .map_err(store_error)
+            })
+            .await
+            .unwrap();
+        }
+        // Pages reach the database file only by a checkpoint: once it holds the 12 MB, the
+        // checkpointer has copied them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < 12_000_000 {
+            assert!(Instant::now() < deadline, "the WAL was never checkpointed");
+            tokio::time::sleep(super::INTERVAL).await;
+        }
+        let count: i64 = db
+            .read(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM filler", [], |row| row.get(0))
+                    .map_err(store_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 3_000);
+    }
+}
