@@ -2,13 +2,12 @@
 //! directory searches one member or address may make, how many wrong passwords and client
 //! secrets are tried. The windows live in the database ([`LimitStore`]), so every node counts
 //! against the same budget and a restart hands out nothing new. Taking a use checks and counts
-//! in one step, so parallel requests cannot all pass a check only one of them fits under;
-//! work that ends up doing nothing gives its use back.
+//! in one step, so parallel requests cannot all pass a check only one of them fits under. An
+//! app's send takes its use in the transaction that stores it, so a send refused or replayed
+//! costs nothing.
 
-use std::sync::Arc;
-
-use crate::store::{Budget, Store, TakenUse};
-use crate::{Error, Timestamp};
+use crate::Error;
+use crate::store::Budget;
 
 /// One kind of budget: its name (which prefixes every key), size and window.
 #[derive(Debug, Clone, Copy)]
@@ -26,60 +25,6 @@ impl Allowance {
             limit: self.limit,
             window_secs: self.window_secs,
         }
-    }
-}
-
-/// Uses taken from budgets. Dropped without [`Slot::keep`], they are given back.
-pub struct Slot {
-    store: Arc<dyn Store>,
-    uses: Vec<TakenUse>,
-}
-
-/// Takes one use of every budget, or of none: `Ok(Err(seconds))` when one is spent.
-pub async fn take(
-    store: &Arc<dyn Store>,
-    budgets: &[Budget],
-    now: Timestamp,
-) -> Result<Result<Slot, u64>, Error> {
-    Ok(store.take_budgets(budgets, now).await?.map(|uses| Slot {
-        store: Arc::clone(store),
-        uses,
-    }))
-}
-
-impl Slot {
-    /// The work was done: the uses stay taken.
-    pub fn keep(mut self) {
-        self.uses.clear();
-    }
-
-    /// The work was not done: the uses go back now, before the caller answers. (Dropping a
-    /// slot gives them back too, but in the background.)
-    pub async fn give_back(mut self) {
-        let uses = std::mem::take(&mut self.uses);
-        if let Err(error) = self.store.give_back(&uses).await {
-            tracing::warn!(%error, "could not give back an unused rate-limit slot");
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if self.uses.is_empty() {
-            return;
-        }
-        // Giving back is a write, and a drop cannot wait for one: it runs on its own. If it
-        // fails, the use stays counted until its window ends, erring on the safe side.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let store = Arc::clone(&self.store);
-        let uses = std::mem::take(&mut self.uses);
-        runtime.spawn(async move {
-            if let Err(error) = store.give_back(&uses).await {
-                tracing::warn!(%error, "could not give back an unused rate-limit slot");
-            }
-        });
     }
 }
 

@@ -7,10 +7,10 @@ use serde::Serialize;
 use super::{ItemUrlTemplate, PartnerError, PartnerRequest, about_other};
 use crate::accesslog::{Action, Denial};
 use crate::store::{
-    App, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
+    App, Budget, CHANNEL_CONFIDANT, Cell, Contribution, Counter, NewLogEntry, NewPartnerSend,
     PartnerMessage, PartnerSendRecord, RecommendationCard, SendOutcome, day_of,
 };
-use crate::{Confidant, Error, MemberId, StoreError, Timestamp, limits, tokens};
+use crate::{Confidant, Error, MemberId, StoreError, Timestamp, tokens};
 
 pub const MAX_RECIPIENTS: usize = 50;
 pub const MAX_TEXT_BYTES: usize = 2048;
@@ -55,6 +55,18 @@ pub(super) struct Delivery<'a> {
     pub idempotency_key: Option<&'a str>,
     pub request_hash: String,
     pub at: Timestamp,
+    /// The rate limit it counts against, if any.
+    pub budget: Option<Budget>,
+}
+
+/// What became of a [`Delivery`].
+pub(super) enum Delivered {
+    /// Stored now, or by an earlier request with the same idempotency key.
+    Sent(PartnerSendRecord),
+    /// The idempotency key was used for another request.
+    KeyReused,
+    /// The budget is spent; nothing was stored.
+    RateLimited { retry_after_secs: u64 },
 }
 
 /// A send as the app sees it: whom it reached (by pseudonym) and when.
@@ -92,86 +104,69 @@ impl Confidant {
         };
         let now = draft.0.at;
         let limit_key = format!("{}:{}", access.client_id, me.0);
-        // Taken now, kept only if the send goes out: parallel sends cannot all slip under
-        // the limit, and a refused or replayed one costs nothing.
+        // Taken by the write that stores the send, in its transaction: parallel sends cannot
+        // all slip under the limit, and a refused or replayed one costs nothing.
         let budget = self.partner_sends.budget(&limit_key);
-        let slot = match limits::take(&self.store, &[budget], now).await? {
-            Ok(slot) => slot,
-            Err(retry_after_secs) => {
+
+        // Every recipient is checked in one read; the answer keeps the order they were named
+        // in, each member once.
+        let reachable = self
+            .store
+            .reachable_recipients(&app.client_id, me, &input.to)
+            .await?;
+        let mut recipients: Vec<(String, MemberId)> = Vec::new();
+        for pseudonym in &input.to {
+            match reachable.iter().find(|(id, _)| id == pseudonym) {
+                Some((_, member)) if !recipients.iter().any(|(_, m)| m == member) => {
+                    recipients.push((pseudonym.clone(), *member));
+                }
+                Some(_) => {}
+                // Which recipient failed, and why, stays between the member and Confidant.
+                None => {
+                    let refused = draft.denied(Denial::RecipientRefused);
+                    self.store.append_log(refused, None).await?;
+                    return Err(unreachable_recipients().into());
+                }
+            }
+        }
+
+        let request_hash = tokens::hash(
+            &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
+        )
+        .0;
+        let to: Vec<MemberId> = recipients.iter().map(|(_, member)| *member).collect();
+        let delivery = Delivery {
+            app: &app,
+            sender: me,
+            to: &to,
+            body,
+            card,
+            idempotency_key,
+            request_hash,
+            at: now,
+            budget: Some(budget),
+        };
+        let record = match self.deliver(delivery, draft.allowed()).await {
+            Ok(Delivered::Sent(record)) => record,
+            Ok(Delivered::RateLimited { retry_after_secs }) => {
                 let refused = draft.denied(Denial::RateLimited);
                 self.store.append_log(refused, None).await?;
                 return Err(PartnerError::RateLimited { retry_after_secs });
             }
-        };
-
-        // Whatever refuses the send from here on gives its slot back, before answering.
-        let sent: Result<_, PartnerError> = async {
-            // Every recipient is checked in one read; the answer keeps the order they were named
-            // in, each member once.
-            let reachable = self
-                .store
-                .reachable_recipients(&app.client_id, me, &input.to)
-                .await?;
-            let mut recipients: Vec<(String, MemberId)> = Vec::new();
-            for pseudonym in &input.to {
-                match reachable.iter().find(|(id, _)| id == pseudonym) {
-                    Some((_, member)) if !recipients.iter().any(|(_, m)| m == member) => {
-                        recipients.push((pseudonym.clone(), *member));
-                    }
-                    Some(_) => {}
-                    // Which recipient failed, and why, stays between the member and Confidant.
-                    None => {
-                        let refused = draft.denied(Denial::RecipientRefused);
-                        self.store.append_log(refused, None).await?;
-                        return Err(unreachable_recipients().into());
-                    }
-                }
+            // A recipient became unreachable between the check above and the write.
+            Err(error) if error.code() == "invalid_recipients" => {
+                let refused = draft.denied(Denial::RecipientRefused);
+                self.store.append_log(refused, None).await?;
+                return Err(error.into());
             }
-
-            let request_hash = tokens::hash(
-                &serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?,
-            )
-            .0;
-            let to: Vec<MemberId> = recipients.iter().map(|(_, member)| *member).collect();
-            let delivery = Delivery {
-                app: &app,
-                sender: me,
-                to: &to,
-                body,
-                card,
-                idempotency_key,
-                request_hash,
-                at: now,
-            };
-            let record = match self.deliver(delivery, draft.allowed()).await {
-                Ok(Some(record)) => record,
-                // A recipient became unreachable between the check above and the write.
-                Err(error) if error.code() == "invalid_recipients" => {
-                    let refused = draft.denied(Denial::RecipientRefused);
-                    self.store.append_log(refused, None).await?;
-                    return Err(error.into());
-                }
-                Err(error) => return Err(error.into()),
-                Ok(None) => {
-                    return Err(Error::conflict(
-                        Some("idempotency_key"),
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different request",
-                    )
-                    .into());
-                }
-            };
-            Ok(record)
-        }
-        .await;
-        let record = match sent {
-            Ok(record) => {
-                slot.keep();
-                record
-            }
-            Err(error) => {
-                slot.give_back().await;
-                return Err(error);
+            Err(error) => return Err(error.into()),
+            Ok(Delivered::KeyReused) => {
+                return Err(Error::conflict(
+                    Some("idempotency_key"),
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                )
+                .into());
             }
         };
         self.as_seen_by(&app.client_id, record).await
@@ -179,12 +174,12 @@ impl Confidant {
 
     /// Puts the message in each recipient's 1:1 conversation with the sender, labelled with
     /// the app, each card with its own tracking token, and logs `log` about the recipients —
-    /// one transaction. `None` if the idempotency key was used for another request.
+    /// one transaction, which also takes the delivery's budget if it has one.
     pub(super) async fn deliver(
         &self,
         delivery: Delivery<'_>,
         log: NewLogEntry,
-    ) -> Result<Option<PartnerSendRecord>, Error> {
+    ) -> Result<Delivered, Error> {
         let mut messages = Vec::with_capacity(delivery.to.len());
         for recipient in delivery.to {
             messages.push(PartnerMessage {
@@ -243,6 +238,7 @@ impl Confidant {
             messages,
             contributions,
             about_recipients,
+            budget: delivery.budget,
         };
         let outcome = match self.store.send_partner_messages(send, log).await {
             Ok(outcome) => outcome,
@@ -251,14 +247,15 @@ impl Confidant {
             Err(other) => return Err(other.into()),
         };
         Ok(match outcome {
-            SendOutcome::Sent {
-                record, advanced, ..
-            } => {
+            SendOutcome::Sent { record, advanced } => {
                 self.live.publish(&advanced);
-                Some(record)
+                Delivered::Sent(record)
             }
-            SendOutcome::Replayed(record) => Some(record),
-            SendOutcome::KeyReused => None,
+            SendOutcome::Replayed(record) => Delivered::Sent(record),
+            SendOutcome::KeyReused => Delivered::KeyReused,
+            SendOutcome::RateLimited { retry_after_secs } => {
+                Delivered::RateLimited { retry_after_secs }
+            }
         })
     }
 

@@ -103,6 +103,8 @@ impl Confidant {
             idempotency_key: None,
             request_hash: tokens::random_url_safe(16),
             at: now,
+            // A member's own share through the dialog is not rate-limited like an app's sends.
+            budget: None,
         };
         let log = NewLogEntry::new(
             me.id,

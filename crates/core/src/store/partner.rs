@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Contribution, NewLogEntry, StoreResult};
+use super::{Budget, Contribution, NewLogEntry, StoreResult};
 use crate::live::FeedAdvanced;
 use crate::{MemberId, MessageId, Timestamp};
 
@@ -58,6 +58,9 @@ pub struct NewPartnerSend {
     pub contributions: Vec<Contribution>,
     /// An entry for each recipient's own access log, coalesced per day.
     pub about_recipients: Vec<NewLogEntry>,
+    /// The rate limit the send counts against, taken in the same transaction; `None` for a
+    /// member's own share.
+    pub budget: Option<Budget>,
 }
 
 impl NewPartnerSend {
@@ -108,6 +111,8 @@ pub enum SendOutcome {
     Replayed(PartnerSendRecord),
     /// Another request came with this key before.
     KeyReused,
+    /// The budget is spent: nothing was stored. Try again in this many seconds.
+    RateLimited { retry_after_secs: u64 },
 }
 
 #[async_trait]

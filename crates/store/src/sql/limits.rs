@@ -10,6 +10,7 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
+use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore};
 use crate::sqlite::limits as sqlite;
@@ -39,6 +40,73 @@ pub(crate) fn spent_until(
         .max()
 }
 
+/// Counts a use of every budget inside the caller's transaction, or fails with [`SPENT`]
+/// (and the caller rolls back: a refused request spends none of its budgets).
+pub(crate) async fn take_budgets_in(
+    tx: &mut PgConnection,
+    budgets: &[Budget],
+    now: Timestamp,
+) -> StoreResult<Vec<TakenUse>> {
+    let mut taken = Vec::with_capacity(budgets.len());
+    for budget in budgets {
+        if budget.limit == 0 {
+            return Err(SPENT);
+        }
+        let started: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO budget_windows (key, started, ends_at, taken) \
+             VALUES ($1, $2, $2 + $3, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               started = CASE WHEN budget_windows.ends_at <= $2 THEN $2 \
+                         ELSE budget_windows.started END, \
+               ends_at = CASE WHEN budget_windows.ends_at <= $2 THEN $2 + $3 \
+                         ELSE budget_windows.ends_at END, \
+               taken = CASE WHEN budget_windows.ends_at <= $2 THEN 1 \
+                       ELSE budget_windows.taken + 1 END \
+             WHERE budget_windows.ends_at <= $2 OR budget_windows.taken < $4 \
+             RETURNING started",
+        )
+        .bind(&budget.key)
+        .bind(now.0)
+        .bind(budget.window_secs * 1000)
+        .bind(i64::from(budget.limit))
+        .fetch_optional(&mut *tx)
+        .await
+        .store()?;
+        let Some(started) = started else {
+            return Err(SPENT);
+        };
+        taken.push(TakenUse {
+            key: budget.key.clone(),
+            window_started: Timestamp(started),
+        });
+    }
+    Ok(taken)
+}
+
+/// [`LimitStore::spent_budget`] inside the caller's transaction.
+pub(crate) async fn spent_budget_in(
+    conn: &mut PgConnection,
+    budgets: &[Budget],
+    now: Timestamp,
+) -> StoreResult<Option<u64>> {
+    let keys: Vec<&str> = budgets.iter().map(|budget| budget.key.as_str()).collect();
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT key, ends_at, taken FROM budget_windows WHERE key = ANY($1)")
+            .bind(&keys)
+            .fetch_all(&mut *conn)
+            .await
+            .store()?;
+    let windows: Vec<Option<(i64, i64)>> = budgets
+        .iter()
+        .map(|budget| {
+            rows.iter()
+                .find(|(key, ..)| *key == budget.key)
+                .map(|(_, ends_at, taken)| (*ends_at, *taken))
+        })
+        .collect();
+    Ok(spent_until(budgets, &windows, now))
+}
+
 #[async_trait]
 impl LimitStore for SqlStore {
     async fn take_budgets(
@@ -52,44 +120,7 @@ impl LimitStore for SqlStore {
                 .await
         } else {
             self.pg()
-                .write(move |tx| {
-                    Box::pin(async move {
-                        let mut taken = Vec::with_capacity(owned.len());
-                        for budget in &owned {
-                            if budget.limit == 0 {
-                                return Err(SPENT);
-                            }
-                            let started: Option<i64> = sqlx::query_scalar(
-                                "INSERT INTO budget_windows (key, started, ends_at, taken) \
-                                 VALUES ($1, $2, $2 + $3, 1) \
-                                 ON CONFLICT (key) DO UPDATE SET \
-                                   started = CASE WHEN budget_windows.ends_at <= $2 THEN $2 \
-                                             ELSE budget_windows.started END, \
-                                   ends_at = CASE WHEN budget_windows.ends_at <= $2 THEN $2 + $3 \
-                                             ELSE budget_windows.ends_at END, \
-                                   taken = CASE WHEN budget_windows.ends_at <= $2 THEN 1 \
-                                           ELSE budget_windows.taken + 1 END \
-                                 WHERE budget_windows.ends_at <= $2 OR budget_windows.taken < $4 \
-                                 RETURNING started",
-                            )
-                            .bind(&budget.key)
-                            .bind(now.0)
-                            .bind(budget.window_secs * 1000)
-                            .bind(i64::from(budget.limit))
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .store()?;
-                            let Some(started) = started else {
-                                return Err(SPENT);
-                            };
-                            taken.push(TakenUse {
-                                key: budget.key.clone(),
-                                window_started: Timestamp(started),
-                            });
-                        }
-                        Ok(taken)
-                    })
-                })
+                .write(move |tx| Box::pin(async move { take_budgets_in(tx, &owned, now).await }))
                 .await
         };
         match taken {
@@ -135,22 +166,8 @@ impl LimitStore for SqlStore {
                 .read(move |conn| sqlite::spent_budget(conn, &budgets, now))
                 .await;
         }
-        let keys: Vec<&str> = budgets.iter().map(|budget| budget.key.as_str()).collect();
-        let rows: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT key, ends_at, taken FROM budget_windows WHERE key = ANY($1)")
-                .bind(&keys)
-                .fetch_all(&self.pg().pool)
-                .await
-                .store()?;
-        let windows: Vec<Option<(i64, i64)>> = budgets
-            .iter()
-            .map(|budget| {
-                rows.iter()
-                    .find(|(key, ..)| *key == budget.key)
-                    .map(|(_, ends_at, taken)| (*ends_at, *taken))
-            })
-            .collect();
-        Ok(spent_until(budgets, &windows, now))
+        let mut conn = self.pg().pool.acquire().await.store()?;
+        spent_budget_in(&mut conn, budgets, now).await
     }
 
     async fn clear_budget(&self, key: &str) -> StoreResult<()> {

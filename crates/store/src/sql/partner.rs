@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
+use super::limits::{spent_budget_in, take_budgets_in};
 use super::messaging::{Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
 use crate::sqlite::partner as sqlite;
@@ -135,6 +136,20 @@ impl PartnerStore for SqlStore {
                             let record =
                                 send_record(tx, &send.client_id, send.member_id, id).await?;
                             return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+                        }
+                    }
+                    if let Some(budget) = &send.budget {
+                        let budgets = std::slice::from_ref(budget);
+                        match take_budgets_in(tx, budgets, send.created_at).await {
+                            Ok(_) => {}
+                            // Nothing was written yet: the transaction ends with nothing in it.
+                            Err(StoreError::Conflict("budget_spent")) => {
+                                let wait = spent_budget_in(tx, budgets, send.created_at).await?;
+                                return Ok(SendOutcome::RateLimited {
+                                    retry_after_secs: wait.unwrap_or(1),
+                                });
+                            }
+                            Err(error) => return Err(error),
                         }
                     }
                     let send_id: i64 = sqlx::query_scalar(

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::messaging::{self, Via};
-use super::{ResultExt, accesslog, engagement};
+use super::{ResultExt, accesslog, engagement, limits};
 use confidant_core::store::{
     Delivery, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, SendOutcome, StoreResult,
     ViaApp,
@@ -116,6 +116,20 @@ pub(crate) fn send_partner_messages(
             }
             let record = partner_send(conn, &send.client_id, send.member_id, id)?;
             return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
+        }
+    }
+    if let Some(budget) = &send.budget {
+        let budgets = std::slice::from_ref(budget);
+        match limits::take_budgets(conn, budgets, send.created_at) {
+            Ok(_) => {}
+            // A spent budget writes nothing: the send ends here with nothing to roll back.
+            Err(StoreError::Conflict("budget_spent")) => {
+                let wait = limits::spent_budget(conn, budgets, send.created_at)?;
+                return Ok(SendOutcome::RateLimited {
+                    retry_after_secs: wait.unwrap_or(1),
+                });
+            }
+            Err(error) => return Err(error),
         }
     }
     let send_id: i64 = conn

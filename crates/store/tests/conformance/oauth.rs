@@ -2,9 +2,10 @@ use confidant_core::accesslog::{Action, Denial};
 use confidant_core::messaging::direct_key;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
-    AccessLogStore, App, AppStatus, AuthorizationCode, GrantUpdate, LogDraft, MessagingStore,
-    NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerSendRecord, PartnerStore,
-    PreviousSecret, Redemption, Rotation, SendOutcome, SocialStore, TokenKind, TokenPair,
+    AccessLogStore, App, AppStatus, AuthorizationCode, Budget, GrantUpdate, LogDraft,
+    MessagingStore, NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerSendRecord,
+    PartnerStore, PreviousSecret, Redemption, Rotation, SendOutcome, SocialStore, TokenKind,
+    TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{ConversationId, MemberId, StoreError};
@@ -423,6 +424,12 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         }],
         contributions: vec![],
         about_recipients: vec![],
+        // Two sends an hour, taken by the write itself.
+        budget: Some(Budget {
+            key: "send:cfd_app_a:alice".into(),
+            limit: 2,
+            window_secs: 3600,
+        }),
     };
     // Alice and Bob have no conversation yet: the send opens it, in its own transaction.
     let sent = store
@@ -465,6 +472,24 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         panic!("not sent: {again:?}");
     };
     assert_eq!(conversation_of(store, &record).await, opened);
+
+    // The refused send took nothing from the budget; these two took all of it. A third is
+    // refused with the wait, and stores nothing; a replay of the first costs nothing.
+    let limited = store
+        .send_partner_messages(send(bob.id, "k4"), log(alice.id, Action::MessageSend))
+        .await
+        .unwrap();
+    let SendOutcome::RateLimited { retry_after_secs } = limited else {
+        panic!("not limited: {limited:?}");
+    };
+    assert!((1..=3600).contains(&retry_after_secs), "{retry_after_secs}");
+    let stored = store.messages(opened, alice.id, None, 10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    let replayed = store
+        .send_partner_messages(send(bob.id, "k1"), log(alice.id, Action::MessageSend))
+        .await
+        .unwrap();
+    assert!(matches!(replayed, SendOutcome::Replayed(_)), "{replayed:?}");
 }
 
 /// The conversation a one-recipient send's message went into.
