@@ -72,15 +72,19 @@ pub(crate) async fn take_budgets_in(
         .fetch_optional(&mut *tx)
         .await
         .store()?;
-        let Some(started) = started else {
-            return Err(SPENT);
-        };
-        taken.push(TakenUse {
-            key: budget.key.clone(),
-            window_started: Timestamp(started),
-        });
+        taken.push(use_taken(budget, started)?);
     }
     Ok(taken)
+}
+
+/// The use a take's upsert counted, from the window start it returned; no row means the
+/// budget was spent.
+pub(crate) fn use_taken(budget: &Budget, started: Option<i64>) -> StoreResult<TakenUse> {
+    let started = started.ok_or(SPENT)?;
+    Ok(TakenUse {
+        key: budget.key.clone(),
+        window_started: Timestamp(started),
+    })
 }
 
 /// [`LimitStore::spent_budget`] inside the caller's transaction.

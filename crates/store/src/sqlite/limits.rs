@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ResultExt;
-use crate::sql::limits::{SPENT, spent_until};
+use crate::sql::limits::{SPENT, spent_until, use_taken};
 use confidant_core::Timestamp;
 use confidant_core::store::{Budget, StoreResult, TakenUse};
 
@@ -44,13 +44,7 @@ pub(crate) fn take_budgets(
             )
             .optional()
             .store()?;
-        let Some(started) = started else {
-            return Err(SPENT);
-        };
-        taken.push(TakenUse {
-            key: budget.key.clone(),
-            window_started: Timestamp(started),
-        });
+        taken.push(use_taken(budget, started)?);
     }
     Ok(taken)
 }
