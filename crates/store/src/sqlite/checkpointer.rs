@@ -19,8 +19,8 @@ use super::writer::CommitCounts;
 /// The longest a committed page waits in the WAL before it is copied into the database.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Keeps the checkpoint thread running; it runs a last checkpoint and stops once every clone
-/// is dropped.
+/// Keeps the checkpoint thread running; once every clone is dropped, it checkpoints what was
+/// committed since its last checkpoint and stops.
 #[derive(Clone)]
 pub(crate) struct Checkpointer {
     _running: flume::Sender<()>,
