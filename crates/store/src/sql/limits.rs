@@ -17,8 +17,15 @@ use crate::sqlite::limits as sqlite;
 use confidant_core::store::{Budget, LimitStore, StoreResult, TakenUse, retry_after_secs};
 use confidant_core::{StoreError, Timestamp};
 
+const SPENT_CODE: &str = "budget_spent";
+
 /// Aborts the transaction of a take that found a budget spent.
-pub(crate) const SPENT: StoreError = StoreError::Conflict("budget_spent");
+pub(crate) const SPENT: StoreError = StoreError::Conflict(SPENT_CODE);
+
+/// Whether `error` is [`SPENT`].
+pub(crate) fn is_spent(error: &StoreError) -> bool {
+    matches!(error, StoreError::Conflict(code) if *code == SPENT_CODE)
+}
 
 /// The seconds until the last spent budget's window ends, given each budget's window as
 /// `(ends_at, taken)`, if any is spent at `now`.
@@ -87,8 +94,25 @@ pub(crate) fn use_taken(budget: &Budget, started: Option<i64>) -> StoreResult<Ta
     })
 }
 
+/// Counts one use of `budget` inside the caller's transaction; if it is spent, writes nothing
+/// and answers the seconds until its window ends.
+pub(crate) async fn take_one_or_wait_in(
+    tx: &mut PgConnection,
+    budget: &Budget,
+    now: Timestamp,
+) -> StoreResult<Option<u64>> {
+    let budgets = std::slice::from_ref(budget);
+    match take_budgets_in(tx, budgets, now).await {
+        Ok(_) => Ok(None),
+        Err(error) if is_spent(&error) => {
+            Ok(Some(spent_budget_in(tx, budgets, now).await?.unwrap_or(1)))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// [`LimitStore::spent_budget`] inside the caller's transaction.
-pub(crate) async fn spent_budget_in(
+async fn spent_budget_in(
     conn: &mut PgConnection,
     budgets: &[Budget],
     now: Timestamp,
@@ -129,7 +153,7 @@ impl LimitStore for SqlStore {
         };
         match taken {
             Ok(taken) => Ok(Ok(taken)),
-            Err(StoreError::Conflict("budget_spent")) => {
+            Err(error) if is_spent(&error) => {
                 // The window may have ended in between: then trying again at once is right.
                 let wait = self.spent_budget(budgets, now).await?;
                 Ok(Err(wait.unwrap_or(1)))

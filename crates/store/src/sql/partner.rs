@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
-use super::limits::{spent_budget_in, take_budgets_in};
+use super::limits::take_one_or_wait_in;
 use super::messaging::{Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
 use crate::sqlite::partner as sqlite;
@@ -138,19 +138,12 @@ impl PartnerStore for SqlStore {
                             return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
                         }
                     }
-                    if let Some(budget) = &send.budget {
-                        let budgets = std::slice::from_ref(budget);
-                        match take_budgets_in(tx, budgets, send.created_at).await {
-                            Ok(_) => {}
-                            // Nothing was written yet: the transaction ends with nothing in it.
-                            Err(StoreError::Conflict("budget_spent")) => {
-                                let wait = spent_budget_in(tx, budgets, send.created_at).await?;
-                                return Ok(SendOutcome::RateLimited {
-                                    retry_after_secs: wait.unwrap_or(1),
-                                });
-                            }
-                            Err(error) => return Err(error),
-                        }
+                    if let Some(budget) = &send.budget
+                        && let Some(retry_after_secs) =
+                            take_one_or_wait_in(tx, budget, send.created_at).await?
+                    {
+                        // Nothing was written yet: the transaction ends with nothing in it.
+                        return Ok(SendOutcome::RateLimited { retry_after_secs });
                     }
                     let send_id: i64 = sqlx::query_scalar(
                         "INSERT INTO partner_sends (client_id, member_id, idempotency_key, \

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ResultExt;
-use crate::sql::limits::{SPENT, spent_until, use_taken};
+use crate::sql::limits::{SPENT, is_spent, spent_until, use_taken};
 use confidant_core::Timestamp;
 use confidant_core::store::{Budget, StoreResult, TakenUse};
 
@@ -47,6 +47,21 @@ pub(crate) fn take_budgets(
         taken.push(use_taken(budget, started)?);
     }
     Ok(taken)
+}
+
+/// Counts one use of `budget` inside the caller's transaction; if it is spent, writes nothing
+/// and answers the seconds until its window ends.
+pub(crate) fn take_one_or_wait(
+    conn: &Connection,
+    budget: &Budget,
+    now: Timestamp,
+) -> StoreResult<Option<u64>> {
+    let budgets = std::slice::from_ref(budget);
+    match take_budgets(conn, budgets, now) {
+        Ok(_) => Ok(None),
+        Err(error) if is_spent(&error) => Ok(Some(spent_budget(conn, budgets, now)?.unwrap_or(1))),
+        Err(error) => Err(error),
+    }
 }
 
 pub(crate) fn give_back(conn: &Connection, uses: &[TakenUse]) -> StoreResult<()> {

@@ -118,19 +118,11 @@ pub(crate) fn send_partner_messages(
             return Ok(record.map_or(SendOutcome::KeyReused, SendOutcome::Replayed));
         }
     }
-    if let Some(budget) = &send.budget {
-        let budgets = std::slice::from_ref(budget);
-        match limits::take_budgets(conn, budgets, send.created_at) {
-            Ok(_) => {}
-            // A spent budget writes nothing: the send ends here with nothing to roll back.
-            Err(StoreError::Conflict("budget_spent")) => {
-                let wait = limits::spent_budget(conn, budgets, send.created_at)?;
-                return Ok(SendOutcome::RateLimited {
-                    retry_after_secs: wait.unwrap_or(1),
-                });
-            }
-            Err(error) => return Err(error),
-        }
+    if let Some(budget) = &send.budget
+        && let Some(retry_after_secs) = limits::take_one_or_wait(conn, budget, send.created_at)?
+    {
+        // A spent budget writes nothing: the send ends here with nothing to roll back.
+        return Ok(SendOutcome::RateLimited { retry_after_secs });
     }
     let send_id: i64 = conn
         .prepare_cached(

@@ -96,7 +96,7 @@ impl Writer {
     pub(crate) fn counts(&self) -> GroupCommits {
         GroupCommits {
             writes: self.counts.writes.load(Ordering::Relaxed),
-            commits: self.counts.commits.load(Ordering::Relaxed),
+            commits: self.counts.commits(),
         }
     }
 }
