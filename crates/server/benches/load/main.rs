@@ -31,10 +31,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use measure::{Measured, Row, drive};
-use target::{Member, Target, card};
+use target::{Link, Member, Target, card};
 
 /// Connections for the concurrent workloads.
 const CONNECTIONS: usize = 64;
+/// The `User-Agent` of the clicks: a browser's, so that they count.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 /// Events per `POST /partner/v1/events`.
 const EVENTS_PER_BATCH: usize = 1000;
 
@@ -81,7 +83,7 @@ async fn wrk_rows(
     bare: &str,
     url: &str,
     members: &[Member],
-    links: Vec<String>,
+    links: Vec<Link>,
     duration: Duration,
 ) -> Vec<Row> {
     let bearer = |member: &Member| format!("Bearer {}", member.token);
@@ -110,10 +112,9 @@ async fn wrk_rows(
     let clicks: Vec<wrk::Request> = links
         .into_iter()
         .map(|link| {
-            wrk::Request::get(link).header(
-                "User-Agent",
-                "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
-            )
+            wrk::Request::get(link.path)
+                .header("User-Agent", BROWSER)
+                .header("Cookie", link.cookie)
         })
         .collect();
     let run = |what: &'static str, base: &str, requests: Vec<wrk::Request>, connections| {
@@ -247,7 +248,7 @@ async fn read_messages(
 async fn click_links(
     http: &reqwest::Client,
     target: &Target,
-    links: Vec<String>,
+    links: Vec<Link>,
     duration: Duration,
 ) -> Measured {
     let (http, url, links) = (http.clone(), target.url.clone(), Arc::new(links));
@@ -260,11 +261,9 @@ async fn click_links(
             async move {
                 let link = &links[n as usize % links.len()];
                 let response = http
-                    .get(format!("{url}{link}"))
-                    .header(
-                        "user-agent",
-                        "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
-                    )
+                    .get(format!("{url}{}", link.path))
+                    .header("user-agent", BROWSER)
+                    .header("cookie", &link.cookie)
                     .send()
                     .await
                     .unwrap();

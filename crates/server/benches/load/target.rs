@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use confidant_core::oauth::{AppRegistration, AuthorizationRequest, Consent};
 use confidant_core::partner::{CardInput, ShareParams};
+use confidant_core::store::SessionKind;
 use confidant_core::{Confidant, MemberId};
 use confidant_server::config::{Config, DatabaseUrl};
 use confidant_server::startup;
@@ -32,6 +33,17 @@ pub struct Member {
     pub token: String,
     pub conversation: i64,
 }
+
+/// A recommendation's tracked link, and the `Cookie` header of its recipient's browser
+/// session.
+#[derive(Clone)]
+pub struct Link {
+    pub path: String,
+    pub cookie: String,
+}
+
+/// The session cookie's name on a server at an `http://` address.
+const SESSION_COOKIE: &str = "confidant_session";
 
 /// A partner app and its client credentials.
 pub struct Partner {
@@ -169,13 +181,14 @@ impl Target {
     }
 
     /// One tracked `/r/…` link per member: a card each member shared with their neighbour
-    /// through the send dialog.
+    /// through the send dialog, followed by that neighbour signed in. Only the recipient's own
+    /// click counts, so a click without their browser session would write nothing.
     pub async fn links(
         &self,
         http: &reqwest::Client,
         partner: &Partner,
         members: &[Member],
-    ) -> Vec<String> {
+    ) -> Vec<Link> {
         let dialog = self
             .core
             .open_share_dialog(ShareParams {
@@ -202,12 +215,21 @@ impl Target {
                 .bearer_auth(&recipient.token),
             )
             .await;
-            links.push(
-                page["messages"][0]["card"]["link"]
+            let session = self
+                .core
+                .open_session(
+                    self.core.member(MemberId(recipient.id)).await.unwrap(),
+                    SessionKind::Browser,
+                )
+                .await
+                .unwrap();
+            links.push(Link {
+                path: page["messages"][0]["card"]["link"]
                     .as_str()
                     .unwrap()
                     .to_owned(),
-            );
+                cookie: format!("{SESSION_COOKIE}={}", session.secret),
+            });
         }
         links
     }
