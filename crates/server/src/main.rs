@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// tokio's workers and the database threads allocate and free each other's memory all the
+/// time; glibc's allocator spent a tenth of a request's time on its arenas' locks and
+/// consolidation (see BENCHMARKS.md, "Load").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = confidant_server::cli::Cli::parse();
     match confidant_server::cli::run(cli) {

@@ -33,6 +33,10 @@ use serde_json::{Value, json};
 use measure::{Measured, Row, drive};
 use target::{Link, Member, Target, card};
 
+/// The `confidant` binary's allocator, since Confidant runs in this process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Connections for the concurrent workloads.
 const CONNECTIONS: usize = 64;
 /// The `User-Agent` of the clicks: a browser's, so that they count.
