@@ -3,11 +3,18 @@
 //! By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages, on
 //! the connection that committed: here, the writer thread. That group commit then also copies
 //! the WAL into the database file and fsyncs it, and every write queued behind it waits; under
-//! a steady load of partner sends it was a tenth of the writer's time. So the writer never
-//! checkpoints (`wal_autocheckpoint = 0`), and this thread runs a PASSIVE checkpoint, which
-//! waits for no reader and blocks neither readers nor the writer, whenever something was
-//! committed since its last one — at most every [`INTERVAL`]. A page written many times in
-//! that while is copied once.
+//! a steady load of partner sends it was a tenth of the writer's time. So this thread runs a
+//! PASSIVE checkpoint, which waits for no reader and blocks neither readers nor the writer,
+//! whenever something was committed since its last one — at most every [`INTERVAL`]. A page
+//! written many times in that while is copied once.
+//!
+//! That alone does not keep the WAL short. SQLite starts writing the WAL from its beginning
+//! again only when a write transaction begins on a WAL that is wholly copied, and under a
+//! steady stream of writes the writer begins its next batch before this thread has caught up
+//! with the last: the WAL grew by gigabytes in a minute of sends, each new page a new block
+//! of the file and of the page cache. So the writer still checkpoints past
+//! [`WRITER_CHECKPOINT_PAGES`]: by then this thread has copied all but the last few frames,
+//! the writer copies those, and its next batch starts the WAL over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +25,10 @@ use super::writer::CommitCounts;
 
 /// The longest a committed page waits in the WAL before it is copied into the database.
 const INTERVAL: Duration = Duration::from_millis(100);
+
+/// The WAL's length in pages (16 MiB) past which the writer's commit finishes the copy
+/// itself, so that the WAL starts over.
+pub(crate) const WRITER_CHECKPOINT_PAGES: i64 = 4_000;
 
 /// Keeps the checkpoint thread running; once every clone is dropped, it checkpoints what was
 /// committed since its last checkpoint and stops.
@@ -64,9 +75,11 @@ fn checkpoint(conn: &Connection) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::super::{Database, store_error};
+    use super::WRITER_CHECKPOINT_PAGES;
 
     #[tokio::test]
     async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
@@ -79,8 +92,7 @@ mod tests {
         })
         .await
         .unwrap();
-        // 12 MB in 30 commits: far past the 1,000 pages after which the writer would have
-        // checkpointed by itself.
+        // 12 MB in 30 commits: below the pages past which the writer checkpoints.
         for _ in 0..30 {
             db.write(|conn| {
                 conn.execute(
@@ -108,5 +120,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 3_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confidant.db");
+        let db = Arc::new(Database::open(&path).unwrap());
+        db.write(|conn| {
+            conn.execute_batch("CREATE TABLE filler (body BLOB)")
+                .map_err(store_error)
+        })
+        .await
+        .unwrap();
+        // 48 callers that always have a write queued, so the writer never waits for work and
+        // the checkpointer never finds the WAL at rest: 144 MiB in all, 64 KiB at a time.
+        let callers = (0..48).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for _ in 0..48 {
+                    db.write(|conn| {
+                        conn.execute("INSERT INTO filler (body) VALUES (zeroblob(65536))", [])
+                            .map_err(store_error)
+                    })
+                    .await
+                    .unwrap();
+                }
+            })
+        });
+        for caller in futures::future::join_all(callers).await {
+            caller.unwrap();
+        }
+        // SQLite never shortens the WAL file: its length is the most the WAL ever held. Started
+        // over, it stays near the writer's bound plus a batch; never started over, it holds
+        // everything written.
+        let wal = std::fs::metadata(dir.path().join("confidant.db-wal"))
+            .unwrap()
+            .len();
+        let bound = WRITER_CHECKPOINT_PAGES as u64 * 4096;
+        assert!(
+            wal < 3 * bound,
+            "the WAL grew to {wal} bytes; it should start over past {bound}"
+        );
     }
 }

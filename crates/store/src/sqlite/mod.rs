@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 
-use checkpointer::Checkpointer;
+use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use confidant_core::store::{Member, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
 use epochs::EpochWatch;
@@ -65,8 +65,9 @@ impl Database {
     /// Opens the database file at `path`, creating it if it is missing.
     pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
         let writer = connect(path, false)?;
-        // The checkpointer's thread copies the WAL into the database, not the writer's.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        // The checkpointer's thread copies the WAL into the database; the writer only finishes
+        // the copy when the WAL grows long, so that it starts over (see `checkpointer`).
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         // Each write of a group commit runs in a savepoint, so SQLite keeps a copy of every
         // page the batch changes in a sub-journal, to roll one write back alone. Past 64 KiB
         // that sub-journal spills to a temporary file, and its writes outnumbered the WAL's;
