@@ -197,3 +197,32 @@ pub(crate) fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
         created_at: Timestamp(row.get(4)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// `.cargo/config.toml` builds the bundled SQLite without two process-wide locks that every
+    /// connection would otherwise share (see BENCHMARKS.md); a build that lost those flags
+    /// would be correct but slower, and only this test would say so.
+    #[test]
+    fn the_bundled_sqlite_is_built_without_process_wide_locks() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut select = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = select
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"),
+            "memory statistics are on: {options:?}"
+        );
+        assert!(
+            !options
+                .iter()
+                .any(|option| option == "ENABLE_MEMORY_MANAGEMENT"),
+            "SQLITE_ENABLE_MEMORY_MANAGEMENT is on: {options:?}"
+        );
+    }
+}
