@@ -22,6 +22,8 @@ pub struct Target {
     pub url: String,
     pub core: Confidant,
     pub store: confidant_store::SqlStore,
+    /// The name of the browser session's cookie on this server.
+    session_cookie: &'static str,
     stop: tokio::sync::oneshot::Sender<()>,
     stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -41,9 +43,6 @@ pub struct Link {
     pub path: String,
     pub cookie: String,
 }
-
-/// The session cookie's name on a server at an `http://` address.
-const SESSION_COOKIE: &str = "confidant_session";
 
 /// A partner app and its client credentials.
 pub struct Partner {
@@ -79,6 +78,7 @@ impl Target {
         let server = startup::build(&config).await.unwrap();
         let core = server.state.app.clone();
         let store = server.store().clone();
+        let session_cookie = server.state.web.session_cookie;
         let (stop, stopping) = tokio::sync::oneshot::channel();
         let stopped = tokio::spawn(server.serve(listener, async move {
             let _ = stopping.await;
@@ -87,6 +87,7 @@ impl Target {
             url,
             core,
             store,
+            session_cookie,
             stop,
             stopped,
         }
@@ -228,7 +229,7 @@ impl Target {
                     .as_str()
                     .unwrap()
                     .to_owned(),
-                cookie: format!("{SESSION_COOKIE}={}", session.secret),
+                cookie: format!("{}={}", self.session_cookie, session.secret),
             });
         }
         links

@@ -81,17 +81,23 @@ mod tests {
     use super::super::{Database, store_error};
     use super::WRITER_CHECKPOINT_PAGES;
 
-    #[tokio::test]
-    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("confidant.db");
-        let db = Database::open(&path).unwrap();
+    /// A new database at `path` with one table, `filler (body BLOB)`, to fill the WAL with.
+    async fn with_filler_table(path: &std::path::Path) -> Database {
+        let db = Database::open(path).unwrap();
         db.write(|conn| {
             conn.execute_batch("CREATE TABLE filler (body BLOB)")
                 .map_err(store_error)
         })
         .await
         .unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confidant.db");
+        let db = with_filler_table(&path).await;
         // 12 MB in 30 commits: below the pages past which the writer checkpoints.
         for _ in 0..30 {
             db.write(|conn| {
@@ -125,14 +131,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_a_steady_stream_of_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("confidant.db");
-        let db = Arc::new(Database::open(&path).unwrap());
-        db.write(|conn| {
-            conn.execute_batch("CREATE TABLE filler (body BLOB)")
-                .map_err(store_error)
-        })
-        .await
-        .unwrap();
+        let db = Arc::new(with_filler_table(&dir.path().join("confidant.db")).await);
         // 48 callers that always have a write queued, so the writer never waits for work and
         // the checkpointer never finds the WAL at rest: 144 MiB in all, 64 KiB at a time.
         let callers = (0..48).map(|_| {
