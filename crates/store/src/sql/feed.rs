@@ -28,6 +28,25 @@ use confidant_core::{MemberId, StoreError, Timestamp};
 /// The lowest position the reading statement may not see yet.
 const READABLE_BELOW: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)";
 
+/// A `FROM` item, `tx`, whose `base` is where this transaction's positions start.
+pub(crate) const THIS_TRANSACTION: &str =
+    "(SELECT pg_current_xact_id()::text::bigint << 16 AS base) tx";
+
+/// How many rows this transaction already appended to the feed of the member in column
+/// `$member`, with [`THIS_TRANSACTION`] in the `FROM` list: the next row's position is
+/// `tx.base + 1` plus that. The transaction's own rows are visible to it, and nobody else can
+/// write inside its range.
+macro_rules! earlier_rows {
+    ($member:literal) => {
+        concat!(
+            "(SELECT COUNT(*) FROM member_feed f WHERE f.member_id = ",
+            $member,
+            " AND f.seq > tx.base AND f.seq < tx.base + 65536)"
+        )
+    };
+}
+pub(crate) use earlier_rows;
+
 /// Appends `event` to the feed of each of `members` that still exists, in one statement.
 pub(crate) async fn append(
     conn: &mut PgConnection,
@@ -37,17 +56,12 @@ pub(crate) async fn append(
 ) -> StoreResult<Vec<FeedAdvanced>> {
     let json = serde_json::to_string(event).map_err(|e| StoreError::Backend(Box::new(e)))?;
     let ids: Vec<i64> = members.iter().map(|member| member.0).collect();
-    // The rank counts this transaction's earlier rows for the member: its own rows are
-    // visible to it, and nobody else can write inside its range.
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "WITH tx AS (SELECT pg_current_xact_id()::text::bigint << 16 AS base) \
-         INSERT INTO member_feed (member_id, seq, event, created_at) \
-         SELECT m.id, tx.base + 1 + (SELECT COUNT(*) FROM member_feed f \
-                WHERE f.member_id = m.id AND f.seq > tx.base AND f.seq < tx.base + 65536), \
-                $2, $3 \
-         FROM tx, members m WHERE m.id = ANY($1) \
-         RETURNING member_id, seq",
-    )
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "INSERT INTO member_feed (member_id, seq, event, created_at) \
+         SELECT m.id, tx.base + 1 + {}, $2, $3 FROM {THIS_TRANSACTION}, members m \
+         WHERE m.id = ANY($1) RETURNING member_id, seq",
+        earlier_rows!("m.id"),
+    ))
     .bind(&ids)
     .bind(&json)
     .bind(at.0)

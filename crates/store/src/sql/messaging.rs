@@ -144,64 +144,142 @@ pub(crate) struct Via<'a> {
     pub send_id: i64,
 }
 
-/// Stores a message inside the caller's transaction: marks it read by its sender, moves the
-/// conversation's activity time, and appends it to every participant's feed. `NotFound` if
-/// the sender is not a participant.
+/// A message as [`insert_message_in`] stored it.
+pub(crate) struct Inserted {
+    pub id: MessageId,
+    /// The sender, as the conversation's roster names them.
+    pub sender: MemberRef,
+    pub advanced: Vec<FeedAdvanced>,
+}
+
+/// Stores a message in one statement, so that a send outside a transaction is one round trip
+/// and one commit: it checks that the sender is in the conversation and (in a 1:1, the only
+/// kind a block closes) that no block stands between the two, inserts the message, appends
+/// it to every participant's feed and queues the recipients' pushes. The checks run in the
+/// statement that writes, so a block that committed first always stops the message.
+///
+/// `NotFound` if the sender is not a participant, `Conflict("blocked")` if a block stands,
+/// `Conflict(KEY_USED)` if the sender's draft key is already used; nothing is written then.
+///
+/// Neither the conversation's activity time nor the sender's read mark is written: both are
+/// derived from the newest messages when read (see `LAST_READ` and `SUMMARY_SELECT`), so
+/// concurrent sends to one conversation lock no shared row.
 pub(crate) async fn insert_message_in(
     conn: &mut PgConnection,
     new: &NewMessage,
     via: Option<Via<'_>>,
-) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
-    let everyone = participant_ids(conn, new.conversation_id).await?;
-    if !everyone.contains(&new.sender) {
-        return Err(StoreError::NotFound);
-    }
-    insert_checked_message_in(conn, new, via, &everyone).await
-}
-
-/// [`insert_message_in`] once the caller has checked that the sender is among `everyone`.
-async fn insert_checked_message_in(
-    conn: &mut PgConnection,
-    new: &NewMessage,
-    via: Option<Via<'_>>,
-    everyone: &[MemberId],
-) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
-    // A draft's key already used: the caller looks for the message it stored.
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
-         partner_send_id, reply_to, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (sender_id, client_key) WHERE client_key IS NOT NULL DO NOTHING \
-         RETURNING id",
-    )
-    .bind(new.conversation_id.0)
-    .bind(new.sender.0)
-    .bind(&new.body)
-    .bind(new.created_at.0)
-    .bind(via.as_ref().map(|via| via.client_id))
-    .bind(via.as_ref().map(|via| via.send_id))
-    .bind(new.reply_to.map(|id| id.0))
-    .bind(new.client_key.as_deref())
-    .fetch_optional(&mut *conn)
-    .await
-    .store()?
-    .ok_or(StoreError::Conflict(KEY_USED))?;
-    // Neither the conversation's activity time nor the sender's read mark is written here:
-    // both are derived from the newest messages when read (see `LAST_READ` and
-    // `SUMMARY_SELECT`), so concurrent sends to one conversation lock no shared row.
+    earlier: EarlierAppends,
+) -> StoreResult<Inserted> {
+    // The event names the message, whose id the statement makes: it fills it in.
     let event = LiveEvent::Message {
         conversation_id: new.conversation_id,
-        message_id: MessageId(id),
+        message_id: MessageId(0),
     };
-    let advanced = feed::append(conn, everyone, &event, new.created_at).await?;
-    let recipients: Vec<MemberId> = everyone
-        .iter()
-        .copied()
-        .filter(|member| *member != new.sender)
+    let event = serde_json::to_string(&event).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    type Row = (
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        bool,
+        Vec<i64>,
+        Vec<i64>,
+    );
+    let (id, handle, name, blocked, members, positions): Row =
+        sqlx::query_as(INSERT_MESSAGE.as_str())
+            .bind(new.conversation_id.0)
+            .bind(new.sender.0)
+            .bind(&new.body)
+            .bind(new.created_at.0)
+            .bind(via.as_ref().map(|via| via.client_id))
+            .bind(via.as_ref().map(|via| via.send_id))
+            .bind(new.reply_to.map(|id| id.0))
+            .bind(new.client_key.as_deref())
+            .bind(&event)
+            .bind(matches!(earlier, EarlierAppends::Possible))
+            .fetch_one(&mut *conn)
+            .await
+            .store()?;
+    let (Some(handle), Some(display_name)) = (handle, name) else {
+        return Err(StoreError::NotFound);
+    };
+    if blocked {
+        return Err(StoreError::Conflict("blocked"));
+    }
+    let id = id.ok_or(StoreError::Conflict(KEY_USED))?;
+    let advanced = members
+        .into_iter()
+        .zip(positions)
+        .map(|(member, seq)| FeedAdvanced {
+            member: MemberId(member),
+            seq,
+        })
         .collect();
-    let via_app = via.as_ref().map(|via| via.client_id);
-    super::push::queue_pushes(conn, MessageId(id), &recipients, via_app, new.created_at).await?;
-    Ok((MessageId(id), advanced))
+    Ok(Inserted {
+        id: MessageId(id),
+        sender: MemberRef {
+            id: new.sender,
+            handle,
+            display_name,
+        },
+        advanced,
+    })
 }
+
+/// Whether the transaction a message is stored in may already have appended to a feed. Its
+/// feed positions then count those rows; a statement that is the transaction's first append
+/// spares itself the count (and were it not, the positions would collide and the statement
+/// fail, not write a wrong order).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EarlierAppends {
+    None,
+    Possible,
+}
+
+/// [`insert_message_in`]'s statement: `$1` conversation, `$2` sender, `$3` body, `$4` time,
+/// `$5` app, `$6` partner send, `$7` reply, `$8` draft key, `$9` the feed event with the
+/// message id to fill in, `$10` whether to count earlier appends. Answers one row: the message id (null if nothing was written), the
+/// sender's handle and name (null if not a participant), whether a block stands, and the
+/// feed positions written, as member ids and positions in member order.
+static INSERT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH roster AS ( \
+           SELECT cm.member_id, m.handle, m.display_name, c.kind = 'direct' AND EXISTS ( \
+                    SELECT 1 FROM blocks b \
+                    WHERE (b.blocker_id = $2 AND b.blocked_id = cm.member_id) \
+                       OR (b.blocker_id = cm.member_id AND b.blocked_id = $2)) AS blocked \
+           FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
+           JOIN conversations c ON c.id = cm.conversation_id \
+           WHERE cm.conversation_id = $1), \
+         message AS ( \
+           INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
+                                 partner_send_id, reply_to, client_key) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+           WHERE EXISTS (SELECT 1 FROM roster WHERE member_id = $2) \
+             AND NOT EXISTS (SELECT 1 FROM roster WHERE blocked) \
+           ON CONFLICT (sender_id, client_key) WHERE client_key IS NOT NULL DO NOTHING \
+           RETURNING id), \
+         feed AS ( \
+           INSERT INTO member_feed (member_id, seq, event, created_at) \
+           SELECT r.member_id, tx.base + 1 + CASE WHEN $10 THEN {earlier} ELSE 0 END, \
+                  jsonb_set($9::jsonb, '{{message_id}}', to_jsonb(message.id))::text, $4 \
+           FROM message, roster r, {this_transaction} \
+           RETURNING member_id, seq), \
+         pushes AS ( \
+           INSERT INTO push_deliveries (subscription_id, message_id, next_attempt_at) \
+           SELECT s.id, message.id, $4 FROM message, push_subscriptions s \
+           WHERE s.member_id IN (SELECT member_id FROM roster WHERE member_id <> $2) \
+             AND (s.streaming_until IS NULL OR s.streaming_until <= $4) \
+             AND NOT EXISTS (SELECT 1 FROM app_mutes am \
+                             WHERE am.member_id = s.member_id AND am.client_id = $5)) \
+         SELECT (SELECT id FROM message), sender.handle, sender.display_name, \
+                EXISTS (SELECT 1 FROM roster WHERE blocked), \
+                ARRAY(SELECT member_id FROM feed ORDER BY member_id), \
+                ARRAY(SELECT seq FROM feed ORDER BY member_id) \
+         FROM (SELECT 1) AS one LEFT JOIN roster sender ON sender.member_id = $2",
+        earlier = feed::earlier_rows!("r.member_id"),
+        this_transaction = feed::THIS_TRANSACTION,
+    )
+});
 
 /// The error a send whose draft key is already used ends its transaction with.
 const KEY_USED: &str = "client_key_used";
@@ -853,58 +931,32 @@ impl MessagingStore for SqlStore {
                 .await;
         }
         let sent = new.clone();
-        let inserted = self
-            .pg()
-            .write(move |tx| {
-                Box::pin(async move {
-                    // Who is in the conversation, who the sender is, and (in a 1:1, the only
-                    // kind a block closes) whether a block stands between the two, in one
-                    // query: the block is checked in the transaction that writes the message,
-                    // so a block that committed first always stops it.
-                    let everyone: Vec<(i64, String, String, i64)> = sqlx::query_as(
-                        "SELECT cm.member_id, m.handle, m.display_name, \
-                         CASE WHEN c.kind = 'direct' THEN \
-                          (SELECT COUNT(*) FROM blocks b \
-                           WHERE (b.blocker_id = $2 AND b.blocked_id = cm.member_id) \
-                              OR (b.blocker_id = cm.member_id AND b.blocked_id = $2)) \
-                         ELSE 0 END \
-                         FROM conversation_members cm JOIN members m ON m.id = cm.member_id \
-                         JOIN conversations c ON c.id = cm.conversation_id \
-                         WHERE cm.conversation_id = $1",
-                    )
-                    .bind(new.conversation_id.0)
-                    .bind(new.sender.0)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .store()?;
-                    let sender = everyone
-                        .iter()
-                        .find(|(id, ..)| *id == new.sender.0)
-                        .map(|(id, handle, name, ..)| MemberRef {
-                            id: MemberId(*id),
-                            handle: handle.clone(),
-                            display_name: name.clone(),
-                        })
-                        .ok_or(StoreError::NotFound)?;
-                    // A group goes on for its other members: blocks are counted in 1:1s only.
-                    if everyone.iter().any(|(.., blocks)| *blocks > 0) {
-                        return Err(StoreError::Conflict("blocked"));
-                    }
-                    let ids: Vec<MemberId> =
-                        everyone.iter().map(|(id, ..)| MemberId(*id)).collect();
-                    let (id, advanced) = insert_checked_message_in(tx, &new, None, &ids).await?;
-                    link_attachments(tx, id, new.sender, &new.attachments).await?;
-                    let message = Message::written(
-                        id,
-                        new.conversation_id,
-                        Some(sender),
-                        new.body,
-                        new.created_at,
-                    );
-                    Ok((message, advanced))
+        let inserted = if new.attachments.is_empty() {
+            // One statement, outside any transaction: it commits on its own.
+            let mut conn = self.pg().pool.acquire().await.store()?;
+            insert_message_in(&mut conn, &new, None, EarlierAppends::None).await
+        } else {
+            self.pg()
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let inserted =
+                            insert_message_in(tx, &new, None, EarlierAppends::None).await?;
+                        link_attachments(tx, inserted.id, new.sender, &new.attachments).await?;
+                        Ok(inserted)
+                    })
                 })
-            })
-            .await;
+                .await
+        };
+        let inserted = inserted.map(|inserted| {
+            let message = Message::written(
+                inserted.id,
+                sent.conversation_id,
+                Some(inserted.sender),
+                sent.body.clone(),
+                sent.created_at,
+            );
+            (message, inserted.advanced)
+        });
         match inserted {
             // A reply is read back for its quote, a message with files for them.
             Ok((message, advanced)) if sent.reply_to.is_some() || !sent.attachments.is_empty() => {

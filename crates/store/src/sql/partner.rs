@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::engagement::contribute_in;
 use super::limits::take_one_or_wait_in;
-use super::messaging::{Via, insert_message_in, open_direct_in};
+use super::messaging::{EarlierAppends, Via, insert_message_in, open_direct_in};
 use super::{ResultExt, SqlStore, accesslog};
 use crate::sqlite::partner as sqlite;
 use confidant_core::store::{
@@ -177,7 +177,10 @@ impl PartnerStore for SqlStore {
                             client_id: &send.client_id,
                             send_id,
                         };
-                        let (id, feeds) = insert_message_in(tx, &new, Some(via)).await?;
+                        let inserted =
+                            insert_message_in(tx, &new, Some(via), EarlierAppends::Possible)
+                                .await?;
+                        let (id, feeds) = (inserted.id, inserted.advanced);
                         if let Some(card) = &message.card {
                             sqlx::query(
                                 "INSERT INTO recommendation_cards (message_id, title, url, \

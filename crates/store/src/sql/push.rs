@@ -4,7 +4,6 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::PgConnection;
 
 use super::{ResultExt, SqlStore};
 use crate::sqlite::push as sqlite;
@@ -40,37 +39,6 @@ impl From<SubscriptionRow> for PushSubscription {
             created_at: Timestamp(row.created_at),
         }
     }
-}
-
-/// Queues a push of a new message to every browser of its `recipients`, inside the
-/// transaction that stores it: not to a browser watching the live stream (it gets the message
-/// there), nor for an app's message to someone who muted the app.
-pub(crate) async fn queue_pushes(
-    conn: &mut PgConnection,
-    message: MessageId,
-    recipients: &[MemberId],
-    via_app: Option<&str>,
-    at: Timestamp,
-) -> StoreResult<()> {
-    if recipients.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = recipients.iter().map(|id| id.0).collect();
-    sqlx::query(
-        "INSERT INTO push_deliveries (subscription_id, message_id, next_attempt_at) \
-         SELECT s.id, $1, $2 FROM push_subscriptions s WHERE s.member_id = ANY($3) \
-         AND (s.streaming_until IS NULL OR s.streaming_until <= $2) \
-         AND NOT EXISTS (SELECT 1 FROM app_mutes am \
-             WHERE am.member_id = s.member_id AND am.client_id = $4)",
-    )
-    .bind(message.0)
-    .bind(at.0)
-    .bind(&ids)
-    .bind(via_app)
-    .execute(&mut *conn)
-    .await
-    .store()
-    .map(drop)
 }
 
 #[async_trait]

@@ -165,8 +165,10 @@ async fn feeds_grow_in_order_per_member(db: TestDatabase) {
             store.insert_message(text(id, sender, n)).await.unwrap()
         }));
     }
+    let mut sent = Vec::new();
     for send in sends {
-        let (_, advanced) = send.await.unwrap();
+        let (message, advanced) = send.await.unwrap();
+        sent.push(message.id);
         announced.extend(
             advanced
                 .iter()
@@ -187,7 +189,20 @@ async fn feeds_grow_in_order_per_member(db: TestDatabase) {
             conversation_id: id
         }
     );
-    assert!(matches!(feed[1].event, LiveEvent::Message { .. }));
+    // The rest are the messages, each named once.
+    let mut named: Vec<MessageId> = feed[1..]
+        .iter()
+        .map(|entry| match entry.event {
+            LiveEvent::Message {
+                conversation_id,
+                message_id,
+            } if conversation_id == id => message_id,
+            ref other => panic!("not a message of the conversation: {other:?}"),
+        })
+        .collect();
+    named.sort();
+    sent.sort();
+    assert_eq!(named, sent);
     assert_eq!(store.feed_head(bob.id).await.unwrap(), seqs[20]);
     let nobody = MemberId(i64::MAX);
     assert_eq!(
