@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::Executor;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -54,10 +54,28 @@ pub(crate) fn postgres_migrations() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations/postgres")
 }
 
+/// How long a pooled PostgreSQL connection may sit idle and still be handed out untested.
+///
+/// sqlx checks a connection with a round trip when it goes back to the pool, and by default
+/// again when it is taken out: two round trips per request beside the one doing the work.
+/// Under load a connection is back in use within milliseconds of its check on release, so
+/// only one that sat idle longer (through a server restart, say) is checked again.
+const IDLE_UNTESTED: Duration = Duration::from_secs(1);
+
 /// The PostgreSQL pool every read and write draws on.
 pub(crate) async fn postgres_pool(url: &str) -> Result<PgPool, ConnectError> {
     PgPoolOptions::new()
         .max_connections(16)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_UNTESTED {
+                    // An error closes the connection; the pool then opens another.
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _| {
             Box::pin(async move {
