@@ -237,9 +237,10 @@ pub(crate) enum EarlierAppends {
 
 /// [`insert_message_in`]'s statement: `$1` conversation, `$2` sender, `$3` body, `$4` time,
 /// `$5` app, `$6` partner send, `$7` reply, `$8` draft key, `$9` the feed event with the
-/// message id to fill in, `$10` whether to count earlier appends. Answers one row: the message id (null if nothing was written), the
-/// sender's handle and name (null if not a participant), whether a block stands, and the
-/// feed positions written, as member ids and positions in member order.
+/// message id to fill in, `$10` whether to count earlier appends. Answers one row: the message
+/// id (null if nothing was written), the sender's handle and name (null if not a
+/// participant), whether a block stands, and the feed positions written, as member ids and
+/// positions in member order.
 static INSERT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH roster AS ( \
