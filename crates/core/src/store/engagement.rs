@@ -129,8 +129,9 @@ pub trait EngagementStore: Send + Sync {
     ) -> StoreResult<u64>;
     async fn card_target(&self, token: &str) -> StoreResult<Option<CardTarget>>;
     /// Counts the contribution in its own transaction; returns whether it counted (the
-    /// member was under the cap). Records the contribution's caps as in force for its app
-    /// and day (the largest, if they changed during the day).
+    /// member was under the cap and, for a click, lets their clicks be counted: checked in
+    /// that transaction). Records the contribution's caps as in force for its app and day
+    /// (the largest, if they changed during the day).
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool>;
     /// What the app reported itself, summed per cell, from `first_day` to `last_day`.
     async fn reported_engagement(

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
+use super::partner::counts_clicks_in;
 use super::{ResultExt, SqlStore};
 use crate::sqlite::engagement as sqlite;
 use confidant_core::store::day_of;
 use confidant_core::store::{
-    CapsInForce, CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementPurge,
-    EngagementStore, ReportedEvent, StoreResult,
+    CapsInForce, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementImport,
+    EngagementPurge, EngagementStore, ReportedEvent, StoreResult,
 };
 use confidant_core::{MemberId, MessageId, Timestamp};
 
@@ -237,16 +238,31 @@ impl EngagementStore for SqlStore {
 
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
         let contribution = contribution.to_owned();
+        // A click counts only with its member's consent, read in the transaction that
+        // counts it: a withdrawal that committed first always stops it.
+        let needs_consent = contribution.counter == Counter::Clicks;
         if let Some(db) = &self.sqlite {
             return db
-                .write(move |conn| sqlite::contribute(conn, &contribution))
+                .write(move |conn| {
+                    let member = contribution.member;
+                    if needs_consent
+                        && crate::sqlite::partner::count_clicks(conn, member)? != Some(true)
+                    {
+                        return Ok(false);
+                    }
+                    sqlite::contribute(conn, &contribution)
+                })
                 .await;
         }
         self.pg()
             .write(move |tx| {
                 Box::pin(async move {
-                    let counted = contribute_in(tx, &contribution).await?;
-                    Ok(counted)
+                    if needs_consent
+                        && counts_clicks_in(tx, contribution.member).await? != Some(true)
+                    {
+                        return Ok(false);
+                    }
+                    contribute_in(tx, &contribution).await
                 })
             })
             .await

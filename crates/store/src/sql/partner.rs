@@ -351,13 +351,8 @@ impl PartnerStore for SqlStore {
                     .read(move |conn| sqlite::count_clicks(conn, member))
                     .await;
             }
-            let count: Option<i64> =
-                sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
-                    .bind(member.0)
-                    .fetch_optional(&self.pg().pool)
-                    .await
-                    .store()?;
-            Ok(count.map(|count| count != 0))
+            let mut conn = self.pg().pool.acquire().await.store()?;
+            counts_clicks_in(&mut conn, member).await
         };
         let caches = &self.caches;
         caches
@@ -365,4 +360,17 @@ impl PartnerStore for SqlStore {
             .await?
             .ok_or(StoreError::NotFound)
     }
+}
+
+/// Whether the member lets their clicks be counted; `None` if there is no such member.
+pub(crate) async fn counts_clicks_in(
+    conn: &mut PgConnection,
+    member: MemberId,
+) -> StoreResult<Option<bool>> {
+    let count: Option<i64> = sqlx::query_scalar("SELECT count_clicks FROM members WHERE id = $1")
+        .bind(member.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .store()?;
+    Ok(count.map(|count| count != 0))
 }

@@ -1,8 +1,8 @@
 use confidant_core::Timestamp;
 use confidant_core::store::{
     BudgetLimit, CapsInForce, Cell, Contribution, Counter, EngagementImport, EngagementPurge,
-    EngagementStore, ImportedContribution, NewRelease, OAuthStore, ReleaseOutcome, ReportStore,
-    ReportedEvent,
+    EngagementStore, ImportedContribution, NewRelease, OAuthStore, PartnerStore, ReleaseOutcome,
+    ReportStore, ReportedEvent,
 };
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -12,6 +12,7 @@ use super::{T0, member};
 
 on_both_backends!(
     contributions_are_capped_per_cell_and_per_day,
+    a_click_counts_only_while_its_member_consents,
     an_import_adds_up_like_live_contributions_or_changes_nothing,
     a_release_is_stored_once_and_spends_within_the_budget,
     the_caps_in_force_are_recorded_per_day_and_the_largest_kept,
@@ -81,6 +82,44 @@ async fn contributions_are_capped_per_cell_and_per_day(db: TestDatabase) {
     let cells = store.engagement("cfd_app_a", 102, 102).await.unwrap();
     assert_eq!(cells.len(), 1);
     assert_eq!((cells[0].sends, cells[0].clicks), (0, 3));
+}
+
+/// The write that counts a click reads the member's consent itself: a withdrawal that
+/// committed first stops the very next click, whatever any cache holds. Sends are not
+/// governed by it.
+async fn a_click_counts_only_while_its_member_consents(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let contribute = |counter: Counter| {
+        let contribution = Contribution {
+            member: alice.id,
+            cell: cell(100, "web"),
+            counter,
+            cap: 10,
+            cells_per_day: 10,
+        };
+        async move { store.contribute(&contribution).await.unwrap() }
+    };
+    assert!(contribute(Counter::Clicks).await);
+    // Loaded into the cache before the withdrawal.
+    assert!(store.count_clicks(alice.id).await.unwrap());
+    store.set_count_clicks(alice.id, false).await.unwrap();
+    assert!(!contribute(Counter::Clicks).await);
+    assert!(contribute(Counter::Sends).await);
+    store.set_count_clicks(alice.id, true).await.unwrap();
+    assert!(contribute(Counter::Clicks).await);
+    let cells = store.engagement("cfd_app_a", 100, 100).await.unwrap();
+    assert_eq!((cells[0].sends, cells[0].clicks), (1, 2));
+    // Nobody's click counts for a member who does not exist.
+    let nobody = Contribution {
+        member: confidant_core::MemberId(i64::MAX),
+        cell: cell(100, "web"),
+        counter: Counter::Clicks,
+        cap: 10,
+        cells_per_day: 10,
+    };
+    assert!(!store.contribute(&nobody).await.unwrap());
 }
 
 async fn an_import_adds_up_like_live_contributions_or_changes_nothing(db: TestDatabase) {
