@@ -90,7 +90,7 @@ async fn wrk_rows(
     links: Vec<Link>,
     duration: Duration,
 ) -> Vec<Row> {
-    let sends = wrk_sends(members.iter().cloned());
+    let sends = wrk_sends(members);
     let reads: Vec<wrk::Request> = members
         .iter()
         .map(|member| {
@@ -98,7 +98,7 @@ async fn wrk_rows(
                 "/api/v1/conversations/{}/messages?limit=50",
                 member.conversation
             ))
-            .header("Authorization", format!("Bearer {}", member.token))
+            .header("Authorization", bearer(member))
         })
         .collect();
     let clicks: Vec<wrk::Request> = links
@@ -145,14 +145,20 @@ async fn wrk_rows(
         .collect()
 }
 
+/// The `Authorization` header of the member's requests.
+fn bearer(member: &Member) -> String {
+    format!("Bearer {}", member.token)
+}
+
 /// Each member's send of a message to their conversation, as wrk requests.
-fn wrk_sends(members: impl Iterator<Item = Member>) -> Vec<wrk::Request> {
+fn wrk_sends(members: &[Member]) -> Vec<wrk::Request> {
     members
+        .iter()
         .map(|member| wrk::Request {
             method: "POST",
             path: format!("/api/v1/conversations/{}/messages", member.conversation),
             headers: vec![
-                ("Authorization", format!("Bearer {}", member.token)),
+                ("Authorization", bearer(member)),
                 ("Content-Type", "application/json".into()),
             ],
             body: Some(r#"{"body":"a message sent by wrk"}"#.into()),
@@ -568,7 +574,7 @@ async fn postgres_rows(http: &reqwest::Client, admin_url: &str, duration: Durati
     // The same sends from a separate process, as pgbench's inserts come from one.
     let external = if wrk::available() {
         let what = "wrk: PostgreSQL: send a message, 64 connections";
-        let sends = wrk_sends(members.iter().cloned());
+        let sends = wrk_sends(&members);
         Some(run_wrk(what, &postgres.url, sends, CONNECTIONS, duration).await)
     } else {
         None

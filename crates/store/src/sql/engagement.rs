@@ -50,14 +50,20 @@ fn placeholders(rows: usize, columns: usize) -> String {
 }
 
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
-/// for this cell and day. Returns whether it counted.
+/// for this cell and day or, for a click, does not let their clicks be counted (read here,
+/// so that a withdrawal that committed first always stops it). Returns whether it counted.
 ///
 /// The common case, a member's cell that already exists and is under its cap, takes two
-/// statements: the bump and the daily cell.
+/// statements: the bump and the daily cell (and the consent, for a click).
 pub(crate) async fn contribute_in(
     conn: &mut PgConnection,
     contribution: &Contribution,
 ) -> StoreResult<bool> {
+    if contribution.counter == Counter::Clicks
+        && counts_clicks_in(conn, contribution.member).await? != Some(true)
+    {
+        return Ok(false);
+    }
     let cell = &contribution.cell;
     if !bump(conn, contribution).await? {
         // Either the member's cell is full, or they have not touched it today.
@@ -238,33 +244,13 @@ impl EngagementStore for SqlStore {
 
     async fn contribute(&self, contribution: &Contribution) -> StoreResult<bool> {
         let contribution = contribution.to_owned();
-        // A click counts only with its member's consent, read in the transaction that
-        // counts it: a withdrawal that committed first always stops it.
-        let needs_consent = contribution.counter == Counter::Clicks;
         if let Some(db) = &self.sqlite {
             return db
-                .write(move |conn| {
-                    let member = contribution.member;
-                    if needs_consent
-                        && crate::sqlite::partner::count_clicks(conn, member)? != Some(true)
-                    {
-                        return Ok(false);
-                    }
-                    sqlite::contribute(conn, &contribution)
-                })
+                .write(move |conn| sqlite::contribute(conn, &contribution))
                 .await;
         }
         self.pg()
-            .write(move |tx| {
-                Box::pin(async move {
-                    if needs_consent
-                        && counts_clicks_in(tx, contribution.member).await? != Some(true)
-                    {
-                        return Ok(false);
-                    }
-                    contribute_in(tx, &contribution).await
-                })
-            })
+            .write(move |tx| Box::pin(async move { contribute_in(tx, &contribution).await }))
             .await
     }
 

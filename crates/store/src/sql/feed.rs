@@ -17,6 +17,8 @@
 //! anyone will run this database; positions from before this scheme (a per-member counter
 //! from 1) are far below any of these.
 
+use std::sync::LazyLock;
+
 use sqlx::PgConnection;
 
 use super::ResultExt;
@@ -56,18 +58,21 @@ pub(crate) async fn append(
 ) -> StoreResult<Vec<FeedAdvanced>> {
     let json = serde_json::to_string(event).map_err(|e| StoreError::Backend(Box::new(e)))?;
     let ids: Vec<i64> = members.iter().map(|member| member.0).collect();
-    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "INSERT INTO member_feed (member_id, seq, event, created_at) \
-         SELECT m.id, tx.base + 1 + {}, $2, $3 FROM {THIS_TRANSACTION}, members m \
-         WHERE m.id = ANY($1) RETURNING member_id, seq",
-        earlier_rows!("m.id"),
-    ))
-    .bind(&ids)
-    .bind(&json)
-    .bind(at.0)
-    .fetch_all(&mut *conn)
-    .await
-    .store()?;
+    static APPEND: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO member_feed (member_id, seq, event, created_at) \
+             SELECT m.id, tx.base + 1 + {}, $2, $3 FROM {THIS_TRANSACTION}, members m \
+             WHERE m.id = ANY($1) RETURNING member_id, seq",
+            earlier_rows!("m.id"),
+        )
+    });
+    let rows: Vec<(i64, i64)> = sqlx::query_as(APPEND.as_str())
+        .bind(&ids)
+        .bind(&json)
+        .bind(at.0)
+        .fetch_all(&mut *conn)
+        .await
+        .store()?;
     let mut advanced: Vec<FeedAdvanced> = rows
         .into_iter()
         .map(|(member, seq)| FeedAdvanced {

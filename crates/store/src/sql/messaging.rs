@@ -3,6 +3,8 @@
 //! On SQLite every method runs on rusqlite (`crate::sqlite::messaging`); the SQL here serves
 //! PostgreSQL.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
@@ -241,7 +243,7 @@ pub(crate) enum EarlierAppends {
 /// id (null if nothing was written), the sender's handle and name (null if not a
 /// participant), whether a block stands, and the feed positions written, as member ids and
 /// positions in member order.
-static INSERT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static INSERT_MESSAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH roster AS ( \
            SELECT cm.member_id, m.handle, m.display_name, c.kind = 'direct' AND EXISTS ( \

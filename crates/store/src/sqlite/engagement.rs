@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::ResultExt;
 use crate::sql::engagement::CELL_COLUMNS;
 use confidant_core::store::{
-    CapsInForce, CardTarget, Cell, CellCounts, Contribution, EngagementImport, EngagementPurge,
-    ReportedEvent, StoreResult, day_of,
+    CapsInForce, CardTarget, Cell, CellCounts, Contribution, Counter, EngagementImport,
+    EngagementPurge, ReportedEvent, StoreResult, day_of,
 };
 use confidant_core::{MemberId, MessageId, Timestamp};
 
@@ -31,8 +31,14 @@ fn cell_params<'a>(cell: &'a Cell, more: &[&'a dyn ToSql]) -> Vec<&'a dyn ToSql>
 }
 
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
-/// for this cell and day. Returns whether it counted.
+/// for this cell and day or, for a click, does not let their clicks be counted (read here,
+/// so that a withdrawal that committed first always stops it). Returns whether it counted.
 pub(crate) fn contribute(conn: &Connection, contribution: &Contribution) -> StoreResult<bool> {
+    if contribution.counter == Counter::Clicks
+        && super::partner::count_clicks(conn, contribution.member)? != Some(true)
+    {
+        return Ok(false);
+    }
     let cell = &contribution.cell;
     let member = contribution.member.0;
     if !bump(conn, contribution)? {
