@@ -744,6 +744,11 @@ impl Confidant {
         Ok(self.store.feed_head(me).await?)
     }
 
+    /// The newest position committed to the member's feed, readable yet or not.
+    pub async fn feed_written(&self, me: MemberId) -> Result<i64, Error> {
+        Ok(self.store.feed_written(me).await?)
+    }
+
     /// Deletes event-feed entries older than [`FEED_RETENTION_DAYS`]; returns how many. Run
     /// periodically by the server.
     pub async fn purge_old_feed(&self) -> Result<u64, Error> {

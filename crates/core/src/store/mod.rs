@@ -569,6 +569,11 @@ pub trait MessagingStore: Send + Sync {
     ) -> StoreResult<Vec<FeedEntry>>;
     /// The newest seq in the member's feed (0 when empty).
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64>;
+    /// The newest seq committed to the member's feed, readable yet or not (0 when empty).
+    /// Where a position becomes readable only once every older transaction has ended (see
+    /// `feed_since` on PostgreSQL), this can be past [`feed_head`](Self::feed_head): a
+    /// reader there has entries still to come that no announcement will tell it of.
+    async fn feed_written(&self, member: MemberId) -> StoreResult<i64>;
     /// [`feed_head`](Self::feed_head) of each of `members`, in one round trip.
     async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>>;
     /// Deletes feed entries created before `before` (never a member's messages); returns how

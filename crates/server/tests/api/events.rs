@@ -11,6 +11,45 @@ use crate::helpers::{TestApp, TestMember};
 
 on_both_backends!(live_events_resume_from_last_event_id_without_loss_or_duplicates);
 
+/// On PostgreSQL a feed entry becomes readable only once every older transaction has ended.
+/// A stream that resumes after the entry was announced, while such a transaction still runs,
+/// hears no announcement of it: it must look for the entry until it can read it.
+#[tokio::test]
+async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_before() {
+    use sqlx::Connection;
+
+    let test = "events::a_stream_resumed_while_an_older_transaction_runs";
+    let Some(db) = TestDatabase::postgres(test).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = TestApp::spawn(db).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    app.befriend(&alice, &bob).await;
+    let conversation = app.direct(&alice, &bob).await;
+    let mut stream = EventStream::open(&app, &bob, None).await;
+    app.send(&alice, conversation, "before").await;
+    let before = stream.next().await.expect("a live message event");
+    drop(stream);
+
+    let mut older = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut older = older.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *older)
+        .await
+        .unwrap();
+    app.send(&alice, conversation, "held back").await;
+    let mut resumed = EventStream::open(&app, &bob, Some(before.id)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    older.rollback().await.unwrap();
+    let event = resumed
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("the message sent before the stream resumed");
+    assert_eq!(event.data["message"]["body"], "held back");
+}
+
 /// One parsed Server-Sent Event.
 #[derive(Debug)]
 pub struct SseEvent {

@@ -145,6 +145,17 @@ pub(crate) async fn head(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<i
     Ok(seq.unwrap_or(0))
 }
 
+/// The member's newest committed position, readable yet or not (0 when the feed is empty).
+pub(crate) async fn written(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<i64> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(seq) FROM member_feed WHERE member_id = $1")
+            .bind(member.0)
+            .fetch_one(pool)
+            .await
+            .store()?;
+    Ok(seq.unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +206,8 @@ mod tests {
         newer.commit().await.unwrap();
         assert!(since(pool, bob, 0, 10).await.unwrap().is_empty());
         assert_eq!(head(pool, bob).await.unwrap(), baseline);
+        // Committed, so a reader knows it is coming, though it cannot read it yet.
+        assert_eq!(written(pool, bob).await.unwrap(), late[0].seq);
 
         // The older writer's entries, two in one transaction, sort before the newer one's.
         let early = append(&mut older, &[bob], &event(1), Timestamp(0))

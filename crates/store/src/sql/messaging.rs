@@ -1236,6 +1236,14 @@ impl MessagingStore for SqlStore {
         feed::head(&self.pg().pool, member).await
     }
 
+    async fn feed_written(&self, member: MemberId) -> StoreResult<i64> {
+        if let Some(db) = &self.sqlite {
+            // One writer commits in order: every committed position is readable.
+            return db.read(move |conn| sqlite::feed_head(conn, member)).await;
+        }
+        feed::written(&self.pg().pool, member).await
+    }
+
     async fn purge_feed(&self, before: Timestamp) -> StoreResult<u64> {
         // In small batches with a pause between them, so that purging a large backlog (the
         // first start after an upgrade) neither holds the writer (or locks) for long nor

@@ -209,6 +209,8 @@ async fn feeds_grow_in_order_per_member(db: TestDatabase) {
         store.feed_heads(&[bob.id, nobody]).await.unwrap(),
         [(bob.id, seqs[20]), (nobody, 0)]
     );
+    assert_eq!(store.feed_written(bob.id).await.unwrap(), seqs[20]);
+    assert_eq!(store.feed_written(nobody).await.unwrap(), 0);
     let tail = store.feed_since(bob.id, seqs[18], 100).await.unwrap();
     assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs[19..]);
     let first_two = store.feed_since(bob.id, 0, 2).await.unwrap();

@@ -76,6 +76,9 @@ pub async fn stream(
     // Subscribe before reading the head, so nothing committed in between is missed.
     let mut announcements = state.app.live().subscribe(me);
     let head = state.app.feed_head(me).await?;
+    // What was committed before the stream subscribed was announced before it listened:
+    // entries up to here that are not readable yet are looked for until they are.
+    let written = state.app.feed_written(me).await?;
     let mut cursor = match header_id.or(query.last_event_id) {
         // An id past the head was never sent (a client from another server, or a guess):
         // resume from the head, so the stream still delivers everything from now on.
@@ -114,7 +117,7 @@ pub async fn stream(
             }
             // An announced position can take a moment to become readable: on PostgreSQL, not
             // before every transaction that started writing earlier has ended. Look again soon.
-            if *announcements.borrow() > cursor {
+            if (*announcements.borrow()).max(written) > cursor {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(not_yet_readable) => {}
