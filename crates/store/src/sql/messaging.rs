@@ -36,10 +36,12 @@ pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.sender_id, 
      qs.handle AS quote_sender_handle, qs.display_name AS quote_sender_name, \
      q.body AS quote_body, q.deleted_at AS quote_deleted_at";
 
-/// The joins [`MESSAGE_COLUMNS`] reads from, for messages named `m`.
+/// The joins [`MESSAGE_COLUMNS`] reads from, for messages named `m`. Only a message an app
+/// sent has a card: the others skip the card lookup, as they skip the others' on a null key.
 pub(crate) const MESSAGE_JOINS: &str = "LEFT JOIN members s ON s.id = m.sender_id \
      LEFT JOIN apps a ON a.client_id = m.via_app \
-     LEFT JOIN recommendation_cards rc ON rc.message_id = m.id \
+     LEFT JOIN recommendation_cards rc \
+         ON rc.message_id = CASE WHEN m.via_app IS NOT NULL THEN m.id END \
      LEFT JOIN members subj ON subj.id = m.subject_id \
      LEFT JOIN messages q ON q.id = m.reply_to \
      LEFT JOIN members qs ON qs.id = q.sender_id";

@@ -1,6 +1,8 @@
 //! Attachments and the blob deletion queue, on rusqlite.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -124,25 +126,29 @@ pub(crate) fn with_attachments(
     conn: &Connection,
     mut messages: Vec<Message>,
 ) -> StoreResult<Vec<Message>> {
-    let ids: Vec<i64> = messages
+    // The ids as a JSON array, for `json_each`: one string, however many messages.
+    let mut list = String::with_capacity(messages.len() * 8 + 2);
+    for message in messages
         .iter()
         .filter(|message| !message.deleted && message.system.is_none())
-        .map(|message| message.id.0)
-        .collect();
-    if ids.is_empty() {
+    {
+        list.push(if list.is_empty() { '[' } else { ',' });
+        let _ = write!(list, "{}", message.id.0); // writing into a String cannot fail
+    }
+    if list.is_empty() {
         return Ok(messages);
     }
-    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-    let ids = format!("[{}]", ids.join(","));
-    let mut select = conn
-        .prepare_cached(&format!(
+    list.push(']');
+    static SELECT: LazyLock<String> = LazyLock::new(|| {
+        format!(
             "SELECT a.message_id, {INFO_COLUMNS} FROM attachments a \
              WHERE a.message_id IN (SELECT value FROM json_each(?1)) \
              ORDER BY a.message_id, a.position"
-        ))
-        .store()?;
+        )
+    });
+    let mut select = conn.prepare_cached(&SELECT).store()?;
     let mut by_message: HashMap<i64, Vec<AttachmentInfo>> = HashMap::new();
-    let mut rows = select.query([ids]).store()?;
+    let mut rows = select.query([list]).store()?;
     while let Some(row) = rows.next().store()? {
         let message: i64 = row.get(0).store()?;
         let info = AttachmentInfo {

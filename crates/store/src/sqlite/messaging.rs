@@ -3,6 +3,8 @@
 //! Each function is the whole of one store method and runs on a database thread: reads on a
 //! reader, writes (already inside their transaction) on the writer.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::attachments::{link_attachments, unlink_attachments, with_attachments};
@@ -20,8 +22,28 @@ use confidant_core::store::{
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
-/// Reads a row of [`MESSAGE_COLUMNS`], by position.
+/// Reads a row of [`MESSAGE_COLUMNS`], by position. Most messages have no card, quote or
+/// system line: each group's columns are read only when its key column says it is there.
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let card_token: Option<String> = row.get(17)?;
+    let has_card = card_token.is_some();
+    let card = |index| if has_card { row.get(index) } else { Ok(None) };
+    let subject_id: Option<i64> = row.get(21)?;
+    let subject = |index| {
+        if subject_id.is_some() {
+            row.get(index)
+        } else {
+            Ok(None)
+        }
+    };
+    let quote_id: Option<i64> = row.get(24)?;
+    let quote = |index| {
+        if quote_id.is_some() {
+            row.get(index)
+        } else {
+            Ok(None)
+        }
+    };
     Ok(MessageRow {
         id: row.get(0)?,
         conversation_id: row.get(1)?,
@@ -32,26 +54,26 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: row.get(6)?,
         via_app: row.get(7)?,
         via_app_name: row.get(8)?,
-        card_title: row.get(9)?,
-        card_url: row.get(10)?,
-        card_image_url: row.get(11)?,
-        card_description: row.get(12)?,
-        card_item_id: row.get(13)?,
-        card_interface: row.get(14)?,
-        card_surface: row.get(15)?,
-        card_variation: row.get(16)?,
-        card_token: row.get(17)?,
+        card_title: card(9)?,
+        card_url: card(10)?,
+        card_image_url: card(11)?,
+        card_description: card(12)?,
+        card_item_id: card(13)?,
+        card_interface: card(14)?,
+        card_surface: card(15)?,
+        card_variation: card(16)?,
+        card_token,
         edited_at: row.get(18)?,
         deleted_at: row.get(19)?,
         system_kind: row.get(20)?,
-        subject_id: row.get(21)?,
-        subject_handle: row.get(22)?,
-        subject_name: row.get(23)?,
-        quote_id: row.get(24)?,
+        subject_id,
+        subject_handle: subject(22)?,
+        subject_name: subject(23)?,
+        quote_id,
         quote_sender_id: row.get(25)?,
-        quote_sender_handle: row.get(26)?,
-        quote_sender_name: row.get(27)?,
-        quote_body: row.get(28)?,
+        quote_sender_handle: quote(26)?,
+        quote_sender_name: quote(27)?,
+        quote_body: quote(28)?,
         quote_deleted_at: row.get(29)?,
     }
     .into())
@@ -610,19 +632,26 @@ pub(crate) fn messages(
     before: Option<MessageId>,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
-    let mut select = conn
-        .prepare_cached(&select_messages(concat!(
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        select_messages(concat!(
             "WHERE m.conversation_id = ?1 AND m.id < ?2 AND ",
             not_hidden!("?4"),
             " ORDER BY m.id DESC LIMIT ?3"
-        )))
-        .store()?;
+        ))
+    });
+    let mut select = conn.prepare_cached(&PAGE).store()?;
     let before = before.map_or(i64::MAX, |before| before.0);
-    let rows = select
-        .query_map([id.0, before, limit, viewer.0], message_from_row)
-        .store()?;
-    with_attachments(conn, rows.collect::<Result<_, _>>().store()?)
+    let mut rows = select.query([id.0, before, limit, viewer.0]).store()?;
+    // Presized: a page's messages are large, and growing the vector would copy them.
+    let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(MAX_PAGE));
+    while let Some(row) = rows.next().store()? {
+        page.push(message_from_row(row).store()?);
+    }
+    with_attachments(conn, page)
 }
+
+/// The most messages a page is presized for; a larger page grows as it is read.
+const MAX_PAGE: usize = 200;
 
 pub(crate) fn edit_message(
     conn: &Connection,
