@@ -74,16 +74,20 @@ pub async fn resolve(
         None => None,
     };
     let stale_cookie = session.is_none() && jar.get(web.session_cookie).is_some();
-    let (csrf, new_csrf_cookie) = match (&session, jar.get(web.csrf_cookie)) {
-        (Some(session), _) => (session.csrf_token.clone(), None),
-        (None, Some(cookie)) => (cookie.value().to_owned(), None),
-        (None, None) => {
-            let token = tokens::random_url_safe(24);
-            (token.clone(), Some(token))
-        }
-    };
     let path = request.uri().path();
     let is_api = path.starts_with("/api/");
+    // Pages need a token for their forms; API calls and cookie-free endpoints have none,
+    // and a caller with no cookie yet is given one only where a page will use it.
+    let pages_use_token = !is_api && !never_reads_cookies(path);
+    let (csrf, new_csrf_cookie) = match (&session, jar.get(web.csrf_cookie)) {
+        (Some(session), _) => (Some(session.csrf_token.clone()), None),
+        (None, Some(cookie)) => (Some(cookie.value().to_owned()), None),
+        (None, None) if pages_use_token => {
+            let token = tokens::random_url_safe(24);
+            (Some(token.clone()), Some(token))
+        }
+        (None, None) => (None, None),
+    };
     // Pages only ever post forms. Any other unsafe method on a page's path goes on to the
     // router, which answers 405 with `Allow` — and goes without the cookie session, so that
     // no handler could ever act for the member on a request no form of ours sends.
@@ -101,11 +105,10 @@ pub async fn resolve(
         && !bearer_api
         && !never_reads_cookies(path)
         && (session.is_some() || !is_api);
-    // Pages need the token for their forms; API calls and cookie-free endpoints do not.
-    let new_csrf_cookie = new_csrf_cookie.filter(|_| !is_api && !never_reads_cookies(path));
     let mut request = request;
     if needs_check {
-        match check_csrf(web, request, &csrf).await {
+        // A check with no token to hold the request to refuses it.
+        match check_csrf(web, request, csrf.as_deref()).await {
             Ok(checked) => request = checked,
             Err(response) => return response,
         }
@@ -114,7 +117,9 @@ pub async fn resolve(
     // private: no cache may keep it.
     let private = session.is_some() || is_api || bearer(request.headers()).is_some();
     request.extensions_mut().insert(BrowserSession(session));
-    request.extensions_mut().insert(CsrfToken(csrf));
+    if let Some(csrf) = csrf {
+        request.extensions_mut().insert(CsrfToken(csrf));
+    }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if private && !headers.contains_key(header::CACHE_CONTROL) {
@@ -150,7 +155,7 @@ fn never_reads_cookies(path: &str) -> bool {
 async fn check_csrf(
     web: &WebSettings,
     request: Request,
-    expected: &str,
+    expected: Option<&str>,
 ) -> Result<Request, Response> {
     let is_api = request.uri().path().starts_with("/api/");
     let reject = || -> Response {
@@ -168,6 +173,9 @@ async fn check_csrf(
     {
         return Err(reject());
     }
+    let Some(expected) = expected else {
+        return Err(reject());
+    };
     if let Some(header) = request.headers().get("x-csrf-token") {
         return if header.as_bytes() == expected.as_bytes() {
             Ok(request)
