@@ -36,13 +36,8 @@ pub fn mint(prefix: &str) -> MintedToken {
 }
 
 pub fn hash(secret: &str) -> TokenHash {
-    let digest = Sha256::digest(secret.as_bytes());
-    TokenHash(
-        digest
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>(),
-    )
+    // Every authenticated request hashes its token: one hex encoding, not a string per byte.
+    TokenHash(hex::encode(Sha256::digest(secret.as_bytes())))
 }
 
 /// A random value for CSRF form tokens; not secret from its owner, only unguessable.
@@ -63,5 +58,14 @@ mod tests {
         assert_eq!(token.secret.len(), "cfd_sess_".len() + 43);
         assert_eq!(hash(&token.secret), token.hash);
         assert_ne!(mint("cfd_sess_").secret, token.secret);
+    }
+
+    /// Stored hashes are looked up by this text: its form must never change.
+    #[test]
+    fn a_hash_is_the_lowercase_hex_of_the_secrets_sha256() {
+        assert_eq!(
+            hash("abc").0,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
