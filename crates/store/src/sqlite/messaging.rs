@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::attachments::{link_attachments, unlink_attachments, with_attachments};
@@ -26,24 +27,13 @@ use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp}
 /// system line: each group's columns are read only when its key column says it is there.
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     let card_token: Option<String> = row.get(17)?;
-    let has_card = card_token.is_some();
-    let card = |index| if has_card { row.get(index) } else { Ok(None) };
     let subject_id: Option<i64> = row.get(21)?;
-    let subject = |index| {
-        if subject_id.is_some() {
-            row.get(index)
-        } else {
-            Ok(None)
-        }
-    };
     let quote_id: Option<i64> = row.get(24)?;
-    let quote = |index| {
-        if quote_id.is_some() {
-            row.get(index)
-        } else {
-            Ok(None)
-        }
-    };
+    let (card, subject, quote) = (
+        card_token.is_some(),
+        subject_id.is_some(),
+        quote_id.is_some(),
+    );
     Ok(MessageRow {
         id: row.get(0)?,
         conversation_id: row.get(1)?,
@@ -54,29 +44,34 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: row.get(6)?,
         via_app: row.get(7)?,
         via_app_name: row.get(8)?,
-        card_title: card(9)?,
-        card_url: card(10)?,
-        card_image_url: card(11)?,
-        card_description: card(12)?,
-        card_item_id: card(13)?,
-        card_interface: card(14)?,
-        card_surface: card(15)?,
-        card_variation: card(16)?,
+        card_title: get_if(row, card, 9)?,
+        card_url: get_if(row, card, 10)?,
+        card_image_url: get_if(row, card, 11)?,
+        card_description: get_if(row, card, 12)?,
+        card_item_id: get_if(row, card, 13)?,
+        card_interface: get_if(row, card, 14)?,
+        card_surface: get_if(row, card, 15)?,
+        card_variation: get_if(row, card, 16)?,
         card_token,
         edited_at: row.get(18)?,
         deleted_at: row.get(19)?,
         system_kind: row.get(20)?,
         subject_id,
-        subject_handle: subject(22)?,
-        subject_name: subject(23)?,
+        subject_handle: get_if(row, subject, 22)?,
+        subject_name: get_if(row, subject, 23)?,
         quote_id,
-        quote_sender_id: row.get(25)?,
-        quote_sender_handle: quote(26)?,
-        quote_sender_name: quote(27)?,
-        quote_body: quote(28)?,
-        quote_deleted_at: row.get(29)?,
+        quote_sender_id: get_if(row, quote, 25)?,
+        quote_sender_handle: get_if(row, quote, 26)?,
+        quote_sender_name: get_if(row, quote, 27)?,
+        quote_body: get_if(row, quote, 28)?,
+        quote_deleted_at: get_if(row, quote, 29)?,
     }
     .into())
+}
+
+/// Column `index` of `row` if `present`, else `None` without reading it.
+fn get_if<T: FromSql>(row: &Row<'_>, present: bool, index: usize) -> rusqlite::Result<Option<T>> {
+    if present { row.get(index) } else { Ok(None) }
 }
 
 /// A conversation seen by member `?1`: unread count, newest message and, for direct
