@@ -24,10 +24,7 @@ async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_bef
     };
     let url = db.url.clone();
     let app = TestApp::spawn(db).await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.befriend(&alice, &bob).await;
-    let conversation = app.direct(&alice, &bob).await;
+    let (alice, bob, conversation) = app.alice_and_bob().await;
     let mut stream = EventStream::open(&app, &bob, None).await;
     app.send(&alice, conversation, "before").await;
     let before = stream.next().await.expect("a live message event");
@@ -124,10 +121,7 @@ impl EventStream {
 
 async fn live_events_resume_from_last_event_id_without_loss_or_duplicates(db: TestDatabase) {
     let app = TestApp::spawn(db).await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.befriend(&alice, &bob).await;
-    let conversation = app.direct(&alice, &bob).await;
+    let (alice, bob, conversation) = app.alice_and_bob().await;
 
     // A fresh stream starts from now: nothing old is replayed.
     let mut stream = EventStream::open(&app, &bob, None).await;

@@ -232,6 +232,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Two members, `alice` and `bob`, made friends, and their 1:1 conversation's id.
+    pub async fn alice_and_bob(&self) -> (TestMember, TestMember, i64) {
+        let alice = self.sign_up("alice").await;
+        let bob = self.sign_up("bob").await;
+        self.befriend(&alice, &bob).await;
+        let conversation = self.direct(&alice, &bob).await;
+        (alice, bob, conversation)
+    }
+
     pub async fn send(&self, from: &TestMember, conversation: i64, body: &str) -> Response {
         self.post(
             &format!("/api/v1/conversations/{conversation}/messages"),
