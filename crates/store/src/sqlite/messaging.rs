@@ -638,15 +638,16 @@ pub(crate) fn messages(
     let before = before.map_or(i64::MAX, |before| before.0);
     let mut rows = select.query([id.0, before, limit, viewer.0]).store()?;
     // Presized: a page's messages are large, and growing the vector would copy them.
-    let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(MAX_PAGE));
+    let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(PRESIZED_MOST));
     while let Some(row) = rows.next().store()? {
         page.push(message_from_row(row).store()?);
     }
     with_attachments(conn, page)
 }
 
-/// The most messages a page is presized for; a larger page grows as it is read.
-const MAX_PAGE: usize = 200;
+/// The most messages a page's vector is presized for, whatever limit a caller asks for; a
+/// larger page grows as it is read. (Core's pages are far smaller.)
+const PRESIZED_MOST: usize = 200;
 
 pub(crate) fn edit_message(
     conn: &Connection,
