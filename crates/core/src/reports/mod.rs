@@ -2,6 +2,7 @@
 //! counts partners report about their own channels, over every cell of the app's declared
 //! domain — released once per period, stored, and delivered on a 14-day schedule.
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use time::Date;
 use time::macros::format_description;
 
@@ -59,7 +60,10 @@ impl crate::Confidant {
         self.read_table(&app, first_day, days, &|_, _| {}).await
     }
 
-    /// Reads the counts a month at a time, telling `progress` how many days are done.
+    /// Reads the counts a month at a time, telling `progress` how many days are done. A
+    /// month's measured and reported counts are read at once, and the next month is read
+    /// while this one is taken in: on PostgreSQL each statement has its own connection (and
+    /// core), on SQLite its own reader thread.
     pub(crate) async fn read_table(
         &self,
         app: &crate::store::App,
@@ -68,20 +72,28 @@ impl crate::Confidant {
         progress: &(dyn Fn(i64, i64) + Sync),
     ) -> Result<Vec<ReportRow>, crate::Error> {
         const CHUNK_DAYS: i64 = 31;
+        /// Months in flight: twice as many statements.
+        const MONTHS_AT_ONCE: usize = 2;
+        let end = first_day + days;
+        let months = (first_day..end)
+            .step_by(CHUNK_DAYS as usize)
+            .map(|from| (from, (from + CHUNK_DAYS).min(end) - 1));
+        let client_id = app.client_id.as_str();
+        let mut reads = stream::iter(months)
+            .map(|(from, to)| async move {
+                let (measured, reported) = futures::try_join!(
+                    self.store.engagement(client_id, from, to),
+                    self.store.reported_engagement(client_id, from, to),
+                )?;
+                Ok::<_, crate::Error>((to, measured, reported))
+            })
+            .buffered(MONTHS_AT_ONCE);
         let mut measured = Vec::new();
         let mut reported = Vec::new();
-        let end = first_day + days;
-        let mut from = first_day;
-        while from < end {
-            let to = (from + CHUNK_DAYS).min(end) - 1;
-            measured.extend(self.store.engagement(&app.client_id, from, to).await?);
-            reported.extend(
-                self.store
-                    .reported_engagement(&app.client_id, from, to)
-                    .await?,
-            );
-            from = to + 1;
-            progress(from - first_day, days);
+        while let Some((to, month_measured, month_reported)) = reads.try_next().await? {
+            measured.extend(month_measured);
+            reported.extend(month_reported);
+            progress(to + 1 - first_day, days);
         }
         Ok(build_table(app, first_day, days, &measured, &reported))
     }

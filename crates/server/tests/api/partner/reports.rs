@@ -24,6 +24,7 @@ on_both_backends!(
     self_test_reports_equal_the_ground_truth,
     private_reports_are_capped_stored_once_and_within_budget,
     the_schedule_releases_each_period_once_and_delivers_it_signed,
+    a_report_over_months_places_every_month_and_tells_its_progress_in_order,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
@@ -615,4 +616,109 @@ async fn the_schedule_releases_each_period_once_and_delivers_it_signed(db: TestD
             .unwrap()
             .contains("Sends per day by interface")
     );
+}
+
+/// A report longer than a month is read a month at a time, several months at once: each
+/// month's counts must still land on their own days, and the progress must only move forward.
+async fn a_report_over_months_places_every_month_and_tells_its_progress_in_order(db: TestDatabase) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.reports.noise = Mechanism::SelfTest;
+        config.oauth.access_token_secs = 200 * 86_400;
+    })
+    .await;
+    let streamflix = app.partner("Streamflix", false).await;
+    let (alice, alice_browser) = app.member("alice").await;
+    let (bob, bob_browser) = app.member("bob").await;
+    app.befriend(&alice, &bob).await;
+    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
+    // What the app knows Bob by.
+    let bob_tokens = app.tokens(&bob_browser, &streamflix, ALL_SCOPES).await;
+    let me: Value = app
+        .partner_me(&bob_tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_pseudonym = me["id"].as_str().unwrap().to_owned();
+
+    // Alice sends on the first day of the period, 40 days in and 80 days in: three months
+    // of the read, each on a different interface.
+    let first_day = day_of(app.clock.now());
+    let days = 100;
+    let sent = [(0, "web"), (40, "ios"), (80, "tv")];
+    let mut today = 0;
+    for (offset, interface) in sent {
+        app.clock.advance_secs((offset - today) * 86_400);
+        today = offset;
+        let mut card = card();
+        card["interface"] = json!(interface);
+        let response = app
+            .partner_send(
+                &tokens.access,
+                None,
+                json!({ "to": [bob_pseudonym], "card": card }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    // The app reports its own off-platform sends on days of other months.
+    app.clock.advance_secs((days + 1 - today) * 86_400);
+    let reported_days = [10, 50, 95];
+    let events: Vec<Value> = reported_days
+        .iter()
+        .map(|offset| {
+            json!({ "day": format_day(first_day + offset), "channel": "off_platform",
+                "interface": "android", "initiation_surface": "title_page",
+                "variation": "default", "sends": offset, "clicks": 0,
+                "idempotency_key": format!("day-{offset}") })
+        })
+        .collect();
+    let posted = app
+        .client
+        .post(app.url("/partner/v1/events"))
+        .basic_auth(&streamflix.client_id, streamflix.secret.as_deref())
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+
+    let told = std::sync::Mutex::new(Vec::new());
+    let progress = |done: i64, all: i64| told.lock().unwrap().push((done, all));
+    let released = app
+        .core
+        .release_report(ReportRequest {
+            progress: &progress,
+            ..app.release(&streamflix.client_id, first_day, days)
+        })
+        .await
+        .unwrap();
+    let rows = &released.report.rows;
+    assert_eq!(rows.len() as i64, days * 5 * 2 * 2, "every cell, zeros too");
+    let day_order: Vec<&str> = rows.iter().map(|row| row.day.as_str()).collect();
+    assert!(day_order.is_sorted(), "rows in day order");
+    let measured: Vec<(String, String, i64)> = rows
+        .iter()
+        .filter(|row| row.sends.unwrap_or(0) > 0)
+        .map(|row| (row.day.clone(), row.interface.clone(), row.sends.unwrap()))
+        .collect();
+    let expected: Vec<(String, String, i64)> = sent
+        .iter()
+        .map(|(offset, interface)| (format_day(first_day + offset), (*interface).to_owned(), 1))
+        .collect();
+    assert_eq!(measured, expected);
+    let reported: Vec<(String, i64)> = rows
+        .iter()
+        .filter_map(|row| Some((row.day.clone(), row.reported_sends?)))
+        .collect();
+    let expected: Vec<(String, i64)> = reported_days
+        .iter()
+        .map(|offset| (format_day(first_day + offset), *offset))
+        .collect();
+    assert_eq!(reported, expected);
+
+    let told = told.into_inner().unwrap();
+    let done: Vec<i64> = told.iter().map(|(done, _)| *done).collect();
+    assert_eq!(done, [31, 62, 93, 100], "a month at a time, in order");
+    assert!(told.iter().all(|(_, all)| *all == days));
 }
