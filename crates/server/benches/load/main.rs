@@ -12,7 +12,9 @@
 //! PostgreSQL rows. Under `cargo test` every workload runs for a fraction of a second, with
 //! 100 event streams instead of 10,000, so it keeps working.
 //!
-//! Prints one table: throughput, p50, p99, the ratio to the workload's baseline, and the goal.
+//! Prints one table: throughput, p50, p99, the ratio to the workload's baseline, and the goal;
+//! then, for SQLite's sends, how many pages of the write-ahead log a commit wrote, by table and
+//! index (`wal.rs`).
 
 #![allow(
     clippy::print_stdout,
@@ -23,6 +25,7 @@ mod baselines;
 mod measure;
 mod memory;
 mod target;
+mod wal;
 mod wrk;
 
 use std::sync::Arc;
@@ -444,9 +447,23 @@ fn main() {
         let members = Arc::new(sqlite.members(&http, CONNECTIONS).await);
         let partner = sqlite.partner().await;
         let mut measured = Vec::new();
+        let mut send_pages = None;
         if selected("send") {
             let what = "send a message, 64 connections";
+            let before = sqlite.store.group_commits();
             let sent = send_messages(what, &http, &sqlite, &members, duration).await;
+            let written = sqlite
+                .store
+                .group_commits()
+                .zip(before)
+                .map(|(after, before)| {
+                    (after.writes - before.writes) as f64
+                        / (after.commits - before.commits).max(1) as f64
+                });
+            send_pages = Some((
+                wal::pages_by_object(&dir.path().join("confidant.db")),
+                written,
+            ));
             measured.push(Row::against(
                 sent,
                 &hello,
@@ -552,7 +569,30 @@ fn main() {
                 counts.writes as f64 / counts.commits.max(1) as f64
             );
         }
+        if let Some((pages, writes_per_commit)) = send_pages {
+            print_send_pages(&pages, writes_per_commit);
+        }
     });
+}
+
+/// The log pages the in-process sends wrote per commit, by table and index.
+fn print_send_pages(pages: &wal::WalPages, writes_per_commit: Option<f64>) {
+    let writes = writes_per_commit.map_or(String::new(), |writes| {
+        format!(", {writes:.1} sends per commit over the workload")
+    });
+    println!(
+        "\nSQLite log pages per commit of the in-process sends: {:.1} (over the {} commits in the log{writes})\n",
+        pages.per_commit(),
+        pages.commits
+    );
+    println!("| table or index | pages per commit |");
+    println!("|---|---|");
+    for (name, count) in &pages.by_object {
+        println!(
+            "| {name} | {:.2} |",
+            *count as f64 / pages.commits.max(1) as f64
+        );
+    }
 }
 
 /// Message sends on PostgreSQL against pgbench's single-row inserts at the same concurrency.
