@@ -139,32 +139,37 @@ pub(crate) fn with_attachments(
         return Ok(messages);
     }
     list.push(']');
+    // One index probe per id, in the list's order: no temporary table for an `IN` list, and
+    // no sort (each message's files are put in order below, among themselves).
     static SELECT: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT a.message_id, {INFO_COLUMNS} FROM attachments a \
-             WHERE a.message_id IN (SELECT value FROM json_each(?1)) \
-             ORDER BY a.message_id, a.position"
+            "SELECT a.message_id, a.position, {INFO_COLUMNS} \
+             FROM json_each(?1) j CROSS JOIN attachments a ON a.message_id = j.value"
         )
     });
     let mut select = conn.prepare_cached(&SELECT).store()?;
-    let mut by_message: HashMap<i64, Vec<AttachmentInfo>> = HashMap::new();
+    let mut by_message: HashMap<i64, Vec<(i64, AttachmentInfo)>> = HashMap::new();
     let mut rows = select.query([list]).store()?;
     while let Some(row) = rows.next().store()? {
         let message: i64 = row.get(0).store()?;
         let info = AttachmentInfo {
-            id: AttachmentId(row.get(1).store()?),
-            name: row.get(2).store()?,
-            content_type: row.get(3).store()?,
-            size: row.get(4).store()?,
-            width: row.get(5).store()?,
-            height: row.get(6).store()?,
-            thumbnail: row.get(7).store()?,
+            id: AttachmentId(row.get(2).store()?),
+            name: row.get(3).store()?,
+            content_type: row.get(4).store()?,
+            size: row.get(5).store()?,
+            width: row.get(6).store()?,
+            height: row.get(7).store()?,
+            thumbnail: row.get(8).store()?,
         };
-        by_message.entry(message).or_default().push(info);
+        by_message
+            .entry(message)
+            .or_default()
+            .push((row.get(1).store()?, info));
     }
     for message in &mut messages {
-        if let Some(files) = by_message.remove(&message.id.0) {
-            message.attachments = files;
+        if let Some(mut files) = by_message.remove(&message.id.0) {
+            files.sort_unstable_by_key(|(position, _)| *position);
+            message.attachments = files.into_iter().map(|(_, info)| info).collect();
         }
     }
     Ok(messages)
