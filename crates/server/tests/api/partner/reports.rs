@@ -16,7 +16,7 @@ use confidant_core::store::day_of;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{ALL_SCOPES, card, receiver};
+use super::{ALL_SCOPES, FriendsOnTheApp, card, receiver};
 use crate::helpers::{TestApp, csrf_of};
 use crate::oauth::Partner;
 
@@ -627,19 +627,7 @@ async fn a_report_over_months_places_every_month_and_tells_its_progress_in_order
     })
     .await;
     let streamflix = app.partner("Streamflix", false).await;
-    let (alice, alice_browser) = app.member("alice").await;
-    let (bob, bob_browser) = app.member("bob").await;
-    app.befriend(&alice, &bob).await;
-    let tokens = app.tokens(&alice_browser, &streamflix, ALL_SCOPES).await;
-    // What the app knows Bob by.
-    let bob_tokens = app.tokens(&bob_browser, &streamflix, ALL_SCOPES).await;
-    let me: Value = app
-        .partner_me(&bob_tokens.access)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let bob_pseudonym = me["id"].as_str().unwrap().to_owned();
+    let FriendsOnTheApp { bob_id, tokens, .. } = app.friends_on_the_app(&streamflix).await;
 
     // Alice sends on the first day of the period, 40 days in and 80 days in: three months
     // of the read, each on a different interface.
@@ -656,7 +644,7 @@ async fn a_report_over_months_places_every_month_and_tells_its_progress_in_order
             .partner_send(
                 &tokens.access,
                 None,
-                json!({ "to": [bob_pseudonym], "card": card }),
+                json!({ "to": [bob_id], "card": card }),
             )
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
