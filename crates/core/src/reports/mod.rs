@@ -62,8 +62,8 @@ impl crate::Confidant {
 
     /// Reads the counts a month at a time, telling `progress` how many days are done. A
     /// month's measured and reported counts are read at once, and the next month is read
-    /// while this one is taken in: on PostgreSQL each statement has its own connection (and
-    /// core), on SQLite its own reader thread.
+    /// while this one is taken in: on PostgreSQL each statement has a connection of its own,
+    /// on SQLite a reader thread.
     pub(crate) async fn read_table(
         &self,
         app: &crate::store::App,
