@@ -11,24 +11,8 @@ use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
 use crate::helpers::TestApp;
-use crate::oauth::Partner;
 
 on_both_backends!(partners_report_their_own_counts_in_validated_idempotent_batches);
-
-impl TestApp {
-    async fn report_events(
-        &self,
-        partner: &Partner,
-        secret: Option<&str>,
-        body: Value,
-    ) -> reqwest::Response {
-        let mut request = self.client.post(self.url("/partner/v1/events")).json(&body);
-        if let Some(secret) = secret {
-            request = request.basic_auth(&partner.client_id, Some(secret));
-        }
-        request.send().await.unwrap()
-    }
-}
 
 async fn partners_report_their_own_counts_in_validated_idempotent_batches(db: TestDatabase) {
     let app = TestApp::spawn(db).await;

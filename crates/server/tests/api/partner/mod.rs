@@ -85,6 +85,20 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// `POST /partner/v1/events` as the app, with its client secret if `secret` is given.
+    pub async fn report_events(
+        &self,
+        partner: &Partner,
+        secret: Option<&str>,
+        body: Value,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/partner/v1/events")).json(&body);
+        if let Some(secret) = secret {
+            request = request.basic_auth(&partner.client_id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn partner_send(
         &self,
         access: &str,

@@ -143,13 +143,8 @@ async fn self_test_reports_equal_the_ground_truth(db: TestDatabase) {
           "idempotency_key": "d1-tv" },
     ]});
     let posted = app
-        .client
-        .post(app.url("/partner/v1/events"))
-        .basic_auth(&streamflix.client_id, streamflix.secret.as_deref())
-        .json(&reported)
-        .send()
-        .await
-        .unwrap();
+        .report_events(&streamflix, streamflix.secret.as_deref(), reported)
+        .await;
     assert_eq!(posted.status(), StatusCode::OK);
 
     // The truth, computed here: each member's count per cell and day, capped, then summed.
@@ -662,13 +657,12 @@ async fn a_report_over_months_places_every_month_and_tells_its_progress_in_order
         })
         .collect();
     let posted = app
-        .client
-        .post(app.url("/partner/v1/events"))
-        .basic_auth(&streamflix.client_id, streamflix.secret.as_deref())
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
+        .report_events(
+            &streamflix,
+            streamflix.secret.as_deref(),
+            json!({ "events": events }),
+        )
+        .await;
     assert_eq!(posted.status(), StatusCode::OK);
 
     let told = std::sync::Mutex::new(Vec::new());
