@@ -1,12 +1,11 @@
 //! Attachments and the blob deletion queue, on rusqlite.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::ResultExt;
+use super::{ResultExt, id_list, insert_row};
 use crate::sql::attachments::{ATTACHMENT_COLUMNS, AttachmentRow, INFO_COLUMNS, visible_to};
 use confidant_core::store::{Attachment, AttachmentInfo, Message, NewAttachment, StoreResult};
 use confidant_core::{AttachmentId, MemberId, MessageId, StoreError, Timestamp};
@@ -30,29 +29,24 @@ fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
 }
 
 pub(crate) fn insert_attachment(conn: &Connection, new: &NewAttachment) -> StoreResult<Attachment> {
-    let id = conn
-        .prepare_cached(
-            "INSERT INTO attachments (uploader_id, blob_key, name, content_type, size_bytes, \
-             width, height, has_thumbnail, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                params![
-                    new.uploader.0,
-                    new.blob_key,
-                    new.name,
-                    new.content_type,
-                    new.size,
-                    new.width,
-                    new.height,
-                    new.thumbnail,
-                    new.created_at.0
-                ],
-                |row| row.get(0).map(AttachmentId),
-            )
-        })
-        .store()?;
+    let id = insert_row(
+        conn,
+        "INSERT INTO attachments (uploader_id, blob_key, name, content_type, size_bytes, \
+         width, height, has_thumbnail, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            new.uploader.0,
+            new.blob_key,
+            new.name,
+            new.content_type,
+            new.size,
+            new.width,
+            new.height,
+            new.thumbnail,
+            new.created_at.0
+        ],
+    )
+    .map(AttachmentId)?;
     attachment_for(conn, id, new.uploader)?.ok_or(StoreError::NotFound)
 }
 
@@ -126,21 +120,17 @@ pub(crate) fn with_attachments(
     conn: &Connection,
     mut messages: Vec<Message>,
 ) -> StoreResult<Vec<Message>> {
-    // The ids as a JSON array, for `json_each`: one string, however many messages.
-    let mut list = String::with_capacity(messages.len() * 8 + 2);
-    for message in messages
+    let mut ids = messages
         .iter()
         .filter(|message| !message.deleted && message.system.is_none())
-    {
-        list.push(if list.is_empty() { '[' } else { ',' });
-        let _ = write!(list, "{}", message.id.0); // writing into a String cannot fail
-    }
-    if list.is_empty() {
+        .map(|message| message.id.0)
+        .peekable();
+    if ids.peek().is_none() {
         return Ok(messages);
     }
-    list.push(']');
-    // One index probe per id, in the list's order: no temporary table for an `IN` list, and
-    // no sort (each message's files are put in order below, among themselves).
+    let list = id_list(ids);
+    // One index probe per id, in the list's order (see `id_list`), and no sort: each
+    // message's files are put in order below, among themselves.
     static SELECT: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT a.message_id, a.position, {INFO_COLUMNS} \

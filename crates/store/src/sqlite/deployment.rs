@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::ResultExt;
+use super::{ResultExt, insert_row};
 use confidant_core::Timestamp;
 use confidant_core::store::{DueWebhook, NewWebhook, StoreResult, WebhookOutcome};
 
@@ -58,23 +58,18 @@ pub(crate) fn has_log_entries(conn: &Connection) -> StoreResult<bool> {
 
 /// Queues a webhook in the caller's transaction, due at once; returns its id.
 pub(crate) fn enqueue_webhook(conn: &Connection, webhook: &NewWebhook) -> StoreResult<i64> {
-    conn.prepare_cached(
+    insert_row(
+        conn,
         "INSERT INTO webhook_deliveries (client_id, message_id, event_type, payload, \
-         created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+         created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![
+            webhook.client_id,
+            webhook.message_id,
+            webhook.event_type,
+            webhook.payload,
+            webhook.created_at.0
+        ],
     )
-    .and_then(|mut insert| {
-        insert.query_row(
-            params![
-                webhook.client_id,
-                webhook.message_id,
-                webhook.event_type,
-                webhook.payload,
-                webhook.created_at.0
-            ],
-            |row| row.get(0),
-        )
-    })
-    .store()
 }
 
 pub(crate) fn due_webhooks(

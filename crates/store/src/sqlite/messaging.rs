@@ -9,7 +9,7 @@ use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::attachments::{link_attachments, unlink_attachments, with_attachments};
-use super::{ResultExt, feed};
+use super::{ResultExt, feed, insert_row};
 use crate::sql::member_ref;
 use crate::sql::messaging::{
     MESSAGE_COLUMNS, MESSAGE_JOINS, MessageRow, StoredLine, last_read, not_hidden, select_messages,
@@ -185,25 +185,20 @@ fn insert_system_line(
     everyone: &[MemberId],
     at: Timestamp,
 ) -> StoreResult<Vec<FeedAdvanced>> {
-    let message = conn
-        .prepare_cached(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at, system_kind, \
-             subject_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                params![
-                    id.0,
-                    by.0,
-                    line.body,
-                    at.0,
-                    line.kind,
-                    line.subject.map(|member| member.0)
-                ],
-                |row| row.get(0).map(MessageId),
-            )
-        })
-        .store()?;
+    let message = insert_row(
+        conn,
+        "INSERT INTO messages (conversation_id, sender_id, body, created_at, system_kind, \
+         subject_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.0,
+            by.0,
+            line.body,
+            at.0,
+            line.kind,
+            line.subject.map(|member| member.0)
+        ],
+    )
+    .map(MessageId)?;
     let event = LiveEvent::Message {
         conversation_id: id,
         message_id: message,
@@ -256,25 +251,20 @@ pub(crate) fn create_conversation(
     conn: &Connection,
     new: &NewConversation,
 ) -> StoreResult<(ConversationId, Vec<FeedAdvanced>)> {
-    let id = conn
-        .prepare_cached(
-            "INSERT INTO conversations \
-             (kind, title, direct_key, created_by, created_at, last_activity_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                params![
-                    new.kind.as_str(),
-                    new.title,
-                    new.direct_key,
-                    new.created_by.0,
-                    new.created_at.0
-                ],
-                |row| row.get(0).map(ConversationId),
-            )
-        })
-        .store()?;
+    let id = insert_row(
+        conn,
+        "INSERT INTO conversations \
+         (kind, title, direct_key, created_by, created_at, last_activity_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![
+            new.kind.as_str(),
+            new.title,
+            new.direct_key,
+            new.created_by.0,
+            new.created_at.0
+        ],
+    )
+    .map(ConversationId)?;
     insert_participants(conn, id, &new.members, new.created_at)?;
     let advanced = announce_change(conn, id, &new.members, new.created_at)?;
     Ok((id, advanced))
@@ -518,28 +508,22 @@ fn insert_checked_message(
     via: Option<Via<'_>>,
     everyone: &[MemberId],
 ) -> StoreResult<(MessageId, Vec<FeedAdvanced>)> {
-    let id = conn
-        .prepare_cached(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
-             partner_send_id, reply_to, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                params![
-                    new.conversation_id.0,
-                    new.sender.0,
-                    new.body,
-                    new.created_at.0,
-                    via.as_ref().map(|via| via.client_id),
-                    via.as_ref().map(|via| via.send_id),
-                    new.reply_to.map(|id| id.0),
-                    new.client_key
-                ],
-                |row| row.get(0).map(MessageId),
-            )
-        })
-        .store()?;
+    let id = insert_row(
+        conn,
+        "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
+         partner_send_id, reply_to, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            new.conversation_id.0,
+            new.sender.0,
+            new.body,
+            new.created_at.0,
+            via.as_ref().map(|via| via.client_id),
+            via.as_ref().map(|via| via.send_id),
+            new.reply_to.map(|id| id.0),
+            new.client_key
+        ],
+    )
+    .map(MessageId)?;
     // Neither the conversation's activity time nor the sender's read mark is written: both
     // are derived from the newest messages when read (see `SUMMARY_SELECT`).
     let event = LiveEvent::Message {

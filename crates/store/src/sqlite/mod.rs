@@ -26,10 +26,11 @@ pub(crate) mod social;
 pub(crate) mod tlog;
 mod writer;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row};
 
 use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use confidant_core::store::{Member, StoreResult};
@@ -196,6 +197,36 @@ pub(crate) fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
         is_admin: row.get::<_, i64>(3)? != 0,
         created_at: Timestamp(row.get(4)?),
     })
+}
+
+/// `ids` as a JSON array, for `json_each(?)`: one parameter, however many there are.
+/// Joining from `json_each` probes an index once per id, where `IN (…)` of a list makes
+/// SQLite build and drop a temporary b-tree of it on every run.
+pub(crate) fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    let mut list = String::from("[");
+    for id in ids {
+        if list.len() > 1 {
+            list.push(',');
+        }
+        let _ = write!(list, "{id}"); // writing into a String cannot fail
+    }
+    list.push(']');
+    list
+}
+
+/// Runs `sql`, an `INSERT` of one row, and answers the row's id.
+///
+/// Not `INSERT … RETURNING id`: SQLite collects what a RETURNING clause returns in a
+/// temporary b-tree that it opens and closes on every run, which took a third of the time of
+/// a message's insert (see BENCHMARKS.md). The id SQLite keeps for the connection's last
+/// insert is the statement's own, whatever its triggers inserted meanwhile.
+pub(crate) fn insert_row(conn: &Connection, sql: &str, params: impl Params) -> StoreResult<i64> {
+    let inserted = conn
+        .prepare_cached(sql)
+        .and_then(|mut insert| insert.execute(params))
+        .store()?;
+    debug_assert_eq!(inserted, 1, "not an insert of one row: {sql}");
+    Ok(conn.last_insert_rowid())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::accesslog::{self, Revoking, tombstone_tokens};
-use super::{ResultExt, deployment};
+use super::{ResultExt, deployment, insert_row};
 use crate::sql::corrupt;
 use crate::sql::oauth::{
     APP_COLUMNS, GRANT_COLUMNS, GRANT_COLUMNS_BARE, UPDATE_APP, previous_secret, scopes, words,
@@ -606,18 +606,11 @@ pub(crate) fn redeem_code(
         accesslog::append(conn, &log.denied(Denial::CodeReplayed))?;
         return Ok(Redemption::Replayed);
     };
-    let family_id: i64 = conn
-        .prepare_cached(
-            "INSERT INTO token_families (grant_id, created_at, expires_at) \
-             VALUES (?1, ?2, ?3) RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                [grant_id, tokens.created_at.0, tokens.refresh_expires_at.0],
-                |row| row.get(0),
-            )
-        })
-        .store()?;
+    let family_id = insert_row(
+        conn,
+        "INSERT INTO token_families (grant_id, created_at, expires_at) VALUES (?1, ?2, ?3)",
+        [grant_id, tokens.created_at.0, tokens.refresh_expires_at.0],
+    )?;
     conn.prepare_cached("UPDATE authorization_codes SET family_id = ?2 WHERE code_hash = ?1")
         .and_then(|mut update| update.execute(params![code_hash.0, family_id]))
         .store()?;

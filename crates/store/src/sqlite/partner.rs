@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::messaging::{self, Via};
-use super::{ResultExt, accesslog, engagement, limits};
+use super::{ResultExt, accesslog, engagement, insert_row, limits};
 use confidant_core::store::{
     Delivery, NewLogEntry, NewMessage, NewPartnerSend, PartnerSendRecord, SendOutcome, StoreResult,
     ViaApp,
@@ -124,24 +124,18 @@ pub(crate) fn send_partner_messages(
         // A spent budget writes nothing: the send ends here with nothing to roll back.
         return Ok(SendOutcome::RateLimited { retry_after_secs });
     }
-    let send_id: i64 = conn
-        .prepare_cached(
-            "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
-             created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        )
-        .and_then(|mut insert| {
-            insert.query_row(
-                params![
-                    send.client_id,
-                    send.member_id.0,
-                    send.idempotency_key,
-                    send.request_hash,
-                    send.created_at.0
-                ],
-                |row| row.get(0),
-            )
-        })
-        .store()?;
+    let send_id = insert_row(
+        conn,
+        "INSERT INTO partner_sends (client_id, member_id, idempotency_key, request_hash, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            send.client_id,
+            send.member_id.0,
+            send.idempotency_key,
+            send.request_hash,
+            send.created_at.0
+        ],
+    )?;
     let mut store_card = conn
         .prepare_cached(
             "INSERT INTO recommendation_cards (message_id, title, url, image_url, description, \

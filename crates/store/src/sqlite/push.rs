@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::ResultExt;
 use super::messaging::message;
+use super::{ResultExt, id_list};
 use confidant_core::store::{DuePush, NewPushSubscription, PushSubscription, StoreResult};
 use confidant_core::{MemberId, MessageId, StoreError, Timestamp};
 
@@ -38,12 +38,13 @@ pub(crate) fn queue_pushes(
     if recipients.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = recipients.iter().map(|id| id.0.to_string()).collect();
+    // Each recipient (a participant, so listed once) probes the subscriptions' index (see
+    // `id_list`): most have no subscription at all.
     conn.prepare_cached(
         "INSERT INTO push_deliveries (subscription_id, message_id, next_attempt_at) \
-         SELECT s.id, ?1, ?2 FROM push_subscriptions s \
-         WHERE s.member_id IN (SELECT value FROM json_each(?3)) \
-         AND (s.streaming_until IS NULL OR s.streaming_until <= ?2) \
+         SELECT s.id, ?1, ?2 FROM json_each(?3) j \
+         CROSS JOIN push_subscriptions s ON s.member_id = j.value \
+         WHERE (s.streaming_until IS NULL OR s.streaming_until <= ?2) \
          AND NOT EXISTS (SELECT 1 FROM app_mutes am \
              WHERE am.member_id = s.member_id AND am.client_id = ?4)",
     )
@@ -51,7 +52,7 @@ pub(crate) fn queue_pushes(
         insert.execute(params![
             message.0,
             at.0,
-            format!("[{}]", ids.join(",")),
+            id_list(recipients.iter().map(|id| id.0)),
             via_app
         ])
     })
