@@ -59,7 +59,7 @@ macro_rules! not_hidden {
 }
 pub(crate) use not_hidden;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Default)]
 pub(crate) struct MessageRow {
     pub id: i64,
     pub conversation_id: i64,

@@ -3,13 +3,14 @@
 //! Each function is the whole of one store method and runs on a database thread: reads on a
 //! reader, writes (already inside their transaction) on the writer.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::attachments::{link_attachments, unlink_attachments, with_attachments};
-use super::{ResultExt, feed, insert_row};
+use super::{ResultExt, feed, id_list, insert_row};
 use crate::sql::member_ref;
 use crate::sql::messaging::{
     MESSAGE_COLUMNS, MESSAGE_JOINS, MessageRow, StoredLine, last_read, not_hidden, select_messages,
@@ -604,6 +605,43 @@ pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Me
     Ok(with_attachments(conn, found.into_iter().collect())?.pop())
 }
 
+/// A page of a conversation, newest first, read by [`plain_message_from_row`]: each message
+/// with its sender, and whether it has more to read (an app, a quote, a member a group's
+/// line names).
+const PAGE: &str = concat!(
+    "SELECT m.id, m.conversation_id, m.sender_id, s.handle, s.display_name, m.body, \
+     m.created_at, m.edited_at, m.deleted_at, m.system_kind, \
+     m.via_app IS NOT NULL OR m.subject_id IS NOT NULL OR m.reply_to IS NOT NULL \
+     FROM messages m LEFT JOIN members s ON s.id = m.sender_id \
+     WHERE m.conversation_id = ?1 AND m.id < ?2 AND ",
+    not_hidden!("?4"),
+    " ORDER BY m.id DESC LIMIT ?3"
+);
+
+/// A message of [`PAGE`] without what its last column says it has more of.
+fn plain_message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(MessageRow {
+        id: row.get(0)?,
+        conversation_id: row.get(1)?,
+        sender_id: row.get(2)?,
+        sender_handle: row.get(3)?,
+        sender_name: row.get(4)?,
+        body: row.get(5)?,
+        created_at: row.get(6)?,
+        edited_at: row.get(7)?,
+        deleted_at: row.get(8)?,
+        system_kind: row.get(9)?,
+        ..MessageRow::default()
+    }
+    .into())
+}
+
+/// A page of messages, newest first.
+///
+/// Most messages are text someone wrote: the page is read with each message's sender only,
+/// and the few that came through an app, quote a message or are a group's line naming a
+/// member are read again whole, with the joins that needs. Five joins on every row, found
+/// empty on nearly all, took a fifth of a page's time (see BENCHMARKS.md).
 pub(crate) fn messages(
     conn: &Connection,
     id: ConversationId,
@@ -611,22 +649,50 @@ pub(crate) fn messages(
     before: Option<MessageId>,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
-    static PAGE: LazyLock<String> = LazyLock::new(|| {
-        select_messages(concat!(
-            "WHERE m.conversation_id = ?1 AND m.id < ?2 AND ",
-            not_hidden!("?4"),
-            " ORDER BY m.id DESC LIMIT ?3"
-        ))
-    });
-    let mut select = conn.prepare_cached(&PAGE).store()?;
+    let mut select = conn.prepare_cached(PAGE).store()?;
     let before = before.map_or(i64::MAX, |before| before.0);
     let mut rows = select.query([id.0, before, limit, viewer.0]).store()?;
     // Presized: a page's messages are large, and growing the vector would copy them.
     let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(PRESIZED_MOST));
+    // Where each message with more to read sits in the page.
+    let mut fuller = Vec::new();
     while let Some(row) = rows.next().store()? {
-        page.push(message_from_row(row).store()?);
+        if row.get::<_, bool>(10).store()? {
+            fuller.push(page.len());
+        }
+        page.push(plain_message_from_row(row).store()?);
+    }
+    if !fuller.is_empty() {
+        let ids: Vec<MessageId> = fuller.iter().map(|&at| page[at].id).collect();
+        let mut whole = whole_messages(conn, &ids)?;
+        for at in fuller {
+            // A message gone since the page was read keeps what the page read of it.
+            if let Some(message) = whole.remove(&page[at].id) {
+                page[at] = message;
+            }
+        }
     }
     with_attachments(conn, page)
+}
+
+/// The messages `ids`, with everything [`MESSAGE_COLUMNS`] reads, by id.
+fn whole_messages(
+    conn: &Connection,
+    ids: &[MessageId],
+) -> StoreResult<HashMap<MessageId, Message>> {
+    static WHOLE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM json_each(?1) j \
+             CROSS JOIN messages m ON m.id = j.value {MESSAGE_JOINS}"
+        )
+    });
+    let mut select = conn.prepare_cached(&WHOLE).store()?;
+    let rows = select
+        .query_map([id_list(ids.iter().map(|id| id.0))], message_from_row)
+        .store()?;
+    rows.map(|message| message.map(|message| (message.id, message)))
+        .collect::<rusqlite::Result<_>>()
+        .store()
 }
 
 /// The most messages a page's vector is presized for, whatever limit a caller asks for; a

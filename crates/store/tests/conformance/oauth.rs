@@ -3,12 +3,12 @@ use confidant_core::messaging::direct_key;
 use confidant_core::oauth::Scopes;
 use confidant_core::store::{
     AccessLogStore, App, AppStatus, AuthorizationCode, Budget, GrantUpdate, LogDraft,
-    MessagingStore, NewLogEntry, NewPartnerSend, OAuthStore, PartnerMessage, PartnerSendRecord,
-    PartnerStore, PreviousSecret, Redemption, Rotation, SendOutcome, SocialStore, TokenKind,
-    TokenPair,
+    MessagingStore, NewLogEntry, NewMessage, NewPartnerSend, OAuthStore, PartnerMessage,
+    PartnerSendRecord, PartnerStore, PreviousSecret, RecommendationCard, Redemption, Rotation,
+    SendOutcome, SocialStore, TokenKind, TokenPair,
 };
 use confidant_core::tokens::{TokenHash, hash};
-use confidant_core::{ConversationId, MemberId, StoreError};
+use confidant_core::{ConversationId, MemberId, MessageId, StoreError};
 use confidant_store::SqlStore;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
@@ -24,7 +24,8 @@ on_both_backends!(
     updating_an_app_writes_every_field_and_narrowing_ends_its_tokens,
     deleting_an_app_takes_its_grants_and_tokens_but_not_members_logs,
     a_partner_send_reaches_only_friends_with_the_app_and_no_block,
-    a_partner_send_opens_conversations_and_checks_recipients_as_it_writes
+    a_partner_send_opens_conversations_and_checks_recipients_as_it_writes,
+    a_page_reads_every_message_as_whole_as_reading_it_alone,
 );
 
 pub fn app(client_id: &str) -> App {
@@ -490,6 +491,119 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
         .await
         .unwrap();
     assert!(matches!(replayed, SendOutcome::Replayed(_)), "{replayed:?}");
+}
+
+/// A page between plain messages: an app's message with its card, a reply to it, and a
+/// reply to a message since deleted. Each reads in the page as it reads alone.
+async fn a_page_reads_every_message_as_whole_as_reading_it_alone(db: TestDatabase) {
+    let store = &db.store;
+    store.create_app(app("cfd_app_a")).await.unwrap();
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    store
+        .create_friend_request(alice.id, bob.id, T0)
+        .await
+        .unwrap();
+    store
+        .accept_friend_request(alice.id, bob.id, T0)
+        .await
+        .unwrap();
+    let card = RecommendationCard {
+        title: "Nosferatu".into(),
+        url: "https://streamflix.example/title/1922".into(),
+        image_url: Some("https://streamflix.example/poster/1922.jpg".into()),
+        description: Some("A symphony of horror".into()),
+        item_id: "1922".into(),
+        interface: "web".into(),
+        surface: "title_page".into(),
+        variation: "confidant".into(),
+        token: "tok-1922".into(),
+    };
+    let sent = store
+        .send_partner_messages(
+            NewPartnerSend {
+                client_id: "cfd_app_a".into(),
+                member_id: alice.id,
+                idempotency_key: None,
+                request_hash: "h".into(),
+                created_at: T0,
+                messages: vec![PartnerMessage {
+                    recipient: bob.id,
+                    body: "watch this".into(),
+                    card: Some(card.clone()),
+                }],
+                contributions: vec![],
+                about_recipients: vec![],
+                budget: None,
+            },
+            log(alice.id, Action::MessageSend),
+        )
+        .await
+        .unwrap();
+    let SendOutcome::Sent { record, .. } = sent else {
+        panic!("not sent: {sent:?}");
+    };
+    let id = conversation_of(store, &record).await;
+    let recommended = record.deliveries[0].message_id;
+    let say = |sender: MemberId, body: &str, reply_to: Option<MessageId>| NewMessage {
+        conversation_id: id,
+        sender,
+        body: body.into(),
+        created_at: T0.plus_secs(1),
+        reply_to,
+        client_key: None,
+        attachments: Vec::new(),
+    };
+    let (plain, _) = store
+        .insert_message(say(bob.id, "thanks", None))
+        .await
+        .unwrap();
+    let (doomed, _) = store
+        .insert_message(say(alice.id, "tonight?", None))
+        .await
+        .unwrap();
+    let (on_card, _) = store
+        .insert_message(say(bob.id, "seen it!", Some(recommended)))
+        .await
+        .unwrap();
+    let (on_doomed, _) = store
+        .insert_message(say(bob.id, "sure", Some(doomed.id)))
+        .await
+        .unwrap();
+    store
+        .delete_message(doomed.id, alice.id, T0.plus_secs(2))
+        .await
+        .unwrap();
+    let (last, _) = store
+        .insert_message(say(alice.id, "great", None))
+        .await
+        .unwrap();
+
+    let page = store.messages(id, bob.id, None, 10).await.unwrap();
+    let ids: Vec<MessageId> = page.iter().map(|message| message.id).collect();
+    assert_eq!(
+        ids,
+        [
+            last.id,
+            on_doomed.id,
+            on_card.id,
+            doomed.id,
+            plain.id,
+            recommended
+        ]
+    );
+    for message in &page {
+        let alone = store.message(message.id).await.unwrap().unwrap();
+        assert_eq!(message, &alone);
+    }
+    let app_message = page.last().unwrap();
+    assert_eq!(app_message.card.as_ref(), Some(&card));
+    assert_eq!(app_message.via_app.as_ref().unwrap().client_id, "cfd_app_a");
+    assert_eq!(page[2].reply_to.as_ref().unwrap().body, "watch this");
+    assert!(page[1].reply_to.as_ref().unwrap().deleted);
+    assert!(page[3].deleted);
+    assert_eq!(page[0].reply_to, None);
+    assert_eq!(page[0].card, None);
 }
 
 /// The conversation a one-recipient send's message went into.
