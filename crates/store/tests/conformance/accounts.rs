@@ -5,7 +5,7 @@ use confidant_core::{MemberId, Timestamp};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{T0, is_conflict, member};
+use super::{T0, befriend, is_conflict, member};
 
 on_both_backends!(
     handles_are_unique,
@@ -139,14 +139,7 @@ async fn deleting_a_member_removes_their_data(db: TestDatabase) {
     let store = &db.store;
     let alice = member(store, "alice").await;
     let bob = member(store, "bob").await;
-    store
-        .create_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
-    store
-        .accept_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
+    befriend(store, alice.id, bob.id).await;
     let (conversation, _) = store
         .create_conversation(NewConversation {
             kind: ConversationKind::Direct,

@@ -14,8 +14,8 @@ mod tlog;
 mod webhooks;
 
 use confidant_core::accounts::Handle;
-use confidant_core::store::{AccountStore, Member, NewMember};
-use confidant_core::{StoreError, Timestamp};
+use confidant_core::store::{AccountStore, Member, NewMember, SocialStore};
+use confidant_core::{MemberId, StoreError, Timestamp};
 use confidant_store::SqlStore;
 
 pub const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -31,6 +31,12 @@ pub async fn member(store: &SqlStore, handle: &str) -> Member {
         })
         .await
         .unwrap()
+}
+
+/// Makes `a` and `b` friends: `a` asks, `b` accepts.
+pub async fn befriend(store: &SqlStore, a: MemberId, b: MemberId) {
+    store.create_friend_request(a, b, T0).await.unwrap();
+    store.accept_friend_request(a, b, T0).await.unwrap();
 }
 
 pub fn is_conflict(result: Result<impl std::fmt::Debug, StoreError>, which: &str) -> bool {

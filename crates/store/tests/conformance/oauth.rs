@@ -13,7 +13,7 @@ use confidant_store::SqlStore;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{T0, is_conflict, member};
+use super::{T0, befriend, is_conflict, member};
 
 on_both_backends!(
     apps_round_trip_and_change_status,
@@ -339,14 +339,7 @@ async fn a_partner_send_reaches_only_friends_with_the_app_and_no_block(db: TestD
     let mut friends = Vec::new();
     for handle in ["bob", "carol", "dave", "erin"] {
         let friend = member(store, handle).await;
-        store
-            .create_friend_request(alice.id, friend.id, T0)
-            .await
-            .unwrap();
-        store
-            .accept_friend_request(alice.id, friend.id, T0)
-            .await
-            .unwrap();
+        befriend(store, alice.id, friend.id).await;
         friends.push(friend);
     }
     let [bob, carol, dave, _erin] = [0, 1, 2, 3].map(|i| friends[i].clone());
@@ -403,14 +396,7 @@ async fn a_partner_send_opens_conversations_and_checks_recipients_as_it_writes(d
     let bob = member(store, "bob").await;
     let carol = member(store, "carol").await;
     for friend in [bob.id, carol.id] {
-        store
-            .create_friend_request(alice.id, friend, T0)
-            .await
-            .unwrap();
-        store
-            .accept_friend_request(alice.id, friend, T0)
-            .await
-            .unwrap();
+        befriend(store, alice.id, friend).await;
     }
     let send = |to: MemberId, key: &str| NewPartnerSend {
         client_id: "cfd_app_a".into(),
@@ -500,14 +486,7 @@ async fn a_page_reads_every_message_as_whole_as_reading_it_alone(db: TestDatabas
     store.create_app(app("cfd_app_a")).await.unwrap();
     let alice = member(store, "alice").await;
     let bob = member(store, "bob").await;
-    store
-        .create_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
-    store
-        .accept_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
+    befriend(store, alice.id, bob.id).await;
     let card = RecommendationCard {
         title: "Nosferatu".into(),
         url: "https://streamflix.example/title/1922".into(),

@@ -3,7 +3,7 @@ use confidant_core::store::{Relationship, SocialStore};
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
 
-use super::{T0, member};
+use super::{T0, befriend, member};
 
 on_both_backends!(
     requests_become_friendships,
@@ -62,14 +62,7 @@ async fn blocks_remove_friendship_and_requests(db: TestDatabase) {
     let store = &db.store;
     let alice = member(store, "alice").await;
     let bob = member(store, "bob").await;
-    store
-        .create_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
-    store
-        .accept_friend_request(alice.id, bob.id, T0)
-        .await
-        .unwrap();
+    befriend(store, alice.id, bob.id).await;
     store
         .create_friend_request(bob.id, alice.id, T0)
         .await
