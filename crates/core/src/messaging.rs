@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::attachments::{check_attachment_list, unknown_attachment};
 use crate::store::{
-    ConversationKind, ConversationSummary, FeedEntry, Message, NewConversation, NewMessage,
-    Participant, Roster,
+    ConversationKind, ConversationSummary, FeedEntry, FeedTail, Message, NewConversation,
+    NewMessage, Participant, Roster,
 };
 use crate::{AttachmentId, Confidant, ConversationId, Error, MemberId, MessageId, StoreError};
 
@@ -744,9 +744,9 @@ impl Confidant {
         Ok(self.store.feed_head(me).await?)
     }
 
-    /// The newest position committed to the member's feed, readable yet or not.
-    pub async fn feed_written(&self, me: MemberId) -> Result<i64, Error> {
-        Ok(self.store.feed_written(me).await?)
+    /// Where the member's feed ends now, readable yet or not.
+    pub async fn feed_tail(&self, me: MemberId) -> Result<FeedTail, Error> {
+        Ok(self.store.feed_tail(me).await?)
     }
 
     /// Deletes event-feed entries older than [`FEED_RETENTION_DAYS`]; returns how many. Run

@@ -373,6 +373,25 @@ pub struct FeedEntry {
     pub created_at: Timestamp,
 }
 
+/// Where a member's feed ends, as of one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedTail {
+    /// The newest readable position (0 when the feed is empty).
+    pub head: i64,
+    /// Positions past `head` already committed, oldest first. Where a position becomes
+    /// readable only once every older transaction has ended (`feed_since` on PostgreSQL),
+    /// these are entries a reader will still be handed, though they were written before
+    /// this moment; elsewhere the list is empty.
+    pub unreadable: Vec<i64>,
+}
+
+impl FeedTail {
+    /// The newest committed position, readable yet or not.
+    pub fn written(&self) -> i64 {
+        self.unreadable.last().copied().unwrap_or(self.head)
+    }
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Fails with `Conflict("handle")` if the handle is taken.
@@ -569,11 +588,9 @@ pub trait MessagingStore: Send + Sync {
     ) -> StoreResult<Vec<FeedEntry>>;
     /// The newest seq in the member's feed (0 when empty).
     async fn feed_head(&self, member: MemberId) -> StoreResult<i64>;
-    /// The newest seq committed to the member's feed, readable yet or not (0 when empty).
-    /// Where a position becomes readable only once every older transaction has ended (see
-    /// `feed_since` on PostgreSQL), this can be past [`feed_head`](Self::feed_head): a
-    /// reader there has entries still to come that no announcement will tell it of.
-    async fn feed_written(&self, member: MemberId) -> StoreResult<i64>;
+    /// The member's head and what is committed past it, read at one moment: what a new
+    /// reader needs to tell entries written before it started from entries written after.
+    async fn feed_tail(&self, member: MemberId) -> StoreResult<FeedTail>;
     /// [`feed_head`](Self::feed_head) of each of `members`, in one round trip.
     async fn feed_heads(&self, members: &[MemberId]) -> StoreResult<Vec<(MemberId, i64)>>;
     /// Deletes feed entries created before `before` (never a member's messages); returns how

@@ -27,7 +27,6 @@ async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_bef
     let (alice, bob, conversation) = app.alice_and_bob().await;
     let mut stream = EventStream::open(&app, &bob, None).await;
     app.send(&alice, conversation, "before").await;
-    // Events from setting up can come first, if they were not readable yet when it opened.
     let before = next_message(&mut stream, Duration::from_secs(10)).await;
     assert_eq!(before.data["message"]["body"], "before");
     drop(stream);
@@ -44,6 +43,34 @@ async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_bef
     older.rollback().await.unwrap();
     let event = next_message(&mut resumed, Duration::from_secs(10)).await;
     assert_eq!(event.data["message"]["body"], "held back");
+}
+
+/// The other side of the same wait: a fresh stream starts from now, so what was sent before
+/// it opened is not news when it becomes readable, while an older transaction runs.
+#[tokio::test]
+async fn a_fresh_stream_opened_while_an_older_transaction_runs_skips_what_was_sent_before() {
+    use sqlx::Connection;
+
+    let test = "events::a_fresh_stream_opened_while_an_older_transaction_runs";
+    let Some(db) = TestDatabase::postgres(test).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = TestApp::spawn(db).await;
+    let (alice, bob, conversation) = app.alice_and_bob().await;
+
+    let mut older = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut older = older.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *older)
+        .await
+        .unwrap();
+    app.send(&alice, conversation, "sent before").await;
+    let mut fresh = EventStream::open(&app, &bob, None).await;
+    older.rollback().await.unwrap();
+    app.send(&alice, conversation, "sent after").await;
+    let event = next_message(&mut fresh, Duration::from_secs(10)).await;
+    assert_eq!(event.data["message"]["body"], "sent after");
 }
 
 /// The stream's next `message` event, passing over any other.

@@ -24,7 +24,7 @@ use sqlx::PgConnection;
 use super::ResultExt;
 use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
-use confidant_core::store::{FeedEntry, StoreResult};
+use confidant_core::store::{FeedEntry, FeedTail, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
 
 /// The lowest position the reading statement may not see yet.
@@ -145,15 +145,21 @@ pub(crate) async fn head(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<i
     Ok(seq.unwrap_or(0))
 }
 
-/// The member's newest committed position, readable yet or not (0 when the feed is empty).
-pub(crate) async fn written(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<i64> {
-    let seq: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM member_feed WHERE member_id = $1")
-            .bind(member.0)
-            .fetch_one(pool)
-            .await
-            .store()?;
-    Ok(seq.unwrap_or(0))
+/// The member's readable head and the committed positions past it, in one statement: one
+/// snapshot, so that nothing committed between reading the two falls in neither.
+pub(crate) async fn tail(pool: &sqlx::PgPool, member: MemberId) -> StoreResult<FeedTail> {
+    let (head, unreadable): (i64, Vec<i64>) = sqlx::query_as(&format!(
+        "WITH h AS (SELECT COALESCE(MAX(seq), 0) AS head FROM member_feed \
+                    WHERE member_id = $1 AND seq < {READABLE_BELOW}) \
+         SELECT h.head, ARRAY(SELECT seq FROM member_feed \
+                              WHERE member_id = $1 AND seq > h.head ORDER BY seq) \
+         FROM h"
+    ))
+    .bind(member.0)
+    .fetch_one(pool)
+    .await
+    .store()?;
+    Ok(FeedTail { head, unreadable })
 }
 
 #[cfg(test)]
@@ -207,7 +213,9 @@ mod tests {
         assert!(since(pool, bob, 0, 10).await.unwrap().is_empty());
         assert_eq!(head(pool, bob).await.unwrap(), baseline);
         // Committed, so a reader knows it is coming, though it cannot read it yet.
-        assert_eq!(written(pool, bob).await.unwrap(), late[0].seq);
+        let before_older_commits = tail(pool, bob).await.unwrap();
+        assert_eq!(before_older_commits.head, baseline);
+        assert_eq!(before_older_commits.unreadable, [late[0].seq]);
 
         // The older writer's entries, two in one transaction, sort before the newer one's.
         let early = append(&mut older, &[bob], &event(1), Timestamp(0))

@@ -15,9 +15,9 @@ use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::messaging::quote_excerpt;
 use confidant_core::store::{
-    ConversationKind, ConversationSummary, FeedEntry, Member, MemberRef, Message, MessagingStore,
-    NewConversation, NewMessage, Participant, Quote, RecommendationCard, Roster, StoreResult,
-    SystemLine, ViaApp,
+    ConversationKind, ConversationSummary, FeedEntry, FeedTail, Member, MemberRef, Message,
+    MessagingStore, NewConversation, NewMessage, Participant, Quote, RecommendationCard, Roster,
+    StoreResult, SystemLine, ViaApp,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
 
@@ -1238,12 +1238,16 @@ impl MessagingStore for SqlStore {
         feed::head(&self.pg().pool, member).await
     }
 
-    async fn feed_written(&self, member: MemberId) -> StoreResult<i64> {
+    async fn feed_tail(&self, member: MemberId) -> StoreResult<FeedTail> {
         if let Some(db) = &self.sqlite {
             // One writer commits in order: every committed position is readable.
-            return db.read(move |conn| sqlite::feed_head(conn, member)).await;
+            let head = db.read(move |conn| sqlite::feed_head(conn, member)).await?;
+            return Ok(FeedTail {
+                head,
+                unreadable: Vec::new(),
+            });
         }
-        feed::written(&self.pg().pool, member).await
+        feed::tail(&self.pg().pool, member).await
     }
 
     async fn purge_feed(&self, before: Timestamp) -> StoreResult<u64> {

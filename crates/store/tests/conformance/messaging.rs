@@ -1,6 +1,7 @@
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
-    ConversationKind, MessagingStore, NewConversation, NewMessage, SocialStore, SystemLine,
+    ConversationKind, FeedTail, MessagingStore, NewConversation, NewMessage, SocialStore,
+    SystemLine,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError};
 use confidant_store::on_both_backends;
@@ -209,8 +210,11 @@ async fn feeds_grow_in_order_per_member(db: TestDatabase) {
         store.feed_heads(&[bob.id, nobody]).await.unwrap(),
         [(bob.id, seqs[20]), (nobody, 0)]
     );
-    assert_eq!(store.feed_written(bob.id).await.unwrap(), seqs[20]);
-    assert_eq!(store.feed_written(nobody).await.unwrap(), 0);
+    // Nothing is in flight: every committed entry is readable.
+    let tail = store.feed_tail(bob.id).await.unwrap();
+    assert_eq!((tail.head, tail.written()), (seqs[20], seqs[20]));
+    assert_eq!(tail.unreadable, Vec::<i64>::new());
+    assert_eq!(store.feed_tail(nobody).await.unwrap(), FeedTail::default());
     let tail = store.feed_since(bob.id, seqs[18], 100).await.unwrap();
     assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs[19..]);
     let first_two = store.feed_since(bob.id, 0, 2).await.unwrap();

@@ -5,6 +5,7 @@
 //! positions only ever appear in increasing order per member, so nothing is lost or repeated.
 //! (They have gaps on PostgreSQL, where no per-member counter hands them out.)
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -73,17 +74,19 @@ pub async fn stream(
             })
         })
         .transpose()?;
-    // Subscribe before reading the head, so nothing committed in between is missed.
+    // Subscribe before reading the tail, so nothing committed in between is missed.
     let mut announcements = state.app.live().subscribe(me);
-    let head = state.app.feed_head(me).await?;
+    let tail = state.app.feed_tail(me).await?;
     // What was committed before the stream subscribed was announced before it listened:
     // entries up to here that are not readable yet are looked for until they are.
-    let written = state.app.feed_written(me).await?;
-    let mut cursor = match header_id.or(query.last_event_id) {
+    let written = tail.written();
+    let (mut cursor, mut written_before) = match header_id.or(query.last_event_id) {
         // An id past the head was never sent (a client from another server, or a guess):
         // resume from the head, so the stream still delivers everything from now on.
-        Some(id) => id.clamp(0, head),
-        None => head,
+        Some(id) => (id.clamp(0, tail.head), BTreeSet::new()),
+        // From now on: entries committed before now that become readable later are old news,
+        // and skipped. Those of older transactions still in flight are new when they come.
+        None => (tail.head, tail.unreadable.into_iter().collect()),
     };
     let app = state.app.clone();
     let shutdown = state.shutdown.clone();
@@ -108,6 +111,9 @@ pub async fn stream(
             let full_batch = entries.len() as i64 == BATCH;
             for entry in entries {
                 cursor = entry.seq;
+                if written_before.remove(&entry.seq) {
+                    continue;
+                }
                 if let Some(event) = render(&app, me, entry).await {
                     yield Ok(event);
                 }
