@@ -4,11 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName};
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
 use crate::state::AppState;
@@ -41,14 +39,13 @@ pub(crate) fn client_address(extensions: &Extensions) -> Option<String> {
 }
 
 /// Puts the [`ClientIp`] of each request in its extensions.
-pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub fn attach(state: &AppState, request: &mut Request) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
     let client = peer.map(|peer| client_ip(peer, request.headers(), &state.web.trusted_proxies));
     request.extensions_mut().insert(ClientIp(client));
-    next.run(request).await
 }
 
 /// The client behind `peer`. Each trusted proxy appends the address it heard from to

@@ -16,9 +16,10 @@ pub mod web;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -36,6 +37,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.web.max_body_bytes;
+    // Few layers, each doing several things in order: every `from_fn` layer costs every
+    // request a boxed future and a clone of the service inside it.
     Router::new()
         .merge(web::router())
         .merge(api::router())
@@ -47,18 +50,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session::resolve,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            client_addr::resolve,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            text::refuse_nul,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), admit))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             // Outermost first: every response, whatever made it, gets the security headers
@@ -71,12 +63,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                 .layer(static_header(header::REFERRER_POLICY, "same-origin"))
                 .layer(static_header(header::X_FRAME_OPTIONS, "DENY"))
-                .layer(middleware::from_fn(shapes::error_shapes))
-                .layer(middleware::from_fn(bounded_headers))
+                .layer(middleware::from_fn(edge))
                 // The request id is always the server's own: it goes into members' signed
                 // access logs, which a caller must not be able to write into.
                 .layer(tower::util::MapRequestLayer::new(
-                    |mut request: Request<axum::body::Body>| {
+                    |mut request: Request<Body>| {
                         request.headers_mut().remove(REQUEST_ID);
                         request
                     },
@@ -97,10 +88,40 @@ pub fn router(state: AppState) -> Router {
                         )
                     }),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn(time_limit)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
         .with_state(state)
+}
+
+/// The first and last thing every request meets: headers larger than any client needs are
+/// refused before anything reads them, and a bare error, whatever made it, is answered in its
+/// surface's shape.
+async fn edge(request: Request<Body>, next: Next) -> Response {
+    let shape = shapes::ErrorShape::of(&request);
+    let response = match oversized_headers(&request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    };
+    shape.apply(response).await
+}
+
+/// What every request goes through on its way to its route, within its time limit: text
+/// Confidant never stores is refused, the client's address is resolved, and so is the
+/// browser session, with its CSRF check.
+async fn admit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let limit = time_limit(&request);
+    let admitted = async {
+        let mut request = match text::check(&state, request).await {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        };
+        client_addr::attach(&state, &mut request);
+        session::resolve(&state, request, next).await
+    };
+    match tokio::time::timeout(limit, admitted).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// How long a request may take to be answered (a streamed body, such as live events, goes on
@@ -108,42 +129,36 @@ pub fn router(state: AppState) -> Router {
 const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
 const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(600);
 
-/// Answers 503 to a request that takes longer than its limit: 25 MiB over a slow uplink takes
+/// How long `request` may take before it is answered 503: 25 MiB over a slow uplink takes
 /// minutes, while anything else answering after 30 seconds is stuck.
-async fn time_limit(request: Request<axum::body::Body>, next: middleware::Next) -> Response {
-    let limit = if request.method() == axum::http::Method::POST
-        && request.uri().path() == "/api/v1/attachments"
+fn time_limit(request: &Request<Body>) -> Duration {
+    if request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/attachments"
     {
         UPLOAD_TIME_LIMIT
     } else {
         REQUEST_TIME_LIMIT
-    };
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 
 /// The most header bytes (names and values) a request may carry; a browser sends a few KiB.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Refuses requests whose headers are larger than any client needs, before anything reads or
-/// echoes them: 431, as RFC 6585 says.
-async fn bounded_headers(request: Request<axum::body::Body>, next: middleware::Next) -> Response {
+/// The refusal of a request whose headers are larger than any client needs: 431, as RFC 6585
+/// says.
+fn oversized_headers(request: &Request<Body>) -> Option<Response> {
     let size: usize = request
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if size > MAX_HEADER_BYTES {
-        // Plain text: the surface's error shape is put on by `shapes::error_shapes`.
-        return (
+    // Plain text: the surface's error shape is put on by `edge`.
+    (size > MAX_HEADER_BYTES).then(|| {
+        (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
         )
-            .into_response();
-    }
-    next.run(request).await
+            .into_response()
+    })
 }
 
 /// Lets the forms of this page end at `redirect_uri`'s origin as well as at this server.

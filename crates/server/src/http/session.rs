@@ -10,7 +10,7 @@
 //! Requests carrying `Authorization: Bearer` are not cookie-authenticated and need no token.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -58,13 +58,12 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     authorization(headers, "Bearer")
 }
 
-pub async fn resolve(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Resolves the browser session from its cookie and holds state-changing requests to their
+/// CSRF token (see the module's doc), then answers through `next`: privately, where the
+/// answer may be private, and with the cookies this request needs set or removed.
+pub async fn resolve(state: &AppState, request: Request, next: Next) -> Response {
     let web = &state.web;
+    let jar = CookieJar::from_headers(request.headers());
     let session = match jar.get(web.session_cookie) {
         Some(cookie) => state
             .app

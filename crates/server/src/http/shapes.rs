@@ -7,8 +7,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -48,13 +47,31 @@ fn is_bare(response: &Response) -> bool {
     }
 }
 
-pub async fn error_shapes(request: Request, next: Next) -> Response {
-    let surface = surface(request.uri().path());
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    if !is_bare(&response) {
-        return response;
+/// What a request's error answers must look like: its surface, and its method (which a
+/// 405's message names).
+pub(super) struct ErrorShape {
+    surface: Surface,
+    method: Method,
+}
+
+impl ErrorShape {
+    pub(super) fn of(request: &Request) -> Self {
+        ErrorShape {
+            surface: surface(request.uri().path()),
+            method: request.method().clone(),
+        }
     }
+
+    /// The response, in this shape if it is a bare error; anything else as it is.
+    pub(super) async fn apply(self, response: Response) -> Response {
+        if !is_bare(&response) {
+            return response;
+        }
+        shape(self.surface, &self.method, response).await
+    }
+}
+
+async fn shape(surface: Surface, method: &Method, response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let said = axum::body::to_bytes(body, MAX_MESSAGE_BYTES)
         .await
@@ -63,7 +80,7 @@ pub async fn error_shapes(request: Request, next: Next) -> Response {
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty());
     let status = parts.status;
-    let message = said.unwrap_or_else(|| default_message(status, &method));
+    let message = said.unwrap_or_else(|| default_message(status, method));
     let shaped = match surface {
         Surface::Json => (
             status,
@@ -128,7 +145,7 @@ fn heading(status: StatusCode) -> &'static str {
     }
 }
 
-fn default_message(status: StatusCode, method: &axum::http::Method) -> String {
+fn default_message(status: StatusCode, method: &Method) -> String {
     match status {
         // The router adds `Allow` after every layer has run, so it cannot be quoted here.
         StatusCode::METHOD_NOT_ALLOWED => {

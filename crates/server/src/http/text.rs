@@ -6,9 +6,8 @@
 //! of its surface.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -19,14 +18,17 @@ use crate::state::AppState;
 const NUL: &str = "Text may not contain the NUL character (U+0000).";
 const NOT_UTF8: &str = "Form fields must be UTF-8.";
 
-pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+/// The request back if its path, query and body hold no NUL and its form fields are UTF-8;
+/// else the refusal to answer, in its surface's shape. A JSON or form body is read whole
+/// here, and handed on.
+pub async fn check(state: &AppState, request: Request) -> Result<Request, Response> {
+    let path = request.uri().path();
     let in_uri = request
         .uri()
         .path_and_query()
         .is_some_and(|pq| has_encoded_nul(pq.as_str()));
     if in_uri {
-        return refusal(&path, NUL);
+        return Err(refusal(path, NUL));
     }
     let kind = request
         .headers()
@@ -38,9 +40,10 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
         kind.contains("x-www-form-urlencoded"),
     );
     if !json && !form {
-        return next.run(request).await;
+        return Ok(request);
     }
     let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
     // Event batches may be larger than other bodies; each route's extractor enforces the
     // same limit again.
     let limit = if path == super::partner::events::PATH {
@@ -49,20 +52,19 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
         state.web.max_body_bytes
     };
     let Ok(bytes) = to_bytes(body, limit).await else {
-        return too_large(&path);
+        return Err(too_large(path));
     };
     if form && !form_is_utf8(&bytes) {
-        return refusal(&path, NOT_UTF8);
+        return Err(refusal(path, NOT_UTF8));
     }
     // JSON that is not UTF-8 is left to the JSON extractor, which refuses it as such.
     let text = String::from_utf8_lossy(&bytes);
     let nul =
         bytes.contains(&0) || (form && has_encoded_nul(&text)) || (json && has_json_nul(&text));
     if nul {
-        return refusal(&path, NUL);
+        return Err(refusal(path, NUL));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// Whether a form body, and every name and value in it once percent-decoded, is UTF-8.
