@@ -13,7 +13,7 @@ mod sqlite;
 pub use backend::{Backend, ConnectError, sqlite_path};
 pub use sql::SqlStore;
 pub use sql::snapshot::PostgresSnapshot;
-pub use sqlite::GroupCommits;
+pub use sqlite::{GroupCommits, within_request};
 
 /// Opens (and for SQLite, creates) the database at `url` without migrating it.
 ///

@@ -107,7 +107,8 @@ async fn edge(request: Request<Body>, next: Next) -> Response {
 
 /// What every request goes through on its way to its route, within its time limit: text
 /// Confidant never stores is refused, the client's address is resolved, and so is the
-/// browser session, with its CSRF check.
+/// browser session, with its CSRF check. The store's caches check their freshness once for
+/// the whole of it.
 async fn admit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
     let limit = time_limit(&request);
     let admitted = async {
@@ -118,7 +119,7 @@ async fn admit(State(state): State<AppState>, request: Request<Body>, next: Next
         client_addr::attach(&state, &mut request);
         session::resolve(&state, request, next).await
     };
-    match tokio::time::timeout(limit, admitted).await {
+    match tokio::time::timeout(limit, confidant_store::within_request(admitted)).await {
         Ok(response) => response,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

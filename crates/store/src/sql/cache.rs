@@ -13,7 +13,7 @@
 //!
 //! On SQLite a lookup first asks SQLite whether anything was committed since the epochs were
 //! last read (`sqlite/epochs.rs`, a few microseconds on the calling thread), and reads them
-//! again only then. On PostgreSQL reading them costs one tiny query, but concurrent lookups
+//! again only then; a request asks once, unless this process commits meanwhile. On PostgreSQL reading them costs one tiny query, but concurrent lookups
 //! share it: a lookup waits for the first epoch read that *starts* after it arrived, and every
 //! lookup that arrived before that read started takes its answer. Under load, one read serves
 //! a whole wave.

@@ -36,6 +36,7 @@ use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use confidant_core::store::{Member, StoreResult};
 use confidant_core::{MemberId, StoreError, Timestamp};
 use epochs::EpochWatch;
+pub use epochs::within_request;
 pub(crate) use migrate::migrate;
 use readers::Readers;
 pub use writer::GroupCommits;
@@ -77,8 +78,11 @@ impl Database {
         let readers = (0..READERS)
             .map(|_| connect(path, true))
             .collect::<Result<Vec<_>, _>>()?;
-        let epochs = Arc::new(EpochWatch::new(connect(path, true)?));
         let writer = Writer::start(writer)?;
+        let epochs = Arc::new(EpochWatch::new(
+            connect(path, true)?,
+            writer.commit_counts(),
+        ));
         let checkpointer = Checkpointer::start(connect(path, false)?, writer.commit_counts())?;
         Ok(Database {
             writer,
@@ -106,8 +110,9 @@ impl Database {
         self.readers.read(work).await
     }
 
-    /// The cache epochs, reflecting every commit acknowledged before the call, without a trip
-    /// to a database thread (see [`EpochWatch`]).
+    /// The cache epochs, reflecting every commit acknowledged before the call (by another
+    /// process: before the call's request began), without a trip to a database thread (see
+    /// [`EpochWatch`]).
     pub(crate) fn cache_epochs(&self) -> StoreResult<crate::sql::cache::Epochs> {
         self.epochs.current()
     }

@@ -9,9 +9,9 @@ use confidant_core::store::{
 };
 use confidant_core::tokens::{TokenHash, hash};
 use confidant_core::{MemberId, Timestamp};
-use confidant_store::SqlStore;
 use confidant_store::on_both_backends;
 use confidant_store::testing::TestDatabase;
+use confidant_store::{SqlStore, within_request};
 
 use super::oauth::{app, code, grant_for, log, pair};
 use super::{T0, member};
@@ -20,7 +20,8 @@ on_both_backends!(
     a_hit_is_served_from_memory_until_the_entry_is_touched,
     a_change_empties_only_the_caches_of_what_it_changed,
     changes_made_by_another_node_are_seen_by_the_next_lookup,
-    changes_made_by_hand_in_sql_are_seen_by_the_next_lookup
+    changes_made_by_hand_in_sql_are_seen_by_the_next_lookup,
+    within_one_request_every_commit_of_this_store_is_seen_by_the_next_lookup
 );
 
 fn session(member: MemberId, secret: &str) -> SessionRecord {
@@ -42,6 +43,38 @@ async fn another_node(db: &TestDatabase) -> SqlStore {
 
 async fn last_seen(store: &SqlStore, token: &TokenHash) -> Timestamp {
     store.session(token).await.unwrap().unwrap().last_seen_at
+}
+
+/// A request's lookups may share one check of the epochs (`within_request`), but never past
+/// a commit of this store: the request's own, or any other request's.
+async fn within_one_request_every_commit_of_this_store_is_seen_by_the_next_lookup(
+    db: TestDatabase,
+) {
+    let store = &db.store;
+    let there = another_node(&db).await;
+    let alice = member(store, "alice").await;
+    store.create_session(session(alice.id, "s1")).await.unwrap();
+    store.create_session(session(alice.id, "s2")).await.unwrap();
+    // Logged out elsewhere before the request began: its first lookup sees it.
+    there.delete_session(&hash("s2")).await.unwrap();
+    within_request(async {
+        assert!(store.session(&hash("s2")).await.unwrap().is_none());
+        assert!(store.session(&hash("s1")).await.unwrap().is_some());
+        store.delete_session(&hash("s1")).await.unwrap();
+        assert!(store.session(&hash("s1")).await.unwrap().is_none());
+        // A rename by another request of this process, while this one runs.
+        let renamed = tokio::spawn({
+            let store = store.clone();
+            async move { store.set_display_name(alice.id, "Alice A.").await }
+        });
+        renamed.await.unwrap().unwrap();
+        assert_eq!(
+            store.member(alice.id).await.unwrap().unwrap().display_name,
+            "Alice A."
+        );
+    })
+    .await;
+    there.close().await;
 }
 
 async fn a_change_empties_only_the_caches_of_what_it_changed(db: TestDatabase) {
