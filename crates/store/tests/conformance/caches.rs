@@ -1,6 +1,7 @@
 //! The in-memory caches answer as the database would: a change made anywhere — by this
 //! store, by another process or node on the same database, or by hand in SQL — is seen by the
-//! very next lookup.
+//! very next lookup. (Within one request on SQLite, a change of another process made while
+//! the request runs may be seen only by the next request.)
 
 use confidant_core::accesslog::Action;
 use confidant_core::store::{
