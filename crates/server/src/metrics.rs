@@ -3,17 +3,14 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -81,6 +78,21 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// Counts and times one answered request under its route template (`/c/{id}`, not
+    /// `/c/42`), so the number of series stays bounded.
+    pub fn observe(&self, route: RouteLabels, started: Instant, status: StatusCode) {
+        self.latency
+            .get_or_create(&route)
+            .observe(started.elapsed().as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: route.method,
+                route: route.route,
+                status: status.as_u16(),
+            })
+            .inc();
+    }
 }
 
 impl Default for Metrics {
@@ -89,30 +101,15 @@ impl Default for Metrics {
     }
 }
 
-/// Counts and times every request under its route template (`/c/{id}`, not `/c/42`), so
-/// the number of series stays bounded.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    let labels = RouteLabels { method, route };
-    state
-        .metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method: labels.method,
-            route: labels.route,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
+impl RouteLabels {
+    /// The request's method and route template; `unmatched` for a path no route has.
+    pub fn of(request: &Request) -> Self {
+        RouteLabels {
+            method: request.method().to_string(),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned()),
+        }
+    }
 }

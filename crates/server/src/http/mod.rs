@@ -13,7 +13,7 @@ mod shapes;
 mod text;
 pub mod web;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -26,6 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::metrics::RouteLabels;
 use crate::state::AppState;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,7 +38,7 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.web.max_body_bytes;
-    // Few layers, each doing several things in order: every `from_fn` layer costs every
+    // Two layers, each doing several things in order: every `from_fn` layer costs every
     // request a boxed future and a clone of the service inside it.
     Router::new()
         .merge(web::router())
@@ -46,10 +47,6 @@ pub fn router(state: AppState) -> Router {
         .merge(partner::router())
         .merge(ops::router())
         .fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), admit))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
@@ -108,8 +105,11 @@ async fn edge(request: Request<Body>, next: Next) -> Response {
 /// What every request goes through on its way to its route, within its time limit: text
 /// Confidant never stores is refused, the client's address is resolved, and so is the
 /// browser session, with its CSRF check. The store's caches check their freshness once for
-/// the whole of it.
+/// the whole of it, and the metrics count and time it under its route. (The router has
+/// matched the route by now: this layer wraps each route, and the fallback.)
 async fn admit(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let started = Instant::now();
+    let route = RouteLabels::of(&request);
     let limit = time_limit(&request);
     let admitted = async {
         let mut request = match text::check(&state, request).await {
@@ -119,10 +119,13 @@ async fn admit(State(state): State<AppState>, request: Request<Body>, next: Next
         client_addr::attach(&state, &mut request);
         session::resolve(&state, request, next).await
     };
-    match tokio::time::timeout(limit, confidant_store::within_request(admitted)).await {
-        Ok(response) => response,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    }
+    let response =
+        match tokio::time::timeout(limit, confidant_store::within_request(admitted)).await {
+            Ok(response) => response,
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        };
+    state.metrics.observe(route, started, response.status());
+    response
 }
 
 /// How long a request may take to be answered (a streamed body, such as live events, goes on

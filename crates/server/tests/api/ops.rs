@@ -49,12 +49,25 @@ async fn health_readiness_metrics_and_api_description(db: TestDatabase) {
         reqwest::get(app.url("/readyz")).await.unwrap().status(),
         StatusCode::OK
     );
+    // A path no route has is counted too, under one label whatever the path.
+    assert_eq!(
+        reqwest::get(app.url("/no/such/page/42"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     let metrics = reqwest::get(app.url("/metrics"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
+    assert!(
+        metrics.contains(r#"method="GET",route="unmatched",status="404""#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("/no/such/page"), "{metrics}");
     assert!(
         metrics.contains("confidant_messages_sent_total 1"),
         "{metrics}"
