@@ -16,14 +16,10 @@ on_both_backends!(live_events_resume_from_last_event_id_without_loss_or_duplicat
 /// hears no announcement of it: it must look for the entry until it can read it.
 #[tokio::test]
 async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_before() {
-    use sqlx::Connection;
-
     let test = "events::a_stream_resumed_while_an_older_transaction_runs";
-    let Some(db) = TestDatabase::postgres(test).await else {
+    let Some((app, url)) = on_postgres(test).await else {
         return;
     };
-    let url = db.url.clone();
-    let app = TestApp::spawn(db).await;
     let (alice, bob, conversation) = app.alice_and_bob().await;
     let mut stream = EventStream::open(&app, &bob, None).await;
     app.send(&alice, conversation, "before").await;
@@ -31,16 +27,11 @@ async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_bef
     assert_eq!(before.data["message"]["body"], "before");
     drop(stream);
 
-    let mut older = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut older = older.begin().await.unwrap();
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *older)
-        .await
-        .unwrap();
+    let older = OlderTransaction::begin(&url).await;
     app.send(&alice, conversation, "held back").await;
     let mut resumed = EventStream::open(&app, &bob, Some(before.id)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    older.rollback().await.unwrap();
+    older.end().await;
     let event = next_message(&mut resumed, Duration::from_secs(10)).await;
     assert_eq!(event.data["message"]["body"], "held back");
 }
@@ -49,28 +40,48 @@ async fn a_stream_resumed_while_an_older_transaction_runs_gets_what_was_sent_bef
 /// it opened is not news when it becomes readable, while an older transaction runs.
 #[tokio::test]
 async fn a_fresh_stream_opened_while_an_older_transaction_runs_skips_what_was_sent_before() {
-    use sqlx::Connection;
-
     let test = "events::a_fresh_stream_opened_while_an_older_transaction_runs";
-    let Some(db) = TestDatabase::postgres(test).await else {
+    let Some((app, url)) = on_postgres(test).await else {
         return;
     };
-    let url = db.url.clone();
-    let app = TestApp::spawn(db).await;
     let (alice, bob, conversation) = app.alice_and_bob().await;
 
-    let mut older = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut older = older.begin().await.unwrap();
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *older)
-        .await
-        .unwrap();
+    let older = OlderTransaction::begin(&url).await;
     app.send(&alice, conversation, "sent before").await;
     let mut fresh = EventStream::open(&app, &bob, None).await;
-    older.rollback().await.unwrap();
+    older.end().await;
     app.send(&alice, conversation, "sent after").await;
     let event = next_message(&mut fresh, Duration::from_secs(10)).await;
     assert_eq!(event.data["message"]["body"], "sent after");
+}
+
+/// The app on a PostgreSQL database of its own, and that database's URL; `None` (the test is
+/// skipped, and says so) without PostgreSQL.
+async fn on_postgres(test: &str) -> Option<(TestApp, String)> {
+    let db = TestDatabase::postgres(test).await?;
+    let url = db.url.clone();
+    Some((TestApp::spawn(db).await, url))
+}
+
+/// A PostgreSQL transaction that has taken its id and stays open until `end`: no feed
+/// position written after it began is readable before then.
+struct OlderTransaction(sqlx::PgConnection);
+
+impl OlderTransaction {
+    async fn begin(url: &str) -> Self {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        OlderTransaction(conn)
+    }
+
+    async fn end(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.unwrap();
+    }
 }
 
 /// The stream's next `message` event, passing over any other.
