@@ -38,8 +38,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.web.max_body_bytes;
-    // Two layers, each doing several things in order: every `from_fn` layer costs every
-    // request a boxed future and a clone of the service inside it.
+    // Two `from_fn` layers, `admit` and `edge`, each doing several things in order: every
+    // such layer costs every request a boxed future and a clone of the service inside it.
     Router::new()
         .merge(web::router())
         .merge(api::router())
