@@ -13,10 +13,11 @@
 //!
 //! On SQLite a lookup first asks SQLite whether anything was committed since the epochs were
 //! last read (`sqlite/epochs.rs`, a few microseconds on the calling thread), and reads them
-//! again only then; a request asks once, unless this process commits meanwhile. On PostgreSQL reading them costs one tiny query, but concurrent lookups
-//! share it: a lookup waits for the first epoch read that *starts* after it arrived, and every
-//! lookup that arrived before that read started takes its answer. Under load, one read serves
-//! a whole wave.
+//! again only then; a request asks once, unless this process commits meanwhile. On
+//! PostgreSQL reading them costs one tiny query, but concurrent lookups share it: a lookup
+//! waits for the first epoch read that *starts* after it arrived, and every lookup that
+//! arrived before that read started takes its answer. Under load, one read serves a whole
+//! wave.
 //!
 //! Fields that change on every request and never turn a "no" into a "yes" (a session's last
 //! use, a grant's last use) do not bump the epoch; entries are reloaded after [`MAX_AGE`] so
