@@ -24,9 +24,9 @@ use rusqlite::Connection;
 use super::writer::CommitCounts;
 
 /// The longest a committed page waits in the WAL before it is copied into the database.
-/// Every checkpoint fsyncs the WAL and the database file beside the writer's own fsyncs, and
-/// copies a page written many times in the while once: under sends, a checkpoint every
-/// 500 ms left the writer more of the disk than one every 100 ms (see BENCHMARKS.md).
+/// Each checkpoint fsyncs the WAL and the database file beside the writer's own fsyncs: under
+/// sends, one every 500 ms left the writer more of the disk than one every 100 ms (see
+/// BENCHMARKS.md).
 const INTERVAL: Duration = Duration::from_millis(500);
 
 /// The WAL's length in pages (16 MiB) past which the writer's commit finishes the copy
