@@ -3,6 +3,7 @@
 //! cells of an app per day: the bounds the privacy layer's noise is calibrated to.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -30,6 +31,51 @@ fn cell_params<'a>(cell: &'a Cell, more: &[&'a dyn ToSql]) -> Vec<&'a dyn ToSql>
     values
 }
 
+/// The statements a contribution runs that name the cell's columns or the counter's, built
+/// once per counter: every send and click runs them, and formatting them on every click was
+/// about 2.5 % of its work on the writer.
+struct CounterStatements {
+    /// Adds one to the member's cell if it is under the cap (`?8`).
+    bump: String,
+    /// Opens the member's cell for the day.
+    new_cell: String,
+    /// Adds one to the cell's daily count.
+    count_in_day: String,
+}
+
+impl CounterStatements {
+    fn of(counter: Counter) -> &'static CounterStatements {
+        static SENDS: LazyLock<CounterStatements> =
+            LazyLock::new(|| CounterStatements::new(Counter::Sends));
+        static CLICKS: LazyLock<CounterStatements> =
+            LazyLock::new(|| CounterStatements::new(Counter::Clicks));
+        match counter {
+            Counter::Sends => &SENDS,
+            Counter::Clicks => &CLICKS,
+        }
+    }
+
+    fn new(counter: Counter) -> CounterStatements {
+        let column = counter.column();
+        CounterStatements {
+            bump: format!(
+                "UPDATE engagement_contributions SET {column} = {column} + 1 \
+                 WHERE member_id = ?7 AND client_id = ?1 AND day = ?2 AND interface = ?3 \
+                 AND surface = ?4 AND variation = ?5 AND channel = ?6 AND {column} < ?8"
+            ),
+            new_cell: format!(
+                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
+                 VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
+            ),
+            count_in_day: format!(
+                "INSERT INTO engagement_daily ({CELL_COLUMNS}, {column}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) ON CONFLICT ({CELL_COLUMNS}) \
+                 DO UPDATE SET {column} = engagement_daily.{column} + 1"
+            ),
+        }
+    }
+}
+
 /// Counts a contribution inside the caller's transaction, unless the member reached the cap
 /// for this cell and day or, for a click, does not let their clicks be counted (read here,
 /// so that a withdrawal that committed first always stops it). Returns whether it counted.
@@ -44,10 +90,7 @@ pub(crate) fn contribute(conn: &Connection, contribution: &Contribution) -> Stor
     if !bump(conn, contribution)? {
         // Either the member's cell is full, or they have not touched it today.
         let new_cell = conn
-            .prepare_cached(&format!(
-                "INSERT INTO engagement_contributions (member_id, {CELL_COLUMNS}) \
-                 VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
-            ))
+            .prepare_cached(&CounterStatements::of(contribution.counter).new_cell)
             .and_then(|mut insert| insert.execute(&*cell_params(cell, &[&member])))
             .store()?
             == 1;
@@ -97,26 +140,16 @@ pub(crate) fn contribute(conn: &Connection, contribution: &Contribution) -> Stor
             cells_per_day: contribution.cells_per_day,
         },
     )?;
-    let column = contribution.counter.column();
-    conn.prepare_cached(&format!(
-        "INSERT INTO engagement_daily ({CELL_COLUMNS}, {column}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) \
-         ON CONFLICT ({CELL_COLUMNS}) DO UPDATE SET {column} = engagement_daily.{column} + 1"
-    ))
-    .and_then(|mut upsert| upsert.execute(&*cell_params(cell, &[])))
-    .store()?;
+    conn.prepare_cached(&CounterStatements::of(contribution.counter).count_in_day)
+        .and_then(|mut upsert| upsert.execute(&*cell_params(cell, &[])))
+        .store()?;
     Ok(true)
 }
 
 /// Adds one to the member's cell if it exists and is under the cap; whether it did.
 fn bump(conn: &Connection, contribution: &Contribution) -> StoreResult<bool> {
-    let column = contribution.counter.column();
     let bumped = conn
-        .prepare_cached(&format!(
-            "UPDATE engagement_contributions SET {column} = {column} + 1 \
-             WHERE member_id = ?7 AND client_id = ?1 AND day = ?2 AND interface = ?3 \
-             AND surface = ?4 AND variation = ?5 AND channel = ?6 AND {column} < ?8"
-        ))
+        .prepare_cached(&CounterStatements::of(contribution.counter).bump)
         .and_then(|mut update| {
             update.execute(&*cell_params(
                 &contribution.cell,

@@ -23,6 +23,7 @@ use confidant_core::store::{
     NewMessage, Participant, Roster, StoreResult,
 };
 use confidant_core::{ConversationId, MemberId, MessageId, StoreError, Timestamp};
+pub(crate) use feed::purge as purge_feed;
 
 /// Reads a row of [`MESSAGE_COLUMNS`], by position. Most messages have no card, quote or
 /// system line: each group's columns are read only when its key column says it is there.
@@ -877,7 +878,7 @@ pub(crate) fn feed_since(
 
 pub(crate) fn feed_head(conn: &Connection, member: MemberId) -> StoreResult<i64> {
     let seq: Option<i64> = conn
-        .prepare_cached("SELECT feed_seq FROM members WHERE id = ?1")
+        .prepare_cached(feed::HEAD)
         .and_then(|mut select| select.query_row([member.0], |row| row.get(0)).optional())
         .store()?;
     Ok(seq.unwrap_or(0))
@@ -891,16 +892,4 @@ pub(crate) fn feed_heads(
         .iter()
         .map(|member| Ok((*member, feed_head(conn, *member)?)))
         .collect()
-}
-
-/// Deletes up to `batch` feed entries created before `before`; returns how many.
-pub(crate) fn purge_feed(conn: &Connection, before: Timestamp, batch: i64) -> StoreResult<u64> {
-    let deleted = conn
-        .prepare_cached(
-            "DELETE FROM member_feed WHERE (member_id, seq) IN \
-             (SELECT member_id, seq FROM member_feed WHERE created_at < ?1 LIMIT ?2)",
-        )
-        .and_then(|mut delete| delete.execute(params![before.0, batch]))
-        .store()?;
-    Ok(deleted as u64)
 }

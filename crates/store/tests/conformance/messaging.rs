@@ -1,3 +1,4 @@
+use confidant_core::live::FeedAdvanced;
 use confidant_core::messaging::LiveEvent;
 use confidant_core::store::{
     ConversationKind, FeedTail, MessagingStore, NewConversation, NewMessage, SocialStore,
@@ -15,6 +16,7 @@ on_both_backends!(
     feeds_grow_in_order_per_member,
     sending_reads_the_conversation_and_makes_it_the_newest,
     old_feed_entries_are_purged_and_positions_keep_growing,
+    a_feed_purged_whole_goes_on_after_its_newest_position,
     groups_are_capped_and_vanish_when_empty,
     a_block_stops_direct_messages_in_the_same_transaction,
     edits_and_deletes_change_only_the_senders_own_messages,
@@ -335,6 +337,44 @@ async fn old_feed_entries_are_purged_and_positions_keep_growing(db: TestDatabase
     let next = advanced.iter().find(|a| a.member == bob.id).unwrap().seq;
     assert!(next > announced);
     assert_eq!(store.purge_feed(T0).await.unwrap(), 0);
+}
+
+/// Retention may delete every entry of a feed, its newest included: a stream that read up to
+/// that entry must still get the next one.
+async fn a_feed_purged_whole_goes_on_after_its_newest_position(db: TestDatabase) {
+    let store = &db.store;
+    let alice = member(store, "alice").await;
+    let bob = member(store, "bob").await;
+    let (id, _) = store
+        .create_conversation(direct(alice.id, bob.id))
+        .await
+        .unwrap();
+    let mut announced = Vec::new();
+    for n in 1..=2 {
+        let (_, advanced) = store.insert_message(text(id, alice.id, n)).await.unwrap();
+        announced.push(advanced);
+    }
+    let newest = |advanced: &[FeedAdvanced], member| {
+        advanced.iter().find(|a| a.member == member).unwrap().seq
+    };
+    let (alice_read, bob_read) = (
+        newest(&announced[1], alice.id),
+        newest(&announced[1], bob.id),
+    );
+    assert_eq!(
+        store.purge_feed(T0.plus_secs(1_000)).await.unwrap(),
+        3 * 2,
+        "both members' entries for the conversation and both messages"
+    );
+    assert!(store.feed_since(bob.id, 0, 100).await.unwrap().is_empty());
+    let (_, advanced) = store.insert_message(text(id, alice.id, 3)).await.unwrap();
+    for (member, read) in [(alice.id, alice_read), (bob.id, bob_read)] {
+        let next = newest(&advanced, member);
+        assert!(next > read, "{next} follows {read}");
+        readable_feed(store, member, next).await;
+        let resumed = store.feed_since(member, read, 100).await.unwrap();
+        assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [next]);
+    }
 }
 
 async fn groups_are_capped_and_vanish_when_empty(db: TestDatabase) {
