@@ -382,9 +382,9 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
         // Indexed for search in the same transaction, as the server's writer would have.
         tx.execute_batch(
             "INSERT INTO messages_fts (rowid, body, conversation_id) \
-             SELECT m.id, m.body, m.conversation_id \
-             FROM messages_fts_pending p JOIN messages m ON m.id = p.id; \
-             DELETE FROM messages_fts_pending;",
+             SELECT m.id, m.body, m.conversation_id FROM messages m \
+             WHERE m.id > (SELECT upto FROM messages_fts_indexed); \
+             UPDATE messages_fts_indexed SET upto = (SELECT MAX(id) FROM messages);",
         )
         .unwrap();
     }

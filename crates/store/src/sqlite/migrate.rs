@@ -126,4 +126,60 @@ mod tests {
         let newer = migrate(&conn).unwrap_err().to_string();
         assert!(newer.contains("newer Confidant"), "{newer}");
     }
+
+    /// Messages that an earlier version left queued for search are indexed by the migration
+    /// that replaced the queue with a mark (0026), and the mark starts at the newest.
+    #[test]
+    fn the_search_queue_left_behind_is_indexed() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, \
+             description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT 0, \
+             success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+        )
+        .unwrap();
+        for migration in migrations().iter().filter(|m| m.version < 26) {
+            conn.execute_batch(&migration.sql).unwrap();
+            conn.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (?1, ?2, TRUE, ?3, 0)",
+                params![
+                    migration.version,
+                    &*migration.description,
+                    &*migration.checksum
+                ],
+            )
+            .unwrap();
+        }
+        // Stored without a writer to index them: both are queued, and one is deleted again.
+        conn.execute_batch(
+            "INSERT INTO conversations (id, kind, created_at, last_activity_at) \
+             VALUES (1, 'group', 0, 0); \
+             INSERT INTO messages (id, conversation_id, body, created_at) \
+             VALUES (1, 1, 'quince', 0), (2, 1, 'rowan', 0); \
+             DELETE FROM messages WHERE id = 2;",
+        )
+        .unwrap();
+        let later = migrations().iter().filter(|m| m.version >= 26).count();
+        assert_eq!(migrate(&conn).unwrap(), later);
+        let found = |word: &str| -> Vec<i64> {
+            let mut select = conn
+                .prepare("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1")
+                .unwrap();
+            let rows = select.query_map([word], |row| row.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(found("quince"), [1]);
+        assert_eq!(found("rowan"), [] as [i64; 0]);
+        let mark: i64 = conn
+            .query_row("SELECT upto FROM messages_fts_indexed", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(mark, 1);
+        conn.execute_batch(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        )
+        .expect("the search index matches the messages");
+    }
 }

@@ -476,18 +476,16 @@ mod tests {
         assert_eq!(searchable(&db, "cherry").await, [] as [i64; 0]);
         assert_eq!(searchable(&db, "damson").await, [3]);
         assert_eq!(searchable(&db, "elder").await, [] as [i64; 0]);
-        assert_eq!(
-            db.read(|conn| conn
-                .query_row("SELECT COUNT(*) FROM messages_fts_pending", [], |row| row
-                    .get::<_, i64>(
-                    0
-                ))
-                .store())
-                .await
-                .unwrap(),
-            0,
-            "the queue is empty after the commit"
-        );
+        let mark = db
+            .read(|conn| {
+                conn.query_row("SELECT upto FROM messages_fts_indexed", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .store()
+            })
+            .await
+            .unwrap();
+        assert_eq!(mark, 3, "the mark is at the newest message committed");
 
         // Edits and deletes of messages indexed by an earlier commit change the index at once.
         db.write(statements("UPDATE messages SET body = 'fig' WHERE id = 1"))

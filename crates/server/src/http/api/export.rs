@@ -156,8 +156,8 @@ pub const COVERAGE: &[(&str, &str)] = &[
         "not exported: the search index's settings",
     ),
     (
-        "messages_fts_pending",
-        "not exported: messages waiting, within a commit, to be indexed for search",
+        "messages_fts_indexed",
+        "not exported: how far the search index has read the messages",
     ),
     (
         "budget_windows",
