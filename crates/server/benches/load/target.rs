@@ -333,7 +333,13 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
     let tx = conn.transaction().unwrap();
     let mut feed_seq: HashMap<i64, i64> = HashMap::new();
     {
-        let mut seq = tx.prepare("SELECT id, feed_seq FROM members").unwrap();
+        // Each member's feed head, as the server reads it (`sqlite/feed.rs`).
+        let mut seq = tx
+            .prepare(
+                "SELECT m.id, MAX(m.feed_seq, COALESCE((SELECT MAX(f.seq) FROM member_feed f \
+                 WHERE f.member_id = m.id), 0)) FROM members m",
+            )
+            .unwrap();
         let rows = seq
             .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
             .unwrap();
@@ -372,12 +378,6 @@ pub fn fill_messages(path: &Path, members: &[Member], count: usize) {
                 feed.execute(rusqlite::params![member, *seq, event, at])
                     .unwrap();
             }
-        }
-        let mut bump = tx
-            .prepare("UPDATE members SET feed_seq = ?2 WHERE id = ?1")
-            .unwrap();
-        for (member, seq) in &feed_seq {
-            bump.execute([member, seq]).unwrap();
         }
         // Indexed for search in the same transaction, as the server's writer would have.
         tx.execute_batch(
