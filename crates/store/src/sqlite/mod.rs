@@ -21,7 +21,7 @@ pub(crate) mod partner;
 pub(crate) mod push;
 mod readers;
 pub(crate) mod reports;
-mod search_index;
+pub(crate) mod search_index;
 pub(crate) mod social;
 pub(crate) mod tlog;
 mod writer;
@@ -39,6 +39,7 @@ use epochs::EpochWatch;
 pub use epochs::within_request;
 pub(crate) use migrate::migrate;
 use readers::Readers;
+use search_index::SearchIndexing;
 pub use writer::GroupCommits;
 use writer::Writer;
 
@@ -66,6 +67,20 @@ pub enum OpenError {
 impl Database {
     /// Opens the database file at `path`, creating it if it is missing.
     pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_indexing(path, SearchIndexing::default())
+    }
+
+    /// [`open`](Self::open), with messages waiting to be indexed for search at most
+    /// `longest_wait`, for tests of that wait.
+    #[cfg(test)]
+    pub(crate) fn open_indexing_within(
+        path: &Path,
+        longest_wait: std::time::Duration,
+    ) -> Result<Self, OpenError> {
+        Self::open_indexing(path, SearchIndexing::within(longest_wait))
+    }
+
+    fn open_indexing(path: &Path, indexing: SearchIndexing) -> Result<Self, OpenError> {
         let writer = connect(path, false)?;
         // The checkpointer's thread copies the WAL into the database; the writer only finishes
         // the copy when the WAL grows long, so that it starts over (see `checkpointer`).
@@ -78,7 +93,7 @@ impl Database {
         let readers = (0..READERS)
             .map(|_| connect(path, true))
             .collect::<Result<Vec<_>, _>>()?;
-        let writer = Writer::start(writer)?;
+        let writer = Writer::start(writer, indexing)?;
         let epochs = Arc::new(EpochWatch::new(
             connect(path, true)?,
             writer.commit_counts(),

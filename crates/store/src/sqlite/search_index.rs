@@ -1,24 +1,64 @@
-//! Indexing new messages for search once per group commit (migrations 0023 and 0026).
+//! Indexing new messages for search in batches of many commits (migrations 0023 and 0026).
 //!
-//! FTS5 writes the terms it holds in memory out as a new index segment at every savepoint.
-//! Every write of a batch runs in its own savepoint, so a message indexed inside its write
-//! cost a segment of its own, and FTS5 soon merged those segments again: on the send path
-//! that was a large share of the writer's work, and of the pages it wrote to the WAL. So a
-//! message is stored unindexed; after the batch's last savepoint and before its commit, in
-//! the same transaction, the writer indexes every message past the newest one indexed
-//! (`messages_fts_indexed.upto`; ids only grow) as one segment, and moves that mark.
+//! FTS5 writes the terms it holds in memory out as a new index segment at every savepoint and
+//! commit, and soon merges those segments again. Indexed inside each send, that was a large
+//! share of the writer's work and of the pages it wrote to the WAL; indexed once per group
+//! commit, it still cost a segment, its merges and its pages per commit, which is most of a
+//! commit's own work when only a few writes share it (about a quarter of the writer's time per
+//! send on 8 connections; see BENCHMARKS.md).
+//!
+//! So a message is stored unindexed, and the messages past the newest one indexed
+//! (`messages_fts_indexed.upto`; ids only grow) wait. The writer indexes them all as one
+//! segment, inside a commit and before it, once [`MOST_WAITING`] wait, once the first of them
+//! has waited [`LONGEST_WAIT`] (without a write to ride on, in a commit of its own), or when a
+//! search asks ([`index_waiting`]): a search first has every committed message indexed, so it
+//! finds each message committed before it began, as before.
+
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// The writer's indexing step, and whether the schema has the mark yet (a database opened
-/// before migration 0026 does not, nor do the writer's own tests).
-#[derive(Default)]
+use super::ResultExt;
+use confidant_core::store::StoreResult;
+
+/// How many messages may wait to be indexed before the next commit indexes them.
+pub(crate) const MOST_WAITING: i64 = 512;
+/// How long a committed message waits to be indexed at most, searches aside.
+const LONGEST_WAIT: Duration = Duration::from_secs(1);
+
+/// The writer's pace of indexing: what waits, since when.
 pub(crate) struct SearchIndexing {
+    /// Whether the schema has the mark yet (a database opened before migration 0026 does not,
+    /// nor do the writer's own tests).
     mark_exists: bool,
+    /// When a commit first left messages waiting; `None` when none wait.
+    waiting_since: Option<Instant>,
+    longest_wait: Duration,
+}
+
+impl Default for SearchIndexing {
+    fn default() -> Self {
+        SearchIndexing::within(LONGEST_WAIT)
+    }
 }
 
 impl SearchIndexing {
-    /// Indexes every message past the mark and moves it, inside the open transaction.
+    /// Indexing that lets a committed message wait `longest_wait` at most.
+    pub(crate) fn within(longest_wait: Duration) -> Self {
+        SearchIndexing {
+            mark_exists: false,
+            waiting_since: None,
+            longest_wait,
+        }
+    }
+
+    /// When the writer must index the waiting messages even if no write comes.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.waiting_since.map(|since| since + self.longest_wait)
+    }
+
+    /// Inside the open transaction, just before its commit: indexes the waiting messages if
+    /// enough wait or the first has waited long enough, and notes when messages began to wait.
     pub(crate) fn before_commit(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if !self.mark_exists {
             self.mark_exists = conn
@@ -31,28 +71,60 @@ impl SearchIndexing {
                 return Ok(());
             }
         }
-        // Both are seeks: the mark's one row (its migration made it), and the end of the
-        // messages' rowid b-tree.
-        let (upto, newest): (i64, Option<i64>) = conn
-            .prepare_cached(
-                "SELECT upto, (SELECT MAX(id) FROM messages) FROM messages_fts_indexed",
-            )?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        let Some(newest) = newest.filter(|newest| *newest > upto) else {
+        let Some((upto, newest)) = waiting(conn)? else {
+            // Nothing waits, whoever indexed it (a search, or another process).
+            self.waiting_since = None;
             return Ok(());
         };
-        conn.prepare_cached(
-            "INSERT INTO messages_fts (rowid, body, conversation_id) \
-             SELECT id, body, conversation_id FROM messages WHERE id > ?1 AND id <= ?2",
-        )?
-        .execute([upto, newest])?;
-        conn.prepare_cached("UPDATE messages_fts_indexed SET upto = ?1")?
-            .execute([newest])?;
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        if newest - upto >= MOST_WAITING || since.elapsed() >= self.longest_wait {
+            index(conn, upto, newest)?;
+            self.waiting_since = None;
+        }
         Ok(())
     }
 
-    /// The batch did not commit: the migration that made the mark may have gone with it.
+    /// The batch did not commit: the migration that made the mark may have gone with it, and
+    /// what waits is not known. A batch of its own finds out after the longest wait, and a
+    /// database that keeps failing is not retried any sooner.
     pub(crate) fn rolled_back(&mut self) {
         self.mark_exists = false;
+        self.waiting_since = Some(Instant::now());
     }
+}
+
+/// Whether any committed message waits to be indexed, for a search to ask first.
+pub(crate) fn anything_waiting(conn: &Connection) -> StoreResult<bool> {
+    Ok(waiting(conn).store()?.is_some())
+}
+
+/// Indexes every message waiting, as a write: a search's, so that it finds them.
+pub(crate) fn index_waiting(conn: &Connection) -> StoreResult<()> {
+    if let Some((upto, newest)) = waiting(conn).store()? {
+        index(conn, upto, newest).store()?;
+    }
+    Ok(())
+}
+
+/// The mark and the newest message, if messages past the mark wait. Both are seeks: the
+/// mark's one row (its migration made it), and the end of the messages' rowid b-tree.
+fn waiting(conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (upto, newest): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT upto, (SELECT MAX(id) FROM messages) FROM messages_fts_indexed")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(newest
+        .filter(|newest| *newest > upto)
+        .map(|newest| (upto, newest)))
+}
+
+/// Indexes the messages past `upto` through `newest`, as one segment, and moves the mark.
+fn index(conn: &Connection, upto: i64, newest: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body, conversation_id) \
+         SELECT id, body, conversation_id FROM messages WHERE id > ?1 AND id <= ?2",
+    )?
+    .execute([upto, newest])?;
+    conn.prepare_cached("UPDATE messages_fts_indexed SET upto = ?1")?
+        .execute([newest])?;
+    Ok(())
 }

@@ -12,8 +12,8 @@
 //! A write runs on the writer's own thread, statement after statement with no hop between
 //! them: a store method costs one hand-off to this thread and one answer back.
 //!
-//! After the batch's writes and before its commit, the messages they stored are indexed for
-//! search, all at once (see `search_index`).
+//! After the batch's writes and before its commit, the messages stored since the last indexing
+//! are indexed for search once enough of them wait (see `search_index`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -60,14 +60,15 @@ impl CommitCounts {
 }
 
 impl Writer {
-    /// Starts the writer thread, which takes ownership of `conn`.
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread, which takes ownership of `conn` and indexes messages for
+    /// search at the pace of `indexing`.
+    pub(crate) fn start(conn: Connection, mut indexing: SearchIndexing) -> std::io::Result<Self> {
         let (queue, jobs) = flume::bounded(QUEUE_DEPTH);
         let counts = Arc::new(CommitCounts::default());
         let thread_counts = counts.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_group_commits(&conn, &jobs, &thread_counts))?;
+            .spawn(move || run_group_commits(&conn, &jobs, &thread_counts, &mut indexing))?;
         Ok(Writer { queue, counts })
     }
 
@@ -156,15 +157,19 @@ where
     }
 }
 
-fn run_group_commits(conn: &Connection, queue: &flume::Receiver<Job>, counts: &CommitCounts) {
+fn run_group_commits(
+    conn: &Connection,
+    queue: &flume::Receiver<Job>,
+    counts: &CommitCounts,
+    indexing: &mut SearchIndexing,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut indexing = SearchIndexing::default();
     // Waiting for the first write of a batch; every write that queued meanwhile joins it.
-    while let Ok(first) = queue.recv() {
+    while let Some(first) = next_write(conn, queue, indexing) {
         batch.push(first);
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let mut jobs = batch.drain(..);
-        let (outcomes, failure) = commit_batch(conn, &mut jobs, &mut indexing);
+        let (outcomes, failure) = commit_batch(conn, &mut jobs, indexing);
         let Some(error) = failure else {
             let written = outcomes.iter().filter(|outcome| !outcome.failed).count();
             if written > 0 {
@@ -183,6 +188,30 @@ fn run_group_commits(conn: &Connection, queue: &flume::Receiver<Job>, counts: &C
             .into_iter()
             .for_each(|outcome| (outcome.answer)(Some(failed())));
         jobs.for_each(|job| job.refuse(failed()));
+    }
+}
+
+/// Waits for the next write; `None` once every sender is gone. While messages wait to be
+/// indexed for search, waiting ends at their deadline, and a batch without writes indexes them.
+fn next_write(
+    conn: &Connection,
+    queue: &flume::Receiver<Job>,
+    indexing: &mut SearchIndexing,
+) -> Option<Job> {
+    loop {
+        let Some(deadline) = indexing.deadline() else {
+            return queue.recv().ok();
+        };
+        match queue.recv_deadline(deadline) {
+            Err(flume::RecvTimeoutError::Timeout) => {
+                let (_, failure) = commit_batch(conn, &mut std::iter::empty(), indexing);
+                if let Some(error) = failure {
+                    indexing.rolled_back();
+                    tracing::error!(%error, "indexing messages for search failed");
+                }
+            }
+            received => return received.ok(),
+        }
     }
 }
 
@@ -248,8 +277,10 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::sqlite::{Database, ResultExt};
+    use crate::sqlite::{Database, ResultExt, search_index};
 
     /// A database with one table, as the writer and a reader see it.
     async fn database() -> (Database, tempfile::TempDir) {
@@ -419,10 +450,23 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_batch_indexes_what_it_committed_and_nothing_it_rolled_back() {
+    /// The newest message indexed for search.
+    async fn search_mark(db: &Database) -> i64 {
+        db.read(|conn| {
+            conn.query_row("SELECT upto FROM messages_fts_indexed", [], |row| {
+                row.get(0)
+            })
+            .store()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A migrated database with one group conversation (id 1), whose writer lets committed
+    /// messages wait to be indexed for search `longest_wait` at most.
+    async fn messaging_database(longest_wait: Duration) -> (Database, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("s.db")).unwrap();
+        let db = Database::open_indexing_within(&dir.path().join("s.db"), longest_wait).unwrap();
         db.write(crate::sqlite::migrate).await.unwrap();
         db.write(statements(
             "INSERT INTO conversations (id, kind, created_at, last_activity_at) \
@@ -430,12 +474,23 @@ mod tests {
         ))
         .await
         .unwrap();
-        let message = |id: i64, body: &str| {
-            format!(
-                "INSERT INTO messages (id, conversation_id, body, created_at) \
-                 VALUES ({id}, 1, '{body}', 0);"
-            )
-        };
+        (db, dir)
+    }
+
+    /// A statement that stores message `id` of conversation 1.
+    fn message(id: i64, body: &str) -> String {
+        format!(
+            "INSERT INTO messages (id, conversation_id, body, created_at) \
+             VALUES ({id}, 1, '{body}', 0);"
+        )
+    }
+
+    /// Longer than any test runs: nothing is indexed for having waited.
+    const NEVER: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn a_batch_indexes_what_it_committed_and_nothing_it_rolled_back() {
+        let (db, _dir) = messaging_database(NEVER).await;
         let release = hold(&db).await;
         let kept = message(1, "apple");
         let edited = format!(
@@ -465,6 +520,14 @@ mod tests {
         assert!(rolled_back.is_err());
         edited.unwrap();
         deleted.unwrap();
+        assert_eq!(
+            search_mark(&db).await,
+            0,
+            "a few messages wait to be indexed"
+        );
+        assert_eq!(searchable(&db, "apple").await, [] as [i64; 0]);
+        // What a search does first.
+        db.write(search_index::index_waiting).await.unwrap();
         // FTS5's own check that its index holds exactly what the messages table does.
         db.write(statements(
             "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
@@ -476,16 +539,11 @@ mod tests {
         assert_eq!(searchable(&db, "cherry").await, [] as [i64; 0]);
         assert_eq!(searchable(&db, "damson").await, [3]);
         assert_eq!(searchable(&db, "elder").await, [] as [i64; 0]);
-        let mark = db
-            .read(|conn| {
-                conn.query_row("SELECT upto FROM messages_fts_indexed", [], |row| {
-                    row.get::<_, i64>(0)
-                })
-                .store()
-            })
-            .await
-            .unwrap();
-        assert_eq!(mark, 3, "the mark is at the newest message committed");
+        assert_eq!(
+            search_mark(&db).await,
+            3,
+            "the mark is at the newest message committed"
+        );
 
         // Edits and deletes of messages indexed by an earlier commit change the index at once.
         db.write(statements("UPDATE messages SET body = 'fig' WHERE id = 1"))
@@ -497,6 +555,52 @@ mod tests {
         assert_eq!(searchable(&db, "apple").await, [] as [i64; 0]);
         assert_eq!(searchable(&db, "fig").await, [1]);
         assert_eq!(searchable(&db, "damson").await, [] as [i64; 0]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_indexes_the_waiting_messages_once_enough_wait() {
+        let (db, _dir) = messaging_database(NEVER).await;
+        let most = search_index::MOST_WAITING;
+        let all_but_one: String = (1..most).map(|id| message(id, "plum")).collect();
+        db.write(move |conn| conn.execute_batch(&all_but_one).store())
+            .await
+            .unwrap();
+        assert_eq!(search_mark(&db).await, 0);
+        db.write(statements(
+            "UPDATE conversations SET title = 'not a message'",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            search_mark(&db).await,
+            0,
+            "no message came, none is indexed"
+        );
+        let last = message(most, "quince");
+        db.write(move |conn| conn.execute_batch(&last).store())
+            .await
+            .unwrap();
+        assert_eq!(search_mark(&db).await, most);
+        assert_eq!(searchable(&db, "quince").await, [most]);
+        assert_eq!(searchable(&db, "plum").await.len() as i64, most - 1);
+    }
+
+    #[tokio::test]
+    async fn waiting_messages_are_indexed_without_another_write() {
+        let (db, _dir) = messaging_database(Duration::from_millis(50)).await;
+        let first = message(1, "apricot");
+        db.write(move |conn| conn.execute_batch(&first).store())
+            .await
+            .unwrap();
+        // No write follows: the writer indexes the message once it has waited.
+        for _ in 0..1000 {
+            if search_mark(&db).await == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(searchable(&db, "apricot").await, [1]);
+        assert_eq!(search_mark(&db).await, 1);
     }
 
     #[tokio::test]
