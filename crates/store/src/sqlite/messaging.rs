@@ -513,7 +513,8 @@ fn insert_checked_message(
     let id = insert_row(
         conn,
         "INSERT INTO messages (conversation_id, sender_id, body, created_at, via_app, \
-         partner_send_id, reply_to, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         partner_send_id, reply_to, client_key, has_attachments) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             new.conversation_id.0,
             new.sender.0,
@@ -522,7 +523,8 @@ fn insert_checked_message(
             via.as_ref().map(|via| via.client_id),
             via.as_ref().map(|via| via.send_id),
             new.reply_to.map(|id| id.0),
-            new.client_key
+            new.client_key,
+            !new.attachments.is_empty()
         ],
     )
     .map(MessageId)?;
@@ -608,11 +610,12 @@ pub(crate) fn message(conn: &Connection, id: MessageId) -> StoreResult<Option<Me
 
 /// A page of a conversation, newest first, read by [`plain_message_from_row`]: each message
 /// with its sender, and whether it has more to read (an app, a quote, a member a group's
-/// line names).
+/// line names, files).
 const PAGE: &str = concat!(
     "SELECT m.id, m.conversation_id, m.sender_id, s.handle, s.display_name, m.body, \
      m.created_at, m.edited_at, m.deleted_at, m.system_kind, \
      m.via_app IS NOT NULL OR m.subject_id IS NOT NULL OR m.reply_to IS NOT NULL \
+     OR m.has_attachments \
      FROM messages m LEFT JOIN members s ON s.id = m.sender_id \
      WHERE m.conversation_id = ?1 AND m.id < ?2 AND ",
     not_hidden!("?4"),
@@ -640,9 +643,10 @@ fn plain_message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 /// A page of messages, newest first.
 ///
 /// Most messages are text someone wrote: the page is read with each message's sender only,
-/// and the few that came through an app, quote a message or are a group's line naming a
-/// member are read again whole, with the joins that needs. Five joins on every row, found
-/// empty on nearly all, took a fifth of a page's time (see BENCHMARKS.md).
+/// and the few that came through an app, quote a message, are a group's line naming a member
+/// or have files are read again whole, with the joins and the files that needs. Five joins on
+/// every row, found empty on nearly all, took a fifth of a page's time, and looking up every
+/// message's files another 6 % of a read's (see BENCHMARKS.md).
 pub(crate) fn messages(
     conn: &Connection,
     id: ConversationId,
@@ -665,7 +669,11 @@ pub(crate) fn messages(
     }
     if !fuller.is_empty() {
         let ids: Vec<MessageId> = fuller.iter().map(|&at| page[at].id).collect();
-        let mut whole = whole_messages(conn, &ids)?;
+        let mut whole: HashMap<MessageId, Message> =
+            with_attachments(conn, whole_messages(conn, &ids)?)?
+                .into_iter()
+                .map(|message| (message.id, message))
+                .collect();
         for at in fuller {
             // A message gone since the page was read keeps what the page read of it.
             if let Some(message) = whole.remove(&page[at].id) {
@@ -673,14 +681,11 @@ pub(crate) fn messages(
             }
         }
     }
-    with_attachments(conn, page)
+    Ok(page)
 }
 
-/// The messages `ids`, with everything [`MESSAGE_COLUMNS`] reads, by id.
-fn whole_messages(
-    conn: &Connection,
-    ids: &[MessageId],
-) -> StoreResult<HashMap<MessageId, Message>> {
+/// The messages `ids`, with everything [`MESSAGE_COLUMNS`] reads.
+fn whole_messages(conn: &Connection, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
     static WHOLE: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {MESSAGE_COLUMNS} FROM json_each(?1) j \
@@ -691,9 +696,7 @@ fn whole_messages(
     let rows = select
         .query_map([id_list(ids.iter().map(|id| id.0))], message_from_row)
         .store()?;
-    rows.map(|message| message.map(|message| (message.id, message)))
-        .collect::<rusqlite::Result<_>>()
-        .store()
+    rows.collect::<rusqlite::Result<_>>().store()
 }
 
 /// The most messages a page's vector is presized for, whatever limit a caller asks for; a

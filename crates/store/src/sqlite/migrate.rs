@@ -170,4 +170,32 @@ mod tests {
         )
         .expect("the search index matches the messages");
     }
+
+    /// Messages sent with files before messages said so (0027) say so after it, and only they.
+    #[test]
+    fn messages_sent_with_files_are_marked_as_having_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate_through(&conn, 26).unwrap();
+        conn.execute_batch(
+            "INSERT INTO members (id, handle, display_name, password_hash, created_at) \
+             VALUES (1, 'ada', 'Ada', '', 0); \
+             INSERT INTO conversations (id, kind, created_at, last_activity_at) \
+             VALUES (1, 'group', 0, 0); \
+             INSERT INTO messages (id, conversation_id, body, created_at) \
+             VALUES (1, 1, 'a photo', 0), (2, 1, 'words only', 0); \
+             INSERT INTO attachments (uploader_id, message_id, blob_key, name, content_type, \
+             size_bytes, created_at) VALUES (1, 1, 'sent', 'a.png', 'image/png', 1, 0), \
+             (1, NULL, 'unsent', 'b.png', 'image/png', 1, 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let marked: Vec<(i64, bool)> = conn
+            .prepare("SELECT id, has_attachments FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(marked, [(1, true), (2, false)]);
+    }
 }
