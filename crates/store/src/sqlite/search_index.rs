@@ -3,9 +3,9 @@
 //! FTS5 writes the terms it holds in memory out as a new index segment at every savepoint and
 //! commit, and soon merges those segments again. Indexed inside each send, that was a large
 //! share of the writer's work and of the pages it wrote to the WAL; indexed once per group
-//! commit, it still cost a segment, its merges and its pages per commit, which is most of a
-//! commit's own work when only a few writes share it (about a quarter of the writer's time per
-//! send on 8 connections; see BENCHMARKS.md).
+//! commit, it still cost a segment, its merges and its pages per commit: about a sixth of the
+//! writer's time per send on 8 connections, where a commit holds a few sends (see
+//! BENCHMARKS.md).
 //!
 //! So a message is stored unindexed, and the messages past the newest one indexed
 //! (`messages_fts_indexed.upto`; ids only grow) wait. The writer indexes them all as one

@@ -842,6 +842,13 @@ async fn a_deleted_message_leaves_no_words_in_the_sqlite_file() {
         .insert_message(saying(id, alice.id, &format!("the code is {secret}")))
         .await
         .unwrap();
+    // A search has the message indexed first (messages are otherwise indexed in batches), so
+    // the words are in the search index too before the delete.
+    let found = store
+        .search_messages(alice.id, &words(secret), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
     let path = db.url.strip_prefix("sqlite://").unwrap().to_owned();
     let file_holds = |word: &str| {
         let conn = rusqlite::Connection::open(&path).unwrap();
