@@ -1142,14 +1142,9 @@ impl MessagingStore for SqlStore {
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
         if let Some(db) = &self.sqlite {
-            // Messages are indexed in batches (see `search_index`): those still waiting are
-            // indexed first, so that the search finds every message committed before it.
-            if db
-                .read(crate::sqlite::search_index::anything_waiting)
-                .await?
-            {
-                db.write(crate::sqlite::search_index::index_waiting).await?;
-            }
+            // Messages are indexed in batches: those still waiting are indexed first, so that
+            // the search finds every message committed before it.
+            db.index_waiting_messages().await?;
             let words = words.to_owned();
             return db
                 .read(move |conn| sqlite::search_messages(conn, member, &words, before, limit))

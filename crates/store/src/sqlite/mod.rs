@@ -21,7 +21,7 @@ pub(crate) mod partner;
 pub(crate) mod push;
 mod readers;
 pub(crate) mod reports;
-pub(crate) mod search_index;
+mod search_index;
 pub(crate) mod social;
 pub(crate) mod tlog;
 mod writer;
@@ -123,6 +123,16 @@ impl Database {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.readers.read(work).await
+    }
+
+    /// Indexes for search every committed message still waiting (see `search_index`), so that
+    /// a search that follows finds every message committed before this call. Only reads when
+    /// nothing waits.
+    pub(crate) async fn index_waiting_messages(&self) -> StoreResult<()> {
+        if self.read(search_index::anything_waiting).await? {
+            self.write(search_index::index_waiting).await?;
+        }
+        Ok(())
     }
 
     /// The cache epochs, reflecting every commit acknowledged before the call (by another

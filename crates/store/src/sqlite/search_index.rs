@@ -11,7 +11,7 @@
 //! (`messages_fts_indexed.upto`; ids only grow) wait. The writer indexes them all as one
 //! segment, inside a commit and before it, once [`MOST_WAITING`] wait, once the first of them
 //! has waited [`LONGEST_WAIT`] (without a write to ride on, in a commit of its own), or when a
-//! search asks ([`index_waiting`]): a search first has every committed message indexed, so it
+//! search asks (`Database::index_waiting_messages`): a search first has every committed message indexed, so it
 //! finds each message committed before it began, as before.
 
 use std::time::{Duration, Instant};
@@ -98,7 +98,7 @@ pub(crate) fn anything_waiting(conn: &Connection) -> StoreResult<bool> {
     Ok(waiting(conn).store()?.is_some())
 }
 
-/// Indexes every message waiting, as a write: a search's, so that it finds them.
+/// Indexes every message waiting, as a write (see `Database::index_waiting_messages`).
 pub(crate) fn index_waiting(conn: &Connection) -> StoreResult<()> {
     if let Some((upto, newest)) = waiting(conn).store()? {
         index(conn, upto, newest).store()?;

@@ -531,7 +531,7 @@ mod tests {
         );
         assert_eq!(searchable(&db, "apple").await, [] as [i64; 0]);
         // What a search does first.
-        db.write(search_index::index_waiting).await.unwrap();
+        db.index_waiting_messages().await.unwrap();
         // FTS5's own check that its index holds exactly what the messages table does.
         db.write(statements(
             "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
