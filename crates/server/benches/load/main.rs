@@ -85,7 +85,8 @@ async fn send_messages(
 }
 
 /// The workloads again, driven by wrk from a separate process, against baselines it drives
-/// too: the generator no longer shares the measured process.
+/// too: the generator no longer shares the measured process. Each workload runs between two
+/// runs of its baseline, and is compared with their mean.
 async fn wrk_rows(
     bare: &str,
     url: &str,
@@ -114,36 +115,64 @@ async fn wrk_rows(
         .collect();
     let run =
         |what, base, requests, connections| run_wrk(what, base, requests, connections, duration);
-    let hello = run(
-        "wrk: baseline: bare axum hello world, 64 connections",
-        bare,
-        vec![wrk::Request::get("/")],
-        CONNECTIONS,
-    )
-    .await;
-    let redirect = run(
-        "wrk: baseline: bare axum 302, 64 connections",
-        bare,
-        vec![wrk::Request::get("/r")],
-        CONNECTIONS,
-    )
-    .await;
+    // Each workload runs between two runs of its baseline, and its ratio is to their mean.
+    let hello = || {
+        run(
+            "wrk: baseline: bare axum hello world, 64 connections",
+            bare,
+            vec![wrk::Request::get("/")],
+            CONNECTIONS,
+        )
+    };
+    let redirect = || {
+        run(
+            "wrk: baseline: bare axum 302, 64 connections",
+            bare,
+            vec![wrk::Request::get("/r")],
+            CONNECTIONS,
+        )
+    };
+    let hello_1 = hello().await;
     let what = "wrk: send a message, 64 connections";
     let sent = run(what, url, sends.clone(), CONNECTIONS).await;
+    let hello_2 = hello().await;
     let what = "wrk: send a message, 8 connections";
     let sent_by_8 = run(what, url, sends, 8).await;
+    let hello_3 = hello().await;
     let what = "wrk: read the last 50 messages, 64 connections";
     let read = run(what, url, reads, CONNECTIONS).await;
+    let hello_4 = hello().await;
+    let redirect_1 = redirect().await;
     let what = "wrk: /r/{token}, click recorded durably, 64 connections";
     let clicked = run(what, url, clicks, CONNECTIONS).await;
+    let redirect_2 = redirect().await;
     let measured = [
-        Row::against(sent, &hello, "hello", "≥ 0.15× hello, p99 ≤ 5 ms"),
-        Row::against(sent_by_8, &hello, "hello", "≥ 0.08× hello, p99 ≤ 3 ms"),
-        Row::against(read, &hello, "hello", "≥ 0.12× hello"),
-        Row::against(clicked, &redirect, "bare 302", "≥ 0.5× bare 302"),
+        Row::between(
+            sent,
+            &hello_1,
+            &hello_2,
+            "hello",
+            "≥ 0.15× hello, p99 ≤ 5 ms",
+        ),
+        Row::between(
+            sent_by_8,
+            &hello_2,
+            &hello_3,
+            "hello",
+            "≥ 0.08× hello, p99 ≤ 3 ms",
+        ),
+        Row::between(read, &hello_3, &hello_4, "hello", "≥ 0.12× hello"),
+        Row::between(
+            clicked,
+            &redirect_1,
+            &redirect_2,
+            "bare 302",
+            "≥ 0.5× bare 302",
+        ),
     ];
-    [Row::baseline(hello), Row::baseline(redirect)]
+    [hello_1, hello_2, hello_3, hello_4, redirect_1, redirect_2]
         .into_iter()
+        .map(Row::baseline)
         .chain(measured)
         .collect()
 }

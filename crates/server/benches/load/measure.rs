@@ -89,6 +89,23 @@ impl Row {
         }
     }
 
+    /// `measured` against the mean rate of the baseline runs just before and just after it:
+    /// on a machine whose speed drifts from minute to minute, a ratio to a baseline measured
+    /// minutes earlier moves with the drift, and one to its neighbours much less.
+    pub fn between(
+        measured: Measured,
+        before: &Measured,
+        after: &Measured,
+        short: &str,
+        goal: &'static str,
+    ) -> Self {
+        Row::Rate {
+            baseline: Some((short.to_owned(), (before.rate() + after.rate()) / 2.0)),
+            measured,
+            goal,
+        }
+    }
+
     pub fn print(&self) {
         let ms = |d: Option<Duration>| {
             d.map_or("".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1000.0))
