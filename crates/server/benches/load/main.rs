@@ -116,22 +116,9 @@ async fn wrk_rows(
     let run =
         |what, base, requests, connections| run_wrk(what, base, requests, connections, duration);
     // Each workload runs between two runs of its baseline, and its ratio is to their mean.
-    let hello = || {
-        run(
-            "wrk: baseline: bare axum hello world, 64 connections",
-            bare,
-            vec![wrk::Request::get("/")],
-            CONNECTIONS,
-        )
-    };
-    let redirect = || {
-        run(
-            "wrk: baseline: bare axum 302, 64 connections",
-            bare,
-            vec![wrk::Request::get("/r")],
-            CONNECTIONS,
-        )
-    };
+    let bare_run = |what, path| run(what, bare, vec![wrk::Request::get(path)], CONNECTIONS);
+    let hello = || bare_run("wrk: baseline: bare axum hello world, 64 connections", "/");
+    let redirect = || bare_run("wrk: baseline: bare axum 302, 64 connections", "/r");
     let hello_1 = hello().await;
     let what = "wrk: send a message, 64 connections";
     let sent = run(what, url, sends.clone(), CONNECTIONS).await;
