@@ -82,11 +82,7 @@ impl Row {
         short: &str,
         goal: &'static str,
     ) -> Self {
-        Row::Rate {
-            baseline: Some((short.to_owned(), baseline.rate())),
-            measured,
-            goal,
-        }
+        Row::against_rate(measured, baseline.rate(), short, goal)
     }
 
     /// `measured` against the mean rate of the baseline runs just before and just after it:
@@ -99,8 +95,13 @@ impl Row {
         short: &str,
         goal: &'static str,
     ) -> Self {
+        let mean = (before.rate() + after.rate()) / 2.0;
+        Row::against_rate(measured, mean, short, goal)
+    }
+
+    fn against_rate(measured: Measured, rate: f64, short: &str, goal: &'static str) -> Self {
         Row::Rate {
-            baseline: Some((short.to_owned(), (before.rate() + after.rate()) / 2.0)),
+            baseline: Some((short.to_owned(), rate)),
             measured,
             goal,
         }

@@ -11,8 +11,8 @@
 //! (`messages_fts_indexed.upto`; ids only grow) wait. The writer indexes them all as one
 //! segment, inside a commit and before it, once [`MOST_WAITING`] wait, once the first of them
 //! has waited [`LONGEST_WAIT`] (without a write to ride on, in a commit of its own), or when a
-//! search asks (`Database::index_waiting_messages`): a search first has every committed message indexed, so it
-//! finds each message committed before it began, as before.
+//! search asks (`Database::index_waiting_messages`): a search first has every committed
+//! message indexed, so it finds each message committed before it began, as before.
 
 use std::time::{Duration, Instant};
 

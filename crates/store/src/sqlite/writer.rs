@@ -220,8 +220,8 @@ fn next_write(
 }
 
 /// Runs the jobs in one transaction, each in its own savepoint, indexes the messages waiting
-/// for search if they are due, and commits. On an error of the database itself (not of a write), rolls back and
-/// returns it; the jobs not yet run stay in `jobs`.
+/// for search if they are due, and commits. On an error of the database itself (not of a
+/// write), rolls back and returns it; the jobs not yet run stay in `jobs`.
 fn commit_batch(
     conn: &Connection,
     jobs: &mut impl ExactSizeIterator<Item = Job>,
