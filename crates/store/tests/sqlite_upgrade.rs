@@ -1,5 +1,8 @@
 //! A data directory made by an earlier Confidant, whose SQLite migrations ran through sqlx's
 //! own migrator, opens unchanged: the migrations are recognised as applied, not run again.
+//! Its 4 KiB pages stay until it is backed up and restored.
+
+use std::path::Path;
 
 use confidant_store::SqlStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -41,4 +44,70 @@ async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
         .await
         .unwrap();
     store.close().await;
+}
+
+/// The page size a SQLite file's header gives (bytes 16 and 17, big-endian).
+fn page_size_of(path: &Path) -> u32 {
+    let header = std::fs::read(path).unwrap();
+    u32::from(u16::from_be_bytes([header[16], header[17]]))
+}
+
+#[tokio::test]
+async fn a_new_database_has_2_kib_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confidant.db");
+    let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    assert_eq!(page_size_of(&path), 2048);
+}
+
+#[tokio::test]
+async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confidant.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .page_size(4096);
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .execute_raw(
+            "INSERT INTO members (handle, display_name, password_hash, created_at) \
+             VALUES ('ada', 'Ada', '-', 0)",
+        )
+        .await
+        .unwrap();
+    // The copy a backup archives, which a restore puts in place.
+    let copy = dir.path().join("copy.db");
+    store.copy_sqlite_into(&copy).await.unwrap();
+    store.close().await;
+    assert_eq!(
+        page_size_of(&path),
+        4096,
+        "an existing file is not rewritten"
+    );
+    assert_eq!(page_size_of(&copy), 2048);
+
+    let copied = SqlStore::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let members = copied
+        .count_raw("SELECT COUNT(*) FROM members WHERE handle = 'ada'")
+        .await
+        .unwrap();
+    assert_eq!(members, 1);
+    copied.close().await;
 }

@@ -29,7 +29,7 @@ use super::writer::CommitCounts;
 /// BENCHMARKS.md).
 const INTERVAL: Duration = Duration::from_millis(500);
 
-/// The WAL's length in pages (16 MiB) past which the writer's commit finishes the copy
+/// The WAL's length in pages (8 MiB of 2 KiB pages) past which the writer's commit finishes the copy
 /// itself, so that the WAL starts over.
 pub(crate) const WRITER_CHECKPOINT_PAGES: i64 = 4_000;
 
@@ -81,7 +81,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::super::{Database, store_error};
+    use super::super::{Database, PAGE_SIZE, store_error};
     use super::WRITER_CHECKPOINT_PAGES;
 
     /// A new database at `path` with one table, `filler (body BLOB)`, to fill the WAL with.
@@ -101,11 +101,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("confidant.db");
         let db = with_filler_table(&path).await;
-        // 12 MB in 30 commits: below the pages past which the writer checkpoints.
+        // 6 MB in 30 commits: below the pages past which the writer checkpoints.
         for _ in 0..30 {
             db.write(|conn| {
                 conn.execute(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50) \
                      INSERT INTO filler (body) SELECT zeroblob(4000) FROM n",
                     [],
                 )
@@ -114,10 +114,10 @@ mod tests {
             .await
             .unwrap();
         }
-        // Pages reach the database file only by a checkpoint: once it holds the 12 MB, the
+        // Pages reach the database file only by a checkpoint: once it holds the 6 MB, the
         // checkpointer has copied them.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&path).unwrap().len() < 12_000_000 {
+        while std::fs::metadata(&path).unwrap().len() < 6_000_000 {
             assert!(Instant::now() < deadline, "the WAL was never checkpointed");
             tokio::time::sleep(super::INTERVAL).await;
         }
@@ -128,7 +128,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(count, 3_000);
+        assert_eq!(count, 1_500);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +159,7 @@ mod tests {
         let wal = std::fs::metadata(dir.path().join("confidant.db-wal"))
             .unwrap()
             .len();
-        let bound = WRITER_CHECKPOINT_PAGES as u64 * 4096;
+        let bound = (WRITER_CHECKPOINT_PAGES * PAGE_SIZE) as u64;
         assert!(
             wal < 3 * bound,
             "the WAL grew to {wal} bytes; it should start over past {bound}"
