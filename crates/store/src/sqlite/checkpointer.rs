@@ -29,8 +29,8 @@ use super::writer::CommitCounts;
 /// BENCHMARKS.md).
 const INTERVAL: Duration = Duration::from_millis(500);
 
-/// The WAL's length in pages (8 MiB of 2 KiB pages) past which the writer's commit finishes the copy
-/// itself, so that the WAL starts over.
+/// The WAL's length in pages (8 MiB of 2 KiB pages) past which the writer's commit finishes
+/// the copy itself, so that the WAL starts over.
 pub(crate) const WRITER_CHECKPOINT_PAGES: i64 = 4_000;
 
 /// Keeps the checkpoint thread running; once every clone is dropped, it checkpoints what was
