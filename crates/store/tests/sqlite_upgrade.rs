@@ -7,18 +7,25 @@ use std::path::Path;
 use confidant_store::SqlStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-#[tokio::test]
-async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("confidant.db");
+/// A database at `path` as earlier versions made it: SQLite's 4 KiB pages, migrated by sqlx.
+async fn migrated_by_sqlx(path: &Path) -> SqlitePool {
     let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
+        .filename(path)
+        .create_if_missing(true)
+        .page_size(4096);
     let pool = SqlitePool::connect_with(options).await.unwrap();
     sqlx::migrate!("./migrations/sqlite")
         .run(&pool)
         .await
         .unwrap();
+    pool
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confidant.db");
+    let pool = migrated_by_sqlx(&path).await;
     let applied_by_sqlx: Vec<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
             .fetch_all(&pool)
@@ -36,6 +43,12 @@ async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
         .unwrap();
     assert_eq!(count, applied_by_sqlx.len() as i64, "nothing applied twice");
     // And the schema is whole: a member can be stored.
+    store_ada(&store).await;
+    store.close().await;
+}
+
+/// Stores a member, `ada`.
+async fn store_ada(store: &SqlStore) {
     store
         .execute_raw(
             "INSERT INTO members (handle, display_name, password_hash, created_at) \
@@ -43,7 +56,6 @@ async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
         )
         .await
         .unwrap();
-    store.close().await;
 }
 
 /// The page size a SQLite file's header gives (bytes 16 and 17, big-endian).
@@ -68,28 +80,13 @@ async fn a_new_database_has_2_kib_pages() {
 async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("confidant.db");
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .page_size(4096);
-    let pool = SqlitePool::connect_with(options).await.unwrap();
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    migrated_by_sqlx(&path).await.close().await;
 
     let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    store
-        .execute_raw(
-            "INSERT INTO members (handle, display_name, password_hash, created_at) \
-             VALUES ('ada', 'Ada', '-', 0)",
-        )
-        .await
-        .unwrap();
+    store_ada(&store).await;
     // The copy a backup archives, which a restore puts in place.
     let copy = dir.path().join("copy.db");
     store.copy_sqlite_into(&copy).await.unwrap();
