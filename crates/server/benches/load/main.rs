@@ -203,8 +203,9 @@ async fn run_wrk(
     .unwrap()
 }
 
-/// Sends on an empty database, then on the same database once it holds 1,000,000 more
-/// messages (10,000 under `cargo test`), each with its two feed rows.
+/// Sends on a database that holds 1,000,000 messages (10,000 under `cargo test`), each with
+/// its two feed rows, against sends on two fresh copies of the same data directory, run just
+/// before and just after it.
 async fn million_rows(http: &reqwest::Client, duration: Duration, measuring: bool) -> Vec<Row> {
     // One data directory with the members, copied twice: the copy that gets the messages is
     // measured between runs on the other two, so that the machine's drift over the minutes
