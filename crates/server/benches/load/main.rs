@@ -47,6 +47,8 @@ const CONNECTIONS: usize = 64;
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 /// Events per `POST /partner/v1/events`.
 const EVENTS_PER_BATCH: usize = 1000;
+/// The SQLite database's file in a data directory, as `confidant serve` names it.
+const DATABASE_FILE: &str = "confidant.db";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -116,7 +118,6 @@ async fn wrk_rows(
         .collect();
     let run =
         |what, base, requests, connections| run_wrk(what, base, requests, connections, duration);
-    // Each workload runs between two runs of its baseline, and its ratio is to their mean.
     let bare_run = |what, path| run(what, bare, vec![wrk::Request::get(path)], CONNECTIONS);
     let hello = || bare_run("wrk: baseline: bare axum hello world, 64 connections", "/");
     let redirect = || bare_run("wrk: baseline: bare axum 302, 64 connections", "/r");
@@ -211,7 +212,7 @@ async fn million_rows(http: &reqwest::Client, duration: Duration, measuring: boo
     // measured between runs on the other two, so that the machine's drift over the minutes
     // the filling takes does not pass for the million's cost.
     let fresh = tempfile::tempdir().unwrap();
-    let database_in = |dir: &Path| format!("sqlite://{}", dir.join("confidant.db").display());
+    let database_in = |dir: &Path| format!("sqlite://{}", dir.join(DATABASE_FILE).display());
     let target = Target::start(fresh.path(), &database_in(fresh.path())).await;
     let members = Arc::new(target.members(http, CONNECTIONS).await);
     target.stop().await;
@@ -221,7 +222,7 @@ async fn million_rows(http: &reqwest::Client, duration: Duration, measuring: boo
         copy_data_dir(fresh.path(), copy.path());
     }
     let stored = if measuring { 1_000_000 } else { 10_000 };
-    let (path, filling) = (filled.path().join("confidant.db"), members.clone());
+    let (path, filling) = (filled.path().join(DATABASE_FILE), members.clone());
     tokio::task::spawn_blocking(move || target::fill_messages(&path, &filling, stored))
         .await
         .unwrap();
@@ -262,33 +263,34 @@ async fn million_rows(http: &reqwest::Client, duration: Duration, measuring: boo
 /// `VACUUM INTO` at its own page size (the server's connections may still be closing, and
 /// the last one to close checkpoints the WAL and deletes it), the other files as they are.
 fn copy_data_dir(from: &Path, to: &Path) {
-    const DATABASE: &str = "confidant.db";
-    fn copy_files(from: &Path, to: &Path, skip: &dyn Fn(&std::ffi::OsStr) -> bool) {
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            if skip(&entry.file_name()) {
-                continue;
-            }
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                std::fs::create_dir_all(&target).unwrap();
-                copy_files(&entry.path(), &target, &|_| false);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
+    for entry in std::fs::read_dir(from).unwrap() {
+        let name = entry.unwrap().file_name();
+        // The database, its WAL and its shared memory.
+        if !name.to_string_lossy().starts_with(DATABASE_FILE) {
+            copy_tree(&from.join(&name), &to.join(&name));
         }
     }
-    copy_files(from, to, &|name| {
-        name.to_string_lossy().starts_with(DATABASE)
-    });
-    let conn = rusqlite::Connection::open(from.join(DATABASE)).unwrap();
+    let conn = rusqlite::Connection::open(from.join(DATABASE_FILE)).unwrap();
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |row| row.get(0))
         .unwrap();
     conn.pragma_update(None, "page_size", page_size).unwrap();
-    let copy = to.join(DATABASE);
+    let copy = to.join(DATABASE_FILE);
     conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
         .unwrap();
+}
+
+/// Copies the file or directory `from` to `to`, directories with all they hold.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let name = entry.unwrap().file_name();
+            copy_tree(&from.join(&name), &to.join(&name));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }
 
 /// Sends by the two members of the first conversation, alternating, all into it.
@@ -519,7 +521,7 @@ fn main() {
         let batched = baselines::raw_inserts(baseline_dir.path(), duration, 1000).await;
 
         let dir = tempfile::tempdir().unwrap();
-        let database = format!("sqlite://{}", dir.path().join("confidant.db").display());
+        let database = format!("sqlite://{}", dir.path().join(DATABASE_FILE).display());
         let sqlite = Target::start(dir.path(), &database).await;
         let members = Arc::new(sqlite.members(&http, CONNECTIONS).await);
         let partner = sqlite.partner().await;
@@ -538,7 +540,7 @@ fn main() {
                         / (after.commits - before.commits).max(1) as f64
                 });
             send_pages = Some((
-                wal::pages_by_object(&dir.path().join("confidant.db")),
+                wal::pages_by_object(&dir.path().join(DATABASE_FILE)),
                 written,
             ));
             measured.push(Row::against(
