@@ -72,9 +72,15 @@ async fn a_new_database_has_2_kib_pages() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    let leaf_size = store.count_raw(LEAF_SIZE).await.unwrap();
     store.close().await;
     assert_eq!(page_size_of(&path), 2048);
+    assert_eq!(leaf_size, 2002, "the search index's leaves fit a page");
 }
+
+/// The search index's leaf size, as FTS5 keeps it once set (4,050 until it is).
+const LEAF_SIZE: &str =
+    "SELECT COALESCE((SELECT v FROM messages_fts_config WHERE k = 'pgsz'), 4050)";
 
 #[tokio::test]
 async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
@@ -87,6 +93,7 @@ async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
         .unwrap();
     store.migrate().await.unwrap();
     store_ada(&store).await;
+    assert_eq!(store.count_raw(LEAF_SIZE).await.unwrap(), 4050);
     // The copy a backup archives, which a restore puts in place.
     let copy = dir.path().join("copy.db");
     store.copy_sqlite_into(&copy).await.unwrap();
@@ -106,5 +113,11 @@ async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
         .await
         .unwrap();
     assert_eq!(members, 1);
+    copied.migrate().await.unwrap();
+    assert_eq!(
+        copied.count_raw(LEAF_SIZE).await.unwrap(),
+        2002,
+        "a restored copy's search index fits its smaller pages"
+    );
     copied.close().await;
 }

@@ -18,9 +18,12 @@ fn migrations() -> sqlx::migrate::Migrator {
     sqlx::migrate!("./migrations/sqlite")
 }
 
-/// Applies every migration not yet applied; returns how many it applied.
+/// Applies every migration not yet applied, and fits the search index to the file's pages;
+/// returns how many migrations it applied.
 pub(crate) fn migrate(conn: &Connection) -> StoreResult<usize> {
-    migrate_through(conn, i64::MAX)
+    let applied = migrate_through(conn, i64::MAX)?;
+    super::search_index::fit_leaves_to_pages(conn).store()?;
+    Ok(applied)
 }
 
 /// Applies the migrations not yet applied up to version `last`: a database as that version

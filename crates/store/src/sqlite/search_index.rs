@@ -16,10 +16,15 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::ResultExt;
 use confidant_core::store::StoreResult;
+
+/// FTS5's leaf size unless told otherwise (`pgsz`), made for SQLite's default 4 KiB page.
+const DEFAULT_LEAF: i64 = 4050;
+/// What a leaf leaves of its page, as FTS5's default does: room for the row that holds it.
+const LEAF_ROOM: i64 = 4096 - DEFAULT_LEAF;
 
 /// How many messages may wait to be indexed before the next commit indexes them.
 pub(crate) const MOST_WAITING: i64 = 512;
@@ -127,4 +132,81 @@ fn index(conn: &Connection, upto: i64, newest: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE messages_fts_indexed SET upto = ?1")?
         .execute([newest])?;
     Ok(())
+}
+
+/// Sizes the search index's leaves to the file's pages (FTS5's `pgsz`). FTS5 keeps each leaf
+/// in one row and fills it to 4,050 bytes, which fits a 4 KiB page; on the 2 KiB pages of a
+/// new database (`PAGE_SIZE`) every leaf spilled onto an overflow page, and a search read both
+/// (see BENCHMARKS.md). Run on every open, after the migrations: the page size changes when a
+/// backup, written with 2 KiB pages, is restored. Leaves already written keep their size until
+/// FTS5 merges them.
+pub(crate) fn fit_leaves_to_pages(conn: &Connection) -> rusqlite::Result<()> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let fitting = page_size - LEAF_ROOM;
+    let current: Option<i64> = conn
+        .query_row(
+            "SELECT v FROM messages_fts_config WHERE k = 'pgsz'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if current.unwrap_or(DEFAULT_LEAF) != fitting {
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('pgsz', ?1)",
+            [fitting],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Database;
+    use super::*;
+
+    /// Pages of `table` of `kind` (`leaf`, `overflow`, …), from SQLite's `dbstat`.
+    fn pages(conn: &Connection, table: &str, kind: &str) -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM dbstat WHERE name = ?1 AND pagetype = ?2",
+            [table, kind],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_search_index_fits_its_leaves_to_the_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("s.db")).unwrap();
+        db.write(crate::sqlite::migrate).await.unwrap();
+        let (leaves, overflowing) = db
+            .write(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO conversations (id, kind, created_at, last_activity_at) \
+                     VALUES (1, 'group', 0, 0)",
+                )
+                .store()?;
+                // Enough distinct words that the index's one segment spans many leaves.
+                let mut insert = conn
+                    .prepare(
+                        "INSERT INTO messages (conversation_id, body, created_at) \
+                         VALUES (1, ?1, 0)",
+                    )
+                    .store()?;
+                for n in 0..4_000 {
+                    insert
+                        .execute([format!("word{n} shared{} every", n % 97)])
+                        .store()?;
+                }
+                index_waiting(conn)?;
+                Ok((
+                    pages(conn, "messages_fts_data", "leaf"),
+                    pages(conn, "messages_fts_data", "overflow"),
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(leaves > 10, "the index spans {leaves} pages");
+        assert_eq!(overflowing, 0, "leaves spilled onto overflow pages");
+    }
 }
