@@ -65,7 +65,7 @@ fn page_size_of(path: &Path) -> u32 {
 }
 
 #[tokio::test]
-async fn a_new_database_has_2_kib_pages() {
+async fn a_new_database_has_2_kib_pages_and_search_leaves_that_fit_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("confidant.db");
     let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
