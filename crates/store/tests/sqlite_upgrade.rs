@@ -7,6 +7,17 @@ use std::path::Path;
 use confidant_store::SqlStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
+/// The search index's leaf size, as FTS5 keeps it once set (4,050 until it is).
+const LEAF_SIZE: &str =
+    "SELECT COALESCE((SELECT v FROM messages_fts_config WHERE k = 'pgsz'), 4050)";
+
+/// Confidant's store on the SQLite file at `path`, as `confidant serve` opens it.
+async fn opened(path: &Path) -> SqlStore {
+    SqlStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
 /// A database at `path` as earlier versions made it: SQLite's 4 KiB pages, migrated by sqlx.
 async fn migrated_by_sqlx(path: &Path) -> SqlitePool {
     let options = SqliteConnectOptions::new()
@@ -33,9 +44,7 @@ async fn a_database_migrated_by_sqlx_opens_and_needs_no_migration() {
             .unwrap();
     pool.close().await;
 
-    let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let store = opened(&path).await;
     store.migrate().await.unwrap();
     let count = store
         .count_raw("SELECT COUNT(*) FROM _sqlx_migrations")
@@ -68,9 +77,7 @@ fn page_size_of(path: &Path) -> u32 {
 async fn a_new_database_has_2_kib_pages_and_search_leaves_that_fit_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("confidant.db");
-    let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let store = opened(&path).await;
     store.migrate().await.unwrap();
     let leaf_size = store.count_raw(LEAF_SIZE).await.unwrap();
     store.close().await;
@@ -78,19 +85,13 @@ async fn a_new_database_has_2_kib_pages_and_search_leaves_that_fit_them() {
     assert_eq!(leaf_size, 2002, "the search index's leaves fit a page");
 }
 
-/// The search index's leaf size, as FTS5 keeps it once set (4,050 until it is).
-const LEAF_SIZE: &str =
-    "SELECT COALESCE((SELECT v FROM messages_fts_config WHERE k = 'pgsz'), 4050)";
-
 #[tokio::test]
 async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("confidant.db");
     migrated_by_sqlx(&path).await.close().await;
 
-    let store = SqlStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let store = opened(&path).await;
     store.migrate().await.unwrap();
     store_ada(&store).await;
     assert_eq!(store.count_raw(LEAF_SIZE).await.unwrap(), 4050);
@@ -105,9 +106,7 @@ async fn a_database_with_4_kib_pages_keeps_them_and_its_copy_has_2_kib_pages() {
     );
     assert_eq!(page_size_of(&copy), 2048);
 
-    let copied = SqlStore::connect(&format!("sqlite://{}", copy.display()))
-        .await
-        .unwrap();
+    let copied = opened(&copy).await;
     let members = copied
         .count_raw("SELECT COUNT(*) FROM members WHERE handle = 'ada'")
         .await
